@@ -1,0 +1,54 @@
+// The thin platform layer: every libc function the allocator calls, and nothing
+// that may itself call malloc (that would recurse into us). Messages go out with
+// write(2), memory comes from mmap(2), locks sleep with futex(2).
+
+using System;
+using System.Runtime.InteropServices;
+
+namespace Konfiscator.Native.Platform
+{
+    internal static unsafe class Libc
+    {
+        public const int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
+        public const int MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_SHARED = 0x01;
+        public const int MREMAP_MAYMOVE = 1;
+        public const int MADV_DONTNEED = 4;
+        public static readonly void* MAP_FAILED = (void*)(-1);
+
+        public const int ENOMEM = 12, EINVAL = 22, EEXIST = 17, EINTR = 4, EAGAIN = 11;
+
+        public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200,
+                         O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
+
+        public const long SYS_futex = 202, SYS_gettid = 186;
+        public const int FUTEX_WAIT_PRIVATE = 128, FUTEX_WAKE_PRIVATE = 129;
+
+        [DllImport("libc")] public static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+        [DllImport("libc")] public static extern int munmap(void* addr, nuint length);
+        [DllImport("libc")] public static extern void* mremap(void* oldAddress, nuint oldSize, nuint newSize, int flags);
+        [DllImport("libc")] public static extern int madvise(void* addr, nuint length, int advice);
+        [DllImport("libc")] public static extern nint write(int fd, void* buf, nuint count);
+        [DllImport("libc")] public static extern nint read(int fd, void* buf, nuint count);
+        [DllImport("libc")] public static extern int open(byte* path, int flags, int mode);
+        [DllImport("libc")] public static extern int close(int fd);
+        [DllImport("libc")] public static extern int ftruncate(int fd, long length);
+        [DllImport("libc")] public static extern int mkdir(byte* path, int mode);
+        [DllImport("libc")] public static extern int unlink(byte* path);
+        [DllImport("libc")] public static extern int getpid();
+        [DllImport("libc")] public static extern int getuid();
+        [DllImport("libc")] public static extern int kill(int pid, int sig);
+        [DllImport("libc")] public static extern void abort();
+        [DllImport("libc")] public static extern int* __errno_location();
+        [DllImport("libc")] public static extern long syscall(long number, void* a1, long a2, long a3, void* a4, void* a5, long a6);
+        [DllImport("libc")] public static extern int sched_yield();
+        [DllImport("libc")] public static extern long sysconf(int name);
+        [DllImport("libc")] public static extern byte* getenv(byte* name);
+
+        [DllImport("libc")] public static extern int pthread_key_create(uint* key, delegate* unmanaged<void*, void> destructor);
+        [DllImport("libc")] public static extern void* pthread_getspecific(uint key);
+        [DllImport("libc")] public static extern int pthread_setspecific(uint key, void* value);
+        [DllImport("libc")] public static extern int pthread_atfork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
+
+        public static void SetErrno(int value) => *__errno_location() = value;
+    }
+}

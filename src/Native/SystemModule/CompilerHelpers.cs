@@ -1,0 +1,102 @@
+// Helpers that ILC looks up by name and refuses to compile without.
+//
+// Most of them exist for features this library never uses (casts, arrays of
+// references, exceptions). If one is ever reached it can only mean a bug, so
+// each one stops the process with a message instead of pretending to work.
+
+using System;
+using System.Runtime;
+using Konfiscator.Native.Platform;
+
+#pragma warning disable IDE0060, CA1822
+
+namespace Internal.Runtime.CompilerHelpers
+{
+    internal static class StartupCodeHelpers
+    {
+        // There is no GC, so entering and leaving managed code needs no bookkeeping:
+        // these transitions are deliberately empty.
+        [RuntimeExport("RhpReversePInvoke")]
+        private static void RhpReversePInvoke(IntPtr frame) { }
+
+        [RuntimeExport("RhpReversePInvokeReturn")]
+        private static void RhpReversePInvokeReturn(IntPtr frame) { }
+
+        [RuntimeExport("RhpPInvoke")]
+        private static void RhpPInvoke(IntPtr frame) { }
+
+        [RuntimeExport("RhpPInvokeReturn")]
+        private static void RhpPInvokeReturn(IntPtr frame) { }
+
+        [RuntimeExport("RhpFallbackFailFast")]
+        private static void RhpFallbackFailFast() => Fatal.Die("internal: fallback fail-fast reached");
+    }
+
+    internal static class ThrowHelpers
+    {
+        private static void ThrowOverflowException() => Fatal.Die("internal: arithmetic overflow");
+        private static void ThrowIndexOutOfRangeException() => Fatal.Die("internal: index out of range");
+        private static void ThrowNullReferenceException() => Fatal.Die("internal: null reference");
+        private static void ThrowDivideByZeroException() => Fatal.Die("internal: divide by zero");
+        private static void ThrowArrayTypeMismatchException() => Fatal.Die("internal: array type mismatch");
+        private static void ThrowPlatformNotSupportedException() => Fatal.Die("internal: platform not supported");
+        private static void ThrowTypeLoadException() => Fatal.Die("internal: type load");
+        private static void ThrowArgumentException() => Fatal.Die("internal: bad argument");
+        private static void ThrowArgumentOutOfRangeException() => Fatal.Die("internal: argument out of range");
+        private static void ThrowInvalidProgramException() => Fatal.Die("internal: invalid program");
+        private static void ThrowFeatureBodyRemoved() => Fatal.Die("internal: feature body removed");
+    }
+
+    internal static class InteropHelpers
+    {
+        // Only reached for a P/Invoke that is not a direct call: none should exist.
+        private static unsafe IntPtr ResolvePInvoke(IntPtr cell)
+        {
+            Fatal.Die("internal: lazy P/Invoke resolution requested");
+            return default;
+        }
+    }
+}
+
+namespace System
+{
+    internal static class Buffer
+    {
+        private static unsafe void BulkMoveWithWriteBarrier(ref byte destination, ref byte source, nuint byteCount)
+            => Fatal.Die("internal: managed reference copy");
+
+        internal static unsafe void Memmove(ref byte destination, ref byte source, nuint byteCount)
+            => Fatal.Die("internal: managed memmove");
+    }
+
+    internal static class SpanHelpers
+    {
+        internal static unsafe void ClearWithoutReferences(ref byte b, nuint byteLength)
+            => Fatal.Die("internal: managed clear");
+
+        internal static unsafe void ClearWithReferences(ref IntPtr ip, nuint pointerSizeLength)
+            => Fatal.Die("internal: managed clear of references");
+
+        internal static unsafe void Memmove(ref byte destination, ref byte source, nuint byteCount)
+            => Fatal.Die("internal: managed memmove");
+
+        internal static unsafe void Fill(ref byte destination, nuint count, byte value)
+            => Fatal.Die("internal: managed fill");
+    }
+}
+
+namespace System.Runtime
+{
+    internal static class TypeCast
+    {
+        private static object Fail() { Fatal.Die("internal: type cast"); return null; }
+        private static object CheckCastAny(IntPtr type, object obj) => Fail();
+        private static object CheckCastInterface(IntPtr type, object obj) => Fail();
+        private static object CheckCastClass(IntPtr type, object obj) => Fail();
+        private static object CheckCastClassSpecial(IntPtr type, object obj) => Fail();
+        private static object IsInstanceOfAny(IntPtr type, object obj) => Fail();
+        private static object IsInstanceOfInterface(IntPtr type, object obj) => Fail();
+        private static object IsInstanceOfClass(IntPtr type, object obj) => Fail();
+        private static object IsInstanceOfException(IntPtr type, object obj) => Fail();
+    }
+}
