@@ -1,11 +1,146 @@
+// The exported C API: glibc's malloc family with glibc's semantics
+// (docs/heap.md), plus the konfiscator_* debugging entry points in Debug.cs.
+// Each export is a thin shell: argument rules here, placement in Allocation,
+// Release and Resize.
+
 using System.Runtime;
+using Konfiscator.Native.Heap;
+using Konfiscator.Native.Platform;
+using Konfiscator.Stats;
+
 namespace Konfiscator.Native.Api
 {
     internal static unsafe class Exports
     {
+        private const nuint PageSize = 4096;
+
         [RuntimeExport("malloc")]
-        public static void* Malloc(nuint size) { return null; }
+        public static void* Malloc(nuint size) =>
+            Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+
         [RuntimeExport("free")]
-        public static void Free(void* p) { if (p == (void*)1) Konfiscator.Native.Platform.Fatal.Misuse("free", "double free", p); }
+        public static void Free(void* p) => Release.Free(p, "free", StatsLayout.FreeCalls, -1);
+
+        [RuntimeExport("cfree")]
+        public static void Cfree(void* p) => Release.Free(p, "cfree", StatsLayout.FreeCalls, StatsLayout.CfreeCalls);
+
+        [RuntimeExport("calloc")]
+        public static void* Calloc(nuint count, nuint size)
+        {
+            nuint total = count * size;
+            if (size != 0 && total / size != count)
+            {
+                Allocation.CountFailure(StatsLayout.CallocCalls, outOfMemory: true);
+                Libc.SetErrno(Libc.ENOMEM);
+                return null;
+            }
+            void* p = Allocation.Allocate(total, Blocks.HeaderBytes, StatsLayout.CallocCalls);
+            if (p == null) return null;
+            // A large block is a fresh mapping, zero already; a heap block may be reused.
+            Block* b = Blocks.FromPayload(p);
+            if (b->State != Blocks.Large)
+                Libc.memset(p, 0, Blocks.Bytes(b) - Blocks.HeaderBytes);
+            return p;
+        }
+
+        [RuntimeExport("realloc")]
+        public static void* Realloc(void* p, nuint size) => Resize.Realloc(p, size, StatsLayout.ReallocCalls);
+
+        [RuntimeExport("reallocarray")]
+        public static void* ReallocArray(void* p, nuint count, nuint size)
+        {
+            nuint total = count * size;
+            if (size != 0 && total / size != count)
+            {
+                Allocation.CountFailure(StatsLayout.ReallocarrayCalls, outOfMemory: true);
+                Libc.SetErrno(Libc.ENOMEM);
+                return null;
+            }
+            return Resize.Realloc(p, total, StatsLayout.ReallocarrayCalls);
+        }
+
+        [RuntimeExport("memalign")]
+        public static void* Memalign(nuint alignment, nuint size)
+        {
+            // glibc: an alignment that is not a power of two is rounded up to one;
+            // one too large to round up is EINVAL.
+            if (alignment > ((nuint)1 << 62))
+            {
+                Allocation.CountFailure(StatsLayout.MemalignCalls, outOfMemory: false);
+                Libc.SetErrno(Libc.EINVAL);
+                return null;
+            }
+            return Allocation.Allocate(size, RoundUpToPowerOfTwo(alignment), StatsLayout.MemalignCalls);
+        }
+
+        [RuntimeExport("aligned_alloc")]
+        public static void* AlignedAlloc(nuint alignment, nuint size)
+        {
+            // As glibc 2.38 and C17: the alignment must be a power of two.
+            if (!IsPowerOfTwo(alignment))
+            {
+                Allocation.CountFailure(StatsLayout.AlignedAllocCalls, outOfMemory: false);
+                Libc.SetErrno(Libc.EINVAL);
+                return null;
+            }
+            return Allocation.Allocate(size, alignment, StatsLayout.AlignedAllocCalls);
+        }
+
+        [RuntimeExport("posix_memalign")]
+        public static int PosixMemalign(void** result, nuint alignment, nuint size)
+        {
+            // POSIX: a power of two multiple of sizeof(void*), else EINVAL; errno is
+            // not the channel here, the return value is, and errno stays as it was.
+            if (!IsPowerOfTwo(alignment) || alignment % (nuint)sizeof(void*) != 0)
+            {
+                Allocation.CountFailure(StatsLayout.PosixMemalignCalls, outOfMemory: false);
+                return Libc.EINVAL;
+            }
+            int saved = *Libc.__errno_location();
+            void* p = Allocation.Allocate(size, alignment, StatsLayout.PosixMemalignCalls);
+            *Libc.__errno_location() = saved;
+            if (p == null) return Libc.ENOMEM;
+            *result = p;
+            return 0;
+        }
+
+        [RuntimeExport("valloc")]
+        public static void* Valloc(nuint size) => Allocation.Allocate(size, PageSize, StatsLayout.VallocCalls);
+
+        [RuntimeExport("pvalloc")]
+        public static void* Pvalloc(nuint size)
+        {
+            nuint rounded = (size + PageSize - 1) & ~(PageSize - 1);
+            if (rounded < size)
+            {
+                Allocation.CountFailure(StatsLayout.PvallocCalls, outOfMemory: true);
+                Libc.SetErrno(Libc.ENOMEM);
+                return null;
+            }
+            return Allocation.Allocate(rounded == 0 ? PageSize : rounded, PageSize, StatsLayout.PvallocCalls);
+        }
+
+        [RuntimeExport("malloc_usable_size")]
+        public static nuint MallocUsableSize(void* p)
+        {
+            if (p == null)
+            {
+                Allocation.CountCall(StatsLayout.UsableSizeCalls);
+                return 0;
+            }
+            Heap.Heap.EnsureStarted();
+            Block* b = Heap.Heap.Validate("malloc_usable_size", p);
+            Allocation.CountCall(StatsLayout.UsableSizeCalls);
+            return Allocation.UsableSize(b);
+        }
+
+        private static bool IsPowerOfTwo(nuint x) => x != 0 && (x & (x - 1)) == 0;
+
+        private static nuint RoundUpToPowerOfTwo(nuint x)
+        {
+            nuint p = 1;
+            while (p < x) p <<= 1;
+            return p;
+        }
     }
 }

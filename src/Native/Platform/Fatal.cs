@@ -11,7 +11,9 @@ namespace Konfiscator.Native.Platform
     {
         private const int Capacity = 256;
         private struct LineBuffer { public fixed byte Bytes[Capacity]; }
+        #pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
         private static LineBuffer s_line;
+#pragma warning restore CS0169
         private static int s_dying;
 
         public static void Die(string message) => Report(null, message, null, false);

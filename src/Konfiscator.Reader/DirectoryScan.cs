@@ -1,0 +1,77 @@
+namespace Konfiscator.Reader;
+
+/// <summary>A segment found in the directory, with what is known about its process.</summary>
+public sealed record ScannedSegment(ProcessStats Stats, FileIdentity Identity, bool Over)
+{
+    public bool Live => !Over;
+}
+
+/// <summary>A file that is not a readable segment.</summary>
+public sealed record BadFile(FileIdentity Identity, ReadError Error, string Detail);
+
+/// <summary>One pass over a stats directory: every segment read once and classified live or over.
+/// Nothing is changed. An incarnation is over when the writer marked it final (it exec'd), when a
+/// later image of the same process (same pid and start time, higher generation) exists, or when
+/// no process with its pid and start time is running any more (exited, or its pid was reused).</summary>
+public sealed class DirectoryScan
+{
+    public required IReadOnlyList<ScannedSegment> Segments { get; init; }
+    public required IReadOnlyList<BadFile> BadFiles { get; init; }
+    /// <summary>Names of every segment-named entry present (read or not).</summary>
+    public required IReadOnlySet<string> Names { get; init; }
+    /// <summary>Set when the directory itself could not be listed.</summary>
+    public string? DirectoryError { get; init; }
+
+    public static DirectoryScan Run(string directory, IProcessProbe? probe = null)
+    {
+        probe ??= ProcFs.Instance;
+        List<string> names;
+        try
+        {
+            names = StatsDirectory.ListSegmentNames(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new DirectoryScan { Segments = [], BadFiles = [], Names = new HashSet<string>(), DirectoryError = e.Message };
+        }
+        names.Sort(StringComparer.Ordinal);
+
+        var read = new List<(ProcessStats Stats, FileIdentity Identity)>();
+        var bad = new List<BadFile>();
+        foreach (string name in names)
+        {
+            var result = SegmentReader.Read(Path.Combine(directory, name));
+            switch (result.Status)
+            {
+                case ReadStatus.Ok:
+                    read.Add((result.Stats!, result.Identity));
+                    break;
+                case ReadStatus.Error:
+                    bad.Add(new BadFile(result.Identity, result.Error, result.Detail));
+                    break;
+            }
+        }
+
+        var newest = new Dictionary<(int, ulong), uint>();
+        foreach (var (s, _) in read)
+        {
+            var id = (s.Pid, s.StartTime);
+            if (!newest.TryGetValue(id, out uint g) || s.Generation > g) newest[id] = s.Generation;
+        }
+        var running = new Dictionary<(int, ulong), bool>();
+        var segments = new List<ScannedSegment>(read.Count);
+        foreach (var (s, identity) in read)
+        {
+            var id = (s.Pid, s.StartTime);
+            bool over = s.IsFinal || s.Generation < newest[id];
+            if (!over)
+            {
+                if (!running.TryGetValue(id, out bool alive))
+                    running[id] = alive = probe.IsRunning(s.Pid, s.StartTime);
+                over = !alive;
+            }
+            segments.Add(new ScannedSegment(s, identity, over));
+        }
+        return new DirectoryScan { Segments = segments, BadFiles = bad, Names = names.ToHashSet(StringComparer.Ordinal) };
+    }
+}

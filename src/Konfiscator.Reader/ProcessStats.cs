@@ -1,0 +1,90 @@
+using Konfiscator.Stats;
+
+namespace Konfiscator.Reader;
+
+/// <summary>One incarnation of a process: a pid, its start time and the image (exec generation).
+/// A pid alone never identifies a process; pids are reused.</summary>
+public readonly record struct IncarnationKey(int Pid, ulong StartTime, uint Generation)
+{
+    public override string ToString() => $"{Pid}@{StartTime}#{Generation}";
+}
+
+/// <summary>The figures of one process image, read from its segment at one moment.</summary>
+public sealed class ProcessStats
+{
+    private readonly ulong[] _values;
+
+    internal ProcessStats(string fileName, int pid, ulong startTime, uint generation, int parentPid, uint flags,
+        string command, int arenaCount, ulong[] values)
+    {
+        FileName = fileName;
+        Pid = pid;
+        StartTime = startTime;
+        Generation = generation;
+        ParentPid = parentPid;
+        Flags = flags;
+        Command = command;
+        ArenaCount = arenaCount;
+        _values = values;
+    }
+
+    /// <summary>Name of the segment file in its directory.</summary>
+    public string FileName { get; }
+    public int Pid { get; }
+    /// <summary>Clock ticks after boot (/proc/PID/stat field 22).</summary>
+    public ulong StartTime { get; }
+    public uint Generation { get; }
+    public int ParentPid { get; }
+    public uint Flags { get; }
+    /// <summary>The writer marked this image over (the process exec'd a new image).</summary>
+    public bool IsFinal => (Flags & StatsLayout.FlagFinal) != 0;
+    /// <summary>The command name (/proc/PID/comm of the process when it started): the group.</summary>
+    public string Command { get; }
+    public int ArenaCount { get; }
+    public IncarnationKey Key => new(Pid, StartTime, Generation);
+
+    /// <summary>A figure by its <see cref="StatsLayout"/> counter index: arena counters summed over
+    /// all arenas (the largest free block: the maximum), process counters from slot 0.</summary>
+    public ulong this[int counter] => _values[counter];
+
+    /// <summary>Request-size histogram, not cumulative: bucket i counts requests of at most 2^i
+    /// bytes (and more than 2^(i-1)); the last bucket counts requests larger than 2^32.</summary>
+    public ReadOnlySpan<ulong> Histogram => _values.AsSpan(StatsLayout.HistogramFirst, StatsLayout.HistogramBuckets);
+
+    public ulong HistogramCount
+    {
+        get
+        {
+            ulong n = 0;
+            foreach (ulong b in Histogram) n = unchecked(n + b);
+            return n;
+        }
+    }
+
+    internal ReadOnlySpan<ulong> Values => _values;
+
+    /// <summary>Merges raw slots (slot 0 = process, 1.. = arenas) into one set of figures.</summary>
+    internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount)
+    {
+        const int perSlot = StatsLayout.SlotSize / 8;
+        var merged = new ulong[StatsLayout.CountersPerSlot];
+        for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
+        {
+            if (Figures.IsProcessCounter(c))
+            {
+                merged[c] = slots[StatsLayout.ProcessSlot * perSlot + c];
+                continue;
+            }
+            ulong v = 0;
+            for (int s = 1; s < slotCount; s++)
+            {
+                ulong x = slots[s * perSlot + c];
+                // Sums wrap like the writer's unsigned arithmetic would (a per-arena gauge may be
+                // charged in one arena and credited in another); the total is still right.
+                v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
+            }
+            merged[c] = v;
+        }
+        return merged;
+    }
+}

@@ -1,0 +1,150 @@
+// Entry points for tests and for people studying the heap:
+//   int  konfiscator_heap_check(void)
+//   long konfiscator_debug_free_blocks(unsigned long *out, long max_pairs)
+//   long konfiscator_debug_regions(unsigned long *out, long max_pairs)
+
+using System.Runtime;
+using Konfiscator.Native.Heap;
+using Konfiscator.Stats;
+
+namespace Konfiscator.Native.Api
+{
+    internal static unsafe class Debug
+    {
+        /// <summary>Walks every arena and returns how many invariants are broken (0 = sound).</summary>
+        [RuntimeExport("konfiscator_heap_check")]
+        public static int HeapCheck()
+        {
+            Heap.Heap.EnsureStarted();
+            int problems = 0;
+            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            {
+                Arena* a = Heap.Heap.ArenaAt(i);
+                Heap.Heap.LockArena(a);
+                problems += HeapChecker.CheckArena(a);
+                Heap.Heap.UnlockArena(a);
+            }
+            return problems;
+        }
+
+        [RuntimeExport("konfiscator_debug_free_blocks")]
+        public static long FreeBlocks(ulong* output, long maxPairs)
+        {
+            Heap.Heap.EnsureStarted();
+            Arena* a = Heap.Heap.ThreadArena();
+            Heap.Heap.LockArena(a);
+            long count = 0;
+            InOrder(a->Root, output, maxPairs, ref count);
+            Heap.Heap.UnlockArena(a);
+            return count;
+        }
+
+        private static void InOrder(Block* node, ulong* output, long maxPairs, ref long count)
+        {
+            if (node == null) return;
+            InOrder(FreeIndex.Left(node), output, maxPairs, ref count);
+            if (count < maxPairs)
+            {
+                output[2 * count] = (ulong)node;
+                output[2 * count + 1] = Blocks.Bytes(node);
+            }
+            count++;
+            InOrder(FreeIndex.Right(node), output, maxPairs, ref count);
+        }
+
+        [RuntimeExport("konfiscator_debug_regions")]
+        public static long RegionList(ulong* output, long maxPairs)
+        {
+            Heap.Heap.EnsureStarted();
+            Arena* a = Heap.Heap.ThreadArena();
+            Heap.Heap.LockArena(a);
+            long count = 0;
+            for (Region* r = a->Regions; r != null; r = r->Next, count++)
+            {
+                if (count >= maxPairs) continue;
+                output[2 * count] = (ulong)Regions.FirstBlock(r);
+                output[2 * count + 1] = (ulong)Regions.Sentinel(r);
+            }
+            Heap.Heap.UnlockArena(a);
+            return count;
+        }
+    }
+
+    /// <summary>The invariants of one arena (docs/heap.md), checked with its lock held.</summary>
+    internal static unsafe class HeapChecker
+    {
+        public static int CheckArena(Arena* a)
+        {
+            int problems = 0;
+            ulong freeBytes = 0, freeBlocks = 0, usedBytes = 0;
+            int emptyRegions = 0;
+            for (Region* r = a->Regions; r != null; r = r->Next)
+            {
+                if (r->Next != null && r->Next <= r) problems++;           // address order
+                Block* end = Regions.Sentinel(r);
+                Block* b = Regions.FirstBlock(r);
+                if (b->PrevUnits != 0) problems++;
+                uint prevUnits = 0;
+                bool prevFree = false;
+                while (b < end)
+                {
+                    if (!Blocks.CheckOk(b) || b->Arena != a->Index || b->SizeUnits < Blocks.MinUnits)
+                    {
+                        problems++;
+                        break;                                                // cannot walk on
+                    }
+                    if (b->PrevUnits != prevUnits) problems++;                // boundary tags agree
+                    bool free = b->State == Blocks.Free;
+                    if (!free && b->State != Blocks.Used) problems++;
+                    if (free && prevFree) problems++;                         // no two free neighbours
+                    if (free)
+                    {
+                        freeBytes += Blocks.Bytes(b);
+                        freeBlocks++;
+                        if (!FreeIndex.Contains(a->Root, b)) problems++;      // the index knows it
+                        if (Regions.IsWholeRegion(b)) emptyRegions++;
+                    }
+                    else
+                    {
+                        usedBytes += Blocks.Bytes(b) - Blocks.HeaderBytes;
+                    }
+                    prevUnits = b->SizeUnits;
+                    prevFree = free;
+                    b = Blocks.Next(b);
+                }
+                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || end->PrevUnits != prevUnits)
+                    problems++;                                               // ends exactly at the sentinel
+            }
+
+            ulong nodes = 0;
+            Block* last = null;
+            problems += CheckTree(a, a->Root, ref nodes, ref last);
+            if (nodes != freeBlocks) problems++;                              // index == walk
+
+            ulong* s = a->Stats;
+            if (s[StatsLayout.FreeBytes] != freeBytes) problems++;            // counts add up
+            if (s[StatsLayout.FreeBlocks] != freeBlocks) problems++;
+            if (s[StatsLayout.BytesInUse] != usedBytes + a->LargeBytesInUse) problems++;
+            if (a->EmptyRegions != emptyRegions) problems++;
+            return problems;
+        }
+
+        /// <summary>In-order: addresses ascend, nodes are free, maxima are right, and
+        /// priorities never rise going down. Counts nodes.</summary>
+        private static int CheckTree(Arena* a, Block* node, ref ulong nodes, ref Block* last)
+        {
+            if (node == null) return 0;
+            int problems = CheckTree(a, FreeIndex.Left(node), ref nodes, ref last);
+            nodes++;
+            if (last != null && node <= last) problems++;
+            last = node;
+            if (node->State != Blocks.Free || !Blocks.CheckOk(node)) problems++;
+            uint max = node->SizeUnits;
+            uint lm = FreeIndex.MaxUnits(FreeIndex.Left(node)), rm = FreeIndex.MaxUnits(FreeIndex.Right(node));
+            if (lm > max) max = lm;
+            if (rm > max) max = rm;
+            if (FreeIndex.MaxUnits(node) != max) problems++;
+            return problems + CheckTree(a, FreeIndex.Right(node), ref nodes, ref last);
+        }
+    }
+}

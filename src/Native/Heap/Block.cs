@@ -1,0 +1,115 @@
+// Blocks and their 16-byte headers (docs/heap.md, "Blocks").
+//
+//   block ─▶ ┌──────────┬───────────┬───────┬───────┬───────┬──────────┐
+//            │ size u32 │ prev u32  │ arena │ state │ flags │ check u32│  16 bytes
+//            ├──────────┴───────────┴───────┴───────┴───────┴──────────┤
+//  payload ─▶│ user bytes (a free block keeps its index node here)     │
+//            └──────────────────────────────────────────────────────────┘
+//
+// Sizes are in 16-byte units, so the block after `b` is at b + 16*size and the
+// one before at b - 16*prev. `check` hashes the header's address with its size,
+// arena and state; a header that fails it was overwritten, or never was a header.
+// `prev` is left out of the hash on purpose: a neighbour's free may change it
+// while the owner reads its own header without the arena lock.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Konfiscator.Native.Heap
+{
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Block
+    {
+        public uint SizeUnits;
+        public uint PrevUnits;
+        public ushort Arena;
+        public byte State;
+        public byte Flags;
+        public uint Check;
+    }
+
+    internal static unsafe class Blocks
+    {
+        public const int HeaderBytes = 16;
+        public const int UnitShift = 4;
+        public const uint MinUnits = 2;              // 32 bytes: header + a 16-byte index node
+        public const nuint MinBytes = 32;
+
+        // States: distinct, unlikely byte patterns (never 0x00 or 0xFF).
+        public const byte Used = 0xA1;
+        public const byte Free = 0xF2;
+        public const byte Large = 0xB3;
+        public const byte Sentinel = 0xC4;
+
+        // A per-library secret mixed into every check, so that a header copied from
+        // elsewhere, or bytes a program happens to write, do not pass by accident.
+        private static readonly ulong s_checkKey = 0x9E3779B97F4A7C15;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static byte* Payload(Block* b) => (byte*)b + HeaderBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* FromPayload(void* p) => (Block*)((byte*)p - HeaderBytes);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static nuint Bytes(Block* b) => (nuint)b->SizeUnits << UnitShift;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* Next(Block* b) => (Block*)((byte*)b + ((nuint)b->SizeUnits << UnitShift));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* Prev(Block* b) => (Block*)((byte*)b - ((nuint)b->PrevUnits << UnitShift));
+
+        /// <summary>Units of the block that serves a request of n bytes: max(32, round_up(n + 16, 16)).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint UnitsFor(nuint n)
+        {
+            nuint units = (n + HeaderBytes + 15) >> UnitShift;
+            return units < MinUnits ? MinUnits : (uint)units;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint ComputeCheck(Block* b)
+        {
+            ulong x = (ulong)b ^ s_checkKey;
+            x ^= ((ulong)b->SizeUnits << 24) ^ ((ulong)b->Arena << 8) ^ b->State ^ ((ulong)b->Flags << 56);
+            // A 64-bit finalizer (xor-shift-multiply) so every input bit moves the result.
+            x ^= x >> 33;
+            x *= 0xFF51AFD7ED558CCD;
+            x ^= x >> 33;
+            return (uint)x;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool CheckOk(Block* b) => b->Check == ComputeCheck(b);
+
+        /// <summary>Writes a whole header (prev is left as it is) and seals it.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Set(Block* b, uint units, ushort arena, byte state)
+        {
+            b->SizeUnits = units;
+            b->Arena = arena;
+            b->State = state;
+            b->Flags = 0;
+            b->Check = ComputeCheck(b);
+        }
+
+        /// <summary>Changes only the state (used ⇄ free) and reseals.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void SetState(Block* b, byte state)
+        {
+            b->State = state;
+            b->Check = ComputeCheck(b);
+        }
+
+        /// <summary>Destroys a header that was merged into a lower neighbour, so a later
+        /// free of the stale pointer is recognised as a double free rather than trusted.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Retire(Block* b)
+        {
+            b->State = Free;
+            b->SizeUnits = 0;
+            b->Check = ComputeCheck(b);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+// The free index: a tree of an arena's free blocks, ordered by address, where
+// every node also knows the largest free size in its subtree (as Linux's vmalloc
+// tree does). The lowest-addressed block that fits is then found in one descent:
+// go left while the left subtree has a big enough block, else take this node if it
+// fits, else go right. That is exactly the block a walk of an address-ordered
+// free list would stop at, in O(log n) instead of O(n).
+//
+// Balance: a treap. Each node's priority is a hash of its address (no storage
+// needed), and parents have higher priority than children, which keeps the
+// expected depth logarithmic whatever order blocks are freed in.
+//
+// The node lives in the first 16 payload bytes of the free block:
+//   word 0: left child address  | (subtree max units >> 16) << 48
+//   word 1: right child address | (subtree max units & 0xFFFF) << 48
+// User-space addresses on x86-64 fit in 47 bits, so the top 16 bits of each link
+// are free to carry half of the 32-bit subtree maximum. This keeps the smallest
+// block at 32 bytes (header + node), like glibc's.
+
+using System.Runtime.CompilerServices;
+
+namespace Konfiscator.Native.Heap
+{
+    internal static unsafe class FreeIndex
+    {
+        private const ulong AddressMask = (1UL << 48) - 1;
+
+        // ---- node fields ----
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static ulong* Node(Block* b) => (ulong*)Blocks.Payload(b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* Left(Block* b) => (Block*)(Node(b)[0] & AddressMask);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* Right(Block* b) => (Block*)(Node(b)[1] & AddressMask);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint MaxUnits(Block* b) => b == null ? 0 : (uint)((Node(b)[0] >> 48) << 16 | (Node(b)[1] >> 48));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void SetLinks(Block* b, Block* left, Block* right, uint max)
+        {
+            ulong* node = Node(b);
+            node[0] = (ulong)left | ((ulong)(max >> 16) << 48);
+            node[1] = (ulong)right | ((ulong)(max & 0xFFFF) << 48);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void SetLeft(Block* b, Block* left) => SetLinks(b, left, Right(b), MaxUnits(b));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void SetRight(Block* b, Block* right) => SetLinks(b, Left(b), right, MaxUnits(b));
+
+        /// <summary>Recomputes b's subtree maximum from its own size and its children's.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Refresh(Block* b)
+        {
+            Block* l = Left(b), r = Right(b);
+            uint max = b->SizeUnits;
+            uint lm = MaxUnits(l), rm = MaxUnits(r);
+            if (lm > max) max = lm;
+            if (rm > max) max = rm;
+            SetLinks(b, l, r, max);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static ulong Priority(Block* b)
+        {
+            ulong x = (ulong)b;
+            x ^= x >> 31;
+            x *= 0x7FB5D329728EA185;
+            x ^= x >> 27;
+            x *= 0x81DADEF4BC2DD44D;
+            x ^= x >> 33;
+            return x;
+        }
+
+        // ---- rotations: each keeps the in-order (address) sequence ----
+
+        private static Block* RotateRight(Block* top)
+        {
+            Block* l = Left(top);
+            SetLeft(top, Right(l));
+            Refresh(top);
+            SetRight(l, top);
+            Refresh(l);
+            return l;
+        }
+
+        private static Block* RotateLeft(Block* top)
+        {
+            Block* r = Right(top);
+            SetRight(top, Left(r));
+            Refresh(top);
+            SetLeft(r, top);
+            Refresh(r);
+            return r;
+        }
+
+        // ---- operations (the arena lock is held) ----
+
+        /// <summary>Adds free block b; returns the new root.</summary>
+        public static Block* Insert(Block* root, Block* b)
+        {
+            if (root == null)
+            {
+                SetLinks(b, null, null, b->SizeUnits);
+                return b;
+            }
+            if (b < root)
+            {
+                SetLeft(root, Insert(Left(root), b));
+                if (Priority(Left(root)) > Priority(root)) return RotateRight(root);
+            }
+            else
+            {
+                SetRight(root, Insert(Right(root), b));
+                if (Priority(Right(root)) > Priority(root)) return RotateLeft(root);
+            }
+            Refresh(root);
+            return root;
+        }
+
+        /// <summary>Removes free block b (which must be in the tree); returns the new root.</summary>
+        public static Block* Remove(Block* root, Block* b)
+        {
+            if (root == b)
+                return Join(Left(b), Right(b));
+            if (b < root) SetLeft(root, Remove(Left(root), b));
+            else SetRight(root, Remove(Right(root), b));
+            Refresh(root);
+            return root;
+        }
+
+        /// <summary>Joins two trees where every address in <paramref name="low"/> is below every one in <paramref name="high"/>.</summary>
+        private static Block* Join(Block* low, Block* high)
+        {
+            if (low == null) return high;
+            if (high == null) return low;
+            if (Priority(low) > Priority(high))
+            {
+                SetRight(low, Join(Right(low), high));
+                Refresh(low);
+                return low;
+            }
+            SetLeft(high, Join(low, Left(high)));
+            Refresh(high);
+            return high;
+        }
+
+        /// <summary>After b's size changed in place (its address did not), fixes the
+        /// maxima on the path from the root down to b.</summary>
+        public static void Resized(Block* root, Block* b)
+        {
+            if (root == b) { Refresh(b); return; }
+            Resized(b < root ? Left(root) : Right(root), b);
+            Refresh(root);
+        }
+
+        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.</summary>
+        public static Block* FirstFit(Block* root, uint units)
+        {
+            if (MaxUnits(root) < units) return null;
+            Block* node = root;
+            while (true)
+            {
+                Block* left = Left(node);
+                if (left != null && MaxUnits(left) >= units) { node = left; continue; }
+                if (node->SizeUnits >= units) return node;
+                node = Right(node); // the maximum says a fit is down here
+            }
+        }
+
+        /// <summary>The lowest-addressed block above <paramref name="after"/> of at least <paramref name="units"/>, or null.</summary>
+        public static Block* FirstFitAbove(Block* node, uint units, Block* after)
+        {
+            if (node == null || MaxUnits(node) < units) return null;
+            if (node > after)
+            {
+                Block* found = FirstFitAbove(Left(node), units, after);
+                if (found != null) return found;
+                if (node->SizeUnits >= units) return node;
+            }
+            return FirstFitAbove(Right(node), units, after);
+        }
+
+        /// <summary>True if b is reachable from root by address search (for the heap check).</summary>
+        public static bool Contains(Block* root, Block* b)
+        {
+            for (Block* node = root; node != null; node = b < node ? Left(node) : Right(node))
+                if (node == b) return true;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,189 @@
+// Process-wide heap state: the arenas, which thread uses which, start-up, fork,
+// and telling a pointer we handed out from anything else.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
+
+namespace Konfiscator.Native.Heap
+{
+    internal static unsafe class Heap
+    {
+        private const int NotStarted = 0, Starting = 1, Ready = 2;
+        private const int MaxArenas = 64;
+        // glibc keeps the first 32 thread-specific values inline in the thread
+        // descriptor; a higher key makes pthread_setspecific call calloc, i.e. us.
+        private const uint InlineThreadKeys = 32;
+
+        // volatile: read without a lock by threads waiting for start-up to finish.
+        private static volatile int s_state;
+        private static volatile int s_starterTid;
+        private static byte* s_arenas;
+        private static int s_arenaCount;
+        private static uint s_threadKey;
+        private static bool s_useThreadKey;
+        private static int s_nextArena;
+
+        public static int ArenaCount => s_arenaCount;
+        public static Arena* ArenaAt(int i) => (Arena*)(s_arenas + i * Arenas.Stride);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void EnsureStarted()
+        {
+            if (s_state != Ready) Start();
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Start()
+        {
+            #pragma warning disable CS0420 // Interlocked on a volatile field is exactly what is meant
+            if (Interlocked.CompareExchange(ref s_state, Starting, NotStarted) != NotStarted)
+#pragma warning restore CS0420
+            {
+                // Either another thread is starting the heap (wait for it), or this
+                // thread re-entered from a libc call made during start-up (go on:
+                // everything such a call needs is set up before those calls).
+                int tid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+                if (tid == s_starterTid) return;
+                while (s_state != Ready) Libc.sched_yield();
+                return;
+            }
+            int saved = *Libc.__errno_location();
+            s_starterTid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+
+            long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
+            int count = cpus <= 0 ? 4 : (int)(cpus * 4);
+            s_arenaCount = count > MaxArenas ? MaxArenas : count;
+
+            if (!StatsWriter.Initialize(s_arenaCount) || !PageMap.Initialize())
+                Fatal.Die("cannot map the allocator's own bookkeeping");
+            s_arenas = OsMemory.Map((nuint)(s_arenaCount * Arenas.Stride));
+            if (s_arenas == null) Fatal.Die("cannot map the arenas");
+            for (int i = 0; i < s_arenaCount; i++)
+            {
+                Arena* a = ArenaAt(i);
+                a->Index = (ushort)i;
+                a->NextRegionBytes = Regions.FirstBytes;
+                a->Stats = StatsWriter.ArenaSlot(i);
+            }
+
+            uint key;
+            s_useThreadKey = Libc.pthread_key_create(&key, null) == 0 && key < InlineThreadKeys;
+            s_threadKey = key;
+
+            s_state = Ready;
+            // May call malloc inside glibc: the heap is ready by now.
+            Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
+            *Libc.__errno_location() = saved;
+        }
+
+        // ---- which arena a thread uses ----
+
+        /// <summary>The calling thread's arena: given round robin at its first call, kept after.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Arena* ThreadArena()
+        {
+            if (s_useThreadKey)
+            {
+                nint tag = (nint)Libc.pthread_getspecific(s_threadKey);
+                if (tag != 0) return ArenaAt((int)tag - 1);
+            }
+            return AssignArena();
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Arena* AssignArena()
+        {
+            if (!s_useThreadKey)
+            {
+                // Fallback without a usable key: spread threads by their descriptor's address.
+                ulong self = (ulong)Libc.pthread_self();
+                return ArenaAt((int)((self >> 12) * 0x9E3779B97F4A7C15 >> 40) % s_arenaCount);
+            }
+            int index = (Interlocked.ExchangeAdd(ref s_nextArena, 1) & 0x7FFFFFFF) % s_arenaCount;
+            Libc.pthread_setspecific(s_threadKey, (void*)(nint)(index + 1));
+            return ArenaAt(index);
+        }
+
+        public static void LockArena(Arena* a) => FutexLock.Acquire(&a->Lock);
+        public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
+
+        // ---- fork: no lock may be held by a thread that will not exist in the child ----
+
+        [UnmanagedCallersOnly]
+        private static void BeforeFork()
+        {
+            for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
+            StatsWriter.BeforeFork();
+        }
+
+        [UnmanagedCallersOnly]
+        private static void AfterForkInParent()
+        {
+            for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
+        }
+
+        [UnmanagedCallersOnly]
+        private static void AfterForkInChild()
+        {
+            StatsWriter.AfterForkInChild();
+            for (int i = 0; i < s_arenaCount; i++)
+            {
+                Arena* a = ArenaAt(i);
+                a->Stats = StatsWriter.ArenaSlot(i);
+                FutexLock.ResetAfterFork(&a->Lock);
+            }
+        }
+
+        // ---- is this one of ours? ----
+
+        /// <summary>The header of live block p, or a stop with a clear message naming
+        /// <paramref name="call"/> when p is not one (double free, foreign, corrupted).</summary>
+        public static Block* Validate(string call, void* p)
+        {
+            Block* b = Blocks.FromPayload(p);
+            if (((nuint)p & 15) != 0 || !PageMap.Contains(b))
+                Fatal.Misuse(call, "invalid pointer", p);
+            if (!Blocks.CheckOk(b) || b->Arena >= s_arenaCount)
+                Diagnose(call, p);
+            if (b->State == Blocks.Used || b->State == Blocks.Large) return b;
+            if (b->State == Blocks.Free) Fatal.Misuse(call, "double free", p);
+            Fatal.Misuse(call, "invalid pointer", p);
+            return null;
+        }
+
+        /// <summary>p's header fails its check. Walk the region that holds p to tell an
+        /// overwritten header (p is where a block starts) from a pointer into the middle
+        /// of a block. Only ever on the way to abort().</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void Diagnose(string call, void* p)
+        {
+            Block* target = Blocks.FromPayload(p);
+            for (int i = 0; i < s_arenaCount; i++)
+            {
+                for (Region* r = ArenaAt(i)->Regions; r != null; r = r->Next)
+                {
+                    if ((byte*)target < (byte*)r || (byte*)target >= (byte*)r + r->Bytes) continue;
+                    Block* end = Regions.Sentinel(r);
+                    for (Block* b = Regions.FirstBlock(r); b < end; b = Blocks.Next(b))
+                    {
+                        if (b == target) Fatal.Misuse(call, "corrupted block header", p);
+                        if (!Blocks.CheckOk(b) || b->SizeUnits == 0)
+                            Fatal.Misuse(call, "corrupted block header", p); // the walk cannot go on
+                        if (b > target) break;
+                        if (Blocks.Next(b) > target) Fatal.Misuse(call, "invalid pointer", p);
+                    }
+                    Fatal.Misuse(call, "invalid pointer", p);
+                }
+            }
+            // In a large mapping. Large payloads sit 16 bytes into a page, or at an
+            // offset that is their (power of two) alignment: anywhere else p points
+            // into the middle of a block; there, the header was overwritten.
+            nuint offset = (nuint)p & (OsMemory.PageSize - 1);
+            bool couldStartLarge = offset == Blocks.HeaderBytes || (offset & (offset - 1)) == 0;
+            Fatal.Misuse(call, couldStartLarge ? "corrupted block header" : "invalid pointer", p);
+        }
+    }
+}

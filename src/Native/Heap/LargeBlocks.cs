@@ -1,0 +1,104 @@
+// Large blocks: requests of 128 KiB or more (or with alignment above 64 KiB) get a
+// mapping of their own, returned to the OS on free.
+//
+//   mapping ─▶ ┌─────────── offset ───────────┬────────┬──────────────────────┐
+//              │ (alignment padding, if any)  │ header │ payload …            │
+//              └──────────────────────────────┴────────┴──────────────────────┘
+// The header's fields mean something else than in a heap block:
+//   SizeUnits = length of the mapping in pages, PrevUnits = offset of the header
+//   from the mapping's start in 16-byte units, Arena = arena charged for it.
+
+using Konfiscator.Native.Platform;
+
+namespace Konfiscator.Native.Heap
+{
+    internal static unsafe class LargeBlocks
+    {
+        public const nuint Threshold = 128 << 10;
+        public const nuint MaxHeapAlignment = 64 << 10;
+        private const int PageShift = 12;
+        // Requests beyond this cannot be mapped on x86-64 anyway (47-bit user space).
+        private const ulong MaxRequest = 1UL << 46;
+
+        public static byte* MapStart(Block* b) => (byte*)b - ((nuint)b->PrevUnits << Blocks.UnitShift);
+        public static nuint MapLength(Block* b) => (nuint)b->SizeUnits << PageShift;
+        public static nuint Usable(Block* b) => (nuint)(MapStart(b) + MapLength(b) - Blocks.Payload(b));
+
+        /// <summary>A new large block of at least <paramref name="size"/> usable bytes whose payload
+        /// is <paramref name="alignment"/>-aligned (a power of two ≥ 16); null when out of memory.</summary>
+        public static Block* Allocate(nuint size, nuint alignment, ushort arena)
+        {
+            if (size > MaxRequest || alignment > MaxRequest) return null;
+            byte* start;
+            byte* payload;
+            nuint length;
+            if (alignment <= OsMemory.PageSize)
+            {
+                // The mapping is page aligned, so the payload can sit at a fixed offset.
+                nuint lead = alignment > Blocks.HeaderBytes ? alignment : Blocks.HeaderBytes;
+                length = OsMemory.RoundUpToPage(lead + size);
+                start = OsMemory.Map(length);
+                if (start == null) return null;
+                payload = start + lead;
+            }
+            else
+            {
+                // Map enough to find an aligned payload inside, then give back the
+                // pages before the header's page and after the payload's end.
+                nuint over = OsMemory.RoundUpToPage(size + alignment + OsMemory.PageSize);
+                byte* raw = OsMemory.Map(over);
+                if (raw == null) return null;
+                payload = (byte*)(((nuint)raw + Blocks.HeaderBytes + alignment - 1) & ~(alignment - 1));
+                start = (byte*)((nuint)(payload - Blocks.HeaderBytes) & ~(OsMemory.PageSize - 1));
+                byte* end = (byte*)OsMemory.RoundUpToPage((nuint)(payload + size));
+                OsMemory.Trim(raw, (nuint)(start - raw));
+                OsMemory.Trim(end, (nuint)(raw + over - end));
+                length = (nuint)(end - start);
+            }
+            if (!PageMap.Mark(start, length))
+            {
+                OsMemory.Unmap(start, length);
+                return null;
+            }
+            Block* b = Blocks.FromPayload(payload);
+            b->PrevUnits = (uint)((nuint)((byte*)b - start) >> Blocks.UnitShift);
+            Blocks.Set(b, (uint)(length >> PageShift), arena, Blocks.Large);
+            return b;
+        }
+
+        public static void Release(Block* b)
+        {
+            byte* start = MapStart(b);
+            nuint length = MapLength(b);
+            PageMap.Unmark(start, length);
+            OsMemory.Unmap(start, length);
+        }
+
+        /// <summary>Resizes a large block with mremap when its payload sits at the plain
+        /// offset (no alignment padding); null if it cannot (the caller then copies).</summary>
+        public static Block* Remap(Block* b, nuint size)
+        {
+            if (b->PrevUnits != 0 || size > MaxRequest) return null;
+            byte* start = MapStart(b);
+            nuint oldLength = MapLength(b);
+            nuint newLength = OsMemory.RoundUpToPage(Blocks.HeaderBytes + size);
+            if (newLength == oldLength) return b;
+            // The pages are unmarked while the mapping may move; nobody else may look
+            // at this block meanwhile (the caller owns it).
+            PageMap.Unmark(start, oldLength);
+            byte* moved = OsMemory.Remap(start, oldLength, newLength);
+            if (moved == null)
+            {
+                PageMap.Mark(start, oldLength);
+                return null;
+            }
+            if (!PageMap.Mark(moved, newLength))
+                Fatal.Die("out of memory for the page map while remapping");
+            Block* nb = (Block*)moved;
+            ushort arena = nb->Arena;
+            nb->PrevUnits = 0;
+            Blocks.Set(nb, (uint)(newLength >> PageShift), arena, Blocks.Large);
+            return nb;
+        }
+    }
+}

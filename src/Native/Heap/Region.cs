@@ -1,0 +1,95 @@
+// Regions: the spans an arena maps from the OS and carves into blocks.
+//
+//   region ─▶ ┌────────────────────┬──────────────────────────────┬──────────┐
+//             │ Region (48 bytes)  │ blocks, back to back …       │ sentinel │
+//             └────────────────────┴──────────────────────────────┴──────────┘
+//                                   ▲ first block: prev = 0       ▲ 16 bytes, state Sentinel
+//
+// The first block's prev of 0 and the end sentinel's state stop coalescing at the
+// region's edges without any range checks.
+
+using System.Runtime.InteropServices;
+using Konfiscator.Native.Platform;
+
+namespace Konfiscator.Native.Heap
+{
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct Region
+    {
+        public Region* Next;      // the arena's regions, in address order
+        public Region* Prev;
+        public nuint Bytes;       // length of the mapping
+        public ulong Reserved0;
+        public ulong Reserved1;
+        public ulong Reserved2;
+    }
+
+    internal static unsafe class Regions
+    {
+        public const int HeaderBytes = 48;
+        public const nuint FirstBytes = 1 << 20;     // 1 MiB
+        public const nuint LargestBytes = 32 << 20;  // growth stops doubling here
+
+        public static Block* FirstBlock(Region* r) => (Block*)((byte*)r + HeaderBytes);
+        public static Block* Sentinel(Region* r) => (Block*)((byte*)r + r->Bytes - Blocks.HeaderBytes);
+
+        /// <summary>True when b is the only block of its region (the region is one free span).</summary>
+        public static bool IsWholeRegion(Block* b) => b->PrevUnits == 0 && Blocks.Next(b)->State == Blocks.Sentinel;
+
+        public static Region* OfWholeBlock(Block* b) => (Region*)((byte*)b - HeaderBytes);
+
+        /// <summary>Maps a region able to hold a block of <paramref name="units"/>; its one
+        /// free block is returned (not yet in the index), or null when out of memory.</summary>
+        public static Block* Map(Arena* arena, uint units)
+        {
+            nuint bytes = arena->NextRegionBytes;
+            nuint need = OsMemory.RoundUpToPage(HeaderBytes + ((nuint)units << Blocks.UnitShift) + Blocks.HeaderBytes);
+            if (need > bytes) bytes = need;
+            byte* memory = OsMemory.Map(bytes);
+            if (memory == null) return null;
+            if (!PageMap.Mark(memory, bytes))
+            {
+                OsMemory.Unmap(memory, bytes);
+                return null;
+            }
+            if (arena->NextRegionBytes < LargestBytes) arena->NextRegionBytes *= 2;
+
+            Region* r = (Region*)memory;
+            r->Bytes = bytes;
+            Link(arena, r);
+
+            Block* first = FirstBlock(r);
+            uint firstUnits = (uint)((bytes - HeaderBytes - Blocks.HeaderBytes) >> Blocks.UnitShift);
+            first->PrevUnits = 0;
+            Blocks.Set(first, firstUnits, arena->Index, Blocks.Free);
+            Block* end = Sentinel(r);
+            end->PrevUnits = firstUnits;
+            Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
+            return first;
+        }
+
+        public static void Unmap(Arena* arena, Region* r)
+        {
+            Unlink(arena, r);
+            PageMap.Unmark(r, r->Bytes);
+            OsMemory.Unmap(r, r->Bytes);
+        }
+
+        private static void Link(Arena* arena, Region* r)
+        {
+            Region* before = null;
+            Region* after = arena->Regions;
+            while (after != null && after < r) { before = after; after = after->Next; }
+            r->Prev = before;
+            r->Next = after;
+            if (before != null) before->Next = r; else arena->Regions = r;
+            if (after != null) after->Prev = r;
+        }
+
+        private static void Unlink(Arena* arena, Region* r)
+        {
+            if (r->Prev != null) r->Prev->Next = r->Next; else arena->Regions = r->Next;
+            if (r->Next != null) r->Next->Prev = r->Prev;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// Which pages hold the allocator's heap and large blocks.
+//
+// free() must never read memory around a pointer it did not hand out: a wild
+// pointer would turn a clear "invalid pointer" report into a segfault. So every
+// page the heap maps is marked here, and a pointer is looked at only if the page
+// of its block header is marked.
+//
+// Two levels over the 47-bit user address space: a top table with one entry per
+// GiB (2^17 entries, reserved once, touched lazily), each pointing to a bitmap of
+// that GiB's 2^18 pages (32 KiB), mapped the first time a heap page lands there.
+// Bits are set and cleared atomically because neighbouring mappings of different
+// arenas can share a bitmap word; lookups are two plain loads and take no lock.
+
+using System.Threading;
+
+namespace Konfiscator.Native.Platform
+{
+    internal static unsafe class PageMap
+    {
+        private const int PageShift = 12;
+        private const int GigShift = 30;
+        private const int TopEntries = 1 << (47 - GigShift);
+        private const int PagesPerGig = 1 << (GigShift - PageShift);
+        private const nuint LeafBytes = PagesPerGig / 8;
+
+        private static ulong** s_top;
+
+        public static bool Initialize()
+        {
+            s_top = (ulong**)OsMemory.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
+            return s_top != null;
+        }
+
+        public static bool Contains(void* address)
+        {
+            ulong a = (ulong)address;
+            ulong gig = a >> GigShift;
+            if (gig >= TopEntries) return false;
+            ulong* leaf = (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+            if (leaf == null) return false;
+            ulong page = (a >> PageShift) & (PagesPerGig - 1);
+            return (Atomics.Read(&leaf[page >> 6]) & (1UL << (int)(page & 63))) != 0;
+        }
+
+        /// <summary>Marks [start, start+length) as heap pages; false if out of memory.</summary>
+        public static bool Mark(void* start, nuint length) => Update(start, length, set: true);
+
+        public static void Unmark(void* start, nuint length) => Update(start, length, set: false);
+
+        private static bool Update(void* start, nuint length, bool set)
+        {
+            ulong firstPage = (ulong)start >> PageShift;
+            ulong endPage = ((ulong)start + length + OsMemory.PageSize - 1) >> PageShift;
+            for (ulong page = firstPage; page < endPage; )
+            {
+                ulong gig = page >> (GigShift - PageShift);
+                ulong* leaf = set ? LeafFor(gig) : (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+                if (leaf == null)
+                {
+                    if (set) return false;
+                    Fatal.Die("unmarking pages that were never marked");
+                }
+                ulong gigEnd = (gig + 1) << (GigShift - PageShift);
+                ulong stop = endPage < gigEnd ? endPage : gigEnd;
+                for (; page < stop; )
+                {
+                    ulong index = page & (PagesPerGig - 1);
+                    int bit = (int)(index & 63);
+                    int count = (int)(stop - page) < 64 - bit ? (int)(stop - page) : 64 - bit;
+                    ulong bits = (count == 64 ? ~0UL : ((1UL << count) - 1)) << bit;
+                    if (set) Atomics.Or(&leaf[index >> 6], bits);
+                    else Atomics.And(&leaf[index >> 6], ~bits);
+                    page += (ulong)count;
+                }
+            }
+            return true;
+        }
+
+        private static ulong* LeafFor(ulong gig)
+        {
+            ulong* leaf = (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+            if (leaf != null) return leaf;
+            byte* fresh = OsMemory.Map(LeafBytes);
+            if (fresh == null) return null;
+            // Two threads may race to install the same leaf: the loser gives its copy back.
+            long won = Interlocked.CompareExchange(ref *(long*)&s_top[gig], (long)fresh, 0);
+            if (won == 0) return (ulong*)fresh;
+            OsMemory.Unmap(fresh, LeafBytes);
+            return (ulong*)won;
+        }
+    }
+}

@@ -1,0 +1,135 @@
+// The writer side of the per-process stats segment (layout: Shared/StatsLayout.cs).
+//
+// Counters live in one block of memory, s_base: a shared mapping of the
+// process's file in the stats directory when publishing works, private memory
+// otherwise. Arenas update their own slot with plain stores under their lock;
+// process-wide figures (mappings, peak) use atomic instructions because every
+// arena touches them. Nothing here ever calls malloc.
+
+using Konfiscator.Native.Platform;
+using Konfiscator.Stats;
+
+namespace Konfiscator.Native.Stats
+{
+    internal static unsafe class StatsWriter
+    {
+        private static byte* s_base;          // where counters are written now
+        private static nuint s_size;          // bytes of a segment, page-rounded
+        private static bool s_published;      // s_base is the shared file mapping
+        private static byte* s_private;       // private fallback, and the fork snapshot
+        private static int s_slotCount;
+
+        public static bool Published => s_published;
+
+        /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas. Must run before any other mapping.</summary>
+        public static bool Initialize(int arenaCount)
+        {
+            s_slotCount = 1 + arenaCount;
+            s_size = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount));
+            // Mapped directly (not through OsMemory) because counting needs it to exist;
+            // it is counted right after.
+            void* p = Libc.mmap(null, s_size, Libc.PROT_READ | Libc.PROT_WRITE,
+                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+            if (p == Libc.MAP_FAILED) return false;
+            s_private = (byte*)p;
+            s_base = s_private;
+            CountMap(s_size);
+
+            if (SegmentFile.PublishingEnabled())
+                Publish();
+            return true;
+        }
+
+        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(1 + arena, 0));
+
+        private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.ProcessSlot, 0));
+
+        /// <summary>Moves the counters into a new file in the stats directory, if one can be made.</summary>
+        private static void Publish()
+        {
+            byte* shared = SegmentFile.Create(s_size, s_slotCount);
+            if (shared == null) return;
+            // Counters first, the header (with its magic) last, so a reader never
+            // sees a valid-looking header over missing counters.
+            Libc.memcpy(shared + StatsLayout.HeaderSize, s_private + StatsLayout.HeaderSize,
+                        s_size - StatsLayout.HeaderSize);
+            s_base = shared;
+            s_published = true;
+            CountMap(s_size);
+            SegmentFile.WriteHeader(shared, s_slotCount);
+        }
+
+        // ---- process-wide figures (atomic: every arena writes them) ----
+
+        public static void CountMap(nuint bytes)
+        {
+            ulong* slot = ProcessSlot;
+            Atomics.Add(&slot[StatsLayout.MmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.BytesMapped], (long)bytes);
+        }
+
+        public static void CountUnmap(nuint bytes)
+        {
+            ulong* slot = ProcessSlot;
+            Atomics.Add(&slot[StatsLayout.MunmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.BytesMapped], -(long)bytes);
+        }
+
+        /// <summary>Part of a fresh mapping given straight back: one more munmap, fewer bytes.</summary>
+        public static void CountTrim(nuint bytes) => CountUnmap(bytes);
+
+        public static void CountRemap(nuint oldBytes, nuint newBytes)
+        {
+            ulong* slot = ProcessSlot;
+            Atomics.Add(&slot[StatsLayout.MmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.BytesMapped], (long)newBytes - (long)oldBytes);
+        }
+
+        /// <summary>Tracks the process-wide bytes in use and its peak.</summary>
+        public static void AddInUse(long delta)
+        {
+            ulong* slot = ProcessSlot;
+            long now = Atomics.Add(&slot[StatsLayout.ProcessBytesInUse], delta);
+            if (delta > 0)
+                Atomics.Max(&slot[StatsLayout.PeakBytesInUse], (ulong)now);
+        }
+
+        // ---- fork ----
+
+        /// <summary>In the parent, with every arena locked: take a consistent copy.</summary>
+        public static void BeforeFork()
+        {
+            if (s_base != s_private)
+                Libc.memcpy(s_private, s_base, s_size);
+        }
+
+        /// <summary>In the child: stop writing into the parent's file and publish a
+        /// segment of our own. Calls made so far were the parent's, so counters start
+        /// at zero; gauges describe the heap the child inherited and are kept.</summary>
+        public static void AfterForkInChild()
+        {
+            if (s_published)
+            {
+                // The parent's file mapping is shared with the parent: leave it alone.
+                Libc.munmap(s_base, s_size);
+                s_published = false;
+            }
+            s_base = s_private;
+            for (int slot = 0; slot < s_slotCount; slot++)
+            {
+                ulong* c = (ulong*)(s_private + StatsLayout.CounterOffset(slot, 0));
+                for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
+                    if (!IsGauge(i)) c[i] = 0;
+            }
+            Libc.memset(s_private, 0, StatsLayout.HeaderSize);
+            if (SegmentFile.PublishingEnabled())
+                Publish();
+        }
+
+        private static bool IsGauge(int counter) =>
+            counter == StatsLayout.BytesInUse || counter == StatsLayout.FreeBytes ||
+            counter == StatsLayout.FreeBlocks || counter == StatsLayout.LargestFreeBlock ||
+            counter == StatsLayout.BytesMapped || counter == StatsLayout.PeakBytesInUse ||
+            counter == StatsLayout.ProcessBytesInUse;
+    }
+}

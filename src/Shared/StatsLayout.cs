@@ -1,0 +1,102 @@
+// The binary layout of a per-process stats segment.
+//
+// This one file is compiled into both sides: the writer inside libkonfiscator.so
+// (against the library's minimal system module) and the reader in the
+// konfiscator tool (against the real base library). So it holds only constants
+// and plain arithmetic that both can compile.
+//
+// File: <stats dir>/<pid>.kstats, created O_EXCL|O_NOFOLLOW, mode 0600, mapped shared.
+//
+//   offset 0      Header (HeaderSize bytes), fields at the offsets below
+//   HeaderSize    Slot 0: process-wide counters (mappings, peak, …)
+//   + SlotSize    Slot 1..ArenaSlots: one per arena, written under that arena's lock
+//
+// Every counter is a little-endian 64-bit unsigned integer at an 8-byte aligned
+// offset. Each slot starts on its own cache line, so arenas never share a line.
+// Writers use plain stores (each under its own lock); readers add up the slots
+// without ever blocking the process. A reader can see a torn *set* of counters
+// (one updated, the next not yet), never a torn single counter.
+
+namespace Konfiscator.Stats
+{
+    internal static class StatsLayout
+    {
+        /// <summary>"KNFSTATS" read as a little-endian 64-bit integer.</summary>
+        public const ulong Magic = 0x5354415453464E4B;
+        public const uint Version = 1;
+
+        public const int HeaderSize = 256;
+        public const int CacheLine = 64;
+
+        // Header fields (byte offsets).
+        public const int OffMagic = 0;          // u64  Magic
+        public const int OffVersion = 8;        // u32  Version
+        public const int OffHeaderSize = 12;    // u32  HeaderSize
+        public const int OffSlotSize = 16;      // u32  SlotSize
+        public const int OffSlotCount = 20;     // u32  number of slots (1 process slot + arenas)
+        public const int OffPid = 24;           // i32  process id
+        public const int OffFlags = 28;         // u32  FlagFinal once this image of the process is over (exec)
+        public const int OffStartTime = 32;     // u64  process start time, clock ticks after boot (/proc/PID/stat field 22)
+        public const int OffExecGeneration = 40;// u32  0 for the first image of the pid; +1 for each exec
+        public const int OffParentPid = 44;     // i32  parent pid at start (informational)
+        public const int OffCommand = 64;       // 64 bytes, NUL-padded: the command name (/proc/self/comm)
+        public const int CommandBytes = 64;
+
+        public const uint FlagFinal = 1;
+
+        // Counters within a slot (index of a u64). Kinds: C = counter (only grows),
+        // G = gauge. In slot 0 (process) only the entries marked [P] are used; in
+        // arena slots all others.
+        public const int MallocCalls = 0;          // C
+        public const int FreeCalls = 1;            // C  free() and cfree() on a non-NULL or NULL pointer
+        public const int CallocCalls = 2;          // C
+        public const int ReallocCalls = 3;         // C
+        public const int ReallocarrayCalls = 4;    // C
+        public const int MemalignCalls = 5;        // C
+        public const int PosixMemalignCalls = 6;   // C
+        public const int AlignedAllocCalls = 7;    // C
+        public const int VallocCalls = 8;          // C
+        public const int PvallocCalls = 9;         // C
+        public const int UsableSizeCalls = 10;     // C  malloc_usable_size()
+        public const int CfreeCalls = 11;          // C  (also counted in FreeCalls)
+        public const int FailedAllocations = 12;   // C  calls that returned NULL/ENOMEM
+        public const int BytesAllocated = 13;      // C  usable bytes handed out
+        public const int BytesFreed = 14;          // C  usable bytes given back
+        public const int BytesInUse = 15;          // G  usable bytes live now
+        public const int Coalesces = 16;           // C  free blocks merged with a neighbour ("defrag")
+        public const int FreeBytes = 17;           // G  bytes in free blocks of the arena's regions
+        public const int FreeBlocks = 18;          // G  number of free blocks
+        public const int LargestFreeBlock = 19;    // G  size of the largest free block
+        public const int MmapCalls = 20;           // C  [P] mmap/mremap calls that mapped memory
+        public const int MunmapCalls = 21;         // C  [P]
+        public const int BytesMapped = 22;         // G  [P] bytes currently mapped from the OS
+        public const int PeakBytesInUse = 23;      // G  [P] highest process-wide BytesInUse seen
+        public const int ProcessBytesInUse = 24;   // G  [P] process-wide BytesInUse (for the peak)
+        public const int RequestSizeSum = 25;      // C  sum of requested sizes (histogram _sum)
+
+        /// <summary>Histogram of requested sizes: bucket i counts requests of at most 2^i bytes
+        /// (i = 0..HistogramBuckets-2); the last bucket counts everything larger. Not cumulative.</summary>
+        public const int HistogramFirst = 32;
+        public const int HistogramBuckets = 34;    // le=1,2,4,…,2^32, +Inf
+
+        public const int CountersPerSlot = HistogramFirst + HistogramBuckets; // 66
+        public const int SlotSize = ((CountersPerSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 576
+
+        public const int ProcessSlot = 0;
+
+        public static int SegmentSize(int arenaCount) => HeaderSize + (1 + arenaCount) * SlotSize;
+
+        public static int CounterOffset(int slot, int counter) => HeaderSize + slot * SlotSize + counter * 8;
+
+        /// <summary>Bucket index of a request of <paramref name="size"/> bytes.</summary>
+        public static int HistogramBucket(ulong size)
+        {
+            if (size <= 1) return 0;
+            // ceil(log2(size)): the smallest i with 2^i >= size.
+            int i = 0;
+            ulong v = size - 1;
+            while (v != 0) { v >>= 1; i++; }
+            return i < HistogramBuckets - 1 ? i : HistogramBuckets - 1;
+        }
+    }
+}
