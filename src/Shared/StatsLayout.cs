@@ -8,13 +8,22 @@
 // File: <stats dir>/<pid>.kstats, created O_EXCL|O_NOFOLLOW, mode 0600, mapped shared.
 //
 //   offset 0      Header (HeaderSize bytes), fields at the offsets below
-//   HeaderSize    Slot 0: process-wide counters (mappings, peak, …)
-//   + SlotSize    Slot 1..ArenaSlots: one per arena, written under that arena's lock
+//   HeaderSize    Slot 0: process-wide figures (mappings, peak)
+//   then          ArenaSlots slots: one per arena (heap gauges, coalesces), under the arena's lock
+//   then          1 shared slot: calls of threads that have no slot of their own (atomic adds)
+//   then          ThreadSlots slots: one per live thread (its calls and bytes), written
+//                 only by that thread, with plain stores, no lock
 //
-// Every counter is a little-endian 64-bit unsigned integer at an 8-byte aligned
-// offset. Each slot starts on its own cache line, so arenas never share a line.
-// Writers use plain stores (each under its own lock); readers add up the slots
-// without ever blocking the process. A reader can see a torn *set* of counters
+// Every counter is a little-endian 64-bit integer at an 8-byte aligned offset.
+// Each slot starts on its own cache line, so no two writers share a line.
+// Readers add up the slots without ever blocking the process:
+//   - every counter and gauge is the sum over slots 1..SlotCount-1, except
+//     LargestFreeBlock (the maximum) and the [P] entries (slot 0 only);
+//   - BytesInUse is kept per slot as a wrapping 64-bit integer (a thread may free
+//     what another allocated, so its own slot can go "negative"); the sum, read
+//     as a signed number, is the process's bytes in use (clamp a torn negative at 0).
+// A slot of a thread that exits is handed to the next new thread *without*
+// being reset, so sums never go down. A reader can see a torn *set* of counters
 // (one updated, the next not yet), never a torn single counter.
 
 namespace Konfiscator.Stats
@@ -33,12 +42,15 @@ namespace Konfiscator.Stats
         public const int OffVersion = 8;        // u32  Version
         public const int OffHeaderSize = 12;    // u32  HeaderSize
         public const int OffSlotSize = 16;      // u32  SlotSize
-        public const int OffSlotCount = 20;     // u32  number of slots (1 process slot + arenas)
+        public const int OffSlotCount = 20;     // u32  number of slots, all kinds
         public const int OffPid = 24;           // i32  process id
         public const int OffFlags = 28;         // u32  FlagFinal once this image of the process is over (exec)
         public const int OffStartTime = 32;     // u64  process start time, clock ticks after boot (/proc/PID/stat field 22)
         public const int OffExecGeneration = 40;// u32  0 for the first image of the pid; +1 for each exec
         public const int OffParentPid = 44;     // i32  parent pid at start (informational)
+        public const int OffArenaSlots = 48;    // u32  number of arena slots
+        public const int OffThreadSlots = 52;   // u32  number of thread slots
+        public const int OffThreadSlotsUsed = 56; // u32  thread slots ever handed out (a reader may stop there)
         public const int OffCommand = 64;       // 64 bytes, NUL-padded: the command name (/proc/self/comm)
         public const int CommandBytes = 64;
 
@@ -48,7 +60,7 @@ namespace Konfiscator.Stats
         // G = gauge. In slot 0 (process) only the entries marked [P] are used; in
         // arena slots all others.
         public const int MallocCalls = 0;          // C
-        public const int FreeCalls = 1;            // C  free() and cfree() on a non-NULL or NULL pointer
+        public const int FreeCalls = 1;            // C  free() and cfree(), NULL included
         public const int CallocCalls = 2;          // C
         public const int ReallocCalls = 3;         // C
         public const int ReallocarrayCalls = 4;    // C
@@ -62,7 +74,7 @@ namespace Konfiscator.Stats
         public const int FailedAllocations = 12;   // C  calls that returned NULL/ENOMEM
         public const int BytesAllocated = 13;      // C  usable bytes handed out
         public const int BytesFreed = 14;          // C  usable bytes given back
-        public const int BytesInUse = 15;          // G  usable bytes live now
+        public const int BytesInUse = 15;          // G  usable bytes live now (wrapping per slot; see above)
         public const int Coalesces = 16;           // C  free blocks merged with a neighbour ("defrag")
         public const int FreeBytes = 17;           // G  bytes in free blocks of the arena's regions
         public const int FreeBlocks = 18;          // G  number of free blocks
@@ -83,19 +95,21 @@ namespace Konfiscator.Stats
         public const int SlotSize = ((CountersPerSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 576
 
         public const int ProcessSlot = 0;
+        public const int FirstArenaSlot = 1;
+        public static int SharedSlot(int arenaCount) => 1 + arenaCount;
+        public static int FirstThreadSlot(int arenaCount) => 2 + arenaCount;
+        public static int SlotCount(int arenaCount, int threadSlots) => 2 + arenaCount + threadSlots;
 
-        public static int SegmentSize(int arenaCount) => HeaderSize + (1 + arenaCount) * SlotSize;
+        public static int SegmentSize(int arenaCount, int threadSlots) => HeaderSize + SlotCount(arenaCount, threadSlots) * SlotSize;
 
         public static int CounterOffset(int slot, int counter) => HeaderSize + slot * SlotSize + counter * 8;
 
-        /// <summary>Bucket index of a request of <paramref name="size"/> bytes.</summary>
+        /// <summary>Bucket index of a request of <paramref name="size"/> bytes: the
+        /// smallest i with 2^i >= size (ceil(log2(size))), capped at the +Inf bucket.</summary>
         public static int HistogramBucket(ulong size)
         {
             if (size <= 1) return 0;
-            // ceil(log2(size)): the smallest i with 2^i >= size.
-            int i = 0;
-            ulong v = size - 1;
-            while (v != 0) { v >>= 1; i++; }
+            int i = System.Numerics.BitOperations.Log2(size - 1) + 1;
             return i < HistogramBuckets - 1 ? i : HistogramBuckets - 1;
         }
     }

@@ -1,7 +1,8 @@
-// The allocating half of the API: one routine places every request (malloc,
-// calloc, the aligned family), in the calling thread's arena or, when large, in a
-// mapping of its own. Counting happens under the same lock as the placement.
+// The allocating half of the API, past the inlined fast path in Exports: the
+// thread cache (refilled from the heap), the heap itself by first fit in the
+// thread's home arena, or a mapping of its own for a large request.
 
+using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
@@ -14,75 +15,72 @@ namespace Konfiscator.Native.Api
         /// <summary>Allocates <paramref name="size"/> bytes aligned to <paramref name="alignment"/>
         /// (a power of two); counts the call under <paramref name="callCounter"/>. Null and
         /// ENOMEM when there is no memory.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
         public static void* Allocate(nuint size, nuint alignment, int callCounter)
         {
             Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.ThreadArena();
+            ThreadCache* tc = Heap.Heap.CurrentCache();
             Block* b;
             nuint usable;
             if (size >= LargeBlocks.Threshold || alignment > LargeBlocks.MaxHeapAlignment)
             {
-                // mmap outside the lock; only the counting needs it.
-                b = LargeBlocks.Allocate(size, alignment < 16 ? 16 : alignment, a->Index);
+                Arena* home = tc != null ? tc->Home : Heap.Heap.FallbackArena();
+                b = LargeBlocks.Allocate(size, alignment < 16 ? 16 : alignment, home->Index);
                 usable = b == null ? 0 : LargeBlocks.Usable(b);
-                Heap.Heap.LockArena(a);
-                a->Stats[callCounter]++;
-                if (b != null)
-                {
-                    a->LargeBytesInUse += usable;
-                    Counting.Allocated(a->Stats, size, usable);
-                }
             }
             else
             {
                 uint units = Blocks.UnitsFor(size);
-                Heap.Heap.LockArena(a);
-                a->Stats[callCounter]++;
-                if (alignment <= Blocks.HeaderBytes)
+                b = null;
+                if (alignment <= Blocks.HeaderBytes && tc != null && ThreadCaches.Enabled && units <= ThreadCaches.MaxUnits)
                 {
-                    b = Arenas.FindFit(a, units);
-                    if (b != null) Arenas.Take(a, b, units);
+                    Bin* bin = ThreadCaches.BinFor(tc, units);
+                    b = ThreadCaches.Pop(bin);
+                    if (b == null) b = ThreadCaches.Refill(tc, bin, units);
                 }
                 else
                 {
-                    b = Arenas.TakeAligned(a, units, alignment);
+                    Arena* a = tc != null ? tc->Home : Heap.Heap.FallbackArena();
+                    Heap.Heap.LockArena(a);
+                    if (alignment <= Blocks.HeaderBytes)
+                    {
+                        b = Arenas.FindFit(a, units);
+                        if (b != null) Arenas.Take(a, b, units);
+                    }
+                    else
+                    {
+                        b = Arenas.TakeAligned(a, units, alignment);
+                    }
+                    Arenas.PublishLargest(a);
+                    Heap.Heap.UnlockArena(a);
                 }
                 usable = b == null ? 0 : Blocks.Bytes(b) - Blocks.HeaderBytes;
-                if (b != null) Counting.Allocated(a->Stats, size, usable);
-                Arenas.PublishLargest(a);
             }
             if (b == null)
             {
-                a->Stats[StatsLayout.FailedAllocations]++;
-                Heap.Heap.UnlockArena(a);
+                CountFailure(callCounter, outOfMemory: true);
                 Libc.SetErrno(Libc.ENOMEM);
                 return null;
             }
-            Heap.Heap.UnlockArena(a);
-            StatsWriter.AddInUse((long)usable);
+            Counting.Allocated(tc, callCounter, size, usable);
+            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
             return Blocks.Payload(b);
         }
 
-        /// <summary>Counts a call that failed before reaching the heap (bad arguments, overflow).</summary>
+        /// <summary>Counts a call that returned nothing (bad arguments, overflow, no memory).</summary>
         public static void CountFailure(int callCounter, bool outOfMemory)
         {
             Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.ThreadArena();
-            Heap.Heap.LockArena(a);
-            a->Stats[callCounter]++;
-            if (outOfMemory) a->Stats[StatsLayout.FailedAllocations]++;
-            Heap.Heap.UnlockArena(a);
+            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Counting.Call(tc, callCounter);
+            if (outOfMemory) Counting.Call(tc, StatsLayout.FailedAllocations);
         }
 
-        /// <summary>Counts a call that touches no block (free(NULL), malloc_usable_size(NULL)).</summary>
-        public static void CountCall(int callCounter, int alsoCounter = -1)
+        /// <summary>Counts a call that touches no block (free(NULL), malloc_usable_size).</summary>
+        public static void CountCall(int callCounter)
         {
             Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.ThreadArena();
-            Heap.Heap.LockArena(a);
-            a->Stats[callCounter]++;
-            if (alsoCounter >= 0) a->Stats[alsoCounter]++;
-            Heap.Heap.UnlockArena(a);
+            Counting.Call(Heap.Heap.CurrentCache(), callCounter);
         }
 
         public static nuint UsableSize(Block* b) =>

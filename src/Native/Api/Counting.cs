@@ -1,28 +1,88 @@
-// What each call adds to its arena's slot (under the arena's lock).
-// "Bytes" are usable bytes (what malloc_usable_size reports), so that
-// allocated − freed = in use, exactly; the histogram counts requested sizes.
+// What each call adds to the stats. Calls and bytes are counted in the calling
+// thread's own slot with plain stores (no lock, no atomic: only this thread
+// writes it). Threads without a slot of their own share one with atomic adds.
+// "Bytes" are usable bytes (what malloc_usable_size reports), so allocated −
+// freed = in use, exactly; the histogram counts requested sizes.
 
 using System.Runtime.CompilerServices;
+using Konfiscator.Native.Heap;
+using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
 {
     internal static unsafe class Counting
     {
+        /// <summary>Bytes in use are added to the process-wide figure (for the peak)
+        /// once a thread's unreported change reaches this much.</summary>
+        private const long InUseReportStep = 16 << 10;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Allocated(ulong* s, nuint requested, nuint usable)
+        public static void Call(ThreadCache* tc, int counter)
         {
-            s[StatsLayout.BytesAllocated] += usable;
-            s[StatsLayout.BytesInUse] += usable;
-            s[StatsLayout.RequestSizeSum] += requested;
-            s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)]++;
+            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter]++;
+            else Atomics.Add(&StatsWriter.SharedSlot[counter], 1);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Freed(ulong* s, nuint usable)
+        public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
-            s[StatsLayout.BytesFreed] += usable;
-            s[StatsLayout.BytesInUse] -= usable;
+            if (tc != null && tc->StatsSlot >= 0)
+            {
+                ulong* s = tc->Stats;
+                s[callCounter]++;
+                s[StatsLayout.BytesAllocated] += usable;
+                s[StatsLayout.BytesInUse] += usable;
+                s[StatsLayout.RequestSizeSum] += requested;
+                s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)]++;
+                tc->InUseDelta += (long)usable;
+                if (tc->InUseDelta >= InUseReportStep) StatsWriter.FlushInUse(tc);
+            }
+            else
+            {
+                AllocatedShared(callCounter, requested, usable);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Freed(ThreadCache* tc, int callCounter, nuint usable)
+        {
+            if (tc != null && tc->StatsSlot >= 0)
+            {
+                ulong* s = tc->Stats;
+                if (callCounter >= 0) s[callCounter]++;
+                s[StatsLayout.BytesFreed] += usable;
+                s[StatsLayout.BytesInUse] -= usable;
+                tc->InUseDelta -= (long)usable;
+                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+            }
+            else
+            {
+                FreedShared(callCounter, usable);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AllocatedShared(int callCounter, nuint requested, nuint usable)
+        {
+            ulong* s = StatsWriter.SharedSlot;
+            Atomics.Add(&s[callCounter], 1);
+            Atomics.Add(&s[StatsLayout.BytesAllocated], (long)usable);
+            Atomics.Add(&s[StatsLayout.BytesInUse], (long)usable);
+            Atomics.Add(&s[StatsLayout.RequestSizeSum], (long)requested);
+            Atomics.Add(&s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)], 1);
+            StatsWriter.AddInUse((long)usable);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void FreedShared(int callCounter, nuint usable)
+        {
+            ulong* s = StatsWriter.SharedSlot;
+            if (callCounter >= 0) Atomics.Add(&s[callCounter], 1);
+            Atomics.Add(&s[StatsLayout.BytesFreed], (long)usable);
+            Atomics.Add(&s[StatsLayout.BytesInUse], -(long)usable);
+            StatsWriter.AddInUse(-(long)usable);
         }
     }
 }

@@ -31,7 +31,7 @@ namespace Konfiscator.Native.Api
         public static long FreeBlocks(ulong* output, long maxPairs)
         {
             Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.ThreadArena();
+            Arena* a = Heap.Heap.HomeArena();
             Heap.Heap.LockArena(a);
             long count = 0;
             InOrder(a->Root, output, maxPairs, ref count);
@@ -56,7 +56,7 @@ namespace Konfiscator.Native.Api
         public static long RegionList(ulong* output, long maxPairs)
         {
             Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.ThreadArena();
+            Arena* a = Heap.Heap.HomeArena();
             Heap.Heap.LockArena(a);
             long count = 0;
             for (Region* r = a->Regions; r != null; r = r->Next, count++)
@@ -76,7 +76,7 @@ namespace Konfiscator.Native.Api
         public static int CheckArena(Arena* a)
         {
             int problems = 0;
-            ulong freeBytes = 0, freeBlocks = 0, usedBytes = 0;
+            ulong freeBytes = 0, freeBlocks = 0;
             int emptyRegions = 0;
             for (Region* r = a->Regions; r != null; r = r->Next)
             {
@@ -95,7 +95,7 @@ namespace Konfiscator.Native.Api
                     }
                     if (b->PrevUnits != prevUnits) problems++;                // boundary tags agree
                     bool free = b->State == Blocks.Free;
-                    if (!free && b->State != Blocks.Used) problems++;
+                    if (!free && b->State != Blocks.Used && b->State != Blocks.Cached) problems++;
                     if (free && prevFree) problems++;                         // no two free neighbours
                     if (free)
                     {
@@ -103,10 +103,6 @@ namespace Konfiscator.Native.Api
                         freeBlocks++;
                         if (!FreeIndex.Contains(a->Root, b)) problems++;      // the index knows it
                         if (Regions.IsWholeRegion(b)) emptyRegions++;
-                    }
-                    else
-                    {
-                        usedBytes += Blocks.Bytes(b) - Blocks.HeaderBytes;
                     }
                     prevUnits = b->SizeUnits;
                     prevFree = free;
@@ -124,7 +120,6 @@ namespace Konfiscator.Native.Api
             ulong* s = a->Stats;
             if (s[StatsLayout.FreeBytes] != freeBytes) problems++;            // counts add up
             if (s[StatsLayout.FreeBlocks] != freeBlocks) problems++;
-            if (s[StatsLayout.BytesInUse] != usedBytes + a->LargeBytesInUse) problems++;
             if (a->EmptyRegions != emptyRegions) problems++;
             return problems;
         }

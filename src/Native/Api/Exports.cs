@@ -14,15 +14,53 @@ namespace Konfiscator.Native.Api
     {
         private const nuint PageSize = 4096;
 
+        // malloc and free are the hot paths: a small request is served from the
+        // thread's cache with no lock and no system call; everything else goes on
+        // to Allocation / Release, kept out of line so this stays a few instructions.
+
         [RuntimeExport("malloc")]
-        public static void* Malloc(nuint size) =>
-            Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+        public static void* Malloc(nuint size)
+        {
+            ThreadCache* tc = Heap.Heap.PeekCache();
+            if (tc != null && size <= ThreadCaches.MaxRequest)
+            {
+                Block* b = ThreadCaches.Pop(ThreadCaches.BinFor(tc, Blocks.UnitsFor(size)));
+                if (b != null)
+                {
+                    Counting.Allocated(tc, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                    return Blocks.Payload(b);
+                }
+            }
+            return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+        }
 
         [RuntimeExport("free")]
-        public static void Free(void* p) => Release.Free(p, "free", StatsLayout.FreeCalls, -1);
+        public static void Free(void* p)
+        {
+            ThreadCache* tc = Heap.Heap.PeekCache();
+            Block* b = Blocks.FromPayload(p);
+            // The same checks as the slow path's validation, in the order that keeps
+            // a wild pointer from being read: aligned, on a heap page, then the header.
+            if (tc != null && ((nuint)p & 15) == 0 && p != null && PageMap.Contains(b) &&
+                b->State == Blocks.Used && b->SizeUnits <= ThreadCaches.MaxUnits && Blocks.CheckOk(b))
+            {
+                Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
+                if (bin->Count < bin->Capacity)
+                {
+                    ThreadCaches.Push(bin, b);
+                    Counting.Freed(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                    return;
+                }
+            }
+            Release.Free(p, "free", StatsLayout.FreeCalls);
+        }
 
         [RuntimeExport("cfree")]
-        public static void Cfree(void* p) => Release.Free(p, "cfree", StatsLayout.FreeCalls, StatsLayout.CfreeCalls);
+        public static void Cfree(void* p)
+        {
+            Release.Free(p, "cfree", StatsLayout.FreeCalls);
+            Allocation.CountCall(StatsLayout.CfreeCalls);
+        }
 
         [RuntimeExport("calloc")]
         public static void* Calloc(nuint count, nuint size)
@@ -123,15 +161,9 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc_usable_size")]
         public static nuint MallocUsableSize(void* p)
         {
-            if (p == null)
-            {
-                Allocation.CountCall(StatsLayout.UsableSizeCalls);
-                return 0;
-            }
-            Heap.Heap.EnsureStarted();
-            Block* b = Heap.Heap.Validate("malloc_usable_size", p);
             Allocation.CountCall(StatsLayout.UsableSizeCalls);
-            return Allocation.UsableSize(b);
+            if (p == null) return 0;
+            return Allocation.UsableSize(Heap.Heap.Validate("malloc_usable_size", p));
         }
 
         private static bool IsPowerOfTwo(nuint x) => x != 0 && (x & (x - 1)) == 0;

@@ -18,13 +18,14 @@ namespace Konfiscator.Native.Api
             if (size == 0)
             {
                 // glibc frees the block and returns NULL.
-                Release.Free(p, "realloc", callCounter, -1);
+                Release.Free(p, "realloc", callCounter);
                 return null;
             }
             Heap.Heap.EnsureStarted();
+            ThreadCache* tc = Heap.Heap.CurrentCache();
             Block* b = Heap.Heap.Validate("realloc", p);
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
-                return ReallocOutsideHeap(p, b, size, callCounter);
+                return ReallocOutsideHeap(tc, p, b, size, callCounter);
 
             Arena* a = Heap.Heap.ArenaAt(b->Arena);
             uint units = Blocks.UnitsFor(size);
@@ -43,9 +44,8 @@ namespace Konfiscator.Native.Api
                 result = Arenas.FindFit(a, units);
                 if (result == null)
                 {
-                    a->Stats[callCounter]++;
-                    a->Stats[StatsLayout.FailedAllocations]++;
                     Heap.Heap.UnlockArena(a);
+                    Allocation.CountFailure(callCounter, outOfMemory: true);
                     Libc.SetErrno(Libc.ENOMEM);
                     return null;
                 }
@@ -54,17 +54,15 @@ namespace Konfiscator.Native.Api
                 Arenas.Release(a, b);
             }
             nuint newUsable = Blocks.Bytes(result) - Blocks.HeaderBytes;
-            a->Stats[callCounter]++;
-            Counting.Freed(a->Stats, oldUsable);
-            Counting.Allocated(a->Stats, size, newUsable);
             Arenas.PublishLargest(a);
             Heap.Heap.UnlockArena(a);
-            StatsWriter.AddInUse((long)newUsable - (long)oldUsable);
+            Counting.Freed(tc, -1, oldUsable);
+            Counting.Allocated(tc, callCounter, size, newUsable);
             return Blocks.Payload(result);
         }
 
         /// <summary>Either side is a large block: mremap when possible, else move.</summary>
-        private static void* ReallocOutsideHeap(void* p, Block* b, nuint size, int callCounter)
+        private static void* ReallocOutsideHeap(ThreadCache* tc, void* p, Block* b, nuint size, int callCounter)
         {
             nuint oldUsable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large && size >= LargeBlocks.Threshold)
@@ -72,15 +70,9 @@ namespace Konfiscator.Native.Api
                 Block* moved = LargeBlocks.Remap(b, size);
                 if (moved != null)
                 {
-                    nuint newUsable = LargeBlocks.Usable(moved);
-                    Arena* a = Heap.Heap.ArenaAt(moved->Arena);
-                    Heap.Heap.LockArena(a);
-                    a->Stats[callCounter]++;
-                    a->LargeBytesInUse += newUsable - oldUsable;
-                    Counting.Freed(a->Stats, oldUsable);
-                    Counting.Allocated(a->Stats, size, newUsable);
-                    Heap.Heap.UnlockArena(a);
-                    StatsWriter.AddInUse((long)newUsable - (long)oldUsable);
+                    Counting.Freed(tc, -1, oldUsable);
+                    Counting.Allocated(tc, callCounter, size, LargeBlocks.Usable(moved));
+                    if (tc != null) StatsWriter.FlushInUse(tc);
                     return Blocks.Payload(moved);
                 }
             }
@@ -89,7 +81,7 @@ namespace Konfiscator.Native.Api
             void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
             if (fresh == null) return null;
             Libc.memcpy(fresh, p, oldUsable < size ? oldUsable : size);
-            Release.FreeUncounted(p);
+            Release.Free(p, "realloc", -1);
             return fresh;
         }
     }

@@ -20,7 +20,7 @@ namespace Konfiscator.Native.Heap
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
-        public ulong LargeBytesInUse;  // usable bytes of live large blocks charged here
+        public ulong Reserved;
     }
 
     internal static unsafe class Arenas
@@ -74,6 +74,45 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
                 s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
                 s[StatsLayout.FreeBlocks]--;
+            }
+        }
+
+        /// <summary>Cuts <paramref name="count"/> blocks of <paramref name="units"/> from the
+        /// bottom of free block b, exactly as that many Take calls would (b stays the
+        /// lowest fit while it is cut from below). The first piece is Used (for the
+        /// caller), the others Cached (for a thread cache). The caller chooses count so
+        /// that the rest is 0 or a whole block, except for a single piece.</summary>
+        public static void TakeRun(Arena* a, Block* b, uint units, uint count)
+        {
+            if (count == 1)
+            {
+                Take(a, b, units);
+                return;
+            }
+            if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
+            a->Root = FreeIndex.Remove(a->Root, b);
+            ulong* s = a->Stats;
+            uint total = units * count;
+            uint rest = b->SizeUnits - total;
+            if (rest != 0)
+            {
+                Block* r = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
+                r->PrevUnits = units;
+                Blocks.Set(r, rest, a->Index, Blocks.Free);
+                Blocks.Next(r)->PrevUnits = rest;
+                a->Root = FreeIndex.Insert(a->Root, r);
+            }
+            else
+            {
+                s[StatsLayout.FreeBlocks]--;
+                Blocks.Next(b)->PrevUnits = units;
+            }
+            s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
+            for (uint i = 0; i < count; i++)
+            {
+                Block* piece = (Block*)((byte*)b + ((nuint)(i * units) << Blocks.UnitShift));
+                if (i > 0) piece->PrevUnits = units;
+                Blocks.Set(piece, units, a->Index, i == 0 ? Blocks.Used : Blocks.Cached);
             }
         }
 

@@ -40,9 +40,10 @@ namespace Konfiscator.Native.Heap
         public const byte Free = 0xF2;
         public const byte Large = 0xB3;
         public const byte Sentinel = 0xC4;
+        public const byte Cached = 0xD5;   // in a thread cache: in use to the heap, free to the program
 
-        // A per-library secret mixed into every check, so that a header copied from
-        // elsewhere, or bytes a program happens to write, do not pass by accident.
+        // A fixed key mixed into every check, so that plain values a program happens
+        // to write (zeros, small integers, ASCII) do not pass by accident.
         private static readonly ulong s_checkKey = 0x9E3779B97F4A7C15;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

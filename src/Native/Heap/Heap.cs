@@ -25,6 +25,8 @@ namespace Konfiscator.Native.Heap
         private static uint s_threadKey;
         private static bool s_useThreadKey;
         private static int s_nextArena;
+        /// <summary>Threads with stats slots of their own; more threads share one slot.</summary>
+        private const int ThreadStatsSlots = 256;
 
         public static int ArenaCount => s_arenaCount;
         public static Arena* ArenaAt(int i) => (Arena*)(s_arenas + i * Arenas.Stride);
@@ -57,7 +59,7 @@ namespace Konfiscator.Native.Heap
             int count = cpus <= 0 ? 4 : (int)(cpus * 4);
             s_arenaCount = count > MaxArenas ? MaxArenas : count;
 
-            if (!StatsWriter.Initialize(s_arenaCount) || !PageMap.Initialize())
+            if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
             s_arenas = OsMemory.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
@@ -68,9 +70,10 @@ namespace Konfiscator.Native.Heap
                 a->NextRegionBytes = Regions.FirstBytes;
                 a->Stats = StatsWriter.ArenaSlot(i);
             }
+            ThreadCaches.Initialize(enabled: !Settings.IsOff("KONFISCATOR_TCACHE"));
 
             uint key;
-            s_useThreadKey = Libc.pthread_key_create(&key, null) == 0 && key < InlineThreadKeys;
+            s_useThreadKey = Libc.pthread_key_create(&key, &ThreadExit) == 0 && key < InlineThreadKeys;
             s_threadKey = key;
 
             s_state = Ready;
@@ -79,32 +82,64 @@ namespace Konfiscator.Native.Heap
             *Libc.__errno_location() = saved;
         }
 
-        // ---- which arena a thread uses ----
+        // ---- which cache and arena a thread uses ----
 
-        /// <summary>The calling thread's arena: given round robin at its first call, kept after.</summary>
+        /// <summary>The calling thread's cache if it has one already; null otherwise
+        /// (not started, no thread key, first call of the thread, or thread exiting).
+        /// This is all the fast paths look at.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Arena* ThreadArena()
+        public static ThreadCache* PeekCache()
         {
-            if (s_useThreadKey)
-            {
-                nint tag = (nint)Libc.pthread_getspecific(s_threadKey);
-                if (tag != 0) return ArenaAt((int)tag - 1);
-            }
-            return AssignArena();
+            if (s_state != Ready || !s_useThreadKey) return null;
+            void* v = Libc.pthread_getspecific(s_threadKey);
+            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        /// <summary>The calling thread's cache, made at its first call; null for a
+        /// thread whose cache is gone (exiting) or when there is no thread key.</summary>
+        public static ThreadCache* CurrentCache()
+        {
+            if (!s_useThreadKey) return null;
+            void* v = Libc.pthread_getspecific(s_threadKey);
+            if (v == ThreadCaches.Exited) return null;
+            if (v != null) return (ThreadCache*)v;
+            return CreateCache();
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static Arena* AssignArena()
+        private static ThreadCache* CreateCache()
         {
-            if (!s_useThreadKey)
-            {
-                // Fallback without a usable key: spread threads by their descriptor's address.
-                ulong self = (ulong)Libc.pthread_self();
-                return ArenaAt((int)((self >> 12) * 0x9E3779B97F4A7C15 >> 40) % s_arenaCount);
-            }
+            // Arenas are handed out round robin, so threads spread evenly.
             int index = (Interlocked.ExchangeAdd(ref s_nextArena, 1) & 0x7FFFFFFF) % s_arenaCount;
-            Libc.pthread_setspecific(s_threadKey, (void*)(nint)(index + 1));
-            return ArenaAt(index);
+            ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
+            if (tc != null) Libc.pthread_setspecific(s_threadKey, tc);
+            return tc;
+        }
+
+        /// <summary>The arena of a thread without a cache: spread by the address of its
+        /// thread descriptor.</summary>
+        public static Arena* FallbackArena()
+        {
+            ulong self = (ulong)Libc.pthread_self();
+            return ArenaAt((int)(((self >> 12) * 0x9E3779B97F4A7C15) >> 40) % s_arenaCount);
+        }
+
+        /// <summary>Thread exit (the key's destructor): the cache goes back to the heap.
+        /// The key is then set to Exited, so calls from later destructors still work,
+        /// without a cache; glibc gives up re-running destructors after a few rounds.</summary>
+        [UnmanagedCallersOnly]
+        private static void ThreadExit(void* value)
+        {
+            if (value != null && value != ThreadCaches.Exited)
+                ThreadCaches.Destroy((ThreadCache*)value);
+            Libc.pthread_setspecific(s_threadKey, ThreadCaches.Exited);
+        }
+
+        /// <summary>The arena the calling thread allocates from.</summary>
+        public static Arena* HomeArena()
+        {
+            ThreadCache* tc = CurrentCache();
+            return tc != null ? tc->Home : FallbackArena();
         }
 
         public static void LockArena(Arena* a) => FutexLock.Acquire(&a->Lock);
@@ -115,6 +150,7 @@ namespace Konfiscator.Native.Heap
         [UnmanagedCallersOnly]
         private static void BeforeFork()
         {
+            ThreadCaches.LockForFork();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
             StatsWriter.BeforeFork();
         }
@@ -122,19 +158,29 @@ namespace Konfiscator.Native.Heap
         [UnmanagedCallersOnly]
         private static void AfterForkInParent()
         {
+            StatsWriter.AfterForkInParent();
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
+            ThreadCaches.UnlockAfterFork();
         }
 
         [UnmanagedCallersOnly]
         private static void AfterForkInChild()
         {
-            StatsWriter.AfterForkInChild();
+            // Only this thread exists in the child; its cache and slot carry on.
+            ThreadCache* tc = PeekCache();
+            StatsWriter.AfterForkInChild(tc != null ? tc->StatsSlot : -1);
+            if (tc != null)
+            {
+                tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
+                tc->InUseDelta = 0;
+            }
             for (int i = 0; i < s_arenaCount; i++)
             {
                 Arena* a = ArenaAt(i);
                 a->Stats = StatsWriter.ArenaSlot(i);
                 FutexLock.ResetAfterFork(&a->Lock);
             }
+            ThreadCaches.ResetAfterForkInChild();
         }
 
         // ---- is this one of ours? ----
@@ -149,9 +195,15 @@ namespace Konfiscator.Native.Heap
             if (!Blocks.CheckOk(b) || b->Arena >= s_arenaCount)
                 Diagnose(call, p);
             if (b->State == Blocks.Used || b->State == Blocks.Large) return b;
-            if (b->State == Blocks.Free) Fatal.Misuse(call, "double free", p);
+            if (b->State == Blocks.Free || b->State == Blocks.Cached)
+                Fatal.Misuse(call, IsFreeCall(call) ? "double free" : "pointer already freed", p);
             Fatal.Misuse(call, "invalid pointer", p);
             return null;
+        }
+
+        private static bool IsFreeCall(string call)
+        {
+            fixed (char* c = call) return c[0] == 'f' || c[0] == 'c'; // "free", "cfree"
         }
 
         /// <summary>p's header fails its check. Walk the region that holds p to tell an

@@ -36,9 +36,9 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int unlinkat(int dirfd, byte* path, int flags);
         [DllImport("libc")] public static extern nint pread(int fd, void* buf, nuint count, long offset);
         [DllImport("libc")] public static extern nint pwrite(int fd, void* buf, nuint count, long offset);
-        [DllImport("libc")] public static extern void* memcpy(void* destination, void* source, nuint count);
+        [DllImport("libc"), SuppressGCTransition] public static extern void* memcpy(void* destination, void* source, nuint count);
         [DllImport("libc")] public static extern void* memmove(void* destination, void* source, nuint count);
-        [DllImport("libc")] public static extern void* memset(void* destination, int value, nuint count);
+        [DllImport("libc"), SuppressGCTransition] public static extern void* memset(void* destination, int value, nuint count);
         [DllImport("libc")] public static extern int ftruncate(int fd, long length);
         [DllImport("libc")] public static extern int mkdir(byte* path, int mode);
         [DllImport("libc")] public static extern int unlink(byte* path);
@@ -46,7 +46,7 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int getuid();
         [DllImport("libc")] public static extern int kill(int pid, int sig);
         [DllImport("libc")] public static extern void abort();
-        [DllImport("libc")] public static extern int* __errno_location();
+        [DllImport("libc"), SuppressGCTransition] public static extern int* __errno_location();
         [DllImport("libc")] public static extern long syscall(long number, void* a1, long a2, long a3, void* a4, void* a5, long a6);
         [DllImport("libc")] public static extern int sched_yield();
         [DllImport("libc")] public static extern nuint pthread_self();
@@ -54,7 +54,8 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern byte* getenv(byte* name);
 
         [DllImport("libc")] public static extern int pthread_key_create(uint* key, delegate* unmanaged<void*, void> destructor);
-        [DllImport("libc")] public static extern void* pthread_getspecific(uint key);
+        // The hot calls skip the P/Invoke frame (see the csproj on RhpTrapThreads).
+        [DllImport("libc"), SuppressGCTransition] public static extern void* pthread_getspecific(uint key);
         [DllImport("libc")] public static extern int pthread_setspecific(uint key, void* value);
         [DllImport("libc")] public static extern int pthread_atfork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
 

@@ -36,11 +36,7 @@ namespace Konfiscator.Native.Stats
         private static int s_pid;
         private static int s_sequence;
 
-        public static bool PublishingEnabled()
-        {
-            byte* value = GetEnv("KONFISCATOR_STATS");
-            return value == null || !TextBuffer.Equals(value, "0");
-        }
+        public static bool PublishingEnabled() => !Settings.IsOff("KONFISCATOR_STATS");
 
         /// <summary>Creates and maps this process's segment file; null if publishing is not possible.</summary>
         public static byte* Create(nuint size, int slotCount)
@@ -82,8 +78,11 @@ namespace Konfiscator.Native.Stats
             return mapping;
         }
 
-        public static void WriteHeader(byte* segment, int slotCount)
+        public static void WriteHeader(byte* segment, int slotCount, int arenaSlots, int threadSlots, int threadSlotsUsed)
         {
+            *(uint*)(segment + StatsLayout.OffArenaSlots) = (uint)arenaSlots;
+            *(uint*)(segment + StatsLayout.OffThreadSlots) = (uint)threadSlots;
+            *(uint*)(segment + StatsLayout.OffThreadSlotsUsed) = (uint)threadSlotsUsed;
             *(uint*)(segment + StatsLayout.OffVersion) = StatsLayout.Version;
             *(uint*)(segment + StatsLayout.OffHeaderSize) = StatsLayout.HeaderSize;
             *(uint*)(segment + StatsLayout.OffSlotSize) = StatsLayout.SlotSize;
@@ -99,22 +98,12 @@ namespace Konfiscator.Native.Stats
 
         // ---- the directory ----
 
-        private static byte* GetEnv(string name)
-        {
-            fixed (byte* text = s_scratch.Text)
-            {
-                var b = new TextBuffer(text, 64);
-                b.Append(name);
-                return Libc.getenv(text);
-            }
-        }
-
         private static int OpenDirectory()
         {
             fixed (byte* dir = s_scratch.Dir)
             {
                 var path = new TextBuffer(dir, PathCapacity);
-                byte* custom = GetEnv("KONFISCATOR_STATS_DIR");
+                byte* custom = Settings.Get("KONFISCATOR_STATS_DIR");
                 if (custom != null && *custom != 0)
                     path.AppendCString(custom);
                 else

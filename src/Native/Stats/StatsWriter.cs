@@ -18,14 +18,26 @@ namespace Konfiscator.Native.Stats
         private static bool s_published;      // s_base is the shared file mapping
         private static byte* s_private;       // private fallback, and the fork snapshot
         private static int s_slotCount;
+        private static int s_arenaCount;
+        private static int s_threadSlots;
+
+        // Thread slots: handed out by a bump index, recycled through a stack of
+        // released indices; both under s_slotLock (only taken at thread start/exit).
+        private static int s_slotLock;
+        private static int s_slotsHandedOut;
+        private static int* s_releasedSlots;
+        private static int s_releasedCount;
 
         public static bool Published => s_published;
 
-        /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas. Must run before any other mapping.</summary>
-        public static bool Initialize(int arenaCount)
+        /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas and up to
+        /// <paramref name="threadSlots"/> threads with slots of their own. Must run before any other mapping.</summary>
+        public static bool Initialize(int arenaCount, int threadSlots)
         {
-            s_slotCount = 1 + arenaCount;
-            s_size = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount));
+            s_arenaCount = arenaCount;
+            s_threadSlots = threadSlots;
+            s_slotCount = StatsLayout.SlotCount(arenaCount, threadSlots);
+            s_size = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount, threadSlots));
             // Mapped directly (not through OsMemory) because counting needs it to exist;
             // it is counted right after.
             void* p = Libc.mmap(null, s_size, Libc.PROT_READ | Libc.PROT_WRITE,
@@ -34,13 +46,50 @@ namespace Konfiscator.Native.Stats
             s_private = (byte*)p;
             s_base = s_private;
             CountMap(s_size);
+            s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
+            if (s_releasedSlots == null) return false;
 
             if (SegmentFile.PublishingEnabled())
                 Publish();
             return true;
         }
 
-        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(1 + arena, 0));
+        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
+
+        /// <summary>The slot shared (with atomic adds) by threads without one of their own.</summary>
+        public static ulong* SharedSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.SharedSlot(s_arenaCount), 0));
+
+        /// <summary>A slot of the calling thread's own, or -1 when all are taken.</summary>
+        public static int ClaimThreadSlot()
+        {
+            LockSlots();
+            int index = -1;
+            if (s_releasedCount > 0)
+                index = s_releasedSlots[--s_releasedCount];
+            else if (s_slotsHandedOut < s_threadSlots)
+            {
+                index = s_slotsHandedOut++;
+                if (s_published)
+                    Atomics.Write((int*)(s_base + StatsLayout.OffThreadSlotsUsed), s_slotsHandedOut);
+            }
+            UnlockSlots();
+            return index;
+        }
+
+        /// <summary>Gives a thread's slot back for the next thread. Its counts stay in it.</summary>
+        public static void ReleaseThreadSlot(int index)
+        {
+            LockSlots();
+            s_releasedSlots[s_releasedCount++] = index;
+            UnlockSlots();
+        }
+
+        // Statics never move here (there is no GC), but C# still wants `fixed` to take their address.
+        private static void LockSlots() { fixed (int* w = &s_slotLock) FutexLock.Acquire(w); }
+        private static void UnlockSlots() { fixed (int* w = &s_slotLock) FutexLock.Release(w); }
+
+        public static ulong* ThreadSlot(int index) =>
+            (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
 
         private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.ProcessSlot, 0));
 
@@ -56,7 +105,7 @@ namespace Konfiscator.Native.Stats
             s_base = shared;
             s_published = true;
             CountMap(s_size);
-            SegmentFile.WriteHeader(shared, s_slotCount);
+            SegmentFile.WriteHeader(shared, s_slotCount, s_arenaCount, s_threadSlots, s_slotsHandedOut);
         }
 
         // ---- process-wide figures (atomic: every arena writes them) ----
@@ -94,11 +143,21 @@ namespace Konfiscator.Native.Stats
                 Atomics.Max(&slot[StatsLayout.PeakBytesInUse], (ulong)now);
         }
 
+        /// <summary>Adds a thread's not yet reported change of bytes in use to the
+        /// process-wide figure (and so to the peak).</summary>
+        public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)
+        {
+            if (tc->InUseDelta == 0) return;
+            AddInUse(tc->InUseDelta);
+            tc->InUseDelta = 0;
+        }
+
         // ---- fork ----
 
         /// <summary>In the parent, with every arena locked: take a consistent copy.</summary>
         public static void BeforeFork()
         {
+            LockSlots();
             if (s_base != s_private)
                 Libc.memcpy(s_private, s_base, s_size);
         }
@@ -106,8 +165,16 @@ namespace Konfiscator.Native.Stats
         /// <summary>In the child: stop writing into the parent's file and publish a
         /// segment of our own. Calls made so far were the parent's, so counters start
         /// at zero; gauges describe the heap the child inherited and are kept.</summary>
-        public static void AfterForkInChild()
+        public static void AfterForkInParent() => UnlockSlots();
+
+        /// <param name="keepSlot">the forking thread's slot (-1 if none): the only thread
+        /// that exists in the child; every other slot is free again.</param>
+        public static void AfterForkInChild(int keepSlot)
         {
+            fixed (int* w = &s_slotLock) FutexLock.ResetAfterFork(w);
+            s_releasedCount = 0;
+            for (int i = s_slotsHandedOut - 1; i >= 0; i--)
+                if (i != keepSlot) s_releasedSlots[s_releasedCount++] = i;
             if (s_published)
             {
                 // The parent's file mapping is shared with the parent: leave it alone.

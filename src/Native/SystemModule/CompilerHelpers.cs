@@ -28,6 +28,11 @@ namespace Internal.Runtime.CompilerHelpers
         [RuntimeExport("RhpPInvokeReturn")]
         private static void RhpPInvokeReturn(IntPtr frame) { }
 
+        // Called after a [SuppressGCTransition] call only if RhpTrapThreads is set,
+        // which nothing ever does.
+        [RuntimeExport("RhpGcPoll")]
+        private static void RhpGcPoll() { }
+
         [RuntimeExport("RhpFallbackFailFast")]
         private static void RhpFallbackFailFast() => Fatal.Die("internal: fallback fail-fast reached");
     }

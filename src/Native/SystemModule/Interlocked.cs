@@ -32,3 +32,24 @@ namespace System.Threading
             => ExchangeAdd(ref location1, value);
     }
 }
+
+namespace System.Numerics
+{
+    public static class BitOperations
+    {
+        /// <summary>floor(log2(value)), 0 for 0. [Intrinsic]: the JIT emits lzcnt/bsr;
+        /// the body is a correct fallback should it not.</summary>
+        [System.Runtime.CompilerServices.Intrinsic]
+        public static int Log2(ulong value)
+        {
+            int n = 0;
+            if (value >= 1UL << 32) { n += 32; value >>= 32; }
+            if (value >= 1UL << 16) { n += 16; value >>= 16; }
+            if (value >= 1UL << 8) { n += 8; value >>= 8; }
+            if (value >= 1UL << 4) { n += 4; value >>= 4; }
+            if (value >= 1UL << 2) { n += 2; value >>= 2; }
+            if (value >= 1UL << 1) { n += 1; }
+            return n;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+// Per-thread caches of exact size classes in front of the heap, the way glibc's
+// tcache fronts its bins: a cache, not a new policy. A freed small block parks
+// in its thread's bin for its exact size (in 16-byte units); a malloc of that
+// size takes it back with no lock and no system call. Bins are bounded, filled
+// from the heap by first fit in batches, emptied back into the heap (with
+// coalescing) when full, and returned whole when the thread exits.
+//
+// A cached block stays "in use" as far as the heap is concerned (so it is never
+// merged), with its header state set to Cached, so that freeing it again is
+// still caught as a double free.
+//
+// Each thread's cache also holds the thread's own stats slot, so counting a call
+// is a few plain stores to a cache line no other thread writes.
+//
+// KONFISCATOR_TCACHE=0 turns caching off (every call goes to the heap): the
+// placement is then exactly docs/heap.md's first fit, which the model test checks.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
+
+namespace Konfiscator.Native.Heap
+{
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct Bin
+    {
+        public Block* Head;        // singly linked through the first payload word
+        public uint Count;
+        public uint Capacity;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct ThreadCache
+    {
+        public Arena* Home;          // where this thread's heap allocations go
+        public ulong* Stats;         // the thread's stats slot
+        public int StatsSlot;        // its index, -1 when Stats is the shared slot
+        public int Reserved;
+        public long InUseDelta;      // bytes in use not yet added to the process-wide figure
+        public ThreadCache* NextFree;
+        public ulong Pad0, Pad1;     // the bins start on their own cache line
+        public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
+    }
+
+    internal static unsafe class ThreadCaches
+    {
+        public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
+        public const uint MaxUnits = 64;                        // 1 KiB blocks
+        public const int BinCount = (int)(MaxUnits - MinUnits + 1);
+        /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
+        public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
+        /// <summary>Bytes a bin may hold: few large blocks, many small ones.</summary>
+        private const uint BinBytes = 8192;
+        private const uint MinCapacity = 8, MaxCapacity = 128;
+
+        private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
+
+        /// <summary>Value of the thread key for a thread whose cache was already torn
+        /// down at exit: it keeps working, without a cache.</summary>
+        public static readonly void* Exited = (void*)1;
+
+        private static bool s_enabled;
+        private static int s_poolLock;
+        private static ThreadCache* s_pool;      // released caches, for new threads
+        private static byte* s_chunk;            // where new caches are carved from
+        private static nuint s_chunkLeft;
+
+        public static bool Enabled => s_enabled;
+
+        public static void Initialize(bool enabled) => s_enabled = enabled;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
+
+        /// <summary>The link to the next cached block lives in the payload's first word.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block** NextLink(Block* b) => (Block**)Blocks.Payload(b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* Pop(Bin* bin)
+        {
+            Block* b = bin->Head;
+            if (b == null) return null;
+            bin->Head = *NextLink(b);
+            bin->Count--;
+            Blocks.SetState(b, Blocks.Used);
+            return b;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Push(Bin* bin, Block* b)
+        {
+            Blocks.SetState(b, Blocks.Cached);
+            *NextLink(b) = bin->Head;
+            bin->Head = b;
+            bin->Count++;
+        }
+
+        // ---- creation and exit ----
+
+        /// <summary>A new cache for the calling thread (the caller stores it in the thread key).</summary>
+        public static ThreadCache* Create(Arena* home)
+        {
+            ThreadCache* tc = TakeFromPool();
+            if (tc == null) return null;
+            tc->Home = home;
+            tc->InUseDelta = 0;
+            tc->NextFree = null;
+            tc->StatsSlot = StatsWriter.ClaimThreadSlot();
+            tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+            {
+                Bin* bin = BinFor(tc, units);
+                bin->Head = null;
+                bin->Count = 0;
+                uint capacity = BinBytes / (units << Blocks.UnitShift);
+                bin->Capacity = !s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity;
+            }
+            return tc;
+        }
+
+        /// <summary>At thread exit: every cached block back to the heap, the slot and the cache to their pools.</summary>
+        public static void Destroy(ThreadCache* tc)
+        {
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+                Drain(BinFor(tc, units), 0xFFFFFFFF);
+            StatsWriter.FlushInUse(tc);
+            if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
+            LockPool();
+            tc->NextFree = s_pool;
+            s_pool = tc;
+            UnlockPool();
+        }
+
+        /// <summary>Returns up to <paramref name="count"/> blocks of a bin to their arenas,
+        /// holding each arena's lock across a run of blocks from the same arena.</summary>
+        public static void Drain(Bin* bin, uint count)
+        {
+            Arena* locked = null;
+            while (count-- > 0 && bin->Head != null)
+            {
+                Block* b = bin->Head;
+                bin->Head = *NextLink(b);
+                bin->Count--;
+                Arena* a = Heap.ArenaAt(b->Arena);
+                if (a != locked)
+                {
+                    if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); }
+                    Heap.LockArena(a);
+                    locked = a;
+                }
+                Blocks.SetState(b, Blocks.Used);
+                Arenas.Release(a, b);
+            }
+            if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); }
+        }
+
+        /// <summary>Serves a request of <paramref name="units"/> from the home arena and
+        /// fills the (empty) bin with up to half its capacity more, all carved by first
+        /// fit from one free block. Returns the caller's block (Used), or null when the
+        /// heap has no memory.</summary>
+        public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
+        {
+            uint want = 1 + bin->Capacity / 2;
+            Arena* a = tc->Home;
+            Heap.LockArena(a);
+            Block* b = Arenas.FindFit(a, units);
+            if (b == null)
+            {
+                Heap.UnlockArena(a);
+                return null;
+            }
+            // The lowest fitting block stays the lowest fitting block while it is cut
+            // from the bottom, so carving several blocks from it at once gives exactly
+            // the addresses that as many first-fit requests would.
+            uint fits = b->SizeUnits / units;
+            uint count = fits < want ? fits : want;
+            // A rest of one unit cannot be a block; leave a bigger rest instead.
+            if (count > 1 && b->SizeUnits - count * units == 1) count--;
+            Arenas.TakeRun(a, b, units, count);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            // Push from the highest address down, so the lowest comes out first.
+            for (uint i = count - 1; i > 0; i--)
+            {
+                Block* piece = (Block*)((byte*)b + ((nuint)(i * units) << Blocks.UnitShift));
+                *NextLink(piece) = bin->Head;
+                bin->Head = piece;
+                bin->Count++;
+            }
+            return b;
+        }
+
+        // ---- the pool of cache structures ----
+
+        private static void LockPool() { fixed (int* w = &s_poolLock) FutexLock.Acquire(w); }
+        private static void UnlockPool() { fixed (int* w = &s_poolLock) FutexLock.Release(w); }
+        public static void LockForFork() => LockPool();
+        public static void UnlockAfterFork() => UnlockPool();
+        public static void ResetAfterForkInChild() { fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w); }
+
+        private static ThreadCache* TakeFromPool()
+        {
+            LockPool();
+            ThreadCache* tc = s_pool;
+            if (tc != null)
+                s_pool = tc->NextFree;
+            else
+            {
+                if (s_chunkLeft < (nuint)StructBytes)
+                {
+                    const nuint chunkBytes = 64 << 10;
+                    s_chunk = OsMemory.Map(chunkBytes);
+                    s_chunkLeft = s_chunk == null ? 0 : chunkBytes;
+                }
+                if (s_chunkLeft >= (nuint)StructBytes)
+                {
+                    tc = (ThreadCache*)s_chunk;
+                    s_chunk += StructBytes;
+                    s_chunkLeft -= (nuint)StructBytes;
+                }
+            }
+            UnlockPool();
+            return tc;
+        }
+    }
+}
