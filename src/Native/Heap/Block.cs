@@ -8,9 +8,12 @@
 //
 // Sizes are in 16-byte units, so the block after `b` is at b + 16*size and the
 // one before at b - 16*prev. `check` hashes the header's address with its size,
-// arena and state; a header that fails it was overwritten, or never was a header.
-// `prev` is left out of the hash on purpose: a neighbour's free may change it
-// while the owner reads its own header without the arena lock.
+// arena and flags; a header that fails it was overwritten, or never was a header.
+// Two fields are left out of the hash on purpose: `prev` (a neighbour's free may
+// change it while the owner reads its own header without the arena lock) and
+// `state` (it flips between used and cached on every fast-path malloc and free,
+// which must not pay for a rehash; the states are spread-out byte values, so a
+// stray write still rarely lands on a valid one).
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -73,7 +76,7 @@ namespace Konfiscator.Native.Heap
         public static uint ComputeCheck(Block* b)
         {
             ulong x = (ulong)b ^ s_checkKey;
-            x ^= ((ulong)b->SizeUnits << 24) ^ ((ulong)b->Arena << 8) ^ b->State ^ ((ulong)b->Flags << 56);
+            x ^= ((ulong)b->SizeUnits << 24) ^ ((ulong)b->Arena << 8) ^ ((ulong)b->Flags << 56);
             // A 64-bit finalizer (xor-shift-multiply) so every input bit moves the result.
             x ^= x >> 33;
             x *= 0xFF51AFD7ED558CCD;
@@ -95,13 +98,9 @@ namespace Konfiscator.Native.Heap
             b->Check = ComputeCheck(b);
         }
 
-        /// <summary>Changes only the state (used ⇄ free) and reseals.</summary>
+        /// <summary>Changes only the state (not covered by the check).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void SetState(Block* b, byte state)
-        {
-            b->State = state;
-            b->Check = ComputeCheck(b);
-        }
+        public static void SetState(Block* b, byte state) => b->State = state;
 
         /// <summary>Destroys a header that was merged into a lower neighbour, so a later
         /// free of the stale pointer is recognised as a double free rather than trusted.</summary>
