@@ -45,7 +45,7 @@ namespace Konfiscator.Native.Api
                     if (alignment <= Blocks.HeaderBytes)
                     {
                         b = Arenas.FindFit(a, units);
-                        if (b != null) Arenas.Take(a, b, units);
+                        if (b != null) b = Arenas.Take(a, b, units);
                     }
                     else
                     {

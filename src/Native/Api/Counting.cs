@@ -37,7 +37,11 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.RequestSizeSum] += requested;
                 s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)]++;
                 tc->InUseDelta += (long)usable;
-                if (tc->InUseDelta >= InUseReportStep) StatsWriter.FlushInUse(tc);
+                // Reported in steps, except when it would set a new peak: then at once,
+                // so the peak is exact for one thread (and off by at most a step for
+                // each other thread).
+                if (tc->InUseDelta >= InUseReportStep || StatsWriter.WouldRaisePeak(tc->InUseDelta))
+                    StatsWriter.FlushInUse(tc);
             }
             else
             {

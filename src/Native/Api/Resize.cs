@@ -27,8 +27,17 @@ namespace Konfiscator.Native.Api
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
                 return ReallocOutsideHeap(tc, p, b, size, callCounter);
 
-            Arena* a = Heap.Heap.ArenaAt(b->Arena);
             uint units = Blocks.UnitsFor(size);
+            if (units <= b->SizeUnits && b->SizeUnits - units < Blocks.MinUnits)
+            {
+                // Fits already, and too little would be left to split off: nothing
+                // to do, and no lock to take (only the owner changes a used block's size).
+                nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+                Counting.Freed(tc, -1, usable);
+                Counting.Allocated(tc, callCounter, size, usable);
+                return p;
+            }
+            Arena* a = Heap.Heap.ArenaAt(b->Arena);
             Heap.Heap.LockArena(a);
             if (b->State != Blocks.Used)
             {
@@ -49,7 +58,7 @@ namespace Konfiscator.Native.Api
                     Libc.SetErrno(Libc.ENOMEM);
                     return null;
                 }
-                Arenas.Take(a, result, units);
+                result = Arenas.Take(a, result, units);
                 Libc.memcpy(Blocks.Payload(result), p, oldUsable);
                 Arenas.Release(a, b);
             }

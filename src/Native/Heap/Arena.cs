@@ -51,117 +51,140 @@ namespace Konfiscator.Native.Heap
             return b;
         }
 
-        /// <summary>Turns free block b into a used block of <paramref name="units"/> at its
-        /// low end; a rest of at least the minimum block stays free above it.</summary>
-        public static void Take(Arena* a, Block* b, uint units)
+        /// <summary>Serves <paramref name="units"/> from free block b (the first fit): the
+        /// allocation is the top of b, and b keeps its address with what is left, so
+        /// the index only updates sizes (as K&amp;R's malloc carves the tail end). A rest
+        /// smaller than a minimum block goes with the allocation. Returns the used block.</summary>
+        public static Block* Take(Arena* a, Block* b, uint units)
         {
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
-            a->Root = FreeIndex.Remove(a->Root, b);
             uint rest = b->SizeUnits - units;
             ulong* s = a->Stats;
             if (rest >= Blocks.MinUnits)
             {
-                Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
-                r->PrevUnits = units;
-                Blocks.Set(r, rest, a->Index, Blocks.Free);
-                Blocks.Next(r)->PrevUnits = rest;
-                a->Root = FreeIndex.Insert(a->Root, r);
-                Blocks.Set(b, units, a->Index, Blocks.Used);
+                Block* t = (Block*)((byte*)b + ((nuint)rest << Blocks.UnitShift));
+                t->PrevUnits = rest;
+                Blocks.Set(t, units, a->Index, Blocks.Used);
+                Blocks.Next(t)->PrevUnits = units;
+                Blocks.Set(b, rest, a->Index, Blocks.Free);
+                FreeIndex.Resized(a->Root, b);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
+                return t;
             }
-            else
-            {
-                Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
-                s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
-                s[StatsLayout.FreeBlocks]--;
-            }
+            a->Root = FreeIndex.Remove(a->Root, b);
+            Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
+            s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
+            s[StatsLayout.FreeBlocks]--;
+            return b;
         }
 
         /// <summary>Cuts <paramref name="count"/> blocks of <paramref name="units"/> from the
-        /// bottom of free block b, exactly as that many Take calls would (b stays the
-        /// lowest fit while it is cut from below). The first piece is Used (for the
-        /// caller), the others Cached (for a thread cache). The caller chooses count so
-        /// that the rest is 0 or a whole block, except for a single piece.</summary>
-        public static void TakeRun(Arena* a, Block* b, uint units, uint count)
+        /// top of free block b, exactly as that many Take calls would (b stays the lowest
+        /// fit while it shrinks). Returns the first (highest) piece, Used, for the
+        /// caller; piece k (k = 1 .. count-1) lies k*units below it, Cached, for a thread
+        /// cache. The caller chooses count so that the rest is 0 or a whole block,
+        /// except for a single piece.</summary>
+        public static Block* TakeRun(Arena* a, Block* b, uint units, uint count)
         {
             if (count == 1)
-            {
-                Take(a, b, units);
-                return;
-            }
+                return Take(a, b, units);
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
-            a->Root = FreeIndex.Remove(a->Root, b);
             ulong* s = a->Stats;
+            uint size = b->SizeUnits;
             uint total = units * count;
-            uint rest = b->SizeUnits - total;
+            uint rest = size - total;
+            Blocks.Next(b)->PrevUnits = units;
+            if (rest == 0)
+            {
+                a->Root = FreeIndex.Remove(a->Root, b);
+                s[StatsLayout.FreeBlocks]--;
+            }
+            Block* top = (Block*)((byte*)b + ((nuint)(size - units) << Blocks.UnitShift));
+            for (uint k = 0; k < count; k++)
+            {
+                Block* piece = (Block*)((byte*)top - ((nuint)(k * units) << Blocks.UnitShift));
+                if (piece != b) piece->PrevUnits = k == count - 1 ? rest : units;
+                Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
+            }
             if (rest != 0)
             {
-                Block* r = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
-                r->PrevUnits = units;
-                Blocks.Set(r, rest, a->Index, Blocks.Free);
-                Blocks.Next(r)->PrevUnits = rest;
-                a->Root = FreeIndex.Insert(a->Root, r);
-            }
-            else
-            {
-                s[StatsLayout.FreeBlocks]--;
-                Blocks.Next(b)->PrevUnits = units;
+                Blocks.Set(b, rest, a->Index, Blocks.Free);
+                FreeIndex.Resized(a->Root, b);
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
-            for (uint i = 0; i < count; i++)
-            {
-                Block* piece = (Block*)((byte*)b + ((nuint)(i * units) << Blocks.UnitShift));
-                if (i > 0) piece->PrevUnits = units;
-                Blocks.Set(piece, units, a->Index, i == 0 ? Blocks.Used : Blocks.Cached);
-            }
+            return top;
         }
 
         /// <summary>Places an <paramref name="alignment"/>-aligned block of <paramref name="units"/>
-        /// in the lowest free block that can hold it (docs/heap.md, "Aligned requests").</summary>
+        /// in the lowest free block that can hold it, as high in it as it goes
+        /// (docs/heap.md, "Aligned requests"). Returns the used block or null.</summary>
         public static Block* TakeAligned(Arena* a, uint units, nuint alignment)
         {
             Block* candidate = FreeIndex.FirstFit(a->Root, units);
-            nuint gap = 0;
-            while (candidate != null && !FitsAligned(candidate, units, alignment, out gap))
+            Block* target = null;
+            while (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
                 candidate = FreeIndex.FirstFitAbove(a->Root, units, candidate);
             if (candidate == null)
             {
-                // Room for the block, the worst alignment gap and a free block before it.
+                // Room for the block, the worst alignment gap and a free block after it.
                 uint worst = units + (uint)((alignment + Blocks.MinBytes) >> Blocks.UnitShift);
                 candidate = AddRegion(a, worst);
-                if (candidate == null || !FitsAligned(candidate, units, alignment, out gap))
+                if (candidate == null || (target = PlaceAligned(candidate, units, alignment)) == null)
                     return null;
             }
-            Block* target = candidate;
-            if (gap != 0)
+
+            if (Regions.IsWholeRegion(candidate)) a->EmptyRegions--;
+            ulong* s = a->Stats;
+            byte* end = (byte*)Blocks.Next(candidate);
+            byte* blockEnd = (byte*)target + ((nuint)units << Blocks.UnitShift);
+            uint headUnits = (uint)((nuint)((byte*)target - (byte*)candidate) >> Blocks.UnitShift);
+            uint tailUnits = (uint)((nuint)(end - blockEnd) >> Blocks.UnitShift);
+
+            if (headUnits == 0)
             {
-                // Split the candidate: its low part stays a free block (same address,
-                // smaller size); the aligned part becomes a free block of its own.
-                if (Regions.IsWholeRegion(candidate)) a->EmptyRegions--;
-                uint gapUnits = (uint)(gap >> Blocks.UnitShift);
-                uint restUnits = candidate->SizeUnits - gapUnits;
-                target = (Block*)((byte*)candidate + gap);
-                target->PrevUnits = gapUnits;
-                Blocks.Set(target, restUnits, a->Index, Blocks.Free);
-                Blocks.Next(target)->PrevUnits = restUnits;
-                Blocks.Set(candidate, gapUnits, a->Index, Blocks.Free);
-                FreeIndex.Resized(a->Root, candidate);
-                a->Root = FreeIndex.Insert(a->Root, target);
-                a->Stats[StatsLayout.FreeBlocks]++;
+                a->Root = FreeIndex.Remove(a->Root, candidate);
+                s[StatsLayout.FreeBlocks]--;
             }
-            Take(a, target, units);
+            else
+            {
+                target->PrevUnits = headUnits;
+                Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
+                FreeIndex.Resized(a->Root, candidate);
+            }
+            Blocks.Set(target, units, a->Index, Blocks.Used);
+            if (tailUnits != 0)
+            {
+                Block* tail = (Block*)blockEnd;
+                tail->PrevUnits = units;
+                Blocks.Set(tail, tailUnits, a->Index, Blocks.Free);
+                ((Block*)end)->PrevUnits = tailUnits;
+                a->Root = FreeIndex.Insert(a->Root, tail);
+                s[StatsLayout.FreeBlocks]++;
+            }
+            else
+            {
+                ((Block*)end)->PrevUnits = units;
+            }
+            s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
             return target;
         }
 
-        /// <summary>Where an aligned payload would go in free block b: the gap before its
-        /// header is 0 or at least a minimum block, and the block must fit after it.</summary>
-        private static bool FitsAligned(Block* b, uint units, nuint alignment, out nuint gap)
+        /// <summary>Where an aligned block of <paramref name="units"/> goes in free block b:
+        /// as high as possible with the gaps below and above it each 0 or at least a
+        /// minimum block. Null when it does not fit.</summary>
+        private static Block* PlaceAligned(Block* b, uint units, nuint alignment)
         {
             nuint start = (nuint)b;
-            nuint payload = (start + Blocks.HeaderBytes + alignment - 1) & ~(alignment - 1);
-            gap = payload - Blocks.HeaderBytes - start;
-            if (gap != 0 && gap < Blocks.MinBytes) gap += alignment;
-            return gap + ((nuint)units << Blocks.UnitShift) <= Blocks.Bytes(b);
+            nuint end = start + Blocks.Bytes(b);
+            nuint size = (nuint)units << Blocks.UnitShift;
+            if (size > end - start) return null;
+            nuint payload = (end - size + Blocks.HeaderBytes) & ~(alignment - 1);
+            nuint tail = end - (payload - Blocks.HeaderBytes + size);
+            if (tail != 0 && tail < Blocks.MinBytes) payload -= alignment;
+            if (payload < start + Blocks.HeaderBytes) return null;
+            nuint head = payload - Blocks.HeaderBytes - start;
+            if (head != 0 && head < Blocks.MinBytes) return null;
+            return (Block*)(payload - Blocks.HeaderBytes);
         }
 
         // ---- free ----

