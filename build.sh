@@ -2,7 +2,7 @@
 # Builds everything into artifacts/:
 #   artifacts/lib/libkonfiscator.so   the allocator (NativeAOT, no .NET runtime inside)
 #   artifacts/bin/konfiscator         the tool (run, exporter, stats, bench)
-#   artifacts/bin/konfiscator-driver  the seed's driver program (C)
+#   artifacts/bin/konf-driver         the seed's driver program (C)
 # Usage: ./build.sh [--lib-only]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,7 +26,7 @@ done
 
 echo "== C programs"
 cc=${CC:-gcc}
-"$cc" -O2 -Wall -Werror -o artifacts/bin/konfiscator-driver tests/native/driver.c
+"$cc" -O2 -Wall -Werror -o artifacts/bin/konf-driver tests/native/driver.c
 
 if [[ "${1:-}" == "--lib-only" ]]; then exit 0; fi
 

@@ -43,8 +43,9 @@ public sealed class ProcessStats
     public int ArenaCount { get; }
     public IncarnationKey Key => new(Pid, StartTime, Generation);
 
-    /// <summary>A figure by its <see cref="StatsLayout"/> counter index: arena counters summed over
-    /// all arenas (the largest free block: the maximum), process counters from slot 0.</summary>
+    /// <summary>A figure by its <see cref="StatsLayout"/> counter index: summed over slots
+    /// 1..SlotCount-1 (arenas, the shared slot, threads; the largest free block: the maximum),
+    /// process figures ([P]) from slot 0.</summary>
     public ulong this[int counter] => _values[counter];
 
     /// <summary>Request-size histogram, not cumulative: bucket i counts requests of at most 2^i
@@ -63,7 +64,8 @@ public sealed class ProcessStats
 
     internal ReadOnlySpan<ulong> Values => _values;
 
-    /// <summary>Merges raw slots (slot 0 = process, 1.. = arenas) into one set of figures.</summary>
+    /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots) into one
+    /// set of figures.</summary>
     internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount)
     {
         const int perSlot = StatsLayout.SlotSize / 8;
@@ -79,10 +81,12 @@ public sealed class ProcessStats
             for (int s = 1; s < slotCount; s++)
             {
                 ulong x = slots[s * perSlot + c];
-                // Sums wrap like the writer's unsigned arithmetic would (a per-arena gauge may be
-                // charged in one arena and credited in another); the total is still right.
+                // Sums wrap like the writer's arithmetic: a thread may free what another thread
+                // allocated, so its own BytesInUse goes "negative"; the total is still right.
                 v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
             }
+            // Read as a signed number; a torn read can make it briefly negative: clamp at 0.
+            if (c == StatsLayout.BytesInUse && (long)v < 0) v = 0;
             merged[c] = v;
         }
         return merged;

@@ -47,8 +47,9 @@ public readonly record struct ReadResult(ReadStatus Status, ProcessStats? Stats,
 /// <see cref="StatsLayout"/> before any figure is trusted.</summary>
 public static class SegmentReader
 {
-    /// <summary>Slot counts above this are refused as garbage (the writer uses at most 1 + 64).</summary>
-    public const int MaxSlotCount = 1024;
+    /// <summary>Slot counts above this are refused as garbage (a 9 MiB segment; the writer uses
+    /// 2 + up to 64 arenas + its thread slots).</summary>
+    public const int MaxSlotCount = 16384;
 
     /// <summary>A file this young that is still empty or has a zero header is being created.</summary>
     public static readonly TimeSpan CreationGrace = TimeSpan.FromSeconds(5);
@@ -129,16 +130,38 @@ public static class SegmentReader
             if (pid <= 0)
                 return Fail(ReadError.BadLayout, $"pid {pid}", identity);
 
-            int segmentSize = StatsLayout.SegmentSize((int)slotCount - 1);
+            // Slots: the process slot, the arenas, one shared slot, the thread slots. A writer
+            // that does not fill in the split (both zero) is read as process slot + arenas.
+            int segmentSize = StatsLayout.HeaderSize + (int)slotCount * StatsLayout.SlotSize;
             if (st.Size < (ulong)segmentSize)
                 return Fail(ReadError.Truncated, $"{st.Size} bytes, the segment needs {segmentSize}", identity);
+            uint arenaSlots = U32(header, StatsLayout.OffArenaSlots);
+            uint threadSlots = U32(header, StatsLayout.OffThreadSlots);
+            uint threadSlotsUsed = U32(header, StatsLayout.OffThreadSlotsUsed);
+            int arenaCount;
+            int slotsToRead;
+            if (arenaSlots == 0 && threadSlots == 0)
+            {
+                arenaCount = (int)slotCount - 1;
+                slotsToRead = (int)slotCount;
+            }
+            else if ((ulong)arenaSlots + threadSlots + 2 == slotCount)
+            {
+                arenaCount = (int)arenaSlots;
+                // Thread slots past the ones ever handed out are still zero: no need to read them.
+                slotsToRead = StatsLayout.FirstThreadSlot(arenaCount) + (int)Math.Min(threadSlotsUsed, threadSlots);
+            }
+            else
+            {
+                return Fail(ReadError.BadLayout, $"{arenaSlots} arena slots + {threadSlots} thread slots do not fit {slotCount} slots", identity);
+            }
 
             uint generation = U32(header, StatsLayout.OffExecGeneration);
             if (SegmentFileName.TryParse(name, out int namePid, out uint nameGeneration)
                 && (namePid != pid || nameGeneration != generation))
                 return Fail(ReadError.NameMismatch, $"header says pid {pid} generation {generation}", identity);
 
-            var body = new byte[segmentSize - StatsLayout.HeaderSize];
+            var body = new byte[slotsToRead * StatsLayout.SlotSize];
             if (!ReadFully(fd, body, StatsLayout.HeaderSize, out ioError))
                 return Fail(ioError is null ? ReadError.Truncated : ReadError.Io, ioError ?? "counters cut short", identity);
 
@@ -157,8 +180,8 @@ public static class SegmentReader
                 parentPid: I32(header, StatsLayout.OffParentPid),
                 flags: U32(header, StatsLayout.OffFlags),
                 command: DecodeCommand(header.AsSpan(StatsLayout.OffCommand, StatsLayout.CommandBytes)),
-                arenaCount: (int)slotCount - 1,
-                values: ProcessStats.Merge(slots, (int)slotCount));
+                arenaCount: arenaCount,
+                values: ProcessStats.Merge(slots, slotsToRead));
             return new ReadResult(ReadStatus.Ok, stats, ReadError.None, "", identity);
         }
         finally

@@ -25,8 +25,9 @@ public static class StatsDirectory
     }
 
     /// <summary>Creates the directory (mode 0700) if it does not exist and checks it is one this
-    /// user can trust: a real directory (not a symlink), owned by this user (or root), and not
-    /// writable by group or others. Returns an error message, or null when it is fine.</summary>
+    /// user can trust: a real directory (not a symlink), owned by this user or root (any owner
+    /// when running as root), and not writable by group or others: nobody else can plant a
+    /// segment for one of our pids or replace our files. Returns an error message, or null when it is fine.</summary>
     public static string? EnsureTrusted(string path)
     {
         try
@@ -45,7 +46,8 @@ public static class StatsDirectory
             return $"the stats directory {path} is a symbolic link; refusing to use it";
         if (!st.IsDirectory)
             return $"the stats directory {path} is not a directory";
-        if (st.Uid != EffectiveUid && st.Uid != 0)
+        // root may collect any user's directory (an exporter for a whole host).
+        if (st.Uid != EffectiveUid && st.Uid != 0 && EffectiveUid != 0)
             return $"the stats directory {path} belongs to uid {st.Uid}, not to this user ({EffectiveUid})";
         if ((st.Mode & 0x12) != 0) // group or other write
             return $"the stats directory {path} is writable by other users (mode {Convert.ToString(st.Mode & 0x1FF, 8)}); it must be 0700";

@@ -33,23 +33,31 @@ namespace Konfiscator.Native.Api
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count >= bin->Capacity)
-                    ThreadCaches.Drain(bin, bin->Count / 2 + 1);
+                    ThreadCaches.Drain(bin, bin->Count / 2 + 1, tc->Home);
                 ThreadCaches.Push(bin, b);
             }
             else
             {
                 Arena* a = Heap.Heap.ArenaAt(b->Arena);
-                Heap.Heap.LockArena(a);
-                // Checked again under the lock: a racing free of the same pointer
-                // from another thread may have won.
-                if (b->State != Blocks.Used)
+                if (tc != null && a != tc->Home && !Heap.Heap.TryLockArena(a))
                 {
-                    Heap.Heap.UnlockArena(a);
-                    Heap.Heap.Validate(call, p);
+                    // Another thread's arena, busy: leave it on the remote list.
+                    Arenas.PushRemote(a, b);
                 }
-                Arenas.Release(a, b);
-                Arenas.PublishLargest(a);
-                Heap.Heap.UnlockArena(a);
+                else
+                {
+                    if (tc == null || a == tc->Home) Heap.Heap.LockArena(a);
+                    // Checked again under the lock: a racing free of the same pointer
+                    // from another thread may have won.
+                    if (b->State != Blocks.Used)
+                    {
+                        Heap.Heap.UnlockArena(a);
+                        Heap.Heap.Validate(call, p);
+                    }
+                    Arenas.Release(a, b);
+                    Arenas.PublishLargest(a);
+                    Heap.Heap.UnlockArena(a);
+                }
             }
             Counting.Freed(tc, callCounter, usable);
             if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);

@@ -5,6 +5,7 @@
 // immediate coalescing with both neighbours on free.
 
 using System.Runtime.InteropServices;
+using System.Threading;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
@@ -20,7 +21,7 @@ namespace Konfiscator.Native.Heap
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
-        public ulong Reserved;
+        public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
     }
 
     internal static unsafe class Arenas
@@ -241,6 +242,38 @@ namespace Konfiscator.Native.Heap
                 {
                     a->EmptyRegions++;
                 }
+            }
+        }
+
+        // ---- frees from other threads ----
+
+        /// <summary>A thread that must give block b back to arena a while a's lock is
+        /// taken (by the owner, typically) does not wait: it pushes b onto the arena's
+        /// remote list with one compare-and-swap, and whoever takes the lock next puts
+        /// the list's blocks back into the heap. The block stays Cached meanwhile, so a
+        /// double free of it is still caught.</summary>
+        public static void PushRemote(Arena* a, Block* b)
+        {
+            Blocks.SetState(b, Blocks.Cached);
+            long head;
+            do
+            {
+                head = (long)Atomics.Read((ulong*)&a->Remote);
+                *(Block**)Blocks.Payload(b) = (Block*)head;
+            }
+            while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)b, head) != head);
+        }
+
+        /// <summary>With a's lock held: frees every block on its remote list.</summary>
+        public static void ReleaseRemote(Arena* a)
+        {
+            Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
+            while (b != null)
+            {
+                Block* next = *(Block**)Blocks.Payload(b);
+                Blocks.SetState(b, Blocks.Used);
+                Release(a, b);
+                b = next;
             }
         }
 

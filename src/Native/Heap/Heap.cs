@@ -142,7 +142,20 @@ namespace Konfiscator.Native.Heap
             return tc != null ? tc->Home : FallbackArena();
         }
 
-        public static void LockArena(Arena* a) => FutexLock.Acquire(&a->Lock);
+        /// <summary>Takes a's lock, and puts back blocks other threads left on its remote list.</summary>
+        public static void LockArena(Arena* a)
+        {
+            FutexLock.Acquire(&a->Lock);
+            if (a->Remote != null) Arenas.ReleaseRemote(a);
+        }
+
+        /// <summary>Takes a's lock only if it is free right now.</summary>
+        public static bool TryLockArena(Arena* a)
+        {
+            if (!FutexLock.TryAcquire(&a->Lock)) return false;
+            if (a->Remote != null) Arenas.ReleaseRemote(a);
+            return true;
+        }
         public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
 
         // ---- fork: no lock may be held by a thread that will not exist in the child ----

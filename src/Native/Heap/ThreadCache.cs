@@ -124,7 +124,7 @@ namespace Konfiscator.Native.Heap
         public static void Destroy(ThreadCache* tc)
         {
             for (uint units = MinUnits; units <= MaxUnits; units++)
-                Drain(BinFor(tc, units), 0xFFFFFFFF);
+                Drain(BinFor(tc, units), 0xFFFFFFFF, tc->Home);
             StatsWriter.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
@@ -135,7 +135,7 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Returns up to <paramref name="count"/> blocks of a bin to their arenas,
         /// holding each arena's lock across a run of blocks from the same arena.</summary>
-        public static void Drain(Bin* bin, uint count)
+        public static void Drain(Bin* bin, uint count, Arena* home)
         {
             Arena* locked = null;
             while (count-- > 0 && bin->Head != null)
@@ -146,8 +146,15 @@ namespace Konfiscator.Native.Heap
                 Arena* a = Heap.ArenaAt(b->Arena);
                 if (a != locked)
                 {
-                    if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); }
-                    Heap.LockArena(a);
+                    if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); locked = null; }
+                    // Another thread's arena that is busy: leave the block on its
+                    // remote list rather than wait.
+                    if (a != home && !Heap.TryLockArena(a))
+                    {
+                        Arenas.PushRemote(a, b);
+                        continue;
+                    }
+                    if (a == home) Heap.LockArena(a);
                     locked = a;
                 }
                 Blocks.SetState(b, Blocks.Used);

@@ -43,6 +43,7 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int mkdir(byte* path, int mode);
         [DllImport("libc")] public static extern int unlink(byte* path);
         [DllImport("libc")] public static extern int getpid();
+        [DllImport("libc")] public static extern int getppid();
         [DllImport("libc")] public static extern int getuid();
         [DllImport("libc")] public static extern int kill(int pid, int sig);
         [DllImport("libc")] public static extern void abort();

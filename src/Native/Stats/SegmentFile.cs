@@ -91,7 +91,7 @@ namespace Konfiscator.Native.Stats
             *(uint*)(segment + StatsLayout.OffFlags) = 0;
             *(ulong*)(segment + StatsLayout.OffStartTime) = s_startTime;
             *(uint*)(segment + StatsLayout.OffExecGeneration) = (uint)s_sequence;
-            *(int*)(segment + StatsLayout.OffParentPid) = 0;
+            *(int*)(segment + StatsLayout.OffParentPid) = Libc.getppid();
             ProcFs.CommandName(segment + StatsLayout.OffCommand, StatsLayout.CommandBytes);
             Atomics.Write((ulong*)(segment + StatsLayout.OffMagic), StatsLayout.Magic);
         }

@@ -1,0 +1,193 @@
+using System.Globalization;
+using Konfiscator.Reader;
+using Konfiscator.Stats;
+using Prometheus;
+using Collector = Konfiscator.Reader.Collector;
+
+namespace Konfiscator.Tool.Metrics;
+
+/// <summary>The allocator's figures as prometheus-net metrics, in a registry of their own (so the
+/// tool's own process metrics never mix in). prometheus-net has no custom collectors, so a
+/// before-collect callback runs the <see cref="Collector"/> and sets every series: counters with
+/// IncTo (they never go down), gauges with Set, the histogram through a <see cref="HistogramFeeder"/>.
+///
+/// Series are labelled by <c>command</c>. With per-pid, the figure families carry
+/// <c>{command, pid}</c>: one series per live process (removed when it ends) plus, per command,
+/// a series with <c>pid=""</c> holding the final counts of its ended processes, so that
+/// <c>sum by (command)</c> keeps counting them. (Prometheus drops empty labels, so that series is
+/// stored as <c>{command="…"}</c>.)</summary>
+internal sealed class KonfiscatorMetrics
+{
+    private static readonly double[] BucketBounds = Histogram.ExponentialBuckets(1, 2, StatsLayout.HistogramBuckets - 1);
+
+    private readonly object _gate = new();
+    private readonly Collector _collector;
+    private readonly bool _perPid;
+    private readonly Dictionary<Figure, Counter> _counters = new();
+    private readonly Dictionary<Figure, Gauge> _gauges = new();
+    private readonly Histogram _requestSizes;
+    private readonly Gauge _processes;
+    private readonly Counter _exited;
+    private readonly Counter _readErrors;
+
+    // Series of the figure families, by label values: which incarnation they show (null for a
+    // group or for the ended processes of a group) and the histogram feeder behind them.
+    private readonly Dictionary<SeriesKey, SeriesState> _series = new();
+
+    private readonly record struct SeriesKey(string Command, string? Pid)
+    {
+        public string[] Labels(bool perPid) => perPid ? [Command, Pid ?? ""] : [Command];
+    }
+
+    private sealed class SeriesState
+    {
+        public IncarnationKey? Incarnation;
+        public HistogramFeeder Feeder = new();
+        public bool HasGauges;
+    }
+
+    public KonfiscatorMetrics(Collector collector, bool perPid, CollectorRegistry? registry = null)
+    {
+        _collector = collector;
+        _perPid = perPid;
+        Registry = registry ?? Prometheus.Metrics.NewCustomRegistry();
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        string[] labels = perPid ? ["command", "pid"] : ["command"];
+
+        foreach (var figure in Figures.All)
+        {
+            if (figure.Kind == FigureKind.Counter)
+                _counters[figure] = factory.CreateCounter(figure.MetricName, figure.Help, new CounterConfiguration { LabelNames = labels });
+            else
+                _gauges[figure] = factory.CreateGauge(figure.MetricName, figure.Help, new GaugeConfiguration { LabelNames = labels });
+        }
+        _requestSizes = factory.CreateHistogram(Figures.Prefix + Figures.RequestSizeName, Figures.RequestSizeHelp,
+            new HistogramConfiguration { LabelNames = labels, Buckets = BucketBounds });
+        _processes = factory.CreateGauge(Figures.Prefix + Figures.ProcessesName, Figures.ProcessesHelp,
+            new GaugeConfiguration { LabelNames = ["command"] });
+        _exited = factory.CreateCounter(Figures.Prefix + Figures.ExitedName, Figures.ExitedHelp,
+            new CounterConfiguration { LabelNames = ["command"] });
+        _readErrors = factory.CreateCounter(Figures.Prefix + Figures.ReadErrorsName, Figures.ReadErrorsHelp,
+            new CounterConfiguration { LabelNames = ["reason"] });
+        foreach (var error in SegmentReader.AllErrors)
+            _readErrors.WithLabels(SegmentReader.ReasonLabel(error)).IncTo(0);
+
+        Registry.AddBeforeCollectCallback(() => Update());
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public bool PerPid => _perPid;
+
+    /// <summary>Called with every snapshot (from whichever thread collected it).</summary>
+    public event Action<Snapshot>? Collected;
+
+    /// <summary>The last snapshot, or null before the first collection.</summary>
+    public Snapshot? Last { get; private set; }
+
+    /// <summary>Collects and brings every series up to date. Runs before each scrape and on the
+    /// background timer.</summary>
+    public Snapshot Update()
+    {
+        Snapshot snapshot;
+        lock (_gate)
+        {
+            snapshot = _collector.Collect();
+            Apply(snapshot);
+            Last = snapshot;
+        }
+        Collected?.Invoke(snapshot);
+        return snapshot;
+    }
+
+    private void Apply(Snapshot snapshot)
+    {
+        foreach (var (error, count) in snapshot.ReadErrors)
+            _readErrors.WithLabels(SegmentReader.ReasonLabel(error)).IncTo(count);
+
+        var present = new HashSet<SeriesKey>();
+        foreach (var group in snapshot.Groups)
+        {
+            _processes.WithLabels(group.Command).Set(group.Live);
+            _exited.WithLabels(group.Command).IncTo(group.Exited);
+            if (_perPid)
+            {
+                if (group.Exited == 0) continue;
+                // The ended processes of the group: counters only.
+                var key = new SeriesKey(group.Command, "");
+                present.Add(key);
+                var state = Bind(key, incarnation: null);
+                foreach (var (figure, counter) in _counters)
+                    counter.WithLabels(key.Labels(true)).IncTo(group.Folded(figure.Counter));
+                state.Feeder.Feed(_requestSizes.WithLabels(key.Labels(true)), group.FoldedHistogram, group.Folded(StatsLayout.RequestSizeSum));
+            }
+            else
+            {
+                var key = new SeriesKey(group.Command, null);
+                present.Add(key);
+                var state = Bind(key, incarnation: null);
+                string[] labels = key.Labels(false);
+                foreach (var (figure, counter) in _counters)
+                    counter.WithLabels(labels).IncTo(group[figure.Counter]);
+                if (group.Live > 0)
+                {
+                    foreach (var (figure, gauge) in _gauges)
+                        gauge.WithLabels(labels).Set(group[figure.Counter]);
+                    state.HasGauges = true;
+                }
+                else if (state.HasGauges)
+                {
+                    // Gauges describe live processes; a group with none has no such series.
+                    foreach (var gauge in _gauges.Values) gauge.WithLabels(labels).Remove();
+                    state.HasGauges = false;
+                }
+                state.Feeder.Feed(_requestSizes.WithLabels(labels), group.Histogram, group[StatsLayout.RequestSizeSum]);
+            }
+        }
+
+        if (_perPid)
+        {
+            foreach (var process in snapshot.Live)
+            {
+                var key = new SeriesKey(process.Command, process.Pid.ToString(CultureInfo.InvariantCulture));
+                // At most one live image per pid (an older image of the same process is over), but
+                // stay safe: the first one listed keeps the series.
+                if (!present.Add(key)) continue;
+                var state = Bind(key, process.Key);
+                string[] labels = key.Labels(true);
+                foreach (var (figure, counter) in _counters)
+                    counter.WithLabels(labels).IncTo(process[figure.Counter]);
+                foreach (var (figure, gauge) in _gauges)
+                    gauge.WithLabels(labels).Set(process[figure.Counter]);
+                state.HasGauges = true;
+                state.Feeder.Feed(_requestSizes.WithLabels(labels), process.Histogram, process[StatsLayout.RequestSizeSum]);
+            }
+        }
+
+        foreach (var key in _series.Keys.Where(k => !present.Contains(k)).ToList())
+            RemoveSeries(key);
+    }
+
+    /// <summary>The state of a series, starting it afresh when it now shows another incarnation
+    /// (a reused pid, or the next image after an exec): its counters start again from zero.</summary>
+    private SeriesState Bind(SeriesKey key, IncarnationKey? incarnation)
+    {
+        if (_series.TryGetValue(key, out var state))
+        {
+            if (state.Incarnation == incarnation) return state;
+            RemoveSeries(key);
+        }
+        _series[key] = state = new SeriesState { Incarnation = incarnation };
+        return state;
+    }
+
+    private void RemoveSeries(SeriesKey key)
+    {
+        if (!_series.Remove(key, out var state)) return;
+        string[] labels = key.Labels(_perPid);
+        foreach (var counter in _counters.Values) counter.WithLabels(labels).Remove();
+        if (state.HasGauges)
+            foreach (var gauge in _gauges.Values) gauge.WithLabels(labels).Remove();
+        _requestSizes.WithLabels(labels).Remove();
+    }
+}

@@ -1,0 +1,307 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Konfiscator.Reader;
+using Konfiscator.Stats;
+using Konfiscator.Tool.Tests.Support;
+
+namespace Konfiscator.Tool.Tests;
+
+/// <summary>The konfiscator command as users run it: a child process, its exit status and output.</summary>
+public class CliTests
+{
+    [Theory]
+    [InlineData("exporter", "--bogus")]
+    [InlineData("exporter", "--listen")]
+    [InlineData("exporter", "--listen", "nonsense")]
+    [InlineData("run", "--listen", "1.2.3.4.5:80", "--", "true")]
+    [InlineData("stats", "notapid")]
+    [InlineData("stats", "1", "2")]
+    [InlineData("frobnicate")]
+    public async Task Bad_usage_exits_2_with_a_usage_message(params string[] args)
+    {
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Contains("Usage: konfiscator", stderr);
+        Assert.StartsWith("konfiscator: ", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public async Task No_command_is_a_usage_error_and_help_works()
+    {
+        var (code, _, stderr) = await ToolProcess.RunAsync([]);
+        Assert.Equal(2, code);
+        Assert.Contains("Usage: konfiscator", stderr);
+
+        var (helpCode, help, _) = await ToolProcess.RunAsync(["run", "--help"]);
+        Assert.Equal(0, helpCode);
+        Assert.Contains("--listen", help);
+        Assert.Contains("--hold", help);
+    }
+
+    [Fact]
+    public async Task Exporter_on_a_port_in_use_fails_clearly()
+    {
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+            using var dir = new TempDir();
+            var (code, _, stderr) = await ToolProcess.RunAsync(["exporter", "--listen", $"127.0.0.1:{port}", "--stats-dir", dir.Path]);
+            Assert.Equal(1, code);
+            Assert.Contains($"cannot listen on 127.0.0.1:{port}: address already in use", stderr);
+            Assert.DoesNotContain("   at ", stderr); // no stack trace
+            Assert.Empty(dir.Names()); // the claim was given back
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task Exporter_serves_the_directory_folds_ended_processes_and_releases_its_claim()
+    {
+        using var dir = new TempDir();
+        using var live = new Sleeper();
+        SegmentBuilder.For(live, "svc").Requests(0, StatsLayout.MallocCalls, 32, 40).WriteTo(dir.Path);
+        File.WriteAllBytes(dir.File("999999.kstats"), new byte[77]); // truncated header
+
+        using var exporter = ToolProcess.Start(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", dir.Path]);
+        var url = await exporter.WaitForMetricsUrlAsync();
+        Assert.Equal(IPAddress.Loopback.ToString(), url.Host);
+
+        var claim = ExporterClaim.ReadClaim(dir.File(SegmentFileName.ExporterPidFile));
+        Assert.Equal(exporter.Pid, claim?.Pid);
+
+        var e = await Net.ScrapeUntilAsync(url, x => x.Value("konfiscator_malloc_total", ("command", "svc")) == 40);
+        Assert.Equal(1, e.Value("konfiscator_processes", ("command", "svc")));
+        Assert.Equal(1, e.Value("konfiscator_exporter_read_errors_total", ("reason", "truncated")));
+
+        // A process that comes and goes while nobody scrapes: the background collection folds it
+        // in and removes its file.
+        using (var brief = new Sleeper())
+        {
+            SegmentBuilder.For(brief, "svc").Requests(0, StatsLayout.MallocCalls, 32, 2).WriteTo(dir.Path);
+            brief.End();
+            string name = SegmentFileName.Format(brief.Pid, 0);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (File.Exists(dir.File(name)) && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.False(File.Exists(dir.File(name)), "the exporter did not collect the ended process's file");
+        }
+        e = Exposition.Parse((await Net.ScrapeAsync(url)).Body);
+        Assert.Equal(42, e.Value("konfiscator_malloc_total", ("command", "svc")));
+        Assert.Equal(1, e.Value("konfiscator_processes", ("command", "svc")));
+        Assert.Equal(1, e.Value("konfiscator_exited_processes_total", ("command", "svc")));
+
+        // A second exporter on the same directory is refused.
+        var (code, _, stderr) = await ToolProcess.RunAsync(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", dir.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains($"already collected by process {exporter.Pid}", stderr);
+
+        exporter.Signal(15);
+        Assert.Equal(0, await exporter.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(File.Exists(dir.File(SegmentFileName.ExporterPidFile)));
+        Assert.Contains("skipping", exporter.Stderr); // the bad file was reported once
+    }
+
+    [Fact]
+    public async Task Exporter_refuses_an_untrustworthy_directory()
+    {
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1FF); // 0777
+        var (code, _, stderr) = await ToolProcess.RunAsync(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", dir.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains("writable by other users", stderr);
+    }
+
+    [Fact]
+    public async Task Stats_prints_one_process_as_a_table_or_json()
+    {
+        using var dir = new TempDir();
+        using var older = new Sleeper();
+        await Task.Delay(20); // a later start time (clock ticks are 10 ms)
+        using var newer = new Sleeper();
+        SegmentBuilder.For(older, "old").Requests(0, StatsLayout.MallocCalls, 100, 3).WriteTo(dir.Path);
+        SegmentBuilder.For(newer, "new").Requests(0, StatsLayout.MallocCalls, 100, 5).Thread(0, StatsLayout.BytesInUse, 1 << 20).WriteTo(dir.Path);
+        Assert.True(newer.StartTime > older.StartTime, "the two sleepers started in the same clock tick");
+
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", "--json", "--stats-dir", dir.Path]);
+        Assert.True(code == 0, stderr);
+        using (var json = JsonDocument.Parse(stdout))
+        {
+            var root = json.RootElement;
+            Assert.Equal(newer.Pid, root.GetProperty("pid").GetInt32());
+            Assert.Equal("new", root.GetProperty("command").GetString());
+            Assert.True(root.GetProperty("live").GetBoolean());
+            Assert.Equal(5UL, root.GetProperty("figures").GetProperty("malloc_total").GetUInt64());
+            Assert.Equal(1UL << 20, root.GetProperty("figures").GetProperty("in_use_bytes").GetUInt64());
+            var histogram = root.GetProperty("request_size_bytes");
+            Assert.Equal(5UL, histogram.GetProperty("count").GetUInt64());
+            Assert.Equal(500UL, histogram.GetProperty("sum").GetUInt64());
+            Assert.Equal(StatsLayout.HistogramBuckets, histogram.GetProperty("buckets").GetArrayLength());
+        }
+
+        (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", older.Pid.ToString(CultureInfo.InvariantCulture), "--stats-dir", dir.Path]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"pid {older.Pid} (old), running", stdout);
+        Assert.Contains("malloc", stdout);
+        Assert.DoesNotContain("\u001b", stdout, StringComparison.Ordinal); // no colour codes when redirected
+
+        // Reading never removes anything, even the file of a process that ended.
+        older.End();
+        (code, stdout, _) = await ToolProcess.RunAsync(["stats", older.Pid.ToString(CultureInfo.InvariantCulture), "--stats-dir", dir.Path]);
+        Assert.Equal(0, code);
+        Assert.Contains("ended", stdout);
+        Assert.Equal(2, dir.Names().Length);
+    }
+
+    [Fact]
+    public async Task Stats_without_a_live_process_or_directory_is_an_error()
+    {
+        using var dir = new TempDir();
+        var (code, _, stderr) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains("no live process", stderr);
+
+        (code, _, stderr) = await ToolProcess.RunAsync(["stats", "12345", "--stats-dir", dir.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains("process 12345 publishes no figures", stderr);
+
+        (code, _, stderr) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.File("missing")]);
+        Assert.Equal(1, code);
+        Assert.Contains("no stats directory", stderr);
+    }
+
+    // ---- run, with a harmless library in place of the allocator ----
+
+    private static Dictionary<string, string?> HarmlessRun(string? statsDir = null) => new()
+    {
+        ["KONFISCATOR_LIB"] = Artifacts.HarmlessLibrary(),
+        ["KONFISCATOR_STATS_DIR"] = statsDir,
+    };
+
+    [Fact]
+    public async Task Run_passes_the_exit_status_through_and_prints_a_summary()
+    {
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(
+            ["run", "--listen", "127.0.0.1:0", "--", "sh", "-c", "echo hello; exit 3"], HarmlessRun());
+        Assert.Equal(3, code);
+        Assert.Equal("hello\n", stdout);
+        Assert.Contains("exited with status 3", stderr);
+    }
+
+    [Fact]
+    public async Task Run_reports_a_killed_command_as_128_plus_the_signal()
+    {
+        var (code, _, stderr) = await ToolProcess.RunAsync(
+            ["run", "--listen", "127.0.0.1:0", "--", "sh", "-c", "kill -KILL $$"], HarmlessRun());
+        Assert.Equal(137, code);
+        Assert.Contains("killed by signal 9", stderr);
+    }
+
+    [Fact]
+    public async Task Run_of_a_missing_command_exits_127()
+    {
+        var (code, _, stderr) = await ToolProcess.RunAsync(
+            ["run", "--listen", "127.0.0.1:0", "--", "/nonexistent/program"], HarmlessRun());
+        Assert.Equal(127, code);
+        Assert.Contains("/nonexistent/program", stderr);
+    }
+
+    [Fact]
+    public async Task Run_without_the_library_fails_before_starting_anything()
+    {
+        var (code, _, stderr) = await ToolProcess.RunAsync(
+            ["run", "--listen", "127.0.0.1:0", "--", "true"], new Dictionary<string, string?> { ["KONFISCATOR_LIB"] = "/nonexistent/libkonfiscator.so" });
+        Assert.Equal(125, code);
+        Assert.Contains("build it with ./build.sh", stderr);
+    }
+
+    [Fact]
+    public async Task Run_on_a_port_in_use_fails_before_starting_the_command()
+    {
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+            using var marker = new TempDir();
+            var (code, _, stderr) = await ToolProcess.RunAsync(
+                ["run", "--listen", $"127.0.0.1:{port}", "--", "touch", marker.File("ran")], HarmlessRun());
+            Assert.Equal(125, code);
+            Assert.Contains("address already in use", stderr);
+            Assert.Empty(marker.Names());
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
+    [Theory]
+    [InlineData(15, 143)]
+    [InlineData(2, 130)]
+    public async Task Run_forwards_signals_to_the_command(int signal, int expected)
+    {
+        var (tool, _) = await RunHarness.StartAsync(["sleep", "30"], environment: HarmlessRun());
+        using (tool)
+        {
+            await Task.Delay(200); // let the child start
+            tool.Signal(signal);
+            Assert.Equal(expected, await tool.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        }
+    }
+
+    [Fact]
+    public async Task Run_serves_the_command_while_it_runs_and_summarizes_it()
+    {
+        // The command publishes through a synthetic segment (the allocator is not preloaded here):
+        // it writes its pid, the test writes a segment for it into the run's directory.
+        using var dir = new TempDir();
+        var (tool, url) = await RunHarness.StartAsync(
+            ["sh", "-c", $"echo $$ > {dir.File("child.pid")}; exec sleep 30"], perPid: true, environment: HarmlessRun(dir.Path));
+        using (tool)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!File.Exists(dir.File("child.pid")) && DateTime.UtcNow < deadline) await Task.Delay(20);
+            int pid = int.Parse(File.ReadAllText(dir.File("child.pid")).Trim(), CultureInfo.InvariantCulture);
+            ulong start = ProcFs.Instance.ReadStat(pid)!.Value.StartTime;
+            new SegmentBuilder { Pid = pid, StartTime = start, Command = "sleep" }
+                .Requests(0, StatsLayout.MallocCalls, 50, 21).Thread(0, StatsLayout.BytesInUse, 1000).WriteTo(dir.Path);
+
+            string p = pid.ToString(CultureInfo.InvariantCulture);
+            var e = await Net.ScrapeUntilAsync(url, x => x.Value("konfiscator_malloc_total", ("command", "sleep"), ("pid", p)) == 21);
+            Assert.Equal(1000, e.Value("konfiscator_in_use_bytes", ("pid", p)));
+            Assert.Equal(1, e.Value("konfiscator_processes", ("command", "sleep")));
+
+            tool.Signal(15);
+            Assert.Equal(143, await tool.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            string summary = tool.Stderr;
+            Assert.True(summary.Contains("killed by signal 15") && summary.Contains("malloc") && summary.Contains("21"), summary);
+            // The shared directory stays (it is the caller's), the ended process's file is collected.
+            Assert.True(Directory.Exists(dir.Path));
+            Assert.DoesNotContain(SegmentFileName.Format(pid, 0), dir.Names());
+            Assert.DoesNotContain(SegmentFileName.ExporterPidFile, dir.Names());
+        }
+    }
+
+    [Fact]
+    public async Task Run_hold_keeps_serving_after_the_command_exits_until_sigint()
+    {
+        var (tool, url) = await RunHarness.StartAsync(["true"], hold: true, environment: HarmlessRun());
+        using (tool)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!tool.Stderr.Contains("still serving") && DateTime.UtcNow < deadline) await Task.Delay(50);
+            Assert.True(tool.Stderr.Contains("still serving"), tool.Stderr);
+            var (_, body) = await Net.ScrapeAsync(url);
+            Assert.Contains("konfiscator_exporter_read_errors_total", body);
+            tool.Signal(2);
+            Assert.Equal(0, await tool.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        }
+    }
+}

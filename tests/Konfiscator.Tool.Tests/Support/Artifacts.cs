@@ -1,0 +1,86 @@
+using System.Diagnostics;
+
+namespace Konfiscator.Tool.Tests.Support;
+
+/// <summary>What ./build.sh produces, for end-to-end tests with the real allocator:
+/// artifacts/bin/konfiscator, artifacts/bin/konf-driver, artifacts/lib/libkonfiscator.so.
+/// KONFISCATOR_ARTIFACTS may name another directory with the same bin/ and lib/ layout.</summary>
+internal static class Artifacts
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    public static string Directory =>
+        Environment.GetEnvironmentVariable("KONFISCATOR_ARTIFACTS") is { Length: > 0 } custom
+            ? custom
+            : Path.Combine(RepoRoot, "artifacts");
+
+    public static string Library => Path.Combine(Directory, "lib", "libkonfiscator.so");
+    public static string Tool => Path.Combine(Directory, "bin", "konfiscator");
+    public static string Driver =>
+        new[] { "konf-driver" }.Select(n => Path.Combine(Directory, "bin", n)).FirstOrDefault(File.Exists)
+        ?? Path.Combine(Directory, "bin", "konf-driver");
+
+    /// <summary>The driver's command label: its file name as /proc/PID/comm keeps it (15 characters).</summary>
+    public static string DriverCommand => Path.GetFileName(Driver) is var n && n.Length > 15 ? n[..15] : Path.GetFileName(Driver);
+
+    public static bool Built => File.Exists(Tool) && File.Exists(Library);
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "build.sh")) && System.IO.Directory.Exists(Path.Combine(dir.FullName, "src")))
+                return dir.FullName;
+        throw new InvalidOperationException("cannot find the repository root above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A library that is harmless to preload, to exercise `run` without the allocator.</summary>
+    public static string HarmlessLibrary()
+    {
+        string[] candidates =
+        [
+            "/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib/aarch64-linux-gnu/libm.so.6", "/usr/lib/aarch64-linux-gnu/libm.so.6", "/lib64/libm.so.6",
+        ];
+        return candidates.First(File.Exists);
+    }
+
+    /// <summary>Compiles one of the C programs in native/ (copied next to the tests) with gcc.</summary>
+    public static string CompileC(string source, string outputDirectory, params string[] flags)
+    {
+        string input = Path.Combine(AppContext.BaseDirectory, "native", source);
+        string output = Path.Combine(outputDirectory, Path.GetFileNameWithoutExtension(source));
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("CC") ?? "gcc")
+        {
+            UseShellExecute = false,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        foreach (string a in flags.Concat(["-Wall", "-Werror", "-o", output, input])) start.ArgumentList.Add(a);
+        using var gcc = Process.Start(start)!;
+        string errors = gcc.StandardError.ReadToEnd() + gcc.StandardOutput.ReadToEnd();
+        gcc.WaitForExit();
+        if (gcc.ExitCode != 0) throw new Xunit.Sdk.XunitException($"gcc failed on {source}:\n{errors}");
+        return output;
+    }
+
+    /// <summary>python3 from the system (not a version manager's shim, which would run a shell
+    /// script and a dozen helpers under the allocator first).</summary>
+    public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+/// <summary>A test that needs ./build.sh's artifacts (test.sh builds them first). It is never
+/// skipped: without the artifacts it fails, saying what to build, so a missing piece cannot
+/// pass unnoticed.</summary>
+public sealed class ArtifactsFactAttribute : FactAttribute
+{
+}
+
+/// <summary>Called at the start of every end-to-end test.</summary>
+internal static class ArtifactsCheck
+{
+    public static void RequireBuilt()
+    {
+        if (!Artifacts.Built)
+            throw new Xunit.Sdk.XunitException($"needs {Artifacts.Tool} and {Artifacts.Library}: run ./build.sh (or set KONFISCATOR_ARTIFACTS)");
+    }
+}

@@ -1,0 +1,137 @@
+/* A program with known allocator calls between sync points, for the end-to-end
+ * tests of the stats segment and /metrics. Usage: kcounts DIR
+ *
+ * It creates DIR/ready1 and waits for DIR/go1; then phase A (exact calls, all
+ * freed again); DIR/ready2, waits for DIR/go2; then phase B (one thread
+ * allocates, another frees); DIR/ready3, waits for DIR/go3; exits 0.
+ * Between sync points it makes no other allocator calls: markers are written
+ * and awaited with plain system calls. Built with -O0 -fno-builtin so that no
+ * call is folded into another or optimized away. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *dir;
+
+static void path_of(char *out, const char *name)
+{
+    size_t n = strlen(dir);
+    memcpy(out, dir, n);
+    out[n] = '/';
+    strcpy(out + n + 1, name);
+}
+
+static void mark(const char *name)
+{
+    char path[4096];
+    path_of(path, name);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void await(const char *name)
+{
+    char path[4096];
+    path_of(path, name);
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (int i = 0; i < 12000; i++) { /* at most 60 s */
+        if (access(path, F_OK) == 0)
+            return;
+        nanosleep(&pause, NULL);
+    }
+    _exit(3);
+}
+
+#define MALLOCS 1000
+#define CALLOCS 100
+#define REALLOCS 50
+#define MEMALIGNS 20
+#define CROSS 500
+
+static void *volatile blocks[MALLOCS];
+static void *volatile no_block; /* NULL, but the compiler cannot turn realloc(NULL, n) into malloc(n) */
+static volatile int stage;
+
+static void wait_stage(int s)
+{
+    struct timespec pause = {0, 1000 * 1000};
+    while (__atomic_load_n(&stage, __ATOMIC_ACQUIRE) != s)
+        nanosleep(&pause, NULL);
+}
+
+static void *allocator(void *arg)
+{
+    (void)arg;
+    wait_stage(1);
+    for (int i = 0; i < CROSS; i++)
+        blocks[i] = malloc(40);
+    __atomic_store_n(&stage, 2, __ATOMIC_RELEASE);
+    wait_stage(4); /* a thread's exit frees its own things: not before the last sync point */
+    return NULL;
+}
+
+static void *releaser(void *arg)
+{
+    (void)arg;
+    wait_stage(2);
+    for (int i = 0; i < CROSS; i++)
+        free(blocks[i]);
+    __atomic_store_n(&stage, 3, __ATOMIC_RELEASE);
+    wait_stage(4);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    dir = argv[1];
+    /* Threads exist before the first sync point: creating them may allocate. */
+    pthread_t a, b;
+    pthread_create(&a, NULL, allocator, NULL);
+    pthread_create(&b, NULL, releaser, NULL);
+
+    mark("ready1");
+    await("go1");
+
+    /* Phase A: all blocks of one kind live at once, then all freed. */
+    for (int i = 0; i < MALLOCS; i++)
+        blocks[i] = malloc(24);
+    for (int i = 0; i < MALLOCS; i++)
+        free(blocks[i]);
+    for (int i = 0; i < CALLOCS; i++)
+        blocks[i] = calloc(10, 10);
+    for (int i = 0; i < CALLOCS; i++)
+        free(blocks[i]);
+    for (int i = 0; i < REALLOCS; i++)
+        blocks[i] = realloc(no_block, 64);
+    for (int i = 0; i < REALLOCS; i++)
+        free(blocks[i]);
+    for (int i = 0; i < MEMALIGNS; i++) {
+        void *p;
+        if (posix_memalign(&p, 64, 256) != 0)
+            return 4;
+        blocks[i] = p;
+    }
+    for (int i = 0; i < MEMALIGNS; i++)
+        free(blocks[i]);
+
+    mark("ready2");
+    await("go2");
+
+    /* Phase B: one thread allocates, another frees what it allocated. */
+    __atomic_store_n(&stage, 1, __ATOMIC_RELEASE);
+    wait_stage(3);
+
+    mark("ready3");
+    await("go3");
+    __atomic_store_n(&stage, 4, __ATOMIC_RELEASE);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    return 0;
+}
