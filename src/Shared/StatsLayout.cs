@@ -106,6 +106,7 @@ namespace Konfiscator.Stats
 
         /// <summary>Bucket index of a request of <paramref name="size"/> bytes: the
         /// smallest i with 2^i >= size (ceil(log2(size))), capped at the +Inf bucket.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public static int HistogramBucket(ulong size)
         {
             if (size <= 1) return 0;

@@ -114,7 +114,8 @@ namespace Konfiscator.Native.Api
 
             ulong nodes = 0;
             Block* last = null;
-            problems += CheckTree(a, a->Root, ref nodes, ref last);
+            problems += CheckTree(a, a->Root, ref nodes, ref last, out uint largest);
+            if (largest != a->LargestUnits) problems++;                       // the published largest is exact
             if (nodes != freeBlocks) problems++;                              // index == walk
 
             ulong* s = a->Stats;
@@ -124,22 +125,24 @@ namespace Konfiscator.Native.Api
             return problems;
         }
 
-        /// <summary>In-order: addresses ascend, nodes are free, maxima are right, and
-        /// priorities never rise going down. Counts nodes.</summary>
-        private static int CheckTree(Arena* a, Block* node, ref ulong nodes, ref Block* last)
+        /// <summary>In-order: addresses ascend, nodes are free, and every node's bound is at
+        /// least the largest size in its subtree (bounds may be stale high, never low: see
+        /// FreeIndex). Counts nodes; returns problems, and the subtree's true maximum.</summary>
+        private static int CheckTree(Arena* a, Block* node, ref ulong nodes, ref Block* last, out uint trueMax)
         {
+            trueMax = 0;
             if (node == null) return 0;
-            int problems = CheckTree(a, FreeIndex.Left(node), ref nodes, ref last);
+            int problems = CheckTree(a, FreeIndex.Left(node), ref nodes, ref last, out uint leftMax);
             nodes++;
             if (last != null && node <= last) problems++;
             last = node;
             if (node->State != Blocks.Free || !Blocks.CheckOk(node)) problems++;
-            uint max = node->SizeUnits;
-            uint lm = FreeIndex.MaxUnits(FreeIndex.Left(node)), rm = FreeIndex.MaxUnits(FreeIndex.Right(node));
-            if (lm > max) max = lm;
-            if (rm > max) max = rm;
-            if (FreeIndex.MaxUnits(node) != max) problems++;
-            return problems + CheckTree(a, FreeIndex.Right(node), ref nodes, ref last);
+            problems += CheckTree(a, FreeIndex.Right(node), ref nodes, ref last, out uint rightMax);
+            trueMax = node->SizeUnits;
+            if (leftMax > trueMax) trueMax = leftMax;
+            if (rightMax > trueMax) trueMax = rightMax;
+            if (FreeIndex.MaxUnits(node) < trueMax) problems++;
+            return problems;
         }
     }
 }

@@ -22,6 +22,7 @@ namespace Konfiscator.Native.Heap
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
+        public uint LargestUnits;      // the largest free block, exactly (see Grown/Shrunk)
     }
 
     internal static unsafe class Arenas
@@ -38,7 +39,15 @@ namespace Konfiscator.Native.Heap
         public static Block* FindFit(Arena* a, uint units)
         {
             Block* b = FreeIndex.FirstFit(a->Root, units);
-            return b != null ? b : AddRegion(a, units);
+            if (b != null) return b;
+            // Before asking the OS: blocks other threads freed back to this arena.
+            if (a->Remote != null)
+            {
+                ReleaseRemote(a);
+                b = FreeIndex.FirstFit(a->Root, units);
+                if (b != null) return b;
+            }
+            return AddRegion(a, units);
         }
 
         private static Block* AddRegion(Arena* a, uint units)
@@ -46,6 +55,7 @@ namespace Konfiscator.Native.Heap
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
             a->Root = FreeIndex.Insert(a->Root, b);
+            Grown(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
             a->Stats[StatsLayout.FreeBlocks]++;
@@ -59,7 +69,8 @@ namespace Konfiscator.Native.Heap
         public static Block* Take(Arena* a, Block* b, uint units)
         {
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
-            uint rest = b->SizeUnits - units;
+            uint old = b->SizeUnits;
+            uint rest = old - units;
             ulong* s = a->Stats;
             if (rest >= Blocks.MinUnits)
             {
@@ -67,15 +78,16 @@ namespace Konfiscator.Native.Heap
                 t->PrevUnits = rest;
                 Blocks.Set(t, units, a->Index, Blocks.Used);
                 Blocks.Next(t)->PrevUnits = units;
-                Blocks.Set(b, rest, a->Index, Blocks.Free);
-                FreeIndex.Resized(a->Root, b);
+                Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
+                Shrunk(a, old);
                 return t;
             }
             a->Root = FreeIndex.Remove(a->Root, b);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
             s[StatsLayout.FreeBlocks]--;
+            Shrunk(a, old);
             return b;
         }
 
@@ -109,10 +121,10 @@ namespace Konfiscator.Native.Heap
             }
             if (rest != 0)
             {
-                Blocks.Set(b, rest, a->Index, Blocks.Free);
-                FreeIndex.Resized(a->Root, b);
+                Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
+            Shrunk(a, size);
             return top;
         }
 
@@ -136,6 +148,7 @@ namespace Konfiscator.Native.Heap
 
             if (Regions.IsWholeRegion(candidate)) a->EmptyRegions--;
             ulong* s = a->Stats;
+            uint candidateUnits = candidate->SizeUnits;
             byte* end = (byte*)Blocks.Next(candidate);
             byte* blockEnd = (byte*)target + ((nuint)units << Blocks.UnitShift);
             uint headUnits = (uint)((nuint)((byte*)target - (byte*)candidate) >> Blocks.UnitShift);
@@ -149,8 +162,7 @@ namespace Konfiscator.Native.Heap
             else
             {
                 target->PrevUnits = headUnits;
-                Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
-                FreeIndex.Resized(a->Root, candidate);
+                Blocks.Set(candidate, headUnits, a->Index, Blocks.Free); // shrank: bounds stay valid
             }
             Blocks.Set(target, units, a->Index, Blocks.Used);
             if (tailUnits != 0)
@@ -167,6 +179,7 @@ namespace Konfiscator.Native.Heap
                 ((Block*)end)->PrevUnits = units;
             }
             s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
+            Shrunk(a, candidateUnits);
             return target;
         }
 
@@ -213,11 +226,11 @@ namespace Konfiscator.Native.Heap
             if (b->PrevUnits != 0 && Blocks.Prev(b)->State == Blocks.Free)
             {
                 // The lower neighbour absorbs b: same address, so its index node stays
-                // where it is and only the subtree maxima above it change.
+                // where it is and only the bounds above it rise.
                 merged = Blocks.Prev(b);
                 Blocks.Set(merged, merged->SizeUnits + units, a->Index, Blocks.Free);
                 Blocks.Retire(b);
-                FreeIndex.Resized(a->Root, merged);
+                FreeIndex.Grew(a->Root, merged);
                 s[StatsLayout.Coalesces]++;
                 s[StatsLayout.FreeBlocks]--;
             }
@@ -228,15 +241,19 @@ namespace Konfiscator.Native.Heap
                 a->Root = FreeIndex.Insert(a->Root, b);
             }
             Blocks.Next(merged)->PrevUnits = merged->SizeUnits;
+            // merged contains whatever free neighbour it absorbed, so this covers them.
+            Grown(a, merged);
 
             if (Regions.IsWholeRegion(merged))
             {
                 if (a->EmptyRegions >= RetainedEmptyRegions)
                 {
+                    uint gone = merged->SizeUnits;
                     a->Root = FreeIndex.Remove(a->Root, merged);
                     s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
                     s[StatsLayout.FreeBlocks]--;
                     Regions.Unmap(a, Regions.OfWholeBlock(merged));
+                    Shrunk(a, gone);
                 }
                 else
                 {
@@ -264,10 +281,26 @@ namespace Konfiscator.Native.Heap
             while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)b, head) != head);
         }
 
-        /// <summary>With a's lock held: frees every block on its remote list.</summary>
-        public static void ReleaseRemote(Arena* a)
+        /// <summary>PushRemote for a chain of blocks (head..tail, linked through their
+        /// first word, already Cached), with one compare-and-swap.</summary>
+        public static void PushRemoteChain(Arena* a, Block* head, Block* tail)
         {
-            Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
+            long old;
+            do
+            {
+                old = (long)Atomics.Read((ulong*)&a->Remote);
+                *(Block**)Blocks.Payload(tail) = (Block*)old;
+            }
+            while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)head, old) != old);
+        }
+
+        /// <summary>With a's lock held: frees every block on its remote list.</summary>
+        public static void ReleaseRemote(Arena* a) =>
+            ReleaseChain(a, (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0));
+
+        /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
+        public static void ReleaseChain(Arena* a, Block* b)
+        {
             while (b != null)
             {
                 Block* next = *(Block**)Blocks.Payload(b);
@@ -301,6 +334,7 @@ namespace Konfiscator.Native.Heap
             if (total < units) return false;
 
             ulong* s = a->Stats;
+            uint nextUnits = next->SizeUnits;
             a->Root = FreeIndex.Remove(a->Root, next);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(next);
             s[StatsLayout.FreeBlocks]--;
@@ -323,11 +357,27 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(b, total, a->Index, Blocks.Used);
                 Blocks.Next(b)->PrevUnits = total;
             }
+            Shrunk(a, nextUnits);
             return true;
         }
 
-        /// <summary>Publishes the arena's largest free block (the root's subtree maximum).</summary>
+        // ---- the largest free block, kept exact without walking the tree each time ----
+
+        /// <summary>A free block is new or bigger: the largest can only have grown to it.</summary>
+        private static void Grown(Arena* a, Block* b)
+        {
+            if (b->SizeUnits > a->LargestUnits) a->LargestUnits = b->SizeUnits;
+        }
+
+        /// <summary>A free block of <paramref name="oldUnits"/> shrank or left the index: only
+        /// if it was the largest must the largest be found again.</summary>
+        private static void Shrunk(Arena* a, uint oldUnits)
+        {
+            if (oldUnits >= a->LargestUnits) a->LargestUnits = FreeIndex.Largest(a->Root);
+        }
+
+        /// <summary>Publishes the arena's largest free block.</summary>
         public static void PublishLargest(Arena* a) =>
-            a->Stats[StatsLayout.LargestFreeBlock] = (ulong)FreeIndex.MaxUnits(a->Root) << Blocks.UnitShift;
+            a->Stats[StatsLayout.LargestFreeBlock] = (ulong)a->LargestUnits << Blocks.UnitShift;
     }
 }

@@ -1,9 +1,16 @@
 // The free index: a tree of an arena's free blocks, ordered by address, where
-// every node also knows the largest free size in its subtree (as Linux's vmalloc
-// tree does). The lowest-addressed block that fits is then found in one descent:
-// go left while the left subtree has a big enough block, else take this node if it
-// fits, else go right. That is exactly the block a walk of an address-ordered
-// free list would stop at, in O(log n) instead of O(n).
+// every node also carries a bound on the largest free size in its subtree (as
+// Linux's vmalloc tree carries the exact maximum). The lowest-addressed block
+// that fits is found by a descent: go left while the left subtree may hold a big
+// enough block, else take this node if it fits, else go right. That is exactly the
+// block a walk of an address-ordered free list would stop at, in O(log n).
+//
+// The bound is an *upper* bound, kept lazily: when a block shrinks (every
+// allocation carves the top of one) nothing in the tree is touched, so the bounds
+// above it may be too high. A search that follows a too-high bound into a subtree
+// without a fit comes back out and tightens that subtree's bound on the way, so
+// each stale bound costs one detour, once. Growth (coalescing) raises the bounds
+// on its path at once, so a bound is never too low, and the search never misses.
 //
 // Balance: a treap. Each node's priority is a hash of its address (no storage
 // needed), and parents have higher priority than children, which keeps the
@@ -52,7 +59,7 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void SetRight(Block* b, Block* right) => SetLinks(b, Left(b), right, MaxUnits(b));
 
-        /// <summary>Recomputes b's subtree maximum from its own size and its children's.</summary>
+        /// <summary>Recomputes b's bound from its own size and its children's bounds.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Refresh(Block* b)
         {
@@ -149,27 +156,61 @@ namespace Konfiscator.Native.Heap
             return high;
         }
 
-        /// <summary>After b's size changed in place (its address did not), fixes the
-        /// maxima on the path from the root down to b.</summary>
-        public static void Resized(Block* root, Block* b)
+        /// <summary>After b grew in place (its address did not change): raises the bounds
+        /// on the path from the root down to b. A shrink needs nothing (see above).</summary>
+        public static void Grew(Block* root, Block* b)
         {
-            if (root == b) { Refresh(b); return; }
-            Resized(b < root ? Left(root) : Right(root), b);
-            Refresh(root);
+            uint size = b->SizeUnits;
+            for (Block* node = root; node != null; node = b < node ? Left(node) : Right(node))
+            {
+                if (MaxUnits(node) < size) SetLinks(node, Left(node), Right(node), size);
+                if (node == b) return;
+            }
         }
 
-        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.</summary>
-        public static Block* FirstFit(Block* root, uint units)
+        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.
+        /// Tightens every bound that led it astray.</summary>
+        public static Block* FirstFit(Block* node, uint units)
         {
-            if (MaxUnits(root) < units) return null;
-            Block* node = root;
-            while (true)
+            if (node == null || MaxUnits(node) < units) return null;
+            Block* left = Left(node);
+            if (left != null && MaxUnits(left) >= units)
             {
-                Block* left = Left(node);
-                if (left != null && MaxUnits(left) >= units) { node = left; continue; }
-                if (node->SizeUnits >= units) return node;
-                node = Right(node); // the maximum says a fit is down here
+                Block* found = FirstFit(left, units);
+                if (found != null) return found;
             }
+            if (node->SizeUnits >= units) return node;
+            Block* right = Right(node);
+            if (right != null && MaxUnits(right) >= units)
+            {
+                Block* found = FirstFit(right, units);
+                if (found != null) return found;
+            }
+            // Nothing here fits: the bound was stale. The children's bounds are now
+            // below units, so recomputing from them tightens this one.
+            Refresh(node);
+            return null;
+        }
+
+        /// <summary>The largest free size in the tree, exactly: a branch-and-bound walk
+        /// that skips every subtree whose bound cannot beat the best size found so far,
+        /// and tightens the bounds it passes.</summary>
+        public static uint Largest(Block* root)
+        {
+            uint best = 0;
+            TightenAbove(root, ref best);
+            return best;
+        }
+
+        private static void TightenAbove(Block* node, ref uint best)
+        {
+            if (node == null || MaxUnits(node) <= best) return;
+            if (node->SizeUnits > best) best = node->SizeUnits;
+            Block* left = Left(node), right = Right(node);
+            // The child with the higher bound first: it is the likelier home of the maximum.
+            if (MaxUnits(left) >= MaxUnits(right)) { TightenAbove(left, ref best); TightenAbove(right, ref best); }
+            else { TightenAbove(right, ref best); TightenAbove(left, ref best); }
+            Refresh(node);
         }
 
         /// <summary>The lowest-addressed block above <paramref name="after"/> of at least <paramref name="units"/>, or null.</summary>

@@ -142,20 +142,13 @@ namespace Konfiscator.Native.Heap
             return tc != null ? tc->Home : FallbackArena();
         }
 
-        /// <summary>Takes a's lock, and puts back blocks other threads left on its remote list.</summary>
-        public static void LockArena(Arena* a)
-        {
-            FutexLock.Acquire(&a->Lock);
-            if (a->Remote != null) Arenas.ReleaseRemote(a);
-        }
+        // Taking a lock leaves the arena's remote list alone: its blocks are adopted by
+        // the owner's cache refills, and go back to the heap when a search finds no fit
+        // (Arenas.FindFit), so they are never stranded while memory is wanted.
+        public static void LockArena(Arena* a) => FutexLock.Acquire(&a->Lock);
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
-        public static bool TryLockArena(Arena* a)
-        {
-            if (!FutexLock.TryAcquire(&a->Lock)) return false;
-            if (a->Remote != null) Arenas.ReleaseRemote(a);
-            return true;
-        }
+        public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
         public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
 
         // ---- fork: no lock may be held by a thread that will not exist in the child ----

@@ -19,6 +19,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
+using System.Threading;
 
 namespace Konfiscator.Native.Heap
 {
@@ -46,7 +47,7 @@ namespace Konfiscator.Native.Heap
     internal static unsafe class ThreadCaches
     {
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
-        public const uint MaxUnits = 64;                        // 1 KiB blocks
+        public const uint MaxUnits = 65;                        // requests up to 1 KiB
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
@@ -133,45 +134,63 @@ namespace Konfiscator.Native.Heap
             UnlockPool();
         }
 
-        /// <summary>Returns up to <paramref name="count"/> blocks of a bin to their arenas,
-        /// holding each arena's lock across a run of blocks from the same arena.</summary>
+        /// <summary>Returns up to <paramref name="count"/> blocks of a bin: those of the
+        /// thread's home arena into its heap (one lock for the lot), those of other
+        /// arenas onto their remote lists, where their owners pick them up (see Refill).</summary>
         public static void Drain(Bin* bin, uint count, Arena* home)
         {
-            Arena* locked = null;
+            bool locked = false;
+            // Consecutive blocks of one other arena go over as one chain (one CAS).
+            Arena* chainArena = null;
+            Block* chainHead = null, chainTail = null;
             while (count-- > 0 && bin->Head != null)
             {
                 Block* b = bin->Head;
                 bin->Head = *NextLink(b);
                 bin->Count--;
                 Arena* a = Heap.ArenaAt(b->Arena);
-                if (a != locked)
+                if (a != home)
                 {
-                    if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); locked = null; }
-                    // Another thread's arena that is busy: leave the block on its
-                    // remote list rather than wait.
-                    if (a != home && !Heap.TryLockArena(a))
+                    if (a != chainArena)
                     {
-                        Arenas.PushRemote(a, b);
-                        continue;
+                        if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
+                        chainArena = a;
+                        chainHead = null;
                     }
-                    if (a == home) Heap.LockArena(a);
-                    locked = a;
+                    *NextLink(b) = null;
+                    if (chainHead == null) chainHead = b; else *NextLink(chainTail) = b;
+                    chainTail = b;
+                    continue;
                 }
+                if (!locked) { Heap.LockArena(home); locked = true; }
                 Blocks.SetState(b, Blocks.Used);
-                Arenas.Release(a, b);
+                Arenas.Release(home, b);
             }
-            if (locked != null) { Arenas.PublishLargest(locked); Heap.UnlockArena(locked); }
+            if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
+            if (locked) { Arenas.PublishLargest(home); Heap.UnlockArena(home); }
         }
 
-        /// <summary>Serves a request of <paramref name="units"/> from the home arena and
-        /// fills the (empty) bin with up to half its capacity more, all carved by first
-        /// fit from one free block. Returns the caller's block (Used), or null when the
-        /// heap has no memory.</summary>
+        /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
+        /// blocks other threads freed back to the home arena (adopted into this cache's
+        /// bins while they have room), else from the heap: the bin is filled with up to
+        /// half its capacity more, all carved by first fit from one free block. Returns
+        /// the caller's block (Used), or null when the heap has no memory.</summary>
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
         {
-            uint want = 1 + bin->Capacity / 2;
             Arena* a = tc->Home;
+            Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
+            Block* mine = Pop(bin);
+            if (mine != null && spill == null) return mine;
+
             Heap.LockArena(a);
+            Arenas.ReleaseChain(a, spill);
+            if (mine != null)
+            {
+                Arenas.PublishLargest(a);
+                Heap.UnlockArena(a);
+                return mine;
+            }
+            uint want = 1 + bin->Capacity / 2;
             Block* b = Arenas.FindFit(a, units);
             if (b == null)
             {
@@ -198,6 +217,34 @@ namespace Konfiscator.Native.Heap
                 bin->Count++;
             }
             return top;
+        }
+
+        /// <summary>Takes the home arena's remote list whole (one atomic exchange) and
+        /// parks each block in this cache's bin for its size while there is room; returns
+        /// the rest, still Cached, linked, for the caller to free into the heap.</summary>
+        private static Block* AdoptRemote(ThreadCache* tc, Arena* a)
+        {
+            Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
+            Block* spill = null;
+            while (b != null)
+            {
+                Block* next = *NextLink(b);
+                uint units = b->SizeUnits;
+                Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
+                if (bin != null && bin->Count < bin->Capacity)
+                {
+                    *NextLink(b) = bin->Head;
+                    bin->Head = b;
+                    bin->Count++;
+                }
+                else
+                {
+                    *NextLink(b) = spill;
+                    spill = b;
+                }
+                b = next;
+            }
+            return spill;
         }
 
         // ---- the pool of cache structures ----

@@ -11,6 +11,7 @@
 // Bits are set and cleared atomically because neighbouring mappings of different
 // arenas can share a bitmap word; lookups are two plain loads and take no lock.
 
+using System.Runtime.CompilerServices;
 using System.Threading;
 
 namespace Konfiscator.Native.Platform
@@ -31,6 +32,7 @@ namespace Konfiscator.Native.Platform
             return s_top != null;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool Contains(void* address)
         {
             ulong a = (ulong)address;
