@@ -213,24 +213,35 @@ namespace Konfiscator.Native.Heap
             s[StatsLayout.FreeBlocks]++;
 
             Block* next = Blocks.Next(b);
-            if (next->State == Blocks.Free)
-            {
-                a->Root = FreeIndex.Remove(a->Root, next);
-                units += next->SizeUnits;
-                Blocks.Retire(next);
-                s[StatsLayout.Coalesces]++;
-                s[StatsLayout.FreeBlocks]--;
-            }
-
+            bool nextFree = next->State == Blocks.Free;
+            bool prevFree = b->PrevUnits != 0 && Blocks.Prev(b)->State == Blocks.Free;
             Block* merged;
-            if (b->PrevUnits != 0 && Blocks.Prev(b)->State == Blocks.Free)
+            if (prevFree)
             {
-                // The lower neighbour absorbs b: same address, so its index node stays
-                // where it is and only the bounds above it rise.
+                // The lower neighbour absorbs b (and the upper one, if free): same
+                // address, so its index node stays where it is and only bounds rise.
+                if (nextFree)
+                {
+                    a->Root = FreeIndex.Remove(a->Root, next);
+                    units += next->SizeUnits;
+                    Blocks.Retire(next);
+                    s[StatsLayout.Coalesces]++;
+                    s[StatsLayout.FreeBlocks]--;
+                }
                 merged = Blocks.Prev(b);
                 Blocks.Set(merged, merged->SizeUnits + units, a->Index, Blocks.Free);
                 Blocks.Retire(b);
                 FreeIndex.Grew(a->Root, merged);
+                s[StatsLayout.Coalesces]++;
+                s[StatsLayout.FreeBlocks]--;
+            }
+            else if (nextFree)
+            {
+                // b absorbs its upper neighbour and takes its place in the index.
+                merged = b;
+                Blocks.Set(b, units + next->SizeUnits, a->Index, Blocks.Free);
+                a->Root = FreeIndex.Replace(a->Root, next, b);
+                Blocks.Retire(next);
                 s[StatsLayout.Coalesces]++;
                 s[StatsLayout.FreeBlocks]--;
             }

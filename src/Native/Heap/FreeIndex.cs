@@ -140,6 +140,61 @@ namespace Konfiscator.Native.Heap
             return root;
         }
 
+        /// <summary>Puts free block <paramref name="nw"/> in the place of <paramref name="old"/>
+        /// (which leaves the tree) in one descent, where a Remove and an Insert would take
+        /// two: used when a freed block absorbs its free upper neighbour. Nothing in the
+        /// tree lies between the two addresses, so every comparison on the way agrees
+        /// for both; only the treap's priority order needs restoring, by rotations below
+        /// (sift down) and above (on the way back up, as in Insert).</summary>
+        public static Block* Replace(Block* node, Block* old, Block* nw)
+        {
+            if (node == old)
+            {
+                uint bound = MaxUnits(old);
+                if (nw->SizeUnits > bound) bound = nw->SizeUnits;
+                SetLinks(nw, Left(old), Right(old), bound);
+                return SiftDown(nw);
+            }
+            if (old < node)
+            {
+                SetLeft(node, Replace(Left(node), old, nw));
+                if (Priority(Left(node)) > Priority(node)) return RotateRight(node);
+            }
+            else
+            {
+                SetRight(node, Replace(Right(node), old, nw));
+                if (Priority(Right(node)) > Priority(node)) return RotateLeft(node);
+            }
+            Refresh(node);
+            return node;
+        }
+
+        /// <summary>Rotates n down below any child of higher priority; returns the subtree's new root.</summary>
+        private static Block* SiftDown(Block* n)
+        {
+            Block* l = Left(n), r = Right(n);
+            ulong pn = Priority(n);
+            ulong pl = l != null ? Priority(l) : 0, pr = r != null ? Priority(r) : 0;
+            if (pl <= pn && pr <= pn)
+            {
+                Refresh(n);
+                return n;
+            }
+            Block* top;
+            if (pl > pr)
+            {
+                top = RotateRight(n);                 // l on top, n its right child
+                SetRight(top, SiftDown(Right(top)));
+            }
+            else
+            {
+                top = RotateLeft(n);                  // r on top, n its left child
+                SetLeft(top, SiftDown(Left(top)));
+            }
+            Refresh(top);
+            return top;
+        }
+
         /// <summary>Joins two trees where every address in <paramref name="low"/> is below every one in <paramref name="high"/>.</summary>
         private static Block* Join(Block* low, Block* high)
         {
