@@ -37,6 +37,17 @@ namespace Konfiscator.Native.Api
                 Counting.Allocated(tc, callCounter, size, usable);
                 return p;
             }
+            if (tc != null && ThreadCaches.Enabled && units > b->SizeUnits && units <= ThreadCaches.MaxUnits)
+            {
+                // Small blocks rarely have a free upper neighbour to grow into: move
+                // through the thread cache (a new block from it, the old one into it),
+                // with no lock and no search, like a malloc, copy and free would.
+                void* moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+                if (moved == null) return null;
+                Libc.memcpy(moved, p, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                Release.Free(p, "realloc", -1);
+                return moved;
+            }
             Arena* a = Heap.Heap.ArenaAt(b->Arena);
             Heap.Heap.LockArena(a);
             if (b->State != Blocks.Used)
