@@ -37,11 +37,13 @@ namespace Konfiscator.Native.Api
                 Counting.Allocated(tc, callCounter, size, usable);
                 return p;
             }
-            if (tc != null && ThreadCaches.Enabled && units > b->SizeUnits && units <= ThreadCaches.MaxUnits)
+            if (tc != null && ThreadCaches.Enabled && units > b->SizeUnits && units <= ThreadCaches.MaxUnits &&
+                Blocks.Next(b)->State != Blocks.Free)
             {
-                // Small blocks rarely have a free upper neighbour to grow into: move
-                // through the thread cache (a new block from it, the old one into it),
-                // with no lock and no search, like a malloc, copy and free would.
+                // No free upper neighbour to grow into (read without the lock: only a
+                // hint; the heap path below checks again under it). A small block then
+                // moves through the thread cache (a new block from it, the old one into
+                // it), with no lock and no search, as a malloc, copy and free would.
                 void* moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
                 if (moved == null) return null;
                 Libc.memcpy(moved, p, Blocks.Bytes(b) - Blocks.HeaderBytes);

@@ -80,9 +80,8 @@ namespace Konfiscator.Native.Heap
         {
             byte* start = MapStart(b);
             nuint length = MapLength(b);
-            // Aligned blocks (offset header) do not move the threshold, as in glibc.
             nuint usable = Usable(b);
-            if (b->PrevUnits == 0 && usable > s_threshold && usable <= MaxThreshold)
+            if (usable > s_threshold && usable <= MaxThreshold)
                 s_threshold = usable + 1; // racy on purpose: any recent value is as good
             PageMap.Unmark(start, length);
             OsMemory.Unmap(start, length);

@@ -1,0 +1,168 @@
+using Konfiscator.Native.Tests.Model;
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.InProcess;
+
+/// <summary>
+/// Base of the in-process tests: the library instance under test, helpers that read the calling
+/// thread's arena, and the rule that the heap is sound (konfiscator_heap_check() == 0) after
+/// every test. Test methods are synchronous, so a test's calls all come from one thread and so
+/// one arena (and one thread cache).
+/// </summary>
+public abstract class HeapTest : IDisposable
+{
+    /// <summary>Requests up to this size are served by the thread caches when they are on
+    /// (blocks of 32 to 1040 bytes); larger ones always go to the heap.</summary>
+    private protected const ulong MaxCachedRequest = 1024;
+
+    private readonly List<nint> _toFree = [];
+
+    /// <summary>The instance under test: the default configuration unless a class says otherwise.</summary>
+    private protected virtual LibKonfiscator Lib => LibKonfiscator.Default;
+
+    public void Dispose()
+    {
+        foreach (nint p in _toFree)
+            Lib.Free(p);
+        Assert.Equal(0, Lib.HeapCheck());
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees <paramref name="p"/> when the test ends (before the heap check).</summary>
+    private protected nint Keep(nint p)
+    {
+        _toFree.Add(p);
+        return p;
+    }
+
+    /// <summary>Frees a pointer that <see cref="Keep"/> registered, now.</summary>
+    private protected void FreeNow(nint p)
+    {
+        Assert.True(_toFree.Remove(p), "freed a pointer the test did not keep");
+        Lib.Free(p);
+    }
+
+    /// <summary>
+    /// realloc of a kept pointer, keeping the test's own bookkeeping right whatever the library
+    /// does (moves the block, frees it, or fails), so that a library that disagrees with the
+    /// contract makes the test fail instead of making the cleanup double-free and abort the
+    /// test process.
+    /// </summary>
+    private protected nint ReallocKept(nint p, nuint size)
+    {
+        Assert.True(_toFree.Remove(p), "realloc of a pointer the test did not keep");
+        nint result = Lib.Realloc(p, size);
+        if (result != 0)
+            _toFree.Add(result);
+        else if (size != 0)
+            _toFree.Add(p);        // a failed realloc leaves the block as it was
+        return result;
+    }
+
+    /// <summary>
+    /// Makes sure a request of <paramref name="size"/> fits in the arena's existing free space,
+    /// so that malloc followed by free leaves the free list exactly as it was. (Without it, a
+    /// request that needs a new region leaves that region behind, retained as the arena's one
+    /// empty region.)
+    /// </summary>
+    private protected void Prime(nuint size) => Lib.Free(Lib.Malloc(size));
+
+    private protected void AssertHeapSound() => Assert.Equal(0, Lib.HeapCheck());
+
+    /// <summary>The first-fit model of the calling thread's arena as it is now.</summary>
+    private protected FirstFitModel ModelOfArena() => new(Lib.FreeBlocks(), Lib.Regions());
+
+    /// <summary>Runs an allocation call with errno cleared before it and returns errno after.</summary>
+    private protected static (nint Result, int Errno) WithErrno(Func<nint> call)
+    {
+        Libc.Errno = 0;
+        nint result = call();
+        int errno = Libc.Errno;
+        return (result, errno);
+    }
+
+    private protected static void AssertAligned(nint p, ulong alignment, string what)
+    {
+        Assert.True(p != 0, $"{what} returned NULL");
+        Assert.True((ulong)p % alignment == 0, $"{what} returned 0x{p:x}, not aligned to {alignment}");
+    }
+
+    private protected static void Fill(nint p, ulong length, byte seed) => MemoryChecks.Fill(p, length, seed);
+
+    private protected static void AssertFilled(nint p, ulong length, byte seed, string what) =>
+        MemoryChecks.AssertFilled(p, length, seed, what);
+
+    private protected static void AssertZero(nint p, ulong length, string what) => MemoryChecks.AssertZero(p, length, what);
+
+    private protected static bool IsMapped(nint p) => MemoryChecks.IsMapped(p);
+
+    /// <summary>Whether an address lies in one of the calling thread's arena's regions (as
+    /// opposed to a large block's own mapping).</summary>
+    private protected bool InArena(nint p) => MemoryChecks.InArena(Lib, p);
+
+    /// <summary>The free block of the calling thread's arena that covers <paramref name="address"/>, if any.</summary>
+    private protected FreeBlock? FreeBlockAt(ulong address)
+    {
+        foreach (var block in Lib.FreeBlocks())
+        {
+            if (address >= block.Header && address < block.End)
+                return block;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> blocks of <paramref name="size"/> bytes (more than the thread
+    /// caches serve) that lie next to each other in memory, returned in address order, each
+    /// exactly BlockSize(size) long. First fit carves each request from the top of the lowest
+    /// fitting free block, so consecutive equal requests are neighbours, each directly below the
+    /// previous one, unless one lands in a leftover hole that fits only one; such strays are
+    /// freed afterwards. Fails (rather than allocating on and on) if the library never places
+    /// them so.
+    /// </summary>
+    private protected nint[] AllocateAdjacent(int count, ulong size)
+    {
+        Assert.True(size > MaxCachedRequest, "adjacent blocks must be larger than the thread caches' sizes");
+        ulong block = HeapContract.BlockSize(size);
+        var strays = new List<nint>();
+        var run = new List<nint>();
+        try
+        {
+            for (int attempt = 0; attempt < 64 * count; attempt++)
+            {
+                nint next = Lib.Malloc((nuint)size);
+                Assert.True(next != 0, $"malloc({size}) returned NULL");
+                // The block must be of exactly that size (not one that absorbed a 16-byte rest),
+                // or "adjacent" would not mean what the test thinks.
+                bool exact = Lib.UsableSize(next) == block - HeapContract.HeaderBytes;
+                if (!exact || (run.Count > 0 && (ulong)next != (ulong)run[^1] - block))
+                {
+                    strays.AddRange(run);
+                    run.Clear();
+                }
+                if (exact)
+                    run.Add(next);
+                else
+                    strays.Add(next);
+                if (run.Count == count)
+                {
+                    foreach (nint p in run)
+                        Keep(p);
+                    run.Reverse();
+                    return [.. run];
+                }
+            }
+            Assert.Fail($"{64 * count} calls of malloc({size}) never gave {count} blocks of {block} bytes, each directly below " +
+                        $"the previous one, as carving from the top of the first fit would (last ones: " +
+                        $"{string.Join(", ", strays.TakeLast(4).Concat(run).Select(p => $"0x{p:x}"))})");
+            return [];
+        }
+        finally
+        {
+            if (run.Count < count)
+                strays.AddRange(run);
+            foreach (nint p in strays)
+                Lib.Free(p);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.InProcess;
+
+/// <summary>
+/// The thread caches in front of the heap (docs/heap.md, "Thread caches"): one bin per block
+/// size from 32 bytes to 1 KiB; a free parks the block (still in use as far as the heap is
+/// concerned), a malloc of that size takes the most recently parked one, and an empty bin is
+/// refilled with the blocks as many first-fit requests would get.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class ThreadCacheTests : HeapTest
+{
+    [Theory]
+    [InlineData(0ul)]
+    [InlineData(100ul)]
+    [InlineData(1024ul)]
+    public void FreeThenMallocOfTheSameSize_ReturnsTheMostRecentlyParkedBlock(ulong size)
+    {
+        nint a = Lib.Malloc((nuint)size);
+        nint b = Lib.Malloc((nuint)size);
+        Lib.Free(a);
+        Lib.Free(b);
+
+        nint first = Keep(Lib.Malloc((nuint)size));
+        nint second = Keep(Lib.Malloc((nuint)size));
+
+        Assert.Equal(b, first);
+        Assert.Equal(a, second);
+    }
+
+    [Fact]
+    public void AFreeOnAnotherThread_ParksTheBlockInTheFreeingThreadsBin()
+    {
+        // "A free of such a block parks it in the freeing thread's bin; a malloc of that size
+        // takes the most recently parked one."
+        nint p = Lib.Malloc(100);
+        nint reused = 0;
+
+        OnANewThread(() =>
+        {
+            Lib.Free(p);
+            reused = Lib.Malloc(100);
+            Lib.Free(reused);
+        });
+
+        Assert.True(reused == p, $"a thread that freed 0x{p:x} (allocated on another thread) got 0x{reused:x} from its next malloc of that size");
+    }
+
+    [Fact]
+    public void AParkedBlock_IsNotAFreeBlockOfTheHeap()
+    {
+        nint p = Lib.Malloc(100);
+        Lib.Free(p);
+
+        Assert.Null(FreeBlockAt(HeapContract.HeaderOf(p)));
+        Keep(Lib.Malloc(100));      // takes it back
+    }
+
+    [Fact]
+    public void ABlockAbove1KiB_IsNeverParked()
+    {
+        Prime(1009);
+        var before = Lib.FreeBlocks();
+        nint p = Lib.Malloc(1009);      // a 1040-byte block
+        Lib.Free(p);
+        Assert.Equal(before, Lib.FreeBlocks());
+    }
+
+    [Fact]
+    public void AnEmptyBin_IsRefilledWithTheBlocksAsManyFirstFitRequestsWouldGet() =>
+        OnANewThread(RefillFromTheFirstFit);
+
+    [Fact]
+    public void Realloc_OfACachedSizeBlock_GrowsInPlace_WhenTheHeapBlockAboveIsFree() =>
+        OnANewThread(GrowInPlaceAboveACachedSizeBlock);
+
+    /// <summary>A new thread has empty bins, so its first small request is a refill from the heap.</summary>
+    private static void OnANewThread(Action test)
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                test();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            throw new Xunit.Sdk.XunitException($"on a new thread: {failure.Message}", failure);
+    }
+
+    private void GrowInPlaceAboveACachedSizeBlock()
+    {
+        // docs/heap.md, realloc: "Growing: in place when the upper neighbour is free and the two
+        // together are large enough". The caches change where small blocks come from, not that.
+        Lib.Free(Lib.Malloc(20_000));          // the thread's arena, with room
+        nint above = Lib.Malloc(3000);          // carved from the top of the first fit...
+        nint small = Lib.Malloc(100);           // ...and the refill's first block right below it
+        Assert.True((ulong)small + HeapContract.BlockSize(100) == (ulong)above,
+            $"setup: the refill's first block 0x{small:x} is not directly below 0x{above:x}");
+        MemoryChecks.Fill(small, 100, 9);
+        Lib.Free(above);                        // 3000 bytes: not cached, a free block of the heap
+        Assert.NotNull(FreeBlockAt(HeapContract.HeaderOf(above)));
+
+        nint grown = Lib.Realloc(small, 200);
+
+        Assert.True(grown == small, $"realloc(0x{small:x}, 200) moved the block to 0x{grown:x} although the heap block above it is free");
+        MemoryChecks.AssertFilled(grown, 100, 9, "the grown block");
+        Lib.Free(grown);
+        AssertHeapSound();
+    }
+
+    private void RefillFromTheFirstFit()
+    {
+        const ulong Request = 200;
+        ulong block = HeapContract.BlockSize(Request);
+        Lib.Free(Lib.Malloc(5000));   // the thread's arena, with room (5000 is not cached)
+        var model = ModelOfArena();
+        var fit = model.FindFit(block, 16);
+        Assert.NotNull(fit);
+        var source = fit.Value.Source;
+
+        nint p = Lib.Malloc((nuint)Request);
+
+        // The caller's block is the one a first-fit request gets: the top of the lowest fit.
+        Assert.Equal(fit.Value.Header, HeapContract.HeaderOf(p));
+        // k blocks went out at once; the source keeps its address, k blocks smaller.
+        var after = FreeBlockAt(source.Header);
+        ulong taken = after is { } rest && rest.Header == source.Header ? source.Size - rest.Size : source.Size;
+        Assert.True(taken % block == 0, $"the refill took {taken} bytes from {source}, not a whole number of {block}-byte blocks");
+        int count = (int)(taken / block);
+        Assert.True(count >= 2, $"the refill took {count} block(s); a bin is refilled with several");
+
+        // The other k − 1 are exactly those the next first-fit requests would get: the blocks
+        // directly below, and the next mallocs of that size return them.
+        var expected = Enumerable.Range(1, count - 1).Select(i => (ulong)p - (ulong)i * block).ToHashSet();
+        var next = Enumerable.Range(1, count - 1).Select(_ => (ulong)Lib.Malloc((nuint)Request)).ToList();
+        Assert.True(expected.SetEquals(next),
+            $"after the first block at 0x{p:x}, the next {count - 1} mallocs returned [{string.Join(", ", next.Select(a => $"0x{a:x}"))}], " +
+            $"not the {count - 1} blocks directly below it");
+
+        Lib.Free(p);
+        next.ForEach(a => Lib.Free((nint)a));
+        AssertHeapSound();
+    }
+}

@@ -1,0 +1,132 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.InProcess;
+
+/// <summary>
+/// The mapping threshold (docs/heap.md, "Regions"): requests at or above it get their own
+/// mapping; it starts at 128 KiB and rises, like glibc's, when a large block is freed, to just
+/// above that block's usable size, at most 32 MiB. The threshold is state of the whole library
+/// that other tests move, so each test here loads an instance of its own.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class ThresholdTests
+{
+    private const ulong KiB = 1024, MiB = 1024 * KiB;
+
+    [Fact]
+    public void AtFirst_RequestsBelow128KiB_StayInTheArena_AndFrom128KiB_GetTheirOwnMapping()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+
+        nint below = lib.Malloc((nuint)(128 * KiB - 1));
+        nint at = lib.Malloc((nuint)(128 * KiB));
+
+        Assert.True(MemoryChecks.InArena(lib, below), $"malloc(131071) = 0x{below:x} is in no region of the arena");
+        Assert.False(MemoryChecks.InArena(lib, at), $"malloc(131072) = 0x{at:x} lies in a region of the arena");
+        Assert.True((ulong)at % 16 == 0 && lib.UsableSize(at) >= 128 * KiB);
+        lib.Free(below);
+        lib.Free(at);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void FreeingALargeBlock_RaisesTheThreshold_JustAboveItsUsableSize()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint large = lib.Malloc(300_000);
+        Assert.False(MemoryChecks.InArena(lib, large), "a 300 000-byte request must first get its own mapping");
+        ulong usable = lib.UsableSize(large);
+
+        lib.Free(large);
+
+        Assert.False(MemoryChecks.IsMapped(large), "the large block's mapping is still there after free");
+        nint again = lib.Malloc(300_000);
+        nint asLargeAsBefore = lib.Malloc((nuint)usable);
+        nint muchLarger = lib.Malloc((nuint)(2 * usable));
+        Assert.True(MemoryChecks.InArena(lib, again), $"after freeing a large block of {usable} usable bytes, malloc(300000) = 0x{again:x} must come from the heap");
+        Assert.True(MemoryChecks.InArena(lib, asLargeAsBefore), $"malloc({usable}) = 0x{asLargeAsBefore:x} must come from the heap: the threshold is above {usable}");
+        Assert.False(MemoryChecks.InArena(lib, muchLarger), $"malloc({2 * usable}) = 0x{muchLarger:x} is still above the threshold: its own mapping");
+        lib.Free(again);
+        lib.Free(asLargeAsBefore);
+        lib.Free(muchLarger);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void TheThreshold_NeverRisesAbove32MiB()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint twenty = lib.Malloc((nuint)(20 * MiB));
+        nint forty = lib.Malloc((nuint)(40 * MiB));
+        lib.Free(twenty);
+        lib.Free(forty);
+
+        nint fromTheHeap = lib.Malloc((nuint)(20 * MiB));
+        nint mapped = lib.Malloc((nuint)(32 * MiB));
+
+        Assert.True(MemoryChecks.InArena(lib, fromTheHeap), "after freeing a 20 MiB large block, malloc(20 MiB) must come from the heap");
+        Assert.False(MemoryChecks.InArena(lib, mapped), "malloc(32 MiB) is at or above any threshold: its own mapping");
+        lib.Free(fromTheHeap);
+        lib.Free(mapped);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void FreeingAnAlignedLargeBlock_RaisesTheThresholdToo()
+    {
+        // docs/heap.md: the threshold rises "when a large block is freed"; an aligned request at
+        // or above the threshold is a large block like any other.
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint aligned = lib.Memalign(4096, 300_000);
+        Assert.False(MemoryChecks.InArena(lib, aligned), "memalign(4096, 300000) must first get its own mapping");
+        ulong usable = lib.UsableSize(aligned);
+
+        lib.Free(aligned);
+
+        nint again = lib.Malloc(300_000);
+        Assert.True(MemoryChecks.InArena(lib, again), $"after freeing a large block of {usable} usable bytes (from memalign), malloc(300000) = 0x{again:x} must come from the heap");
+        lib.Free(again);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void Realloc_OfAHeapBlockTo128KiBOrMore_MovesItToItsOwnMapping()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint p = lib.Malloc(5000);
+        Assert.True(MemoryChecks.InArena(lib, p));
+        MemoryChecks.Fill(p, 5000, 6);
+
+        nint large = lib.Realloc(p, 300_000);
+
+        Assert.False(MemoryChecks.InArena(lib, large), $"a block grown to 300 000 bytes must have its own mapping; 0x{large:x} is in a region");
+        MemoryChecks.AssertFilled(large, 5000, 6, "the block moved to its own mapping");
+        lib.Free(large);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void Realloc_OfALargeBlock_RemapsIt_AndBelow128KiBMovesItIntoTheHeap()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint p = lib.Malloc(200_000);
+        Assert.False(MemoryChecks.InArena(lib, p), "a 200 000-byte block must have its own mapping");
+        MemoryChecks.Fill(p, 200_000, 5);
+
+        nint grown = lib.Realloc(p, 1_500_000);
+        Assert.True(grown != 0 && (ulong)grown % 16 == 0);
+        Assert.False(MemoryChecks.InArena(lib, grown));
+        MemoryChecks.AssertFilled(grown, 200_000, 5, "the large block grown with mremap");
+        Assert.True(lib.UsableSize(grown) >= 1_500_000);
+
+        nint shrunk = lib.Realloc(grown, 150_000);
+        Assert.False(MemoryChecks.InArena(lib, shrunk), "a 150 000-byte block is still above the threshold: its own mapping");
+        MemoryChecks.AssertFilled(shrunk, 150_000, 5, "the large block shrunk with mremap");
+
+        nint inHeap = lib.Realloc(shrunk, 1000);
+        Assert.True(MemoryChecks.InArena(lib, inHeap), $"a large block shrunk below 128 KiB must move into the heap; 0x{inHeap:x} is in no region");
+        MemoryChecks.AssertFilled(inHeap, 1000, 5, "the large block moved into the heap");
+        lib.Free(inHeap);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+}

@@ -1,0 +1,187 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.Model;
+
+/// <summary>Where the model puts a request: inside free block <paramref name="Source"/>, with its
+/// header at <paramref name="Header"/> and <paramref name="BlockSize"/> bytes (more than the
+/// <paramref name="Requested"/> block size when a rest below 32 bytes goes with it).</summary>
+internal readonly record struct Placement(FreeBlock Source, ulong Header, ulong BlockSize, ulong Requested)
+{
+    public ulong GapBefore => Header - Source.Header;
+
+    public ulong GapAfter => Source.End - (Header + BlockSize);
+}
+
+/// <summary>
+/// The reference model of one arena, written from docs/heap.md alone: an address-ordered list of
+/// free blocks searched linearly (the "linear walk of an address-ordered list" whose answer the
+/// library's indexed search must equal), top-end carving, the aligned placement rule, coalescing,
+/// in-place realloc, and the release of a wholly free region when another one is already kept.
+/// It knows nothing of blocks in use except what callers tell it.
+/// </summary>
+internal sealed class FirstFitModel
+{
+    private const ulong Unit = HeapContract.Unit;
+    private const ulong HeaderBytes = HeapContract.HeaderBytes;
+    private const ulong MinBlock = HeapContract.MinBlockBytes;
+
+    private readonly SortedDictionary<ulong, ulong> _free = [];   // header -> size
+    private readonly Dictionary<ulong, ulong> _freeByEnd = [];    // end -> header
+    private readonly List<Region> _regions = [];
+
+    /// <summary>Starts from the arena as the debug exports describe it.</summary>
+    public FirstFitModel(IEnumerable<FreeBlock> freeBlocks, IEnumerable<Region> regions)
+    {
+        foreach (var block in freeBlocks)
+            AddFree(block.Header, block.Size);
+        _regions.AddRange(regions);
+    }
+
+    /// <summary>How many times a freed block merged with a free neighbour.</summary>
+    public int Merges { get; private set; }
+
+    /// <summary>How many wholly free regions the model has unmapped.</summary>
+    public int RegionsReleased { get; private set; }
+
+    public IReadOnlyList<FreeBlock> FreeBlocks => _free.Select(kv => new FreeBlock(kv.Key, kv.Value)).ToList();
+
+    public IReadOnlyList<Region> Regions => _regions.OrderBy(r => r.First).ToList();
+
+    /// <summary>The placement in the lowest-addressed free block that can hold the request, or
+    /// null when none can (then the arena must map a new region).</summary>
+    public Placement? FindFit(ulong blockSize, ulong alignment)
+    {
+        foreach (var (header, size) in _free)
+        {
+            if (FitIn(new FreeBlock(header, size), blockSize, alignment) is { } placement)
+                return placement;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Where a request goes inside one free block, or null if it does not fit there.
+    /// Alignment 16 or less: the top end when the rest is at least 32 bytes (the rest stays free
+    /// at the block's address), else the whole block. Larger: as high as possible, payload
+    /// align_down(end − size + 16, A), moved down by A once if the gap after would be 16 bytes;
+    /// no fit if the gap before is then negative or 16.
+    /// </summary>
+    public static Placement? FitIn(FreeBlock free, ulong blockSize, ulong alignment)
+    {
+        if (free.Size < blockSize)
+            return null;
+        if (alignment <= Unit)
+        {
+            ulong rest = free.Size - blockSize;
+            return rest >= MinBlock
+                ? new Placement(free, free.Header + rest, blockSize, blockSize)
+                : new Placement(free, free.Header, free.Size, blockSize);
+        }
+
+        ulong payload = AlignDown(free.End - blockSize + HeaderBytes, alignment);
+        ulong header = payload - HeaderBytes;
+        if (free.End - (header + blockSize) == Unit)
+            header -= alignment;
+        if (header < free.Header || header - free.Header == Unit)
+            return null;
+        return new Placement(free, header, blockSize, blockSize);
+    }
+
+    /// <summary>Hands out a placement: the gap before it (if any) stays free at the source's
+    /// address, and the gap after it (if any) becomes a free block of its own. Returns the size
+    /// the block really gets.</summary>
+    public ulong Take(Placement placement)
+    {
+        if (placement.GapBefore is > 0 and < MinBlock || placement.GapAfter is > 0 and < MinBlock)
+            throw new InvalidOperationException($"model bug: {placement} leaves a gap below 32 bytes");
+        RemoveFree(placement.Source.Header);
+        if (placement.GapBefore > 0)
+            AddFree(placement.Source.Header, placement.GapBefore);
+        if (placement.GapAfter > 0)
+            AddFree(placement.Header + placement.BlockSize, placement.GapAfter);
+        return placement.BlockSize;
+    }
+
+    /// <summary>A region the arena has just mapped: one free block from its first block to its
+    /// sentinel.</summary>
+    public FreeBlock AddRegion(Region region)
+    {
+        _regions.Add(region);
+        AddFree(region.First, region.End - region.First);
+        return new FreeBlock(region.First, region.End - region.First);
+    }
+
+    /// <summary>Frees a block, merging it with a free lower and a free upper neighbour. A region
+    /// left wholly free is unmapped if the arena already keeps another wholly free region.</summary>
+    public void Free(ulong header, ulong size)
+    {
+        ulong start = header, end = header + size;
+        if (_freeByEnd.TryGetValue(start, out ulong lower))
+        {
+            RemoveFree(lower);
+            start = lower;
+            Merges++;
+        }
+        if (_free.TryGetValue(end, out ulong upperSize))
+        {
+            RemoveFree(end);
+            end += upperSize;
+            Merges++;
+        }
+        AddFree(start, end - start);
+
+        int index = _regions.FindIndex(r => r.First == start && r.End == end);
+        if (index >= 0 && _regions.Where((_, i) => i != index).Any(IsWhollyFree))
+        {
+            RemoveFree(start);
+            _regions.RemoveAt(index);
+            RegionsReleased++;
+        }
+    }
+
+    /// <summary>
+    /// realloc of the block in use at <paramref name="header"/> (<paramref name="current"/> bytes)
+    /// to a block of <paramref name="wanted"/> bytes, if it can stay where it is: shrinking always
+    /// can (a tail of 32 bytes or more is freed); growing can when the upper neighbour is free and
+    /// the two together are large enough (a surplus of 32 bytes or more stays free). Returns the
+    /// block's new size, or null when it must move.
+    /// </summary>
+    public ulong? ResizeInPlace(ulong header, ulong current, ulong wanted)
+    {
+        if (wanted <= current)
+        {
+            ulong tail = current - wanted;
+            if (tail < MinBlock)
+                return current;
+            Free(header + wanted, tail);
+            return wanted;
+        }
+        ulong upper = header + current;
+        if (!_free.TryGetValue(upper, out ulong upperSize) || current + upperSize < wanted)
+            return null;
+        RemoveFree(upper);
+        ulong surplus = current + upperSize - wanted;
+        if (surplus < MinBlock)
+            return current + upperSize;
+        AddFree(header + wanted, surplus);
+        return wanted;
+    }
+
+    private static ulong AlignDown(ulong value, ulong alignment) => value & ~(alignment - 1);
+
+    private bool IsWhollyFree(Region region) =>
+        _free.TryGetValue(region.First, out ulong size) && region.First + size == region.End;
+
+    private void AddFree(ulong header, ulong size)
+    {
+        _free.Add(header, size);
+        _freeByEnd.Add(header + size, header);
+    }
+
+    private void RemoveFree(ulong header)
+    {
+        ulong size = _free[header];
+        _free.Remove(header);
+        _freeByEnd.Remove(header + size);
+    }
+}

@@ -1,0 +1,132 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.Model;
+
+/// <summary>The reference model against hand-worked examples from docs/heap.md, so that a model
+/// test failure points at the library, not at the model. Pure C#: no library involved.</summary>
+public sealed class FirstFitModelSelfTests
+{
+    private static readonly Region s_region = new(0x10030, 0x10030 + 0x1000);
+
+    [Fact]
+    public void Malloc_CarvesTheTopOfTheLowestFittingBlock_WhichKeepsItsAddress()
+    {
+        var model = new FirstFitModel([new(0x10030, 64), new(0x10100, 512), new(0x10400, 1024)], [s_region]);
+
+        var placement = model.FindFit(HeapContract.BlockSize(100), 16);
+
+        // block + size − request block size = 0x10100 + 512 − 128
+        Assert.Equal(0x10280ul, placement!.Value.Header);
+        Assert.Equal(128ul, model.Take(placement.Value));
+        Assert.Equal([new(0x10030, 64), new(0x10100, 384), new(0x10400, 1024)], model.FreeBlocks);
+    }
+
+    [Fact]
+    public void Malloc_TakesTheWholeBlock_WhenTheRestWouldBeBelow32Bytes()
+    {
+        var model = new FirstFitModel([new(0x10100, 144)], [s_region]);
+
+        var placement = model.FindFit(128, 16)!.Value;
+
+        Assert.Equal(0x10100ul, placement.Header);
+        Assert.Equal(144ul, model.Take(placement));
+        Assert.Empty(model.FreeBlocks);
+    }
+
+    [Fact]
+    public void Memalign_PlacesThePayloadAsHighAsPossible()
+    {
+        // Free block [0x10100, 0x10500): payload align_down(0x10500 − 64 + 16, 64) = 0x104c0,
+        // header 0x104b0, gap after 0x10500 − 0x104f0 = 16: moved down by 64, header 0x10470,
+        // gap after 80 (a free block of its own), gap before 0x370 (stays at 0x10100).
+        var model = new FirstFitModel([new(0x10100, 0x400)], [s_region]);
+        var placement = model.FindFit(64, 64)!.Value;
+        Assert.Equal(0x10470ul, placement.Header);
+        model.Take(placement);
+        Assert.Equal([new(0x10100, 0x370), new(0x104b0, 0x50)], model.FreeBlocks);
+
+        // [0x10100, 0x10540), 80 bytes aligned to 256: payload align_down(0x10540 − 80 + 16, 256)
+        // = 0x10500, header 0x104f0, no gap after; the gap before stays free.
+        model = new FirstFitModel([new(0x10100, 0x440)], [s_region]);
+        placement = model.FindFit(80, 256)!.Value;
+        Assert.Equal(0x104f0ul, placement.Header);
+        model.Take(placement);
+        Assert.Equal([new(0x10100, 0x3f0)], model.FreeBlocks);
+    }
+
+    [Fact]
+    public void Memalign_DoesNotFit_WhenTheGapBeforeWouldBe16BytesOrNegative()
+    {
+        // [0x10120, 0x101a0), 64 bytes aligned to 64: payload align_down(0x101a0 − 48, 64) =
+        // 0x10140, header 0x10130: a gap of 16 before it, so no fit here; the next block fits
+        // (header 0x104b0 would leave 16 bytes after it, so 0x10470).
+        var model = new FirstFitModel([new(0x10120, 0x80), new(0x10400, 0x100)], [s_region]);
+        Assert.Equal(0x10470ul, model.FindFit(64, 64)!.Value.Header);
+
+        // A block too small once aligned (the header would land below it).
+        model = new FirstFitModel([new(0x10150, 0x60)], [s_region]);
+        Assert.Null(model.FindFit(64, 256));
+    }
+
+    [Fact]
+    public void Free_MergesWithBothNeighbours()
+    {
+        var model = new FirstFitModel([new(0x10100, 64), new(0x10200, 128)], [s_region]);
+
+        model.Free(0x10140, 0xC0);
+
+        Assert.Equal([new(0x10100, 0x180)], model.FreeBlocks);
+        Assert.Equal(2, model.Merges);
+    }
+
+    [Fact]
+    public void Free_UnmapsAWhollyFreeRegion_OnlyWhenAnotherIsKept()
+    {
+        var second = new Region(0x90030, 0x90030 + 0x1000);
+        var third = new Region(0x190030, 0x190030 + 0x1000);
+        var model = new FirstFitModel([new(0x10030, 0x1000), new(0x90030, 0x800)], [s_region, second, third]);
+
+        model.Free(0x90830, 0x800);                  // second region wholly free; the first is kept
+        Assert.Equal([s_region, third], model.Regions);
+
+        var model2 = new FirstFitModel([new(0x90030, 0x800)], [s_region, second]);
+        model2.Free(0x90830, 0x800);                 // no other empty region: this one is kept
+        Assert.Equal([s_region, second], model2.Regions);
+    }
+
+    [Fact]
+    public void Realloc_GrowsIntoAFreeUpperNeighbour_AndShrinksInPlace()
+    {
+        var model = new FirstFitModel([new(0x10180, 0x100)], [s_region]);
+
+        Assert.Equal(0xE0ul, model.ResizeInPlace(0x10100, 0x80, 0xE0));     // surplus 0xA0 stays free
+        Assert.Equal([new(0x101E0, 0xA0)], model.FreeBlocks);
+
+        Assert.Equal(0x180ul, model.ResizeInPlace(0x10100, 0xE0, 0x170));   // surplus 16: taken whole
+        Assert.Empty(model.FreeBlocks);
+
+        Assert.Equal(0x40ul, model.ResizeInPlace(0x10100, 0x180, 0x40));    // shrink: the tail is freed
+        Assert.Equal([new(0x10140, 0x140)], model.FreeBlocks);
+
+        Assert.Equal(0x40ul, model.ResizeInPlace(0x10100, 0x40, 0x30));     // a 16-byte tail stays
+        Assert.Null(model.ResizeInPlace(0x10100, 0x40, 0x1000));            // must move
+    }
+
+    [Fact]
+    public void Threshold_RisesJustAboveAFreedLargeBlock_AtMost32MiB()
+    {
+        var threshold = new MappingThreshold();
+        Assert.True(threshold.IsLarge(131072));
+        Assert.False(threshold.IsLarge(131071));
+
+        threshold.LargeBlockFreed(200_688);
+        Assert.False(threshold.IsLarge(200_688));
+        Assert.True(threshold.IsLarge(200_689));
+
+        threshold.LargeBlockFreed(150_000);          // below the threshold: no change
+        Assert.False(threshold.IsLarge(200_688));
+
+        threshold.LargeBlockFreed(40ul << 20);
+        Assert.True(threshold.IsLarge(32ul << 20));
+    }
+}

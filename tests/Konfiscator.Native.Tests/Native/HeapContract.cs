@@ -1,0 +1,28 @@
+namespace Konfiscator.Native.Tests.Native;
+
+/// <summary>The numbers of docs/heap.md, in one place.</summary>
+internal static class HeapContract
+{
+    /// <summary>Every size and address in the heap is a multiple of this.</summary>
+    public const ulong Unit = 16;
+    public const ulong HeaderBytes = 16;
+    /// <summary>The smallest block (16 usable bytes); a split leaves no smaller rest.</summary>
+    public const ulong MinBlockBytes = 32;
+    /// <summary>The mapping threshold's starting value: requests of this many bytes or more get
+    /// their own mapping (until freed large blocks raise it).</summary>
+    public const ulong LargeThreshold = 128 * 1024;
+    /// <summary>Aligned requests with a larger alignment get their own mapping.</summary>
+    public const ulong MaxHeapAlignment = 64 * 1024;
+    public const ulong RegionHeaderBytes = 48;
+    public const ulong SentinelBytes = 16;
+    public const ulong FirstRegionBytes = 1024 * 1024;
+
+    /// <summary>The block a request of <paramref name="request"/> bytes needs:
+    /// max(32, round_up(n + 16, 16)).</summary>
+    public static ulong BlockSize(ulong request) => Math.Max(MinBlockBytes, AlignUp(request + HeaderBytes, Unit));
+
+    public static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
+
+    /// <summary>The header of the block whose payload is <paramref name="payload"/>.</summary>
+    public static ulong HeaderOf(nint payload) => (ulong)payload - HeaderBytes;
+}

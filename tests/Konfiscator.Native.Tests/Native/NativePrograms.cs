@@ -1,0 +1,72 @@
+using Konfiscator.Native.Tests.Support;
+
+namespace Konfiscator.Native.Tests.Native;
+
+/// <summary>
+/// The C programs of tests/native, compiled with gcc once per test run into a temporary
+/// directory (removed when the test process exits). A compile error fails every test that needs
+/// the programs, with gcc's message.
+/// </summary>
+internal sealed class NativePrograms
+{
+    private static readonly Lazy<NativePrograms> s_instance = new(Build);
+
+    private NativePrograms(string directory)
+    {
+        Directory = directory;
+    }
+
+    public static NativePrograms Instance => s_instance.Value;
+
+    public string Directory { get; }
+
+    /// <summary>The seed's driver: prints "index N: value N" for N = 0..49.</summary>
+    public string Driver => Path.Combine(Directory, "driver");
+
+    /// <summary>Prints which object malloc, free, calloc, realloc and posix_memalign resolve to.</summary>
+    public string WhichMalloc => Path.Combine(Directory, "whichmalloc");
+
+    /// <summary>The multi-threaded stress program.</summary>
+    public string Stress => Path.Combine(Directory, "stress");
+
+    /// <summary>Double frees, foreign pointers, overwritten headers, by mode.</summary>
+    public string Misuse => Path.Combine(Directory, "misuse");
+
+    /// <summary>The library preloaded beside libkonfiscator.so to prove, in every process, that
+    /// the malloc API resolved to it.</summary>
+    public string Probe => Path.Combine(Directory, "libkonfiscator-probe.so");
+
+    private static NativePrograms Build()
+    {
+        string gcc = Tools.Require("gcc");
+        string directory = Path.Combine(Path.GetTempPath(), $"konfiscator-native-programs-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { System.IO.Directory.Delete(directory, recursive: true); }
+            catch (IOException) { }
+        };
+
+        const string Warnings = "-Wall -Wextra -Werror";
+        var builds = new (string Output, string Arguments)[]
+        {
+            ("driver", $"-O2 {Warnings} driver.c"),
+            // PIE, so that taking a function's address resolves through the GOT (see the source).
+            ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
+            ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
+            ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
+            ("libkonfiscator-probe.so", $"-O2 {Warnings} -shared -fPIC probe.c -ldl"),
+        };
+        var results = builds.AsParallel().Select(build =>
+        {
+            var arguments = build.Arguments.Split(' ')
+                .Select(a => a.EndsWith(".c", StringComparison.Ordinal) ? RepoPaths.NativeSource(a) : a)
+                .Concat(["-o", Path.Combine(directory, build.Output)])
+                .ToList();
+            return ChildProcess.Run(gcc, arguments);
+        }).ToList();
+        foreach (var result in results.Where(r => r.ExitCode != 0))
+            Assert.Fail($"compiling a test program failed\n{result.Describe()}");
+        return new NativePrograms(directory);
+    }
+}

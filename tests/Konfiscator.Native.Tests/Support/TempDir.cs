@@ -1,0 +1,35 @@
+namespace Konfiscator.Native.Tests.Support;
+
+/// <summary>A private (0700) temporary directory under /tmp, removed on dispose. Never inside the
+/// repository: the git test creates repositories in here and must not find the project's own.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir(string prefix = "konfiscator-native-tests")
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public string Path { get; }
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public string Subdirectory(string name)
+    {
+        string path = File(name);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A leftover temp directory is not worth failing a test for.
+        }
+    }
+}

@@ -1,0 +1,128 @@
+/* Misuses the allocator in one of several ways, chosen by argv[1]. Before the bad
+ * call it prints the pointer it is about to pass ("ptr=0x...") on stdout; the
+ * allocator must then stop the process with one line on stderr naming the call
+ * and that pointer, and abort() (SIGABRT). If the bad call returns, the program
+ * says so and exits 3 (never 134, which would look like SIGABRT to a parent).
+ *
+ * Pointers go through a volatile variable so that gcc neither warns about nor
+ * optimizes away the misuse. Small blocks are allocated between two guard blocks
+ * so that a freed block cannot merge with a neighbour: its header stays where the
+ * program expects it, which is what makes a second free a "double free". */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static char static_array[256] __attribute__((aligned(16)));
+
+static void *volatile target;
+
+/* Prints the pointer the bad call is about to get. */
+static void announce(void)
+{
+    printf("ptr=%p\n", target);
+    fflush(stdout);
+}
+
+static void *guarded(size_t size)
+{
+    void *volatile before = malloc(64);
+    void *p = malloc(size);
+    void *volatile after = malloc(64);
+    if (before == NULL || p == NULL || after == NULL) {
+        fprintf(stderr, "misuse: malloc failed\n");
+        exit(2);
+    }
+    memset(p, 0x5a, size);
+    return p;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: misuse MODE\n"
+            "modes: double-free realloc-after-free cfree-after-free usable-size-after-free\n"
+            "       free-stack free-static free-interior free-interior-aligned\n"
+            "       overwritten-header large-double-free\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    /* An abort must not spend time writing a core file. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+
+    if (argc != 2)
+        usage();
+    const char *mode = argv[1];
+
+    if (strcmp(mode, "double-free") == 0) {
+        target = guarded(48);
+        free(target);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "realloc-after-free") == 0) {
+        target = guarded(48);
+        free(target);
+        announce();
+        void *volatile moved = realloc(target, 100);
+        (void)moved;
+    } else if (strcmp(mode, "cfree-after-free") == 0) {
+        /* glibc no longer declares cfree (nor lets new programs link to it). */
+        void (*cfree_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "cfree");
+        if (cfree_fn == NULL) {
+            fprintf(stderr, "misuse: cfree not found\n");
+            return 2;
+        }
+        target = guarded(48);
+        cfree_fn(target);
+        announce();
+        cfree_fn(target);
+    } else if (strcmp(mode, "usable-size-after-free") == 0) {
+        target = guarded(48);
+        free(target);
+        announce();
+        printf("usable=%zu\n", malloc_usable_size(target));
+    } else if (strcmp(mode, "free-stack") == 0) {
+        char buffer[256] __attribute__((aligned(16)));
+        memset(buffer, 0, sizeof buffer);
+        target = buffer + 64;
+        announce();
+        free(target);
+    } else if (strcmp(mode, "free-static") == 0) {
+        target = static_array + 64;
+        announce();
+        free(target);
+    } else if (strcmp(mode, "free-interior") == 0) {
+        target = (char *)guarded(256) + 8;
+        announce();
+        free(target);
+    } else if (strcmp(mode, "free-interior-aligned") == 0) {
+        target = (char *)guarded(256) + 64;
+        announce();
+        free(target);
+    } else if (strcmp(mode, "overwritten-header") == 0) {
+        target = guarded(64);
+        memset((char *)target - 16, 0x41, 16);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "large-double-free") == 0) {
+        target = malloc(1 << 20);
+        if (target == NULL) {
+            fprintf(stderr, "misuse: malloc failed\n");
+            return 2;
+        }
+        free(target);
+        announce();
+        free(target);
+    } else {
+        usage();
+    }
+
+    fprintf(stderr, "misuse: %s: the allocator let the call return\n", mode);
+    return 3;
+}
