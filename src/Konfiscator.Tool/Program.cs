@@ -6,7 +6,7 @@ return await Cli.RunAsync(args);
 
 namespace Konfiscator.Tool
 {
-    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>.</summary>
+    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>bench</c>.</summary>
     internal static class Cli
     {
         public static async Task<int> RunAsync(string[] args)
@@ -52,7 +52,8 @@ namespace Konfiscator.Tool
             "run" => "konfiscator run [--listen ADDR:PORT] [--per-pid] [--hold] [-- CMD [ARGS...]]",
             "exporter" => "konfiscator exporter [--listen ADDR:PORT] [--per-pid] [--stats-dir DIR]",
             "stats" => "konfiscator stats [PID] [--json] [--stats-dir DIR]",
-            _ => "konfiscator (run | exporter | stats) [OPTIONS]",
+            "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
+            _ => "konfiscator (run | exporter | stats | bench) [OPTIONS]",
         };
 
         public static RootCommand Build()
@@ -62,9 +63,10 @@ namespace Konfiscator.Tool
             root.Add(RunCommand.Create());
             root.Add(ExporterCommand.Create());
             root.Add(StatsCommand.Create());
+            root.Add(BenchCommand.Create());
             root.SetAction(_ =>
             {
-                Console.Error.WriteLine("konfiscator: say which command: run, exporter or stats");
+                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats or bench");
                 Console.Error.WriteLine($"Usage: {Usage(root)}");
                 Console.Error.WriteLine("Try 'konfiscator --help' for more information.");
                 return ExitCodes.Usage;

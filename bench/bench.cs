@@ -1,0 +1,60 @@
+#!/usr/bin/env -S dotnet run
+// A stand-alone entry point to the harness engine (src/Konfiscator.Bench), for working on the
+// workloads before and beside `konfiscator bench`:
+//
+//   dotnet run bench/bench.cs -- [--quick] [--rounds N] [--seed N] [--workloads a,b] [--allocators a,b]
+//                                [--nostats] [--lib PATH] [--out DIR]
+//
+// Progress goes to stderr; the Markdown report to stdout; bench.md, bench.json and bench.svg to
+// --out (default bench/results/). Exit status 1 when any run failed.
+#:project ../src/Konfiscator.Bench/Konfiscator.Bench.csproj
+#:property TargetFramework=net10.0
+
+using Konfiscator.Bench;
+using Konfiscator.Bench.Reports;
+
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+var options = new BenchOptions();
+string outDir = Path.Combine(Path.GetDirectoryName(ScriptPath()) ?? ".", "results");
+for (int i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+    switch (args[i])
+    {
+        case "--quick": options = options with { Quick = true }; break;
+        case "--rounds": options = options with { Rounds = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) }; break;
+        case "--seed": options = options with { Seed = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) }; break;
+        case "--workloads": options = options with { Workloads = Next().Split(',') }; break;
+        case "--allocators": options = options with { Allocators = Next().Split(',') }; break;
+        case "--nostats": options = options with { IncludeNoStats = true }; break;
+        case "--lib": options = options with { KonfiscatorLibrary = Next() }; break;
+        case "--out": outDir = Next(); break;
+        default:
+            Console.Error.WriteLine($"unknown option {args[i]}; workloads: {string.Join(",", BenchmarkRunner.Workloads.Select(w => w.Id))}; " +
+                                    $"allocators: {string.Join(",", BenchmarkRunner.AllocatorNames)}");
+            return 2;
+    }
+}
+
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+var progress = new Progress(p =>
+{
+    if (p.Phase != BenchPhase.Running || p.LastRun is not null)
+        Console.Error.WriteLine(p.Phase == BenchPhase.Running
+            ? $"[{p.CompletedRuns,3}/{p.TotalRuns}] {p.Elapsed:mm\\:ss} {p.Message}"
+            : $"{p.Elapsed:mm\\:ss} {p.Message}");
+});
+var results = await BenchmarkRunner.RunAsync(options, progress, cts.Token);
+var paths = await ReportFiles.WriteAllAsync(results, outDir);
+Console.WriteLine(MarkdownReport.Write(results));
+Console.Error.WriteLine($"wrote {paths.Markdown}, {paths.Json}, {paths.Svg}");
+return results.HasFailures ? 1 : 0;
+
+static string ScriptPath([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
+
+sealed class Progress(Action<BenchProgress> report) : IProgress<BenchProgress>
+{
+    public void Report(BenchProgress value) => report(value);
+}

@@ -1,0 +1,49 @@
+namespace Konfiscator.Bench;
+
+/// <summary>One workload of the benchmark.</summary>
+/// <param name="Id">Short id used on the command line and in the results (e.g. "fifo").</param>
+/// <param name="Title">Short label for tables and the chart.</param>
+/// <param name="Description">One sentence on what it does.</param>
+public sealed record WorkloadInfo(string Id, string Title, string Description)
+{
+    /// <summary>The source file in bench/ (a C program, or a python script).</summary>
+    internal string Source { get; init; } = "";
+
+    /// <summary>Fixed arguments (key=value); scale=… is added by the harness.</summary>
+    internal IReadOnlyList<string> Arguments { get; init; } = [];
+
+    internal bool IsPython => Source.EndsWith(".py", StringComparison.Ordinal);
+}
+
+/// <summary>The workload catalog.</summary>
+internal static class WorkloadCatalog
+{
+    public const string WorkingSet1 = "working-set-1t";
+    public const string WorkingSet2 = "working-set-2t";
+    public const string Fragmentation = "fragmentation";
+
+    public static readonly IReadOnlyList<WorkloadInfo> All =
+    [
+        new("fifo", "small FIFO", "100k small blocks (8–128 B) per batch, freed in allocation order")
+            { Source = "small_blocks.c", Arguments = ["lifo=0"] },
+        new("lifo", "small LIFO", "100k small blocks (8–128 B) per batch, freed in reverse order")
+            { Source = "small_blocks.c", Arguments = ["lifo=1"] },
+        new(WorkingSet1, "working set 1T", "random sizes 8 B–32 KiB, P(size) ∝ 1/size², 4000 live blocks, 1 thread")
+            { Source = "working_set.c", Arguments = ["threads=1"] },
+        new(WorkingSet2, "working set 2T", "the same per-thread work on 2 threads at once")
+            { Source = "working_set.c", Arguments = ["threads=2"] },
+        new("producer-consumer", "prod/cons", "blocks allocated by one thread, freed by another (bounded queue)")
+            { Source = "producer_consumer.c" },
+        new("realloc-growth", "realloc growth", "1000 buffers grown by small appends, interleaved, with realloc")
+            { Source = "realloc_growth.c" },
+        new("large-blocks", "large blocks", "blocks of 64 KiB–4 MiB, every byte written, 8 live")
+            { Source = "large_blocks.c" },
+        new(Fragmentation, "fragmentation", "interleaved short/long lifetimes and a shifting size mix; peak live bytes")
+            { Source = "fragmentation.c" },
+        new("python", "python3", "a real program: python3 builds records, JSON round trip, regex, sort")
+            { Source = "python_real.py" },
+    ];
+
+    public static WorkloadInfo? Find(string id) =>
+        All.FirstOrDefault(w => string.Equals(w.Id, id, StringComparison.OrdinalIgnoreCase));
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Xml.Linq;
+using Konfiscator.Bench;
+using Konfiscator.Bench.Reports;
+using Xunit.Abstractions;
+
+namespace Konfiscator.Bench.Tests;
+
+/// <summary>The real harness in quick mode on a small subset. Asserts that it produces results and
+/// reports, never anything about speed (timings belong to benchmarks, not tests).</summary>
+public class SmokeTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Quick_run_of_two_workloads_under_glibc_and_konfiscator_produces_reports()
+    {
+        string? library = AllocatorCatalog.FindKonfiscator();
+        Assert.True(library is not null && File.Exists(library),
+            "libkonfiscator.so not found: build it first (./build.sh --lib-only) or set KONFISCATOR_LIB");
+
+        var options = new BenchOptions
+        {
+            Quick = true,
+            Rounds = 1,
+            Workloads = ["fifo", "fragmentation"],
+            Allocators = ["glibc", "konfiscator", "jemalloc"],
+            // jemalloc pointed at a library that does not exist: reported as not installed, and the run goes on.
+            AllocatorLibraries = new Dictionary<string, string> { ["jemalloc"] = "/nonexistent/libjemalloc.so.2" },
+        };
+        var reports = new List<BenchProgress>();
+        var clock = Stopwatch.StartNew();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var results = await BenchmarkRunner.RunAsync(options, new SyncProgress(reports.Add), cts.Token);
+        output.WriteLine($"harness took {clock.Elapsed.TotalSeconds:0.0} s");
+
+        Assert.Equal(["fifo", "fragmentation"], results.Workloads.Select(w => w.Id));
+        Assert.Equal(["glibc", "konfiscator", "jemalloc"], results.Allocators.Select(a => a.Name));
+        Assert.False(results.Allocators.Single(a => a.Name == "jemalloc").Available);
+        foreach (string w in new[] { "fifo", "fragmentation" })
+        {
+            foreach (string a in new[] { "glibc", "konfiscator" })
+            {
+                var cell = results.Cell(w, a)!;
+                output.WriteLine($"{w} / {a}: {cell.Status} {cell.MedianWallSeconds} s {cell.MedianPeakRssBytes} B {cell.Note}");
+                Assert.Single(cell.Runs);
+                // The run happened and was measured; whether konfiscator got it right is the report's business.
+                Assert.True(cell.Runs[0].WallSeconds > 0);
+                Assert.True(cell.Runs[0].PeakRssBytes > 0);
+            }
+            Assert.Equal(CellStatus.Ok, results.Cell(w, "glibc")!.Status);
+            Assert.Equal(CellStatus.NotInstalled, results.Cell(w, "jemalloc")!.Status);
+        }
+        Assert.NotNull(results.Cell("fragmentation", "glibc")!.PeakLiveBytes);
+        Assert.Equal(4, reports.Count(p => p.LastRun is not null));
+        Assert.Contains(reports, p => p.Phase == BenchPhase.Probing);
+        Assert.Equal(BenchPhase.Finished, reports[^1].Phase);
+
+        string md = MarkdownReport.Write(results);
+        output.WriteLine(md);
+        Assert.Contains("| workload | glibc | konfiscator | jemalloc |", md);
+        using var json = JsonDocument.Parse(JsonReport.Write(results));
+        Assert.Equal(6, json.RootElement.GetProperty("results").GetArrayLength());
+        var svg = XDocument.Parse(SvgChart.Write(results));
+        Assert.Equal("svg", svg.Root!.Name.LocalName);
+    }
+
+    [Fact]
+    public async Task Disturbed_runs_are_made_again_after_the_rounds()
+    {
+        // A threshold below zero makes every run count as disturbed.
+        var options = new BenchOptions
+        {
+            Quick = true, Rounds = 2, Workloads = ["lifo"], Allocators = ["glibc"], Warmup = false,
+            MaxOtherCpuLoad = -1, DisturbedRetries = 1,
+        };
+        var results = await BenchmarkRunner.RunAsync(options);
+        var cell = results.Cell("lifo", "glibc")!;
+        Assert.Equal(2, cell.Runs.Count);
+        Assert.All(cell.Runs, r => Assert.Equal(2, r.Attempts));
+        Assert.Equal(2, results.Environment.RepeatedRuns);
+        Assert.Contains("made again after the rounds", MarkdownReport.Write(results));
+    }
+
+    [Fact]
+    public async Task A_preload_that_does_not_replace_malloc_stops_the_run()
+    {
+        // libz exists everywhere python3 does and defines no malloc: the process keeps glibc's.
+        string? notAnAllocator = new[] { "/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib64/libz.so.1" }
+            .FirstOrDefault(File.Exists);
+        if (notAnAllocator is null)
+        {
+            output.WriteLine("no libz.so.1 to stand in for a broken allocator: nothing to check");
+            return;
+        }
+        var options = new BenchOptions
+        {
+            Quick = true, Rounds = 1, Workloads = ["fifo"], Allocators = ["glibc", "tcmalloc"], Warmup = false,
+            AllocatorLibraries = new Dictionary<string, string> { ["tcmalloc"] = notAnAllocator! },
+        };
+        var e = await Assert.ThrowsAsync<BenchmarkException>(() => BenchmarkRunner.RunAsync(options));
+        Assert.Contains("PRELOAD NOT IN EFFECT", e.Message);
+        Assert.Contains("tcmalloc", e.Message);
+    }
+
+    [Fact]
+    public async Task A_broken_allocator_fails_its_runs_and_the_run_goes_on()
+    {
+        // An "allocator" that hands out the same memory for every request: the workloads must notice.
+        string dir = Path.Combine(Path.GetTempPath(), "kbench-broken-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string source = Path.Combine(dir, "broken.c"), library = Path.Combine(dir, "libbroken.so");
+            await File.WriteAllTextAsync(source, """
+                #include <stddef.h>
+                #include <string.h>
+                static char arena[1 << 22] __attribute__((aligned(16)));
+                void *malloc(size_t n) { (void)n; return arena; }
+                void free(void *p) { (void)p; }
+                void *calloc(size_t a, size_t b) { memset(arena, 0, sizeof arena); (void)a; (void)b; return arena; }
+                void *realloc(void *p, size_t n) { (void)p; (void)n; return arena; }
+                """);
+            using (var gcc = System.Diagnostics.Process.Start("gcc", ["-O1", "-shared", "-fPIC", "-o", library, source]))
+            {
+                await gcc.WaitForExitAsync();
+                Assert.Equal(0, gcc.ExitCode);
+            }
+            var options = new BenchOptions
+            {
+                Quick = true, Rounds = 1, Workloads = ["fifo"], Allocators = ["glibc", "tcmalloc"], Warmup = false,
+                AllocatorLibraries = new Dictionary<string, string> { ["tcmalloc"] = library },
+            };
+            var results = await BenchmarkRunner.RunAsync(options);
+            var cell = results.Cell("fifo", "tcmalloc")!;
+            output.WriteLine(cell.Note);
+            Assert.Equal(CellStatus.Failed, cell.Status);
+            Assert.Null(cell.MedianWallSeconds);
+            Assert.Equal(CellStatus.Ok, results.Cell("fifo", "glibc")!.Status);
+            Assert.True(results.HasFailures);
+            Assert.Contains(results.Problems, p => p.StartsWith("fifo under tcmalloc", StringComparison.Ordinal));
+            Assert.Contains("**FAILED**", MarkdownReport.Write(results));
+            XDocument.Parse(SvgChart.Write(results));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Reports synchronously, in order (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class SyncProgress(Action<BenchProgress> report) : IProgress<BenchProgress>
+    {
+        public void Report(BenchProgress value) => report(value);
+    }
+}
