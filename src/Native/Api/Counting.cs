@@ -37,9 +37,8 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.RequestSizeSum] += requested;
                 s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)]++;
                 tc->InUseDelta += (long)usable;
-                // Reported in steps, except when it would set a new peak: then at once,
-                // so the peak is exact for one thread (and off by at most a step for
-                // each other thread).
+                // Reported in steps of 16 KiB, or sooner when it would set a new peak
+                // (see WouldRaisePeak for how much sooner).
                 if (tc->InUseDelta >= InUseReportStep || StatsWriter.WouldRaisePeak(tc->InUseDelta))
                     StatsWriter.FlushInUse(tc);
             }

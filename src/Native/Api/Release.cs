@@ -33,7 +33,7 @@ namespace Konfiscator.Native.Api
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count >= bin->Capacity)
-                    ThreadCaches.Drain(bin, bin->Count / 2 + 1, tc->Home);
+                    ThreadCaches.Drain(tc, bin, bin->Count / 2 + 1);
                 ThreadCaches.Push(bin, b);
             }
             else

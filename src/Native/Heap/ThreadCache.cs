@@ -20,6 +20,7 @@ using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using System.Threading;
+using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Heap
 {
@@ -41,6 +42,7 @@ namespace Konfiscator.Native.Heap
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
         public ulong Pad0, Pad1;     // the bins start on their own cache line
+        public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
 
@@ -54,6 +56,7 @@ namespace Konfiscator.Native.Heap
         /// <summary>Bytes a bin may hold: few large blocks, many small ones.</summary>
         private const uint BinBytes = 8192;
         private const uint MinCapacity = 8, MaxCapacity = 128;
+        public const int ScratchBlocks = 128;
 
         private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
 
@@ -125,7 +128,7 @@ namespace Konfiscator.Native.Heap
         public static void Destroy(ThreadCache* tc)
         {
             for (uint units = MinUnits; units <= MaxUnits; units++)
-                Drain(BinFor(tc, units), 0xFFFFFFFF, tc->Home);
+                Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
             StatsWriter.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
@@ -134,12 +137,17 @@ namespace Konfiscator.Native.Heap
             UnlockPool();
         }
 
-        /// <summary>Returns up to <paramref name="count"/> blocks of a bin: those of the
-        /// thread's home arena into its heap (one lock for the lot), those of other
-        /// arenas onto their remote lists, where their owners pick them up (see Refill).</summary>
-        public static void Drain(Bin* bin, uint count, Arena* home)
+        /// <summary>Returns up to <paramref name="count"/> blocks of a bin: those of other
+        /// arenas onto their remote lists, where their owners pick them up (see Refill),
+        /// those of the thread's home arena into its heap, under one lock, in address
+        /// order, and with runs of neighbouring blocks joined before they reach the
+        /// index (a bin returns its blocks newest first, which would otherwise make every
+        /// one of them merge with its upper neighbour, the index's dearest case).</summary>
+        public static void Drain(ThreadCache* tc, Bin* bin, uint count)
         {
-            bool locked = false;
+            Arena* home = tc->Home;
+            ulong* sorted = tc->Scratch;
+            int n = 0;
             // Consecutive blocks of one other arena go over as one chain (one CAS).
             Arena* chainArena = null;
             Block* chainHead = null, chainTail = null;
@@ -149,25 +157,69 @@ namespace Konfiscator.Native.Heap
                 bin->Head = *NextLink(b);
                 bin->Count--;
                 Arena* a = Heap.ArenaAt(b->Arena);
-                if (a != home)
+                if (a == home)
                 {
-                    if (a != chainArena)
-                    {
-                        if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
-                        chainArena = a;
-                        chainHead = null;
-                    }
-                    *NextLink(b) = null;
-                    if (chainHead == null) chainHead = b; else *NextLink(chainTail) = b;
-                    chainTail = b;
+                    sorted[n++] = (ulong)b;
+                    if (n == ScratchBlocks) { ReleaseSorted(home, sorted, n); n = 0; }
                     continue;
                 }
-                if (!locked) { Heap.LockArena(home); locked = true; }
-                Blocks.SetState(b, Blocks.Used);
-                Arenas.Release(home, b);
+                if (a != chainArena)
+                {
+                    if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
+                    chainArena = a;
+                    chainHead = null;
+                }
+                *NextLink(b) = null;
+                if (chainHead == null) chainHead = b; else *NextLink(chainTail) = b;
+                chainTail = b;
             }
             if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
-            if (locked) { Arenas.PublishLargest(home); Heap.UnlockArena(home); }
+            if (n > 0) ReleaseSorted(home, sorted, n);
+        }
+
+        /// <summary>Sorts n Cached blocks of arena a by address, joins physical runs, and
+        /// frees each run into the heap under one lock.</summary>
+        private static void ReleaseSorted(Arena* a, ulong* blocks, int n)
+        {
+            // Insertion sort: n is at most 128, and a bin's blocks are often nearly in
+            // (reverse) order already.
+            for (int i = 1; i < n; i++)
+            {
+                ulong key = blocks[i];
+                int j = i - 1;
+                while (j >= 0 && blocks[j] > key) { blocks[j + 1] = blocks[j]; j--; }
+                blocks[j + 1] = key;
+            }
+            Heap.LockArena(a);
+            ulong* s = a->Stats;
+            int start = 0;
+            while (start < n)
+            {
+                Block* run = (Block*)blocks[start];
+                uint units = run->SizeUnits;
+                int next = start + 1;
+                // Join the blocks that follow run directly in memory: they become its
+                // payload, so no header of theirs may survive (Retire), and each join is
+                // a coalesce like any other.
+                while (next < n && (Block*)blocks[next] == (Block*)((byte*)run + ((nuint)units << Blocks.UnitShift)))
+                {
+                    Block* joined = (Block*)blocks[next];
+                    units += joined->SizeUnits;
+                    Blocks.Retire(joined);
+                    s[StatsLayout.Coalesces]++;
+                    next++;
+                }
+                if (units != run->SizeUnits)
+                {
+                    Blocks.Set(run, units, a->Index, Blocks.Used);
+                    Blocks.Next(run)->PrevUnits = units;
+                }
+                Blocks.SetState(run, Blocks.Used);
+                Arenas.Release(a, run);
+                start = next;
+            }
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
         }
 
         /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from

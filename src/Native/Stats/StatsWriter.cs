@@ -146,9 +146,17 @@ namespace Konfiscator.Native.Stats
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public static bool WouldRaisePeak(long delta)
         {
+            // A thread sees only its own unreported change, not other threads' (a
+            // consumer's frees not yet reported make a producer's allocations look
+            // like a new peak). So a peak is reported in quanta of at least 1 KiB or
+            // 1/64 of the peak: exact enough, and no atomic on every call.
             ulong* slot = ProcessSlot;
-            return (long)slot[StatsLayout.ProcessBytesInUse] + delta > (long)slot[StatsLayout.PeakBytesInUse];
+            long peak = (long)slot[StatsLayout.PeakBytesInUse];
+            long quantum = peak >> 6 > PeakQuantumFloor ? peak >> 6 : PeakQuantumFloor;
+            return delta >= quantum && (long)slot[StatsLayout.ProcessBytesInUse] + delta > peak;
         }
+
+        private const long PeakQuantumFloor = 1024;
 
         /// <summary>Adds a thread's not yet reported change of bytes in use to the
         /// process-wide figure (and so to the peak).</summary>
