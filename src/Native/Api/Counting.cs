@@ -39,7 +39,9 @@ namespace Konfiscator.Native.Api
                 tc->InUseDelta += (long)usable;
                 // Reported in steps of 16 KiB, or sooner when it would set a new peak
                 // (see WouldRaisePeak for how much sooner).
-                if (tc->InUseDelta >= InUseReportStep || StatsWriter.WouldRaisePeak(tc->InUseDelta))
+                long delta = tc->InUseDelta;
+                if (delta >= StatsWriter.PeakQuantumFloor &&
+                    (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
                     StatsWriter.FlushInUse(tc);
             }
             else

@@ -77,11 +77,9 @@ namespace Konfiscator.Native.Heap
         {
             ulong x = (ulong)b ^ s_checkKey;
             x ^= ((ulong)b->SizeUnits << 24) ^ ((ulong)b->Arena << 8) ^ ((ulong)b->Flags << 56);
-            // A 64-bit finalizer (xor-shift-multiply) so every input bit moves the result.
-            x ^= x >> 33;
-            x *= 0xFF51AFD7ED558CCD;
-            x ^= x >> 33;
-            return (uint)x;
+            // One multiply by an odd constant carries every input bit into the high
+            // half, which is the check: cheap enough for every free.
+            return (uint)((x * 0xFF51AFD7ED558CCD) >> 32);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -156,7 +156,7 @@ namespace Konfiscator.Native.Stats
             return delta >= quantum && (long)slot[StatsLayout.ProcessBytesInUse] + delta > peak;
         }
 
-        private const long PeakQuantumFloor = 1024;
+        public const long PeakQuantumFloor = 1024;
 
         /// <summary>Adds a thread's not yet reported change of bytes in use to the
         /// process-wide figure (and so to the peak).</summary>
