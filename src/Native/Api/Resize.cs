@@ -63,7 +63,11 @@ namespace Konfiscator.Native.Api
                 Arenas.Shrink(a, b, units);
             else if (!Arenas.TryGrow(a, b, units))
             {
-                result = Arenas.FindFit(a, units);
+                // It must move: take an eighth more than asked, so that a buffer grown
+                // by small appends moves a few times, not at every append (the slack
+                // shows in malloc_usable_size).
+                uint moveUnits = Blocks.UnitsFor(size + size / 8);
+                result = Arenas.FindFit(a, moveUnits);
                 if (result == null)
                 {
                     Heap.Heap.UnlockArena(a);
@@ -71,7 +75,7 @@ namespace Konfiscator.Native.Api
                     Libc.SetErrno(Libc.ENOMEM);
                     return null;
                 }
-                result = Arenas.Take(a, result, units);
+                result = Arenas.Take(a, result, moveUnits);
                 Libc.memcpy(Blocks.Payload(result), p, oldUsable);
                 Arenas.Release(a, b);
             }

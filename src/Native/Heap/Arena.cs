@@ -346,25 +346,29 @@ namespace Konfiscator.Native.Heap
 
             ulong* s = a->Stats;
             uint nextUnits = next->SizeUnits;
-            a->Root = FreeIndex.Remove(a->Root, next);
-            s[StatsLayout.FreeBytes] -= Blocks.Bytes(next);
-            s[StatsLayout.FreeBlocks]--;
-            Blocks.Retire(next);
-
             uint rest = total - units;
+            s[StatsLayout.FreeBytes] -= (nuint)(nextUnits - (rest >= Blocks.MinUnits ? rest : 0)) << Blocks.UnitShift;
             if (rest >= Blocks.MinUnits)
             {
+                // The rest of the neighbour stays free just above the grown block: it
+                // takes the neighbour's place in the index (nothing lies between them).
+                // r may lie only 16 bytes above next, its header over next's node:
+                // read the node first. next's header is left as it is (it is inside the
+                // grown block now, where the program's bytes will overwrite it).
+                Block* l = FreeIndex.Left(next), rt = FreeIndex.Right(next);
+                uint bound = FreeIndex.MaxUnits(next);
                 Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
                 r->PrevUnits = units;
                 Blocks.Set(r, rest, a->Index, Blocks.Free);
                 Blocks.Next(r)->PrevUnits = rest;
-                a->Root = FreeIndex.Insert(a->Root, r);
-                s[StatsLayout.FreeBytes] += (nuint)rest << Blocks.UnitShift;
-                s[StatsLayout.FreeBlocks]++;
+                a->Root = FreeIndex.Replace(a->Root, next, r, l, rt, bound);
                 Blocks.Set(b, units, a->Index, Blocks.Used);
             }
             else
             {
+                a->Root = FreeIndex.Remove(a->Root, next);
+                s[StatsLayout.FreeBlocks]--;
+                Blocks.Retire(next);
                 Blocks.Set(b, total, a->Index, Blocks.Used);
                 Blocks.Next(b)->PrevUnits = total;
             }

@@ -146,23 +146,27 @@ namespace Konfiscator.Native.Heap
         /// tree lies between the two addresses, so every comparison on the way agrees
         /// for both; only the treap's priority order needs restoring, by rotations below
         /// (sift down) and above (on the way back up, as in Insert).</summary>
-        public static Block* Replace(Block* node, Block* old, Block* nw)
+        public static Block* Replace(Block* node, Block* old, Block* nw) =>
+            Replace(node, old, nw, Left(old), Right(old), MaxUnits(old));
+
+        /// <summary>Replace, with old's links read beforehand by the caller, for when nw's
+        /// header overwrites old's node (nw only 16 bytes above old).</summary>
+        public static Block* Replace(Block* node, Block* old, Block* nw, Block* oldLeft, Block* oldRight, uint oldBound)
         {
             if (node == old)
             {
-                uint bound = MaxUnits(old);
-                if (nw->SizeUnits > bound) bound = nw->SizeUnits;
-                SetLinks(nw, Left(old), Right(old), bound);
+                uint bound = oldBound > nw->SizeUnits ? oldBound : nw->SizeUnits;
+                SetLinks(nw, oldLeft, oldRight, bound);
                 return SiftDown(nw);
             }
             if (old < node)
             {
-                SetLeft(node, Replace(Left(node), old, nw));
+                SetLeft(node, Replace(Left(node), old, nw, oldLeft, oldRight, oldBound));
                 if (Priority(Left(node)) > Priority(node)) return RotateRight(node);
             }
             else
             {
-                SetRight(node, Replace(Right(node), old, nw));
+                SetRight(node, Replace(Right(node), old, nw, oldLeft, oldRight, oldBound));
                 if (Priority(Right(node)) > Priority(node)) return RotateLeft(node);
             }
             Refresh(node);

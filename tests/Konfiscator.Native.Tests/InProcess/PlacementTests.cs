@@ -230,7 +230,8 @@ public abstract class PlacementTests : HeapTest
         nint a = run[0];
         Fill(a, 1100, 2);
         var model = ModelOfArena();
-        var expected = model.FindFit(HeapContract.BlockSize(5000), 16);
+        // A move takes an eighth more than asked (docs/heap.md, "realloc").
+        var expected = model.FindFit(HeapContract.BlockSize(5000 + 5000 / 8), 16);
 
         nint moved = ReallocKept(a, 5000);
 
