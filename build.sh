@@ -11,8 +11,9 @@ config=Release
 mkdir -p artifacts/lib artifacts/bin
 
 echo "== libkonfiscator.so (NativeAOT)"
+# Quiet, but errors and warnings still show (and fail the build).
 dotnet publish src/Native/Konfiscator.Native.csproj -c "$config" -nologo -v quiet \
-  -o artifacts/obj/native >/dev/null
+  -o artifacts/obj/native
 cp artifacts/obj/native/konfiscator.so artifacts/lib/libkonfiscator.so
 
 # The library must stand alone: libc (and the dynamic loader) only.
@@ -33,6 +34,6 @@ if [[ "${1:-}" == "--lib-only" ]]; then exit 0; fi
 if [[ -f src/Konfiscator.Tool/Konfiscator.Tool.csproj ]]; then
   echo "== konfiscator tool"
   dotnet publish src/Konfiscator.Tool/Konfiscator.Tool.csproj -c "$config" -nologo -v quiet \
-    -o artifacts/bin >/dev/null
+    -o artifacts/bin
 fi
 echo "built: $root/artifacts/lib/libkonfiscator.so"

@@ -23,6 +23,8 @@ namespace Konfiscator.Native.Heap
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
         public uint LargestUnits;      // the largest free block, exactly (see Grown/Shrunk)
+        public ulong DirtyBytes;       // bytes freed since the last purge pass (see Purge)
+        public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
     }
 
     internal static unsafe class Arenas
@@ -31,6 +33,13 @@ namespace Konfiscator.Native.Heap
         public const int Stride = 128;
         /// <summary>One wholly free region per arena stays mapped to absorb churn.</summary>
         public const int RetainedEmptyRegions = 1;
+        /// <summary>Free blocks of at least this many units give their inner pages back (Purge).</summary>
+        private const uint PurgeMinUnits = (64 << 10) >> Blocks.UnitShift;
+        /// <summary>A purge pass runs once this much has been freed since the last one…</summary>
+        private const ulong PurgeStepBytes = 1 << 20;
+        /// <summary>…and at least this long after it.</summary>
+        private const long PurgeIntervalMs = 50;
+        private const byte FlagAged = 1, FlagPurged = 2;
 
         // ---- allocation ----
 
@@ -211,6 +220,7 @@ namespace Konfiscator.Native.Heap
             uint units = b->SizeUnits;
             s[StatsLayout.FreeBytes] += (nuint)units << Blocks.UnitShift;
             s[StatsLayout.FreeBlocks]++;
+            a->DirtyBytes += (nuint)units << Blocks.UnitShift;
 
             Block* next = Blocks.Next(b);
             bool nextFree = next->State == Blocks.Free;
@@ -271,6 +281,49 @@ namespace Konfiscator.Native.Heap
                     a->EmptyRegions++;
                 }
             }
+            if (a->DirtyBytes >= PurgeStepBytes) Purge(a);
+        }
+
+        // ---- giving free pages back ----
+
+        /// <summary>Gives the inner pages of cold free blocks back to the OS (madvise
+        /// MADV_DONTNEED: still mapped, no longer resident, zero pages on the next touch).
+        /// A pass runs at most every 50 ms, once a MiB has been freed since the last. A free
+        /// block of 64 KiB or more is marked aged by one pass and purged by the next if it
+        /// has not changed since (any change to a block clears its flags), so memory that
+        /// is reused soon is not purged only to be faulted in again, and the system calls
+        /// are few.</summary>
+        private static void Purge(Arena* a)
+        {
+            long now = Clock.CoarseMilliseconds();
+            if (now - a->LastPurgeMs < PurgeIntervalMs) return;
+            a->LastPurgeMs = now;
+            a->DirtyBytes = 0;
+            PurgeBelow(a->Root);
+        }
+
+        private static void PurgeBelow(Block* node)
+        {
+            if (node == null || FreeIndex.MaxUnits(node) < PurgeMinUnits) return;
+            PurgeBelow(FreeIndex.Left(node));
+            if (node->SizeUnits >= PurgeMinUnits && (node->Flags & FlagPurged) == 0)
+            {
+                if ((node->Flags & FlagAged) == 0)
+                {
+                    node->Flags |= FlagAged;
+                }
+                else
+                {
+                    // Keep the header and the index node (the first 32 bytes) and never
+                    // reach past the block's end, where the next header is.
+                    nuint first = OsMemory.RoundUpToPage((nuint)node + Blocks.MinBytes);
+                    nuint end = ((nuint)node + Blocks.Bytes(node)) & ~(OsMemory.PageSize - 1);
+                    if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
+                    node->Flags |= FlagPurged;
+                }
+                node->Check = Blocks.ComputeCheck(node);
+            }
+            PurgeBelow(FreeIndex.Right(node));
         }
 
         // ---- frees from other threads ----

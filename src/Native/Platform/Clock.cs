@@ -1,0 +1,23 @@
+// Cheap time for housekeeping decisions (purging), from the vDSO: no system call.
+
+using System.Runtime.InteropServices;
+
+namespace Konfiscator.Native.Platform
+{
+    internal static unsafe class Clock
+    {
+        private const int CLOCK_MONOTONIC_COARSE = 6;
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct TimeSpec { public long Seconds; public long Nanoseconds; }
+
+        [DllImport("libc")] private static extern int clock_gettime(int clock, TimeSpec* time);
+
+        public static long CoarseMilliseconds()
+        {
+            TimeSpec t;
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+            return t.Seconds * 1000 + t.Nanoseconds / 1000000;
+        }
+    }
+}
