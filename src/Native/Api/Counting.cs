@@ -50,6 +50,32 @@ namespace Konfiscator.Native.Api
             }
         }
 
+        /// <summary>Allocated, for a block from a thread-cache bin (whose histogram bucket
+        /// is known unless it is 0xFF).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
+        {
+            if (tc->StatsSlot >= 0)
+            {
+                ulong* s = tc->Stats;
+                s[callCounter]++;
+                s[StatsLayout.BytesAllocated] += usable;
+                s[StatsLayout.BytesInUse] += usable;
+                s[StatsLayout.RequestSizeSum] += requested;
+                int bucket = bin->Bucket != 0xFF ? bin->Bucket : StatsLayout.HistogramBucket(requested);
+                s[StatsLayout.HistogramFirst + bucket]++;
+                tc->InUseDelta += (long)usable;
+                long delta = tc->InUseDelta;
+                if (delta >= StatsWriter.PeakQuantumFloor &&
+                    (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
+                    StatsWriter.FlushInUse(tc);
+            }
+            else
+            {
+                Allocated(tc, callCounter, requested, usable);
+            }
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Freed(ThreadCache* tc, int callCounter, nuint usable)
         {

@@ -24,10 +24,11 @@ namespace Konfiscator.Native.Api
             ThreadCache* tc = Heap.Heap.PeekCache();
             if (tc != null && size <= ThreadCaches.MaxRequest)
             {
-                Block* b = ThreadCaches.Pop(ThreadCaches.BinFor(tc, Blocks.UnitsFor(size)));
+                Bin* bin = ThreadCaches.BinFor(tc, Blocks.UnitsFor(size));
+                Block* b = ThreadCaches.Pop(bin);
                 if (b != null)
                 {
-                    Counting.Allocated(tc, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                    Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
                     return Blocks.Payload(b);
                 }
             }

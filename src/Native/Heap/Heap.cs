@@ -24,6 +24,8 @@ namespace Konfiscator.Native.Heap
         private static int s_arenaCount;
         private static uint s_threadKey;
         private static bool s_useThreadKey;
+        // Ready and with a usable thread key: the one flag the fast paths test.
+        private static bool s_fastPaths;
         private static int s_nextArena;
         /// <summary>Threads with stats slots of their own; more threads share one slot.</summary>
         private const int ThreadStatsSlots = 256;
@@ -77,6 +79,7 @@ namespace Konfiscator.Native.Heap
             s_threadKey = key;
 
             s_state = Ready;
+            s_fastPaths = s_useThreadKey;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
             *Libc.__errno_location() = saved;
@@ -90,7 +93,7 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
-            if (s_state != Ready || !s_useThreadKey) return null;
+            if (!s_fastPaths) return null;
             void* v = Libc.pthread_getspecific(s_threadKey);
             return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
         }

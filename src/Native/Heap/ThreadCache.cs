@@ -29,7 +29,13 @@ namespace Konfiscator.Native.Heap
     {
         public Block* Head;        // singly linked through the first payload word
         public uint Count;
-        public uint Capacity;
+        public ushort Capacity;
+        /// <summary>The histogram bucket of every request this bin serves: requests of one
+        /// block size span 16 byte values between two multiples of 16, and every power of
+        /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
+        /// bin, whose requests 0..16 spread over five; it holds 0xFF).</summary>
+        public byte Bucket;
+        public byte Reserved;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -119,7 +125,9 @@ namespace Konfiscator.Native.Heap
                 bin->Head = null;
                 bin->Count = 0;
                 uint capacity = BinBytes / (units << Blocks.UnitShift);
-                bin->Capacity = !s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity;
+                bin->Capacity = (ushort)(!s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity);
+                bin->Bucket = units == MinUnits ? (byte)0xFF
+                    : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
             return tc;
         }
@@ -242,7 +250,7 @@ namespace Konfiscator.Native.Heap
                 Heap.UnlockArena(a);
                 return mine;
             }
-            uint want = 1 + bin->Capacity / 2;
+            uint want = 1 + (uint)bin->Capacity / 2;
             Block* b = Arenas.FindFit(a, units);
             if (b == null)
             {
