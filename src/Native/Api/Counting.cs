@@ -29,51 +29,39 @@ namespace Konfiscator.Native.Api
         public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
             if (tc != null && tc->StatsSlot >= 0)
-            {
-                ulong* s = tc->Stats;
-                s[callCounter]++;
-                s[StatsLayout.BytesAllocated] += usable;
-                s[StatsLayout.BytesInUse] += usable;
-                s[StatsLayout.RequestSizeSum] += requested;
-                s[StatsLayout.HistogramFirst + StatsLayout.HistogramBucket(requested)]++;
-                tc->InUseDelta += (long)usable;
-                // Reported in steps of 16 KiB, or sooner when it would set a new peak
-                // (see WouldRaisePeak for how much sooner).
-                long delta = tc->InUseDelta;
-                if (delta >= StatsWriter.PeakQuantumFloor &&
-                    (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                    StatsWriter.FlushInUse(tc);
-            }
+                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested));
             else
-            {
                 AllocatedShared(callCounter, requested, usable);
-            }
         }
 
-        /// <summary>Allocated, for a block from a thread-cache bin (whose histogram bucket
-        /// is known unless it is 0xFF).</summary>
+        /// <summary>Allocated, for a block from a thread-cache bin, whose histogram bucket
+        /// is known unless the bin says 0xFF.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
         {
             if (tc->StatsSlot >= 0)
-            {
-                ulong* s = tc->Stats;
-                s[callCounter]++;
-                s[StatsLayout.BytesAllocated] += usable;
-                s[StatsLayout.BytesInUse] += usable;
-                s[StatsLayout.RequestSizeSum] += requested;
-                int bucket = bin->Bucket != 0xFF ? bin->Bucket : StatsLayout.HistogramBucket(requested);
-                s[StatsLayout.HistogramFirst + bucket]++;
-                tc->InUseDelta += (long)usable;
-                long delta = tc->InUseDelta;
-                if (delta >= StatsWriter.PeakQuantumFloor &&
-                    (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                    StatsWriter.FlushInUse(tc);
-            }
+                AllocatedInSlot(tc, callCounter, requested, usable,
+                                bin->Bucket != 0xFF ? bin->Bucket : StatsLayout.HistogramBucket(requested));
             else
-            {
-                Allocated(tc, callCounter, requested, usable);
-            }
+                AllocatedShared(callCounter, requested, usable);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
+        {
+            ulong* s = tc->Stats;
+            s[callCounter]++;
+            s[StatsLayout.BytesAllocated] += usable;
+            s[StatsLayout.BytesInUse] += usable;
+            s[StatsLayout.RequestSizeSum] += requested;
+            s[StatsLayout.HistogramFirst + bucket]++;
+            tc->InUseDelta += (long)usable;
+            // Reported in steps of 16 KiB, or sooner when it would set a new peak
+            // (see WouldRaisePeak for how much sooner).
+            long delta = tc->InUseDelta;
+            if (delta >= StatsWriter.PeakQuantumFloor &&
+                (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
+                StatsWriter.FlushInUse(tc);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
