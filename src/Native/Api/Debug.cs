@@ -34,22 +34,23 @@ namespace Konfiscator.Native.Api
             Arena* a = Heap.Heap.HomeArena();
             Heap.Heap.LockArena(a);
             long count = 0;
-            InOrder(a->Root, output, maxPairs, ref count);
+            InOrder(a, a->NodeRoot, output, maxPairs, ref count);
             Heap.Heap.UnlockArena(a);
             return count;
         }
 
-        private static void InOrder(Block* node, ulong* output, long maxPairs, ref long count)
+        private static void InOrder(Arena* a, uint i, ulong* output, long maxPairs, ref long count)
         {
-            if (node == null) return;
-            InOrder(FreeIndex.Left(node), output, maxPairs, ref count);
+            if (i == 0) return;
+            Node* n = FreeIndex.At(a, i);
+            InOrder(a, n->Left, output, maxPairs, ref count);
             if (count < maxPairs)
             {
-                output[2 * count] = (ulong)node;
-                output[2 * count + 1] = Blocks.Bytes(node);
+                output[2 * count] = (ulong)n->Block;
+                output[2 * count + 1] = Blocks.Bytes(n->Block);
             }
             count++;
-            InOrder(FreeIndex.Right(node), output, maxPairs, ref count);
+            InOrder(a, n->Right, output, maxPairs, ref count);
         }
 
         [RuntimeExport("konfiscator_debug_regions")]
@@ -101,7 +102,7 @@ namespace Konfiscator.Native.Api
                     {
                         freeBytes += Blocks.Bytes(b);
                         freeBlocks++;
-                        if (!FreeIndex.Contains(a->Root, b)) problems++;      // the index knows it
+                        if (!FreeIndex.Contains(a, b)) problems++;            // the index knows it
                         if (Regions.IsWholeRegion(b)) emptyRegions++;
                     }
                     prevUnits = b->SizeUnits;
@@ -114,7 +115,7 @@ namespace Konfiscator.Native.Api
 
             ulong nodes = 0;
             Block* last = null;
-            problems += CheckTree(a, a->Root, ref nodes, ref last, out uint largest);
+            problems += CheckTree(a, a->NodeRoot, 0xFFFFFFFFFFFFFFFF, ref nodes, ref last, out uint largest);
             if (largest != a->LargestUnits) problems++;                       // the published largest is exact
             if (nodes != freeBlocks) problems++;                              // index == walk
 
@@ -125,23 +126,28 @@ namespace Konfiscator.Native.Api
             return problems;
         }
 
-        /// <summary>In-order: addresses ascend, nodes are free, and every node's bound is at
-        /// least the largest size in its subtree (bounds may be stale high, never low: see
-        /// FreeIndex). Counts nodes; returns problems, and the subtree's true maximum.</summary>
-        private static int CheckTree(Arena* a, Block* node, ref ulong nodes, ref Block* last, out uint trueMax)
+        /// <summary>In-order: addresses ascend, each node describes its free block (address,
+        /// size, the block's index word), priorities never rise going down, and every
+        /// bound is at least the largest size below it (bounds may be stale high, never
+        /// low: see FreeIndex). Counts nodes; returns problems, and the subtree's true maximum.</summary>
+        private static int CheckTree(Arena* a, uint i, ulong parentPriority, ref ulong nodes, ref Block* last, out uint trueMax)
         {
             trueMax = 0;
-            if (node == null) return 0;
-            int problems = CheckTree(a, FreeIndex.Left(node), ref nodes, ref last, out uint leftMax);
+            if (i == 0) return 0;
+            Node* n = FreeIndex.At(a, i);
+            int problems = CheckTree(a, n->Left, n->Priority, ref nodes, ref last, out uint leftMax);
             nodes++;
-            if (last != null && node <= last) problems++;
-            last = node;
-            if (node->State != Blocks.Free || !Blocks.CheckOk(node)) problems++;
-            problems += CheckTree(a, FreeIndex.Right(node), ref nodes, ref last, out uint rightMax);
-            trueMax = node->SizeUnits;
+            Block* b = n->Block;
+            if (last != null && b <= last) problems++;
+            last = b;
+            if (b->State != Blocks.Free || !Blocks.CheckOk(b)) problems++;
+            if (n->Size != b->SizeUnits || FreeIndex.IndexOf(b) != i) problems++;
+            if (n->Priority > parentPriority) problems++;
+            problems += CheckTree(a, n->Right, n->Priority, ref nodes, ref last, out uint rightMax);
+            trueMax = n->Size;
             if (leftMax > trueMax) trueMax = leftMax;
             if (rightMax > trueMax) trueMax = rightMax;
-            if (FreeIndex.MaxUnits(node) < trueMax) problems++;
+            if (n->Bound < trueMax) problems++;
             return problems;
         }
     }

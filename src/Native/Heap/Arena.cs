@@ -17,7 +17,11 @@ namespace Konfiscator.Native.Heap
         public int Lock;               // FutexLock word
         public ushort Index;
         public int EmptyRegions;       // wholly free regions kept mapped
-        public Block* Root;            // free index
+        public uint NodeRoot;          // free index (FreeIndex): root node
+        public uint NodeFree;          //   released nodes, linked through Left
+        public uint NodeCount;         //   nodes ever made (indices 1..NodeCount)
+        public uint NodeDraws;         //   priorities drawn
+        public Node** NodeChunks;      //   the node arrays
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
@@ -47,13 +51,13 @@ namespace Konfiscator.Native.Heap
         /// new region when none fits; null when the OS has no memory.</summary>
         public static Block* FindFit(Arena* a, uint units)
         {
-            Block* b = FreeIndex.FirstFit(a->Root, units);
+            Block* b = FreeIndex.FirstFit(a, units);
             if (b != null) return b;
             // Before asking the OS: blocks other threads freed back to this arena.
             if (a->Remote != null)
             {
                 ReleaseRemote(a);
-                b = FreeIndex.FirstFit(a->Root, units);
+                b = FreeIndex.FirstFit(a, units);
                 if (b != null) return b;
             }
             return AddRegion(a, units);
@@ -63,7 +67,7 @@ namespace Konfiscator.Native.Heap
         {
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
-            a->Root = FreeIndex.Insert(a->Root, b);
+            FreeIndex.Insert(a, b);
             Grown(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
@@ -88,11 +92,12 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(t, units, a->Index, Blocks.Used);
                 Blocks.Next(t)->PrevUnits = units;
                 Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
+                FreeIndex.Resized(a, b);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
                 Shrunk(a, old);
                 return t;
             }
-            a->Root = FreeIndex.Remove(a->Root, b);
+            FreeIndex.Remove(a, b);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
             s[StatsLayout.FreeBlocks]--;
@@ -118,7 +123,7 @@ namespace Konfiscator.Native.Heap
             Blocks.Next(b)->PrevUnits = units;
             if (rest == 0)
             {
-                a->Root = FreeIndex.Remove(a->Root, b);
+                FreeIndex.Remove(a, b);
                 s[StatsLayout.FreeBlocks]--;
             }
             Block* top = (Block*)((byte*)b + ((nuint)(size - units) << Blocks.UnitShift));
@@ -131,6 +136,7 @@ namespace Konfiscator.Native.Heap
             if (rest != 0)
             {
                 Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
+                FreeIndex.Resized(a, b);
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
             Shrunk(a, size);
@@ -142,10 +148,10 @@ namespace Konfiscator.Native.Heap
         /// (docs/heap.md, "Aligned requests"). Returns the used block or null.</summary>
         public static Block* TakeAligned(Arena* a, uint units, nuint alignment)
         {
-            Block* candidate = FreeIndex.FirstFit(a->Root, units);
+            Block* candidate = FreeIndex.FirstFit(a, units);
             Block* target = null;
             while (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
-                candidate = FreeIndex.FirstFitAbove(a->Root, units, candidate);
+                candidate = FreeIndex.FirstFitAbove(a, units, candidate);
             if (candidate == null)
             {
                 // Room for the block, the worst alignment gap and a free block after it.
@@ -165,13 +171,14 @@ namespace Konfiscator.Native.Heap
 
             if (headUnits == 0)
             {
-                a->Root = FreeIndex.Remove(a->Root, candidate);
+                FreeIndex.Remove(a, candidate);
                 s[StatsLayout.FreeBlocks]--;
             }
             else
             {
                 target->PrevUnits = headUnits;
                 Blocks.Set(candidate, headUnits, a->Index, Blocks.Free); // shrank: bounds stay valid
+                FreeIndex.Resized(a, candidate);
             }
             Blocks.Set(target, units, a->Index, Blocks.Used);
             if (tailUnits != 0)
@@ -180,7 +187,7 @@ namespace Konfiscator.Native.Heap
                 tail->PrevUnits = units;
                 Blocks.Set(tail, tailUnits, a->Index, Blocks.Free);
                 ((Block*)end)->PrevUnits = tailUnits;
-                a->Root = FreeIndex.Insert(a->Root, tail);
+                FreeIndex.Insert(a, tail);
                 s[StatsLayout.FreeBlocks]++;
             }
             else
@@ -232,7 +239,7 @@ namespace Konfiscator.Native.Heap
                 // address, so its index node stays where it is and only bounds rise.
                 if (nextFree)
                 {
-                    a->Root = FreeIndex.Remove(a->Root, next);
+                    FreeIndex.Remove(a, next);
                     units += next->SizeUnits;
                     Blocks.Retire(next);
                     s[StatsLayout.Coalesces]++;
@@ -241,7 +248,7 @@ namespace Konfiscator.Native.Heap
                 merged = Blocks.Prev(b);
                 Blocks.Set(merged, merged->SizeUnits + units, a->Index, Blocks.Free);
                 Blocks.Retire(b);
-                FreeIndex.Grew(a->Root, merged);
+                FreeIndex.Resized(a, merged);
                 s[StatsLayout.Coalesces]++;
                 s[StatsLayout.FreeBlocks]--;
             }
@@ -249,8 +256,9 @@ namespace Konfiscator.Native.Heap
             {
                 // b absorbs its upper neighbour and takes its place in the index.
                 merged = b;
+                uint nextNode = FreeIndex.IndexOf(next);
                 Blocks.Set(b, units + next->SizeUnits, a->Index, Blocks.Free);
-                a->Root = FreeIndex.Replace(a->Root, next, b);
+                FreeIndex.Replace(a, nextNode, b);
                 Blocks.Retire(next);
                 s[StatsLayout.Coalesces]++;
                 s[StatsLayout.FreeBlocks]--;
@@ -259,7 +267,7 @@ namespace Konfiscator.Native.Heap
             {
                 merged = b;
                 Blocks.Set(b, units, a->Index, Blocks.Free);
-                a->Root = FreeIndex.Insert(a->Root, b);
+                FreeIndex.Insert(a, b);
             }
             Blocks.Next(merged)->PrevUnits = merged->SizeUnits;
             // merged contains whatever free neighbour it absorbed, so this covers them.
@@ -270,7 +278,7 @@ namespace Konfiscator.Native.Heap
                 if (a->EmptyRegions >= RetainedEmptyRegions)
                 {
                     uint gone = merged->SizeUnits;
-                    a->Root = FreeIndex.Remove(a->Root, merged);
+                    FreeIndex.Remove(a, merged);
                     s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
                     s[StatsLayout.FreeBlocks]--;
                     Regions.Unmap(a, Regions.OfWholeBlock(merged));
@@ -299,31 +307,34 @@ namespace Konfiscator.Native.Heap
             if (now - a->LastPurgeMs < PurgeIntervalMs) return;
             a->LastPurgeMs = now;
             a->DirtyBytes = 0;
-            PurgeBelow(a->Root);
+            PurgeBelow(a, a->NodeRoot);
         }
 
-        private static void PurgeBelow(Block* node)
+        private static void PurgeBelow(Arena* a, uint i)
         {
-            if (node == null || FreeIndex.MaxUnits(node) < PurgeMinUnits) return;
-            PurgeBelow(FreeIndex.Left(node));
-            if (node->SizeUnits >= PurgeMinUnits && (node->Flags & FlagPurged) == 0)
+            if (i == 0) return;
+            Node* n = FreeIndex.At(a, i);
+            if (n->Bound < PurgeMinUnits) return;
+            PurgeBelow(a, n->Left);
+            Block* b = n->Block;
+            if (n->Size >= PurgeMinUnits && (b->Flags & FlagPurged) == 0)
             {
-                if ((node->Flags & FlagAged) == 0)
+                if ((b->Flags & FlagAged) == 0)
                 {
-                    node->Flags |= FlagAged;
+                    b->Flags |= FlagAged;
                 }
                 else
                 {
-                    // Keep the header and the index node (the first 32 bytes) and never
+                    // Keep the header and the node index (the first 32 bytes) and never
                     // reach past the block's end, where the next header is.
-                    nuint first = OsMemory.RoundUpToPage((nuint)node + Blocks.MinBytes);
-                    nuint end = ((nuint)node + Blocks.Bytes(node)) & ~(OsMemory.PageSize - 1);
+                    nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
+                    nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
                     if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
-                    node->Flags |= FlagPurged;
+                    b->Flags |= FlagPurged;
                 }
-                node->Check = Blocks.ComputeCheck(node);
+                b->Check = Blocks.ComputeCheck(b);
             }
-            PurgeBelow(FreeIndex.Right(node));
+            PurgeBelow(a, n->Right);
         }
 
         // ---- frees from other threads ----
@@ -405,21 +416,20 @@ namespace Konfiscator.Native.Heap
             {
                 // The rest of the neighbour stays free just above the grown block: it
                 // takes the neighbour's place in the index (nothing lies between them).
-                // r may lie only 16 bytes above next, its header over next's node:
-                // read the node first. next's header is left as it is (it is inside the
+                // r may lie only 16 bytes above next, its header over next's node
+                // index: read the index first. next's header is left as it is (it is inside the
                 // grown block now, where the program's bytes will overwrite it).
-                Block* l = FreeIndex.Left(next), rt = FreeIndex.Right(next);
-                uint bound = FreeIndex.MaxUnits(next);
+                uint nextNode = FreeIndex.IndexOf(next);
                 Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
                 r->PrevUnits = units;
                 Blocks.Set(r, rest, a->Index, Blocks.Free);
                 Blocks.Next(r)->PrevUnits = rest;
-                a->Root = FreeIndex.Replace(a->Root, next, r, l, rt, bound);
+                FreeIndex.Replace(a, nextNode, r);
                 Blocks.Set(b, units, a->Index, Blocks.Used);
             }
             else
             {
-                a->Root = FreeIndex.Remove(a->Root, next);
+                FreeIndex.Remove(a, next);
                 s[StatsLayout.FreeBlocks]--;
                 Blocks.Retire(next);
                 Blocks.Set(b, total, a->Index, Blocks.Used);
@@ -441,7 +451,7 @@ namespace Konfiscator.Native.Heap
         /// if it was the largest must the largest be found again.</summary>
         private static void Shrunk(Arena* a, uint oldUnits)
         {
-            if (oldUnits >= a->LargestUnits) a->LargestUnits = FreeIndex.Largest(a->Root);
+            if (oldUnits >= a->LargestUnits) a->LargestUnits = FreeIndex.Largest(a);
         }
 
         /// <summary>Publishes the arena's largest free block.</summary>
