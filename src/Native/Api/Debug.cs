@@ -39,10 +39,9 @@ namespace Konfiscator.Native.Api
             return count;
         }
 
-        private static void InOrder(Arena* a, uint i, ulong* output, long maxPairs, ref long count)
+        private static void InOrder(Arena* a, Node* n, ulong* output, long maxPairs, ref long count)
         {
-            if (i == 0) return;
-            Node* n = FreeIndex.At(a, i);
+            if (n == null) return;
             InOrder(a, n->Left, output, maxPairs, ref count);
             if (count < maxPairs)
             {
@@ -127,21 +126,20 @@ namespace Konfiscator.Native.Api
         }
 
         /// <summary>In-order: addresses ascend, each node describes its free block (address,
-        /// size, the block's index word), priorities never rise going down, and every
+        /// size, the block's node pointer), priorities never rise going down, and every
         /// bound is at least the largest size below it (bounds may be stale high, never
         /// low: see FreeIndex). Counts nodes; returns problems, and the subtree's true maximum.</summary>
-        private static int CheckTree(Arena* a, uint i, ulong parentPriority, ref ulong nodes, ref Block* last, out uint trueMax)
+        private static int CheckTree(Arena* a, Node* n, ulong parentPriority, ref ulong nodes, ref Block* last, out uint trueMax)
         {
             trueMax = 0;
-            if (i == 0) return 0;
-            Node* n = FreeIndex.At(a, i);
+            if (n == null) return 0;
             int problems = CheckTree(a, n->Left, n->Priority, ref nodes, ref last, out uint leftMax);
             nodes++;
             Block* b = n->Block;
             if (last != null && b <= last) problems++;
             last = b;
             if (b->State != Blocks.Free || !Blocks.CheckOk(b)) problems++;
-            if (n->Size != b->SizeUnits || FreeIndex.IndexOf(b) != i) problems++;
+            if (n->Size != b->SizeUnits || FreeIndex.NodeOf(b) != n) problems++;
             if (n->Priority > parentPriority) problems++;
             problems += CheckTree(a, n->Right, n->Priority, ref nodes, ref last, out uint rightMax);
             trueMax = n->Size;

@@ -17,11 +17,11 @@ namespace Konfiscator.Native.Heap
         public int Lock;               // FutexLock word
         public ushort Index;
         public int EmptyRegions;       // wholly free regions kept mapped
-        public uint NodeRoot;          // free index (FreeIndex): root node
-        public uint NodeFree;          //   released nodes, linked through Left
-        public uint NodeCount;         //   nodes ever made (indices 1..NodeCount)
-        public uint NodeDraws;         //   priorities drawn
-        public Node** NodeChunks;      //   the node arrays
+        public Node* NodeRoot;         // free index (FreeIndex): root node
+        public Node* NodeFree;         //   released nodes, linked through Left
+        public byte* NodeChunk;        //   where new nodes are carved from
+        public nuint NodeChunkLeft;
+        public ulong NodeDraws;        //   priorities drawn
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
@@ -256,7 +256,7 @@ namespace Konfiscator.Native.Heap
             {
                 // b absorbs its upper neighbour and takes its place in the index.
                 merged = b;
-                uint nextNode = FreeIndex.IndexOf(next);
+                Node* nextNode = FreeIndex.NodeOf(next);
                 Blocks.Set(b, units + next->SizeUnits, a->Index, Blocks.Free);
                 FreeIndex.Replace(a, nextNode, b);
                 Blocks.Retire(next);
@@ -310,11 +310,9 @@ namespace Konfiscator.Native.Heap
             PurgeBelow(a, a->NodeRoot);
         }
 
-        private static void PurgeBelow(Arena* a, uint i)
+        private static void PurgeBelow(Arena* a, Node* n)
         {
-            if (i == 0) return;
-            Node* n = FreeIndex.At(a, i);
-            if (n->Bound < PurgeMinUnits) return;
+            if (n == null || n->Bound < PurgeMinUnits) return;
             PurgeBelow(a, n->Left);
             Block* b = n->Block;
             if (n->Size >= PurgeMinUnits && (b->Flags & FlagPurged) == 0)
@@ -417,9 +415,9 @@ namespace Konfiscator.Native.Heap
                 // The rest of the neighbour stays free just above the grown block: it
                 // takes the neighbour's place in the index (nothing lies between them).
                 // r may lie only 16 bytes above next, its header over next's node
-                // index: read the index first. next's header is left as it is (it is inside the
+                // pointer: read it first. next's header is left as it is (it is inside the
                 // grown block now, where the program's bytes will overwrite it).
-                uint nextNode = FreeIndex.IndexOf(next);
+                Node* nextNode = FreeIndex.NodeOf(next);
                 Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
                 r->PrevUnits = units;
                 Blocks.Set(r, rest, a->Index, Blocks.Free);

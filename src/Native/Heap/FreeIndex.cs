@@ -5,11 +5,11 @@
 // enough block, else take this node if it fits, else go right. That is exactly the
 // block a walk of an address-ordered free list would stop at, in O(log n).
 //
-// The nodes do not live in the free blocks but packed in arrays of the arena's
-// own (32 bytes each), with a copy of the block's address and size: a search
-// reads only these dense arrays, which stay in the CPU's caches, instead of
+// The nodes do not live in the free blocks but packed in chunks of the arena's
+// own (40 bytes each), with a copy of the block's address and size: a search
+// reads only these dense chunks, which stay in the CPU's caches, instead of
 // chasing pointers through free memory the program has not touched in a while.
-// A free block keeps its node's index in its first payload word.
+// A free block keeps a pointer to its node in its first payload word.
 //
 // Balance: each node gets a random priority when it is made, and parents have
 // higher priority than children (a treap), which keeps the expected depth
@@ -37,188 +37,169 @@ namespace Konfiscator.Native.Heap
         public Block* Block;
         public uint Size;        // the block's size in units (a copy, kept in step)
         public uint Bound;       // >= the largest Size in this subtree
-        public uint Left, Right; // node indices; 0 is none
+        public Node* Left, Right;
         public ulong Priority;
     }
 
     internal static unsafe class FreeIndex
     {
-        private const int ChunkShift = 11;                     // 2048 nodes (64 KiB) a chunk
-        private const uint ChunkNodes = 1u << ChunkShift;
-        private const int DirectoryChunks = 4096;              // up to 8M free blocks an arena
+        private const nuint ChunkBytes = 64 << 10;
 
         // ---- nodes ----
 
+        /// <summary>The node a free block points to from its first payload word.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Node* At(Arena* a, uint i) => a->NodeChunks[i >> ChunkShift] + (i & (ChunkNodes - 1));
-
-        /// <summary>The node index a free block keeps in its first payload word.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint IndexOf(Block* b) => *(uint*)Blocks.Payload(b);
+        public static Node* NodeOf(Block* b) => *(Node**)Blocks.Payload(b);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint BoundOf(Arena* a, uint i) => i == 0 ? 0 : At(a, i)->Bound;
+        private static uint BoundOf(Node* n) => n == null ? 0 : n->Bound;
 
         /// <summary>Recomputes a node's bound from its own size and its children's bounds.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Refresh(Arena* a, Node* n)
+        private static void Refresh(Node* n)
         {
             uint max = n->Size;
-            uint l = BoundOf(a, n->Left), r = BoundOf(a, n->Right);
+            uint l = BoundOf(n->Left), r = BoundOf(n->Right);
             if (l > max) max = l;
             if (r > max) max = r;
             n->Bound = max;
         }
 
-        private static uint NewNode(Arena* a, Block* b)
+        private static Node* NewNode(Arena* a, Block* b)
         {
-            uint i = a->NodeFree;
-            if (i != 0)
+            Node* n = a->NodeFree;
+            if (n != null)
             {
-                a->NodeFree = At(a, i)->Left;
+                a->NodeFree = n->Left;
             }
             else
             {
-                i = ++a->NodeCount;
-                uint chunk = i >> ChunkShift;
-                if (a->NodeChunks == null)
+                if (a->NodeChunkLeft < (nuint)sizeof(Node))
                 {
-                    a->NodeChunks = (Node**)OsMemory.Map((nuint)(DirectoryChunks * sizeof(Node*)));
-                    if (a->NodeChunks == null) Fatal.Die("out of memory for the free index");
+                    a->NodeChunk = OsMemory.Map(ChunkBytes);
+                    if (a->NodeChunk == null) Fatal.Die("out of memory for the free index");
+                    a->NodeChunkLeft = ChunkBytes;
                 }
-                if (chunk >= DirectoryChunks) Fatal.Die("the free index is full");
-                if (a->NodeChunks[chunk] == null)
-                {
-                    a->NodeChunks[chunk] = (Node*)OsMemory.Map((nuint)(ChunkNodes * (uint)sizeof(Node)));
-                    if (a->NodeChunks[chunk] == null) Fatal.Die("out of memory for the free index");
-                }
+                n = (Node*)a->NodeChunk;
+                a->NodeChunk += sizeof(Node);
+                a->NodeChunkLeft -= (nuint)sizeof(Node);
             }
-            Node* n = At(a, i);
             n->Block = b;
             n->Size = b->SizeUnits;
             n->Bound = b->SizeUnits;
-            n->Left = 0;
-            n->Right = 0;
+            n->Left = null;
+            n->Right = null;
             // A random priority: a hash of the address and a running count, so that
             // even blocks freed again and again at one address get fresh draws.
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
             n->Priority = x;
-            *(uint*)Blocks.Payload(b) = i;
-            return i;
+            *(Node**)Blocks.Payload(b) = n;
+            return n;
         }
 
-        private static void FreeNode(Arena* a, uint i)
+        private static void FreeNode(Arena* a, Node* n)
         {
-            Node* n = At(a, i);
             n->Block = null;
             n->Left = a->NodeFree;
-            a->NodeFree = i;
+            a->NodeFree = n;
         }
 
         // ---- rotations: each keeps the in-order (address) sequence ----
 
-        private static uint RotateRight(Arena* a, uint top)
+        private static Node* RotateRight(Node* top)
         {
-            Node* t = At(a, top);
-            uint li = t->Left;
-            Node* l = At(a, li);
-            t->Left = l->Right;
-            Refresh(a, t);
+            Node* l = top->Left;
+            top->Left = l->Right;
+            Refresh(top);
             l->Right = top;
-            Refresh(a, l);
-            return li;
+            Refresh(l);
+            return l;
         }
 
-        private static uint RotateLeft(Arena* a, uint top)
+        private static Node* RotateLeft(Node* top)
         {
-            Node* t = At(a, top);
-            uint ri = t->Right;
-            Node* r = At(a, ri);
-            t->Right = r->Left;
-            Refresh(a, t);
+            Node* r = top->Right;
+            top->Right = r->Left;
+            Refresh(top);
             r->Left = top;
-            Refresh(a, r);
-            return ri;
+            Refresh(r);
+            return r;
         }
 
         // ---- operations (the arena lock is held) ----
 
         /// <summary>Adds free block b (its header already says its size).</summary>
-        public static void Insert(Arena* a, Block* b) => a->NodeRoot = Insert(a, a->NodeRoot, NewNode(a, b), b);
+        public static void Insert(Arena* a, Block* b) => a->NodeRoot = Insert(a->NodeRoot, NewNode(a, b), b);
 
-        private static uint Insert(Arena* a, uint root, uint i, Block* b)
+        private static Node* Insert(Node* root, Node* n, Block* b)
         {
-            if (root == 0) return i;
-            Node* r = At(a, root);
-            if (b < r->Block)
+            if (root == null) return n;
+            if (b < root->Block)
             {
-                r->Left = Insert(a, r->Left, i, b);
-                if (At(a, r->Left)->Priority > r->Priority) return RotateRight(a, root);
+                root->Left = Insert(root->Left, n, b);
+                if (root->Left->Priority > root->Priority) return RotateRight(root);
             }
             else
             {
-                r->Right = Insert(a, r->Right, i, b);
-                if (At(a, r->Right)->Priority > r->Priority) return RotateLeft(a, root);
+                root->Right = Insert(root->Right, n, b);
+                if (root->Right->Priority > root->Priority) return RotateLeft(root);
             }
-            Refresh(a, r);
+            Refresh(root);
             return root;
         }
 
         /// <summary>Removes free block b (which must be in the index).</summary>
         public static void Remove(Arena* a, Block* b)
         {
-            uint i = IndexOf(b);
-            a->NodeRoot = Remove(a, a->NodeRoot, i, b);
-            FreeNode(a, i);
+            Node* n = NodeOf(b);
+            a->NodeRoot = Remove(a->NodeRoot, n, b);
+            FreeNode(a, n);
         }
 
-        private static uint Remove(Arena* a, uint root, uint i, Block* b)
+        private static Node* Remove(Node* root, Node* n, Block* b)
         {
-            Node* r = At(a, root);
-            if (root == i) return Join(a, r->Left, r->Right);
-            if (b < r->Block) r->Left = Remove(a, r->Left, i, b);
-            else r->Right = Remove(a, r->Right, i, b);
-            Refresh(a, r);
+            if (root == n) return Join(n->Left, n->Right);
+            if (b < root->Block) root->Left = Remove(root->Left, n, b);
+            else root->Right = Remove(root->Right, n, b);
+            Refresh(root);
             return root;
         }
 
         /// <summary>Joins two subtrees where every address in <paramref name="low"/> is below every one in <paramref name="high"/>.</summary>
-        private static uint Join(Arena* a, uint low, uint high)
+        private static Node* Join(Node* low, Node* high)
         {
-            if (low == 0) return high;
-            if (high == 0) return low;
-            Node* l = At(a, low), h = At(a, high);
-            if (l->Priority > h->Priority)
+            if (low == null) return high;
+            if (high == null) return low;
+            if (low->Priority > high->Priority)
             {
-                l->Right = Join(a, l->Right, high);
-                Refresh(a, l);
+                low->Right = Join(low->Right, high);
+                Refresh(low);
                 return low;
             }
-            h->Left = Join(a, low, h->Left);
-            Refresh(a, h);
+            high->Left = Join(low, high->Left);
+            Refresh(high);
             return high;
         }
 
-        /// <summary>Free block <paramref name="nw"/> takes over the node of the block whose node is
-        /// <paramref name="oldIndex"/> (which leaves the index): nothing else lies between the two
-        /// addresses, so the order holds, and the priority is the node's own, so no rotation
-        /// is needed. Used when a freed block absorbs its free upper neighbour, and when realloc
-        /// grows into one. The caller reads oldIndex before nw's header may overwrite it.</summary>
-        public static void Replace(Arena* a, uint oldIndex, Block* nw)
+        /// <summary>Free block <paramref name="nw"/> takes over node <paramref name="old"/> (whose
+        /// block leaves the index): nothing else lies between the two addresses, so the order
+        /// holds, and the priority is the node's own, so no rotation is needed. Used when a
+        /// freed block absorbs its free upper neighbour, and when realloc grows into one. The
+        /// caller reads old (NodeOf) before nw's header may overwrite the pointer to it.</summary>
+        public static void Replace(Arena* a, Node* old, Block* nw)
         {
-            Node* n = At(a, oldIndex);
-            n->Block = nw;
-            n->Size = nw->SizeUnits;
-            *(uint*)Blocks.Payload(nw) = oldIndex;
-            if (n->Size > n->Bound) RaiseBounds(a, nw);
+            old->Block = nw;
+            old->Size = nw->SizeUnits;
+            *(Node**)Blocks.Payload(nw) = old;
+            if (old->Size > old->Bound) RaiseBounds(a, nw);
         }
 
         /// <summary>After b's size changed in place (its address did not): its node's copy
         /// follows; a growth raises the bounds on its path, a shrink needs nothing (see above).</summary>
         public static void Resized(Arena* a, Block* b)
         {
-            Node* n = At(a, IndexOf(b));
+            Node* n = NodeOf(b);
             uint size = b->SizeUnits;
             bool grew = size > n->Size;
             n->Size = size;
@@ -228,12 +209,10 @@ namespace Konfiscator.Native.Heap
         private static void RaiseBounds(Arena* a, Block* b)
         {
             uint size = b->SizeUnits;
-            for (uint i = a->NodeRoot; i != 0; )
+            for (Node* n = a->NodeRoot; n != null; n = b < n->Block ? n->Left : n->Right)
             {
-                Node* n = At(a, i);
                 if (n->Bound < size) n->Bound = size;
                 if (n->Block == b) return;
-                i = b < n->Block ? n->Left : n->Right;
             }
         }
 
@@ -241,51 +220,49 @@ namespace Konfiscator.Native.Heap
         /// Tightens every bound that led it astray.</summary>
         public static Block* FirstFit(Arena* a, uint units)
         {
-            uint i = FirstFit(a, a->NodeRoot, units);
-            return i == 0 ? null : At(a, i)->Block;
+            Node* n = FirstFit(a->NodeRoot, units);
+            return n == null ? null : n->Block;
         }
 
-        private static uint FirstFit(Arena* a, uint i, uint units)
+        private static Node* FirstFit(Node* n, uint units)
         {
-            if (i == 0) return 0;
-            Node* n = At(a, i);
-            if (n->Bound < units) return 0;
-            if (n->Left != 0 && At(a, n->Left)->Bound >= units)
+            if (n == null || n->Bound < units) return null;
+            Node* left = n->Left;
+            if (left != null && left->Bound >= units)
             {
-                uint found = FirstFit(a, n->Left, units);
-                if (found != 0) return found;
+                Node* found = FirstFit(left, units);
+                if (found != null) return found;
             }
-            if (n->Size >= units) return i;
-            if (n->Right != 0 && At(a, n->Right)->Bound >= units)
+            if (n->Size >= units) return n;
+            Node* right = n->Right;
+            if (right != null && right->Bound >= units)
             {
-                uint found = FirstFit(a, n->Right, units);
-                if (found != 0) return found;
+                Node* found = FirstFit(right, units);
+                if (found != null) return found;
             }
             // Nothing here fits: the bound was stale. The children's bounds are now
             // below units, so recomputing from them tightens this one.
-            Refresh(a, n);
-            return 0;
+            Refresh(n);
+            return null;
         }
 
         /// <summary>The lowest-addressed block above <paramref name="after"/> of at least <paramref name="units"/>, or null.</summary>
         public static Block* FirstFitAbove(Arena* a, uint units, Block* after)
         {
-            uint i = FirstFitAbove(a, a->NodeRoot, units, after);
-            return i == 0 ? null : At(a, i)->Block;
+            Node* n = FirstFitAbove(a->NodeRoot, units, after);
+            return n == null ? null : n->Block;
         }
 
-        private static uint FirstFitAbove(Arena* a, uint i, uint units, Block* after)
+        private static Node* FirstFitAbove(Node* n, uint units, Block* after)
         {
-            if (i == 0) return 0;
-            Node* n = At(a, i);
-            if (n->Bound < units) return 0;
+            if (n == null || n->Bound < units) return null;
             if (n->Block > after)
             {
-                uint found = FirstFitAbove(a, n->Left, units, after);
-                if (found != 0) return found;
-                if (n->Size >= units) return i;
+                Node* found = FirstFitAbove(n->Left, units, after);
+                if (found != null) return found;
+                if (n->Size >= units) return n;
             }
-            return FirstFitAbove(a, n->Right, units, after);
+            return FirstFitAbove(n->Right, units, after);
         }
 
         /// <summary>The largest free size in the index, exactly: a branch-and-bound walk
@@ -294,31 +271,25 @@ namespace Konfiscator.Native.Heap
         public static uint Largest(Arena* a)
         {
             uint best = 0;
-            TightenAbove(a, a->NodeRoot, ref best);
+            TightenAbove(a->NodeRoot, ref best);
             return best;
         }
 
-        private static void TightenAbove(Arena* a, uint i, ref uint best)
+        private static void TightenAbove(Node* n, ref uint best)
         {
-            if (i == 0) return;
-            Node* n = At(a, i);
-            if (n->Bound <= best) return;
+            if (n == null || n->Bound <= best) return;
             if (n->Size > best) best = n->Size;
             // The child with the higher bound first: it is the likelier home of the maximum.
-            if (BoundOf(a, n->Left) >= BoundOf(a, n->Right)) { TightenAbove(a, n->Left, ref best); TightenAbove(a, n->Right, ref best); }
-            else { TightenAbove(a, n->Right, ref best); TightenAbove(a, n->Left, ref best); }
-            Refresh(a, n);
+            if (BoundOf(n->Left) >= BoundOf(n->Right)) { TightenAbove(n->Left, ref best); TightenAbove(n->Right, ref best); }
+            else { TightenAbove(n->Right, ref best); TightenAbove(n->Left, ref best); }
+            Refresh(n);
         }
 
         /// <summary>True if b is in the index where an address search finds it (heap check).</summary>
         public static bool Contains(Arena* a, Block* b)
         {
-            for (uint i = a->NodeRoot; i != 0; )
-            {
-                Node* n = At(a, i);
+            for (Node* n = a->NodeRoot; n != null; n = b < n->Block ? n->Left : n->Right)
                 if (n->Block == b) return true;
-                i = b < n->Block ? n->Left : n->Right;
-            }
             return false;
         }
     }
