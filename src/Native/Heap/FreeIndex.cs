@@ -13,7 +13,9 @@
 //
 // Balance: each node gets a random priority when it is made, and parents have
 // higher priority than children (a treap), which keeps the expected depth
-// logarithmic whatever order blocks are freed in. Because the priority belongs to
+// logarithmic whatever order blocks are freed in. Insert and remove work without
+// rotations or recursion: insert splits the subtree where the new node belongs,
+// remove zips the removed node's two subtrees together. Because the priority belongs to
 // the node, not to the address, a block that takes another's place in the order
 // (a free that absorbs its upper neighbour, a realloc that eats into it) just
 // takes over its node: no rotations.
@@ -105,81 +107,67 @@ namespace Konfiscator.Native.Heap
             a->NodeFree = n;
         }
 
-        // ---- rotations: each keeps the in-order (address) sequence ----
-
-        private static Node* RotateRight(Node* top)
-        {
-            Node* l = top->Left;
-            top->Left = l->Right;
-            Refresh(top);
-            l->Right = top;
-            Refresh(l);
-            return l;
-        }
-
-        private static Node* RotateLeft(Node* top)
-        {
-            Node* r = top->Right;
-            top->Right = r->Left;
-            Refresh(top);
-            r->Left = top;
-            Refresh(r);
-            return r;
-        }
-
         // ---- operations (the arena lock is held) ----
 
-        /// <summary>Adds free block b (its header already says its size).</summary>
-        public static void Insert(Arena* a, Block* b) => a->NodeRoot = Insert(a->NodeRoot, NewNode(a, b), b);
-
-        private static Node* Insert(Node* root, Node* n, Block* b)
+        /// <summary>Adds free block b (its header already says its size): down the path while
+        /// nodes outrank the new one (raising their bounds), then the subtree found there is
+        /// split by address into the new node's two children. No recursion, no rotations;
+        /// nodes on the split paths lose subtrees, so their bounds may go stale high, which
+        /// the search tolerates (see above).</summary>
+        public static void Insert(Arena* a, Block* b)
         {
-            if (root == null) return n;
-            if (b < root->Block)
+            Node* n = NewNode(a, b);
+            Node** link = &a->NodeRoot;
+            while (*link != null && (*link)->Priority > n->Priority)
             {
-                root->Left = Insert(root->Left, n, b);
-                if (root->Left->Priority > root->Priority) return RotateRight(root);
+                Node* cur = *link;
+                if (cur->Bound < n->Size) cur->Bound = n->Size;
+                link = b < cur->Block ? &cur->Left : &cur->Right;
             }
-            else
+            Node* t = *link;
+            Node** low = &n->Left;
+            Node** high = &n->Right;
+            while (t != null)
             {
-                root->Right = Insert(root->Right, n, b);
-                if (root->Right->Priority > root->Priority) return RotateLeft(root);
+                if (t->Block < b) { *low = t; low = &t->Right; t = t->Right; }
+                else { *high = t; high = &t->Left; t = t->Left; }
             }
-            Refresh(root);
-            return root;
+            *low = null;
+            *high = null;
+            Refresh(n);
+            *link = n;
         }
 
-        /// <summary>Removes free block b (which must be in the index).</summary>
+        /// <summary>Removes free block b (which must be in the index): its two subtrees are
+        /// zipped together in its place, by priority. A node that takes in the other side's
+        /// subtree takes in its bound too, so no bound is ever too low.</summary>
         public static void Remove(Arena* a, Block* b)
         {
             Node* n = NodeOf(b);
-            a->NodeRoot = Remove(a->NodeRoot, n, b);
-            FreeNode(a, n);
-        }
-
-        private static Node* Remove(Node* root, Node* n, Block* b)
-        {
-            if (root == n) return Join(n->Left, n->Right);
-            if (b < root->Block) root->Left = Remove(root->Left, n, b);
-            else root->Right = Remove(root->Right, n, b);
-            Refresh(root);
-            return root;
-        }
-
-        /// <summary>Joins two subtrees where every address in <paramref name="low"/> is below every one in <paramref name="high"/>.</summary>
-        private static Node* Join(Node* low, Node* high)
-        {
-            if (low == null) return high;
-            if (high == null) return low;
-            if (low->Priority > high->Priority)
+            Node** link = &a->NodeRoot;
+            while (*link != n)
+                link = b < (*link)->Block ? &(*link)->Left : &(*link)->Right;
+            Node* l = n->Left;
+            Node* r = n->Right;
+            while (l != null && r != null)
             {
-                low->Right = Join(low->Right, high);
-                Refresh(low);
-                return low;
+                if (l->Priority > r->Priority)
+                {
+                    if (l->Bound < r->Bound) l->Bound = r->Bound;
+                    *link = l;
+                    link = &l->Right;
+                    l = l->Right;
+                }
+                else
+                {
+                    if (r->Bound < l->Bound) r->Bound = l->Bound;
+                    *link = r;
+                    link = &r->Left;
+                    r = r->Left;
+                }
             }
-            high->Left = Join(low, high->Left);
-            Refresh(high);
-            return high;
+            *link = l != null ? l : r;
+            FreeNode(a, n);
         }
 
         /// <summary>Free block <paramref name="nw"/> takes over node <paramref name="old"/> (whose
@@ -220,7 +208,21 @@ namespace Konfiscator.Native.Heap
         /// Tightens every bound that led it astray.</summary>
         public static Block* FirstFit(Arena* a, uint units)
         {
-            Node* n = FirstFit(a->NodeRoot, units);
+            // A straight descent first: while the bounds are right it finds the block
+            // without a single call. At the first sign of a stale bound, the recursive
+            // search below starts over from the root and tightens what misled it.
+            Node* n = a->NodeRoot;
+            if (n == null || n->Bound < units) return null;
+            while (true)
+            {
+                Node* left = n->Left;
+                if (left != null && left->Bound >= units) { n = left; continue; }
+                if (n->Size >= units) return n->Block;
+                Node* right = n->Right;
+                if (right == null || right->Bound < units) break;
+                n = right;
+            }
+            n = FirstFit(a->NodeRoot, units);
             return n == null ? null : n->Block;
         }
 
