@@ -3,7 +3,7 @@
 //   block ─▶ ┌──────────┬───────────┬───────┬───────┬───────┬──────────┐
 //            │ size u32 │ prev u32  │ arena │ state │ flags │ check u32│  16 bytes
 //            ├──────────┴───────────┴───────┴───────┴───────┴──────────┤
-//  payload ─▶│ user bytes (a free block keeps its index node here)     │
+//  payload ─▶│ user bytes (a free block: a pointer to its index node)  │
 //            └──────────────────────────────────────────────────────────┘
 //
 // Sizes are in 16-byte units, so the block after `b` is at b + 16*size and the
@@ -35,7 +35,7 @@ namespace Konfiscator.Native.Heap
     {
         public const int HeaderBytes = 16;
         public const int UnitShift = 4;
-        public const uint MinUnits = 2;              // 32 bytes: header + a 16-byte index node
+        public const uint MinUnits = 2;              // 32 bytes: header + 16 payload bytes (glibc's smallest too)
         public const nuint MinBytes = 32;
 
         // States: distinct, unlikely byte patterns (never 0x00 or 0xFF).
