@@ -20,13 +20,23 @@ public sealed class FirstFitModelTests
     public void RandomSequences_WithTheThreadCachesOff_FollowTheFirstFitModel()
     {
         var target = ModelTarget.ExactPlacement();
-        var coverage = Sample(target, HeapOps.Sequence(20, 500), iterations: 600);
-
-        coverage.AssertCovered(
+        string[] paths =
+        [
             ModelCoverage.Merged, ModelCoverage.RestAbsorbed, ModelCoverage.AlignedGap,
             ModelCoverage.GrownInPlace, ModelCoverage.ShrunkInPlace, ModelCoverage.Moved,
             ModelCoverage.ReallocNull, ModelCoverage.ReallocZero,
-            ModelCoverage.Large, ModelCoverage.BelowRaisedThreshold);
+            ModelCoverage.Large, ModelCoverage.BelowRaisedThreshold,
+        ];
+        var coverage = new ModelCoverage();
+        Sample(target, HeapOps.Sequence(20, 500), iterations: 600, coverage);
+        // Some paths are rare (a first fit exactly 16 bytes larger than the request, for the
+        // rest absorbed): a run of 600 sequences misses one about once in ten. More sequences,
+        // a bounded number of times, rather than a test that fails by chance; every one of
+        // them is checked against the model all the same.
+        for (int more = 0; more < 5 && paths.Any(path => coverage[path] == 0); more++)
+            Sample(target, HeapOps.Sequence(20, 500), iterations: 600, coverage);
+
+        coverage.AssertCovered(paths);
     }
 
     /// <summary>A few long sequences: enough live memory to need new regions, and enough freeing
@@ -50,9 +60,9 @@ public sealed class FirstFitModelTests
         Sample(target, HeapOps.Sequence(5000, 5000), iterations: 1);
     }
 
-    private static ModelCoverage Sample(ModelTarget target, Gen<HeapOp[]> sequences, int iterations)
+    private static ModelCoverage Sample(ModelTarget target, Gen<HeapOp[]> sequences, int iterations, ModelCoverage? into = null)
     {
-        var coverage = new ModelCoverage();
+        var coverage = into ?? new ModelCoverage();
         sequences.Sample(ops => ModelDriver.Run(target, ops, coverage), iter: iterations, threads: 1, print: Print);
         Assert.Equal(0, target.Lib.HeapCheck());
         return coverage;
