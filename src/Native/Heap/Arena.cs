@@ -76,9 +76,11 @@ namespace Konfiscator.Native.Heap
         }
 
         /// <summary>Serves <paramref name="units"/> from free block b (the first fit): the
-        /// allocation is the top of b, and b keeps its address with what is left, so
-        /// the index only updates sizes (as K&amp;R's malloc carves the tail end). A rest
-        /// smaller than a minimum block goes with the allocation. Returns the used block.</summary>
+        /// allocation is the bottom of b, and the rest above it takes over b's node in the
+        /// index (nothing lies between them, so no search or rotation is needed). Carving
+        /// the bottom keeps the untouched space at the top of the heap, so holes below it
+        /// are the ones first fit reuses. A rest smaller than a minimum block goes with the
+        /// allocation. Returns the used block.</summary>
         public static Block* Take(Arena* a, Block* b, uint units)
         {
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
@@ -87,15 +89,16 @@ namespace Konfiscator.Native.Heap
             ulong* s = a->Stats;
             if (rest >= Blocks.MinUnits)
             {
-                Block* t = (Block*)((byte*)b + ((nuint)rest << Blocks.UnitShift));
-                t->PrevUnits = rest;
-                Blocks.Set(t, units, a->Index, Blocks.Used);
-                Blocks.Next(t)->PrevUnits = units;
-                Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
-                FreeIndex.Resized(a, b);
+                Node* node = FreeIndex.NodeOf(b);
+                Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
+                r->PrevUnits = units;
+                Blocks.Set(r, rest, a->Index, Blocks.Free);
+                Blocks.Next(r)->PrevUnits = rest;
+                FreeIndex.Replace(a, node, r);
+                Blocks.Set(b, units, a->Index, Blocks.Used);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
                 Shrunk(a, old);
-                return t;
+                return b;
             }
             FreeIndex.Remove(a, b);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
@@ -106,10 +109,10 @@ namespace Konfiscator.Native.Heap
         }
 
         /// <summary>Cuts <paramref name="count"/> blocks of <paramref name="units"/> from the
-        /// top of free block b, exactly as that many Take calls would (b stays the lowest
-        /// fit while it shrinks). Returns the first (highest) piece, Used, for the
-        /// caller; piece k (k = 1 .. count-1) lies k*units below it, Cached, for a thread
-        /// cache. The caller chooses count so that the rest is 0 or a whole block,
+        /// bottom of free block b, exactly as that many Take calls would (what is left of b
+        /// stays the lowest fit while it shrinks). Returns the first (lowest) piece, Used,
+        /// for the caller; piece k (k = 1 .. count-1) lies k*units above it, Cached, for a
+        /// thread cache. The caller chooses count so that the rest is 0 or a whole block,
         /// except for a single piece.</summary>
         public static Block* TakeRun(Arena* a, Block* b, uint units, uint count)
         {
@@ -120,31 +123,34 @@ namespace Konfiscator.Native.Heap
             uint size = b->SizeUnits;
             uint total = units * count;
             uint rest = size - total;
-            Blocks.Next(b)->PrevUnits = units;
-            if (rest == 0)
-            {
-                FreeIndex.Remove(a, b);
-                s[StatsLayout.FreeBlocks]--;
-            }
-            Block* top = (Block*)((byte*)b + ((nuint)(size - units) << Blocks.UnitShift));
-            for (uint k = 0; k < count; k++)
-            {
-                Block* piece = (Block*)((byte*)top - ((nuint)(k * units) << Blocks.UnitShift));
-                if (piece != b) piece->PrevUnits = k == count - 1 ? rest : units;
-                Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
-            }
+            Node* node = FreeIndex.NodeOf(b);
             if (rest != 0)
             {
-                Blocks.Set(b, rest, a->Index, Blocks.Free); // shrank: the index's bounds stay valid
-                FreeIndex.Resized(a, b);
+                Block* r = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
+                r->PrevUnits = units;
+                Blocks.Set(r, rest, a->Index, Blocks.Free);
+                Blocks.Next(r)->PrevUnits = rest;
+                FreeIndex.Replace(a, node, r);
+            }
+            else
+            {
+                FreeIndex.Remove(a, b);
+                Blocks.Next(b)->PrevUnits = units;
+                s[StatsLayout.FreeBlocks]--;
+            }
+            for (uint k = 0; k < count; k++)
+            {
+                Block* piece = (Block*)((byte*)b + ((nuint)(k * units) << Blocks.UnitShift));
+                if (k > 0) piece->PrevUnits = units;
+                Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
             Shrunk(a, size);
-            return top;
+            return b;
         }
 
         /// <summary>Places an <paramref name="alignment"/>-aligned block of <paramref name="units"/>
-        /// in the lowest free block that can hold it, as high in it as it goes
+        /// in the lowest free block that can hold it, as low in it as it goes
         /// (docs/heap.md, "Aligned requests"). Returns the used block or null.</summary>
         public static Block* TakeAligned(Arena* a, uint units, nuint alignment)
         {
@@ -168,6 +174,13 @@ namespace Konfiscator.Native.Heap
             byte* blockEnd = (byte*)target + ((nuint)units << Blocks.UnitShift);
             uint headUnits = (uint)((nuint)((byte*)target - (byte*)candidate) >> Blocks.UnitShift);
             uint tailUnits = (uint)((nuint)(end - blockEnd) >> Blocks.UnitShift);
+            if (tailUnits != 0 && tailUnits < Blocks.MinUnits)
+            {
+                // A tail too small to be a block goes with the allocation, as for malloc.
+                units += tailUnits;
+                blockEnd = end;
+                tailUnits = 0;
+            }
 
             if (headUnits == 0)
             {
@@ -199,21 +212,18 @@ namespace Konfiscator.Native.Heap
             return target;
         }
 
-        /// <summary>Where an aligned block of <paramref name="units"/> goes in free block b:
-        /// as high as possible with the gaps below and above it each 0 or at least a
-        /// minimum block. Null when it does not fit.</summary>
+        /// <summary>Where an aligned block of <paramref name="units"/> goes in free block b: as
+        /// low as possible with the gap below it 0 or at least a minimum block (it stays a
+        /// free block). Null when it does not fit.</summary>
         private static Block* PlaceAligned(Block* b, uint units, nuint alignment)
         {
             nuint start = (nuint)b;
             nuint end = start + Blocks.Bytes(b);
             nuint size = (nuint)units << Blocks.UnitShift;
-            if (size > end - start) return null;
-            nuint payload = (end - size + Blocks.HeaderBytes) & ~(alignment - 1);
-            nuint tail = end - (payload - Blocks.HeaderBytes + size);
-            if (tail != 0 && tail < Blocks.MinBytes) payload -= alignment;
-            if (payload < start + Blocks.HeaderBytes) return null;
+            nuint payload = (start + Blocks.HeaderBytes + alignment - 1) & ~(alignment - 1);
             nuint head = payload - Blocks.HeaderBytes - start;
-            if (head != 0 && head < Blocks.MinBytes) return null;
+            if (head != 0 && head < Blocks.MinBytes) payload += alignment;
+            if (payload - Blocks.HeaderBytes + size > end) return null;
             return (Block*)(payload - Blocks.HeaderBytes);
         }
 

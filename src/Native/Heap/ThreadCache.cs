@@ -258,7 +258,7 @@ namespace Konfiscator.Native.Heap
                 return null;
             }
             // The lowest fitting block stays the lowest fitting block while it is cut
-            // from the top, so carving several blocks from it at once gives exactly
+            // from the bottom, so carving several blocks from it at once gives exactly
             // the addresses that as many first-fit requests would.
             uint fits = b->SizeUnits / units;
             uint count = fits < want ? fits : want;
@@ -267,11 +267,11 @@ namespace Konfiscator.Native.Heap
             Block* top = Arenas.TakeRun(a, b, units, count);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
-            // Pieces lie below the caller's, in the order first-fit requests would get
+            // Pieces lie above the caller's, in the order first-fit requests would get
             // them: push the farthest first so the nearest comes out first.
             for (uint k = count - 1; k > 0; k--)
             {
-                Block* piece = (Block*)((byte*)top - ((nuint)(k * units) << Blocks.UnitShift));
+                Block* piece = (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift));
                 *NextLink(piece) = bin->Head;
                 bin->Head = piece;
                 bin->Count++;

@@ -114,8 +114,8 @@ public abstract class HeapTest : IDisposable
     /// <summary>
     /// <paramref name="count"/> blocks of <paramref name="size"/> bytes (more than the thread
     /// caches serve) that lie next to each other in memory, returned in address order, each
-    /// exactly BlockSize(size) long. First fit carves each request from the top of the lowest
-    /// fitting free block, so consecutive equal requests are neighbours, each directly below the
+    /// exactly BlockSize(size) long. First fit carves each request from the bottom of the lowest
+    /// fitting free block, so consecutive equal requests are neighbours, each directly above the
     /// previous one, unless one lands in a leftover hole that fits only one; such strays are
     /// freed afterwards. Fails (rather than allocating on and on) if the library never places
     /// them so.
@@ -135,7 +135,7 @@ public abstract class HeapTest : IDisposable
                 // The block must be of exactly that size (not one that absorbed a 16-byte rest),
                 // or "adjacent" would not mean what the test thinks.
                 bool exact = Lib.UsableSize(next) == block - HeapContract.HeaderBytes;
-                if (!exact || (run.Count > 0 && (ulong)next != (ulong)run[^1] - block))
+                if (!exact || (run.Count > 0 && (ulong)next != (ulong)run[^1] + block))
                 {
                     strays.AddRange(run);
                     run.Clear();
@@ -148,12 +148,11 @@ public abstract class HeapTest : IDisposable
                 {
                     foreach (nint p in run)
                         Keep(p);
-                    run.Reverse();
                     return [.. run];
                 }
             }
-            Assert.Fail($"{64 * count} calls of malloc({size}) never gave {count} blocks of {block} bytes, each directly below " +
-                        $"the previous one, as carving from the top of the first fit would (last ones: " +
+            Assert.Fail($"{64 * count} calls of malloc({size}) never gave {count} blocks of {block} bytes, each directly above " +
+                        $"the previous one, as carving from the bottom of the first fit would (last ones: " +
                         $"{string.Join(", ", strays.TakeLast(4).Concat(run).Select(p => $"0x{p:x}"))})");
             return [];
         }

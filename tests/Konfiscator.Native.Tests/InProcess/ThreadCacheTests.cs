@@ -100,21 +100,18 @@ public sealed class ThreadCacheTests : HeapTest
     {
         // docs/heap.md, realloc: "Growing: in place when the upper neighbour is free and the two
         // together are large enough". The caches change where small blocks come from, not that.
-        Lib.Free(Lib.Malloc(20_000));          // the thread's arena, with room
-        nint above = Lib.Malloc(3000);          // carved from the top of the first fit...
-        nint small = Lib.Malloc(100);           // ...and the refill's first block right below it
-        Assert.True((ulong)small + HeapContract.BlockSize(100) == (ulong)above,
-            $"setup: the refill's first block 0x{small:x} is not directly below 0x{above:x}");
+        nint[] run = AllocateAdjacent(2, 2000);  // a block, and a guard right above it
+        nint small = Lib.Realloc(run[0], 100);   // shrunk in place to a cached size...
+        Assert.True(small == run[0], $"setup: realloc(0x{run[0]:x}, 100) moved the block to 0x{small:x}");
+        ulong above = HeapContract.HeaderOf(small) + HeapContract.BlockSize(100);
+        Assert.NotNull(FreeBlockAt(above));      // ...and its tail freed into the heap above it
         MemoryChecks.Fill(small, 100, 9);
-        Lib.Free(above);                        // 3000 bytes: not cached, a free block of the heap
-        Assert.NotNull(FreeBlockAt(HeapContract.HeaderOf(above)));
 
         nint grown = Lib.Realloc(small, 200);
 
         Assert.True(grown == small, $"realloc(0x{small:x}, 200) moved the block to 0x{grown:x} although the heap block above it is free");
         MemoryChecks.AssertFilled(grown, 100, 9, "the grown block");
-        Lib.Free(grown);
-        AssertHeapSound();
+        AssertHeapSound();                       // (AllocateAdjacent's blocks are freed at the end)
     }
 
     private void RefillFromTheFirstFit()
@@ -129,22 +126,23 @@ public sealed class ThreadCacheTests : HeapTest
 
         nint p = Lib.Malloc((nuint)Request);
 
-        // The caller's block is the one a first-fit request gets: the top of the lowest fit.
+        // The caller's block is the one a first-fit request gets: the bottom of the lowest fit.
         Assert.Equal(fit.Value.Header, HeapContract.HeaderOf(p));
-        // k blocks went out at once; the source keeps its address, k blocks smaller.
-        var after = FreeBlockAt(source.Header);
-        ulong taken = after is { } rest && rest.Header == source.Header ? source.Size - rest.Size : source.Size;
+        // k blocks went out at once from the bottom of the source; what is left of it (if
+        // anything) is the free block right above them.
+        var restBlock = ModelOfArena().FreeBlocks.FirstOrDefault(f => f.Header > source.Header && f.Header < source.End);
+        ulong taken = restBlock.Size != 0 ? restBlock.Header - source.Header : source.Size;
         Assert.True(taken % block == 0, $"the refill took {taken} bytes from {source}, not a whole number of {block}-byte blocks");
         int count = (int)(taken / block);
         Assert.True(count >= 2, $"the refill took {count} block(s); a bin is refilled with several");
 
         // The other k − 1 are exactly those the next first-fit requests would get: the blocks
-        // directly below, and the next mallocs of that size return them.
-        var expected = Enumerable.Range(1, count - 1).Select(i => (ulong)p - (ulong)i * block).ToHashSet();
+        // directly above, and the next mallocs of that size return them.
+        var expected = Enumerable.Range(1, count - 1).Select(i => (ulong)p + (ulong)i * block).ToHashSet();
         var next = Enumerable.Range(1, count - 1).Select(_ => (ulong)Lib.Malloc((nuint)Request)).ToList();
         Assert.True(expected.SetEquals(next),
             $"after the first block at 0x{p:x}, the next {count - 1} mallocs returned [{string.Join(", ", next.Select(a => $"0x{a:x}"))}], " +
-            $"not the {count - 1} blocks directly below it");
+            $"not the {count - 1} blocks directly above it");
 
         Lib.Free(p);
         next.ForEach(a => Lib.Free((nint)a));

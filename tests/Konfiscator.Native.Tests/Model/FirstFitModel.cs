@@ -15,7 +15,7 @@ internal readonly record struct Placement(FreeBlock Source, ulong Header, ulong 
 /// <summary>
 /// The reference model of one arena, written from docs/heap.md alone: an address-ordered list of
 /// free blocks searched linearly (the "linear walk of an address-ordered list" whose answer the
-/// library's indexed search must equal), top-end carving, the aligned placement rule, coalescing,
+/// library's indexed search must equal), bottom-end carving, the aligned placement rule, coalescing,
 /// in-place realloc, and the release of a wholly free region when another one is already kept.
 /// It knows nothing of blocks in use except what callers tell it.
 /// </summary>
@@ -61,10 +61,10 @@ internal sealed class FirstFitModel
 
     /// <summary>
     /// Where a request goes inside one free block, or null if it does not fit there.
-    /// Alignment 16 or less: the top end when the rest is at least 32 bytes (the rest stays free
-    /// at the block's address), else the whole block. Larger: as high as possible, payload
-    /// align_down(end − size + 16, A), moved down by A once if the gap after would be 16 bytes;
-    /// no fit if the gap before is then negative or 16.
+    /// Alignment 16 or less: the bottom of the block when the rest is at least 32 bytes (the rest
+    /// stays free above it), else the whole block. Larger: as low as possible, payload
+    /// align_up(start + 16, A), moved up by A once if the gap before would be 16 bytes; no fit if
+    /// the block then passes the end; a gap after of 16 bytes goes with the block.
     /// </summary>
     public static Placement? FitIn(FreeBlock free, ulong blockSize, ulong alignment)
     {
@@ -74,17 +74,18 @@ internal sealed class FirstFitModel
         {
             ulong rest = free.Size - blockSize;
             return rest >= MinBlock
-                ? new Placement(free, free.Header + rest, blockSize, blockSize)
+                ? new Placement(free, free.Header, blockSize, blockSize)
                 : new Placement(free, free.Header, free.Size, blockSize);
         }
 
-        ulong payload = AlignDown(free.End - blockSize + HeaderBytes, alignment);
+        ulong payload = AlignUp(free.Header + HeaderBytes, alignment);
         ulong header = payload - HeaderBytes;
-        if (free.End - (header + blockSize) == Unit)
-            header -= alignment;
-        if (header < free.Header || header - free.Header == Unit)
+        if (header - free.Header == Unit)
+            header += alignment;
+        if (header + blockSize > free.End)
             return null;
-        return new Placement(free, header, blockSize, blockSize);
+        ulong size = free.End - (header + blockSize) == Unit ? blockSize + Unit : blockSize;
+        return new Placement(free, header, size, blockSize);
     }
 
     /// <summary>Hands out a placement: the gap before it (if any) stays free at the source's
@@ -167,7 +168,7 @@ internal sealed class FirstFitModel
         return wanted;
     }
 
-    private static ulong AlignDown(ulong value, ulong alignment) => value & ~(alignment - 1);
+    private static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
 
     private bool IsWhollyFree(Region region) =>
         _free.TryGetValue(region.First, out ulong size) && region.First + size == region.End;

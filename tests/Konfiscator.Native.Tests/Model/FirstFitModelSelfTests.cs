@@ -9,16 +9,15 @@ public sealed class FirstFitModelSelfTests
     private static readonly Region s_region = new(0x10030, 0x10030 + 0x1000);
 
     [Fact]
-    public void Malloc_CarvesTheTopOfTheLowestFittingBlock_WhichKeepsItsAddress()
+    public void Malloc_CarvesTheBottomOfTheLowestFittingBlock_WhoseRestStaysAboveIt()
     {
         var model = new FirstFitModel([new(0x10030, 64), new(0x10100, 512), new(0x10400, 1024)], [s_region]);
 
         var placement = model.FindFit(HeapContract.BlockSize(100), 16);
 
-        // block + size − request block size = 0x10100 + 512 − 128
-        Assert.Equal(0x10280ul, placement!.Value.Header);
+        Assert.Equal(0x10100ul, placement!.Value.Header);
         Assert.Equal(128ul, model.Take(placement.Value));
-        Assert.Equal([new(0x10030, 64), new(0x10100, 384), new(0x10400, 1024)], model.FreeBlocks);
+        Assert.Equal([new(0x10030, 64), new(0x10180, 384), new(0x10400, 1024)], model.FreeBlocks);
     }
 
     [Fact]
@@ -34,36 +33,41 @@ public sealed class FirstFitModelSelfTests
     }
 
     [Fact]
-    public void Memalign_PlacesThePayloadAsHighAsPossible()
+    public void Memalign_PlacesThePayloadAsLowAsPossible()
     {
-        // Free block [0x10100, 0x10500): payload align_down(0x10500 − 64 + 16, 64) = 0x104c0,
-        // header 0x104b0, gap after 0x10500 − 0x104f0 = 16: moved down by 64, header 0x10470,
-        // gap after 80 (a free block of its own), gap before 0x370 (stays at 0x10100).
+        // Free block [0x10100, 0x10500), 64 bytes aligned to 64: payload align_up(0x10110, 64) =
+        // 0x10140, header 0x10130, gap before 48 (stays free at 0x10100), gap after 0x390.
         var model = new FirstFitModel([new(0x10100, 0x400)], [s_region]);
         var placement = model.FindFit(64, 64)!.Value;
-        Assert.Equal(0x10470ul, placement.Header);
+        Assert.Equal(0x10130ul, placement.Header);
         model.Take(placement);
-        Assert.Equal([new(0x10100, 0x370), new(0x104b0, 0x50)], model.FreeBlocks);
+        Assert.Equal([new(0x10100, 0x30), new(0x10170, 0x390)], model.FreeBlocks);
 
-        // [0x10100, 0x10540), 80 bytes aligned to 256: payload align_down(0x10540 − 80 + 16, 256)
-        // = 0x10500, header 0x104f0, no gap after; the gap before stays free.
+        // [0x10100, 0x10540), 80 bytes aligned to 256: payload 0x10200, header 0x101f0.
         model = new FirstFitModel([new(0x10100, 0x440)], [s_region]);
         placement = model.FindFit(80, 256)!.Value;
-        Assert.Equal(0x104f0ul, placement.Header);
+        Assert.Equal(0x101f0ul, placement.Header);
         model.Take(placement);
-        Assert.Equal([new(0x10100, 0x3f0)], model.FreeBlocks);
+        Assert.Equal([new(0x10100, 0xf0), new(0x10240, 0x300)], model.FreeBlocks);
+
+        // [0x10100, 0x10180), 64 bytes aligned to 32: payload 0x10120 would leave a gap of 16
+        // before, so 0x10140 (header 0x10130); the 16 bytes after go with the block.
+        model = new FirstFitModel([new(0x10100, 0x80)], [s_region]);
+        placement = model.FindFit(64, 32)!.Value;
+        Assert.Equal(0x10130ul, placement.Header);
+        Assert.Equal(80ul, model.Take(placement));
+        Assert.Equal([new(0x10100, 0x30)], model.FreeBlocks);
     }
 
     [Fact]
-    public void Memalign_DoesNotFit_WhenTheGapBeforeWouldBe16BytesOrNegative()
+    public void Memalign_DoesNotFit_WhenTheAlignedBlockWouldPassTheEnd()
     {
-        // [0x10120, 0x101a0), 64 bytes aligned to 64: payload align_down(0x101a0 − 48, 64) =
-        // 0x10140, header 0x10130: a gap of 16 before it, so no fit here; the next block fits
-        // (header 0x104b0 would leave 16 bytes after it, so 0x10470).
+        // [0x10120, 0x101a0), 64 bytes aligned to 64: header 0x10130 leaves a gap of 16 before
+        // it, so 0x10170, whose block passes the end: no fit here; the next block fits at 0x10430.
         var model = new FirstFitModel([new(0x10120, 0x80), new(0x10400, 0x100)], [s_region]);
-        Assert.Equal(0x10470ul, model.FindFit(64, 64)!.Value.Header);
+        Assert.Equal(0x10430ul, model.FindFit(64, 64)!.Value.Header);
 
-        // A block too small once aligned (the header would land below it).
+        // A block too small once aligned.
         model = new FirstFitModel([new(0x10150, 0x60)], [s_region]);
         Assert.Null(model.FindFit(64, 256));
     }
