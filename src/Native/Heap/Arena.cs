@@ -22,6 +22,9 @@ namespace Konfiscator.Native.Heap
         public byte* NodeChunk;        //   where new nodes are carved from
         public nuint NodeChunkLeft;
         public ulong NodeDraws;        //   priorities drawn
+        public byte* SpanBase;         // the arena's address-space reservation for regions (Regions)
+        public nuint SpanUsed;
+        public bool SpanTried;
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment

@@ -45,11 +45,11 @@ namespace Konfiscator.Native.Heap
             nuint bytes = arena->NextRegionBytes;
             nuint need = OsMemory.RoundUpToPage(HeaderBytes + ((nuint)units << Blocks.UnitShift) + Blocks.HeaderBytes);
             if (need > bytes) bytes = need;
-            byte* memory = OsMemory.Map(bytes);
+            byte* memory = MapRegionMemory(arena, bytes);
             if (memory == null) return null;
             if (!PageMap.Mark(memory, bytes))
             {
-                OsMemory.Unmap(memory, bytes);
+                UnmapRegionMemory(arena, memory, bytes);
                 return null;
             }
             if (arena->NextRegionBytes < LargestBytes) arena->NextRegionBytes *= 2;
@@ -72,7 +72,51 @@ namespace Konfiscator.Native.Heap
         {
             Unlink(arena, r);
             PageMap.Unmark(r, r->Bytes);
-            OsMemory.Unmap(r, r->Bytes);
+            UnmapRegionMemory(arena, (byte*)r, r->Bytes);
+        }
+
+        // ---- where regions go: upwards through a reservation of the arena's own ----
+        //
+        // Without help the kernel places each new mapping below the last, so a newer
+        // region would have a lower address than an older one, and first fit (lowest
+        // address first) would prefer the newest, least used region over the holes of the
+        // older ones. So each arena reserves address space once (no memory) and maps its
+        // regions into it one after another, upwards, like a heap grown with brk: address
+        // order is age order. Past the reservation, regions are mapped wherever the kernel
+        // likes, as before.
+
+        private const nuint ReservationBytes = (nuint)1 << 30;
+
+        private static byte* MapRegionMemory(Arena* arena, nuint bytes)
+        {
+            if (arena->SpanBase == null && !arena->SpanTried)
+            {
+                arena->SpanTried = true;
+                arena->SpanBase = OsMemory.Reserve(ReservationBytes);
+            }
+            if (arena->SpanBase != null && arena->SpanUsed + bytes <= ReservationBytes)
+            {
+                byte* memory = OsMemory.MapInto(arena->SpanBase + arena->SpanUsed, bytes);
+                if (memory != null)
+                {
+                    arena->SpanUsed += bytes;
+                    return memory;
+                }
+            }
+            return OsMemory.Map(bytes);
+        }
+
+        private static void UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
+        {
+            byte* span = arena->SpanBase;
+            if (span != null && memory >= span && memory < span + ReservationBytes)
+            {
+                OsMemory.UnmapInto(memory, bytes);
+                // The topmost region's space can be handed out again.
+                if (memory + bytes == span + arena->SpanUsed) arena->SpanUsed -= bytes;
+                return;
+            }
+            OsMemory.Unmap(memory, bytes);
         }
 
         private static void Link(Arena* arena, Region* r)

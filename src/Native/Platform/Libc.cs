@@ -10,7 +10,7 @@ namespace Konfiscator.Native.Platform
     internal static unsafe class Libc
     {
         public const int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
-        public const int MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_SHARED = 0x01;
+        public const int MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_SHARED = 0x01, MAP_FIXED = 0x10;
         public const int MREMAP_MAYMOVE = 1;
         public const int MADV_DONTNEED = 4;
         public static readonly void* MAP_FAILED = (void*)(-1);

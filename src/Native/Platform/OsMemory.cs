@@ -29,6 +29,35 @@ namespace Konfiscator.Native.Platform
             StatsWriter.CountUnmap(length);
         }
 
+        /// <summary>Reserves address space only (no memory, no commit charge): the heap's
+        /// regions are later mapped into it in order (MapInto). Not counted as mapped.</summary>
+        public static byte* Reserve(nuint length)
+        {
+            void* p = Libc.mmap(null, length, Libc.PROT_NONE,
+                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
+            return p == Libc.MAP_FAILED ? null : (byte*)p;
+        }
+
+        /// <summary>Fresh zeroed read-write pages at <paramref name="address"/>, inside a
+        /// reservation of ours (MAP_FIXED replaces the reserved pages there).</summary>
+        public static byte* MapInto(byte* address, nuint length)
+        {
+            void* p = Libc.mmap(address, length, Libc.PROT_READ | Libc.PROT_WRITE,
+                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
+            if (p == Libc.MAP_FAILED) return null;
+            StatsWriter.CountMap(length);
+            return (byte*)p;
+        }
+
+        /// <summary>Gives pages inside a reservation back, keeping the addresses reserved.</summary>
+        public static void UnmapInto(byte* address, nuint length)
+        {
+            void* p = Libc.mmap(address, length, Libc.PROT_NONE,
+                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE | Libc.MAP_FIXED, -1, 0);
+            if (p == Libc.MAP_FAILED) Fatal.Die("cannot return a region to its reservation");
+            StatsWriter.CountUnmap(length);
+        }
+
         /// <summary>Gives back part of a mapping we just made (alignment trimming):
         /// the pages were never handed out, so only the byte count changes.</summary>
         public static void Trim(void* address, nuint length)
