@@ -12,21 +12,21 @@ internal static class Format
     public static string Bytes(ulong n)
     {
         if (n < 1024) return $"{Count(n)} B";
-        string[] units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-        double v = n;
-        int u = -1;
-        while (v >= 1024 && u < units.Length - 1)
-        {
-            v /= 1024;
-            u++;
-        }
-        return $"{Count(n)} B ({v.ToString("0.0", CultureInfo.InvariantCulture)} {units[u]})";
+        double v = Scale(n, out string unit);
+        return $"{Count(n)} B ({v.ToString("0.0", CultureInfo.InvariantCulture)} {unit})";
     }
 
     /// <summary>Bytes in a few characters, for tables: "812 B", "23.9 KiB".</summary>
     public static string BytesShort(ulong n)
     {
         if (n < 1024) return $"{n} B";
+        double v = Scale(n, out string unit);
+        return $"{v.ToString(v < 10 ? "0.0" : "0", CultureInfo.InvariantCulture)} {unit}";
+    }
+
+    /// <summary>n (at least 1024) in the largest binary unit that keeps it at 1 or more.</summary>
+    private static double Scale(ulong n, out string unit)
+    {
         string[] units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
         double v = n;
         int u = -1;
@@ -35,7 +35,8 @@ internal static class Format
             v /= 1024;
             u++;
         }
-        return $"{v.ToString(v < 10 ? "0.0" : "0", CultureInfo.InvariantCulture)} {units[u]}";
+        unit = units[u];
+        return v;
     }
 
     public static bool IsBytes(Figure figure) => figure.Name.Contains("bytes", StringComparison.Ordinal);

@@ -92,12 +92,7 @@ namespace Konfiscator.Native.Heap
             ulong* s = a->Stats;
             if (rest >= Blocks.MinUnits)
             {
-                Node* node = FreeIndex.NodeOf(b);
-                Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
-                r->PrevUnits = units;
-                Blocks.Set(r, rest, a->Index, Blocks.Free);
-                Blocks.Next(r)->PrevUnits = rest;
-                FreeIndex.Replace(a, node, r);
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
                 Blocks.Set(b, units, a->Index, Blocks.Used);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
                 Shrunk(a, old);
@@ -109,6 +104,17 @@ namespace Konfiscator.Native.Heap
             s[StatsLayout.FreeBlocks]--;
             Shrunk(a, old);
             return b;
+        }
+
+        /// <summary>Makes the <paramref name="units"/> at <paramref name="r"/> (just above a block
+        /// of <paramref name="prevUnits"/>) a free block that takes over <paramref name="node"/>
+        /// in the index: what is left when a free block is cut from below.</summary>
+        private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
+        {
+            r->PrevUnits = prevUnits;
+            Blocks.Set(r, units, a->Index, Blocks.Free);
+            Blocks.Next(r)->PrevUnits = units;
+            FreeIndex.Replace(a, node, r);
         }
 
         /// <summary>Cuts <paramref name="count"/> blocks of <paramref name="units"/> from the
@@ -126,14 +132,9 @@ namespace Konfiscator.Native.Heap
             uint size = b->SizeUnits;
             uint total = units * count;
             uint rest = size - total;
-            Node* node = FreeIndex.NodeOf(b);
             if (rest != 0)
             {
-                Block* r = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
-                r->PrevUnits = units;
-                Blocks.Set(r, rest, a->Index, Blocks.Free);
-                Blocks.Next(r)->PrevUnits = rest;
-                FreeIndex.Replace(a, node, r);
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
             }
             else
             {
@@ -431,11 +432,7 @@ namespace Konfiscator.Native.Heap
                 // pointer: read it first. next's header is left as it is (it is inside the
                 // grown block now, where the program's bytes will overwrite it).
                 Node* nextNode = FreeIndex.NodeOf(next);
-                Block* r = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
-                r->PrevUnits = units;
-                Blocks.Set(r, rest, a->Index, Blocks.Free);
-                Blocks.Next(r)->PrevUnits = rest;
-                FreeIndex.Replace(a, nextNode, r);
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, nextNode);
                 Blocks.Set(b, units, a->Index, Blocks.Used);
             }
             else

@@ -102,6 +102,13 @@ namespace Konfiscator.Native.Heap
         public static void Push(Bin* bin, Block* b)
         {
             Blocks.SetState(b, Blocks.Cached);
+            Link(bin, b);
+        }
+
+        /// <summary>Puts a block that is already Cached on top of a bin.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Link(Bin* bin, Block* b)
+        {
             *NextLink(b) = bin->Head;
             bin->Head = b;
             bin->Count++;
@@ -271,10 +278,7 @@ namespace Konfiscator.Native.Heap
             // them: push the farthest first so the nearest comes out first.
             for (uint k = count - 1; k > 0; k--)
             {
-                Block* piece = (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift));
-                *NextLink(piece) = bin->Head;
-                bin->Head = piece;
-                bin->Count++;
+                Link(bin, (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift)));
             }
             return top;
         }
@@ -293,9 +297,7 @@ namespace Konfiscator.Native.Heap
                 Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
                 if (bin != null && bin->Count < bin->Capacity)
                 {
-                    *NextLink(b) = bin->Head;
-                    bin->Head = b;
-                    bin->Count++;
+                    Link(bin, b);
                 }
                 else
                 {
