@@ -120,6 +120,55 @@ public class EndToEndTests
         }
     }
 
+    /// <summary>A fork child publishes a segment of its own: the calls in it are the child's
+    /// alone (the parent's came before the fork), the bytes in use are those of the heap it
+    /// inherited plus its own, and the parent's segment does not see the child's calls.</summary>
+    [ArtifactsFact]
+    public async Task A_fork_child_publishes_its_own_calls_and_the_heap_it_inherited()
+    {
+        using var work = new TempDir("fork");
+        using var stats = new TempDir("stats");
+        string program = Artifacts.CompileC("kfork.c", work.Path, "-O0", "-fno-builtin");
+        var start = new ProcessStartInfo(program) { UseShellExecute = false };
+        start.ArgumentList.Add(work.Path);
+        start.Environment["LD_PRELOAD"] = Artifacts.Library;
+        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
+        using var parent = Process.Start(start)!;
+        try
+        {
+            await WaitForFileAsync(work.File("ready1"), null);
+            var before = OnlySegment(stats.Path);
+            Assert.Equal(parent.Id, before.Pid);
+            Assert.True(before[StatsLayout.BytesInUse] >= 300 * 96, $"in use before the fork: {before[StatsLayout.BytesInUse]}");
+
+            File.Create(work.File("go1")).Dispose();
+            await WaitForFileAsync(work.File("ready2"), null);
+            int childPid = int.Parse(File.ReadAllText(work.File("child")), CultureInfo.InvariantCulture);
+            var scan = DirectoryScan.Run(stats.Path);
+            Assert.Empty(scan.BadFiles);
+            Assert.Equal(2, scan.Segments.Count);
+            var child = scan.Segments.Single(s => s.Stats.Pid == childPid).Stats;
+            var parentNow = scan.Segments.Single(s => s.Stats.Pid == parent.Id).Stats;
+
+            Assert.Equal(parent.Id, child.ParentPid);
+            Assert.Equal(10UL, child[StatsLayout.MallocCalls]);
+            Assert.Equal(0UL, child[StatsLayout.FreeCalls]);
+            Assert.Equal(10UL, child.HistogramCount);
+            Assert.Equal(10UL * 32, child[StatsLayout.BytesAllocated]);
+            Assert.Equal(before[StatsLayout.BytesInUse] + 10 * 32, child[StatsLayout.BytesInUse]);
+            Assert.Equal(before[StatsLayout.MallocCalls], parentNow[StatsLayout.MallocCalls]);
+            Assert.Equal(before[StatsLayout.BytesInUse], parentNow[StatsLayout.BytesInUse]);
+
+            File.Create(work.File("go2")).Dispose();
+            Assert.True(parent.WaitForExit(20_000));
+            Assert.Equal(0, parent.ExitCode);
+        }
+        finally
+        {
+            if (!parent.HasExited) parent.Kill(entireProcessTree: true);
+        }
+    }
+
     /// <summary>The exporter (not run) over a directory where a preloaded program publishes; a real
     /// Prometheus server scrapes it and has the program's value; `stats` shows the same process.</summary>
     [ArtifactsFact]

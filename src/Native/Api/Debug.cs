@@ -114,38 +114,13 @@ namespace Konfiscator.Native.Api
 
             ulong nodes = 0;
             Block* last = null;
-            problems += CheckTree(a, a->NodeRoot, 0xFFFFFFFFFFFFFFFF, ref nodes, ref last, out uint largest);
-            if (largest != a->LargestUnits) problems++;                       // the published largest is exact
+            problems += FreeIndex.Check(a->NodeRoot, null, ref nodes, ref last, out _);
             if (nodes != freeBlocks) problems++;                              // index == walk
 
             ulong* s = a->Stats;
             if (s[StatsLayout.FreeBytes] != freeBytes) problems++;            // counts add up
             if (s[StatsLayout.FreeBlocks] != freeBlocks) problems++;
             if (a->EmptyRegions != emptyRegions) problems++;
-            return problems;
-        }
-
-        /// <summary>In-order: addresses ascend, each node describes its free block (address,
-        /// size, the block's node pointer), priorities never rise going down, and every
-        /// bound is at least the largest size below it (bounds may be stale high, never
-        /// low: see FreeIndex). Counts nodes; returns problems, and the subtree's true maximum.</summary>
-        private static int CheckTree(Arena* a, Node* n, ulong parentPriority, ref ulong nodes, ref Block* last, out uint trueMax)
-        {
-            trueMax = 0;
-            if (n == null) return 0;
-            int problems = CheckTree(a, n->Left, n->Priority, ref nodes, ref last, out uint leftMax);
-            nodes++;
-            Block* b = n->Block;
-            if (last != null && b <= last) problems++;
-            last = b;
-            if (b->State != Blocks.Free || !Blocks.CheckOk(b)) problems++;
-            if (n->Size != b->SizeUnits || FreeIndex.NodeOf(b) != n) problems++;
-            if (n->Priority > parentPriority) problems++;
-            problems += CheckTree(a, n->Right, n->Priority, ref nodes, ref last, out uint rightMax);
-            trueMax = n->Size;
-            if (leftMax > trueMax) trueMax = leftMax;
-            if (rightMax > trueMax) trueMax = rightMax;
-            if (n->Bound < trueMax) problems++;
             return problems;
         }
     }

@@ -29,7 +29,6 @@ namespace Konfiscator.Native.Heap
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
-        public uint LargestUnits;      // the largest free block, exactly (see Grown/Shrunk)
         public ulong DirtyBytes;       // bytes freed since the last purge pass (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
     }
@@ -71,7 +70,6 @@ namespace Konfiscator.Native.Heap
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
             FreeIndex.Insert(a, b);
-            Grown(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
             a->Stats[StatsLayout.FreeBlocks]++;
@@ -95,14 +93,12 @@ namespace Konfiscator.Native.Heap
                 FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
                 Blocks.Set(b, units, a->Index, Blocks.Used);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
-                Shrunk(a, old);
                 return b;
             }
             FreeIndex.Remove(a, b);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
             s[StatsLayout.FreeBlocks]--;
-            Shrunk(a, old);
             return b;
         }
 
@@ -149,7 +145,6 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
-            Shrunk(a, size);
             return b;
         }
 
@@ -194,7 +189,7 @@ namespace Konfiscator.Native.Heap
             else
             {
                 target->PrevUnits = headUnits;
-                Blocks.Set(candidate, headUnits, a->Index, Blocks.Free); // shrank: bounds stay valid
+                Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
                 FreeIndex.Resized(a, candidate);
             }
             Blocks.Set(target, units, a->Index, Blocks.Used);
@@ -212,7 +207,6 @@ namespace Konfiscator.Native.Heap
                 ((Block*)end)->PrevUnits = units;
             }
             s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
-            Shrunk(a, candidateUnits);
             return target;
         }
 
@@ -247,10 +241,26 @@ namespace Konfiscator.Native.Heap
             bool nextFree = next->State == Blocks.Free;
             bool prevFree = b->PrevUnits != 0 && Blocks.Prev(b)->State == Blocks.Free;
             Block* merged;
-            if (prevFree)
+            if (prevFree && nextFree && FreeIndex.Outranks(next, Blocks.Prev(b)))
+            {
+                // Both neighbours are free and the upper one's node ranks higher: the
+                // lower one leaves the index, and the merged block (at its address)
+                // takes over the upper one's node. Nothing else lies between the two.
+                Block* prev = Blocks.Prev(b);
+                Node* nextNode = FreeIndex.NodeOf(next);
+                FreeIndex.Remove(a, prev);
+                merged = prev;
+                Blocks.Set(merged, prev->SizeUnits + units + next->SizeUnits, a->Index, Blocks.Free);
+                FreeIndex.Replace(a, nextNode, merged);
+                Blocks.Retire(b);
+                Blocks.Retire(next);
+                s[StatsLayout.Coalesces] += 2;
+                s[StatsLayout.FreeBlocks] -= 2;
+            }
+            else if (prevFree)
             {
                 // The lower neighbour absorbs b (and the upper one, if free): same
-                // address, so its index node stays where it is and only bounds rise.
+                // address, so its index node stays where it is and only maxima rise.
                 if (nextFree)
                 {
                     FreeIndex.Remove(a, next);
@@ -284,19 +294,15 @@ namespace Konfiscator.Native.Heap
                 FreeIndex.Insert(a, b);
             }
             Blocks.Next(merged)->PrevUnits = merged->SizeUnits;
-            // merged contains whatever free neighbour it absorbed, so this covers them.
-            Grown(a, merged);
 
             if (Regions.IsWholeRegion(merged))
             {
                 if (a->EmptyRegions >= RetainedEmptyRegions)
                 {
-                    uint gone = merged->SizeUnits;
                     FreeIndex.Remove(a, merged);
                     s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
                     s[StatsLayout.FreeBlocks]--;
                     Regions.Unmap(a, Regions.OfWholeBlock(merged));
-                    Shrunk(a, gone);
                 }
                 else
                 {
@@ -326,7 +332,7 @@ namespace Konfiscator.Native.Heap
 
         private static void PurgeBelow(Arena* a, Node* n)
         {
-            if (n == null || n->Bound < PurgeMinUnits) return;
+            if (FreeIndex.SubtreeMax(n) < PurgeMinUnits) return;
             PurgeBelow(a, n->Left);
             Block* b = n->Block;
             if (n->Size >= PurgeMinUnits && (b->Flags & FlagPurged) == 0)
@@ -443,27 +449,11 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(b, total, a->Index, Blocks.Used);
                 Blocks.Next(b)->PrevUnits = total;
             }
-            Shrunk(a, nextUnits);
             return true;
         }
 
-        // ---- the largest free block, kept exact without walking the tree each time ----
-
-        /// <summary>A free block is new or bigger: the largest can only have grown to it.</summary>
-        private static void Grown(Arena* a, Block* b)
-        {
-            if (b->SizeUnits > a->LargestUnits) a->LargestUnits = b->SizeUnits;
-        }
-
-        /// <summary>A free block of <paramref name="oldUnits"/> shrank or left the index: only
-        /// if it was the largest must the largest be found again.</summary>
-        private static void Shrunk(Arena* a, uint oldUnits)
-        {
-            if (oldUnits >= a->LargestUnits) a->LargestUnits = FreeIndex.Largest(a);
-        }
-
-        /// <summary>Publishes the arena's largest free block.</summary>
+        /// <summary>Publishes the arena's largest free block (the index keeps it exact).</summary>
         public static void PublishLargest(Arena* a) =>
-            a->Stats[StatsLayout.LargestFreeBlock] = (ulong)a->LargestUnits << Blocks.UnitShift;
+            a->Stats[StatsLayout.LargestFreeBlock] = (ulong)FreeIndex.Largest(a) << Blocks.UnitShift;
     }
 }

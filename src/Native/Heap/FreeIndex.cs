@@ -1,12 +1,14 @@
 // The free index: a treap of an arena's free blocks, ordered by address, where
-// every node also carries a bound on the largest free size in its subtree (as
-// Linux's vmalloc tree carries the exact maximum). The lowest-addressed block
-// that fits is found by a descent: go left while the left subtree may hold a big
-// enough block, else take this node if it fits, else go right. That is exactly the
-// block a walk of an address-ordered free list would stop at, in O(log n).
+// every node also knows the largest free size in each of its two subtrees, exactly
+// (as Linux's vmalloc tree keeps a subtree maximum). The lowest-addressed block
+// that fits is found by one descent that never turns back: go left if the left
+// subtree holds a big enough block, else take this node if it fits, else go right
+// (the right subtree must hold one, or the maximum above would have said no).
+// That is exactly the block a walk of an address-ordered free list would stop at,
+// in O(log n), reading only the nodes on one path.
 //
 // The nodes do not live in the free blocks but packed in chunks of the arena's
-// own (40 bytes each), with a copy of the block's address and size: a search
+// own (48 bytes each), with a copy of the block's address and size: a search
 // reads only these dense chunks, which stay in the CPU's caches, instead of
 // chasing pointers through free memory the program has not touched in a while.
 // A free block keeps a pointer to its node in its first payload word.
@@ -15,17 +17,16 @@
 // higher priority than children (a treap), which keeps the expected depth
 // logarithmic whatever order blocks are freed in. Insert and remove work without
 // rotations or recursion: insert splits the subtree where the new node belongs,
-// remove zips the removed node's two subtrees together. Because the priority belongs to
-// the node, not to the address, a block that takes another's place in the order
-// (a free that absorbs its upper neighbour, a realloc that eats into it) just
-// takes over its node: no rotations.
+// remove zips the removed node's two subtrees together. Because the priority
+// belongs to the node, not to the address, a block that takes another's place in
+// the order (the rest of a block cut from below, a free that absorbs its upper
+// neighbour) just takes over its node: no rotations.
 //
-// The bound is an *upper* bound, kept lazily: when a block shrinks (every
-// allocation carves the top of one) only its own size is updated, so the bounds
-// above it may be too high. A search that follows a too-high bound into a subtree
-// without a fit comes back out and tightens that subtree's bound on the way, so
-// each stale bound costs one detour, once. Growth raises the bounds on its path
-// at once, so a bound is never too low, and the search never misses.
+// Keeping the maxima exact: every node has a parent pointer, so a change of size
+// is carried upwards only as far as it changes a maximum: one or two steps as a
+// rule, since a block that shrinks or grows is seldom the largest of a big subtree.
+// Insert and remove fix the maxima of the nodes whose children they changed, from
+// the bottom up, then carry the change upwards the same way.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -36,11 +37,14 @@ namespace Konfiscator.Native.Heap
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Node
     {
-        public Block* Block;
-        public uint Size;        // the block's size in units (a copy, kept in step)
-        public uint Bound;       // >= the largest Size in this subtree
+        // What a search reads comes first, so that it shares a cache line.
         public Node* Left, Right;
-        public ulong Priority;
+        public uint Size;        // the block's size in units (a copy, kept in step)
+        public uint LeftMax;     // the largest Size in the left subtree, exactly (0: empty)
+        public uint RightMax;    // the largest Size in the right subtree, exactly
+        public uint Priority;
+        public Block* Block;
+        public Node* Parent;     // null at the root
     }
 
     internal static unsafe class FreeIndex
@@ -53,18 +57,50 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Node* NodeOf(Block* b) => *(Node**)Blocks.Payload(b);
 
+        /// <summary>The largest size in the subtree under n (0 for none).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint BoundOf(Node* n) => n == null ? 0 : n->Bound;
-
-        /// <summary>Recomputes a node's bound from its own size and its children's bounds.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Refresh(Node* n)
+        private static uint MaxOf(Node* n)
         {
+            if (n == null) return 0;
             uint max = n->Size;
-            uint l = BoundOf(n->Left), r = BoundOf(n->Right);
-            if (l > max) max = l;
-            if (r > max) max = r;
-            n->Bound = max;
+            if (n->LeftMax > max) max = n->LeftMax;
+            if (n->RightMax > max) max = n->RightMax;
+            return max;
+        }
+
+        /// <summary>Recomputes both of n's subtree maxima from its children.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Recompute(Node* n)
+        {
+            n->LeftMax = MaxOf(n->Left);
+            n->RightMax = MaxOf(n->Right);
+        }
+
+        /// <summary>The subtree on one side of p (left if <paramref name="left"/>) now has
+        /// <paramref name="max"/> as its largest size: record it, and carry the change
+        /// upwards while it changes the maximum of the subtree above.</summary>
+        private static void CarryUp(Node* p, bool left, uint max)
+        {
+            while (p != null)
+            {
+                uint before = MaxOf(p);
+                if (left) p->LeftMax = max; else p->RightMax = max;
+                uint after = MaxOf(p);
+                if (after == before) return;
+                Node* above = p->Parent;
+                if (above == null) return;
+                left = above->Left == p;
+                max = after;
+                p = above;
+            }
+        }
+
+        /// <summary>n's own size changed: its parent's record of the subtree follows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void SizeChanged(Node* n)
+        {
+            Node* p = n->Parent;
+            if (p != null) CarryUp(p, p->Left == n, MaxOf(n));
         }
 
         private static Node* NewNode(Arena* a, Block* b)
@@ -88,14 +124,21 @@ namespace Konfiscator.Native.Heap
             }
             n->Block = b;
             n->Size = b->SizeUnits;
-            n->Bound = b->SizeUnits;
+            n->LeftMax = 0;
+            n->RightMax = 0;
             n->Left = null;
             n->Right = null;
+            n->Parent = null;
             // A random priority: a hash of the address and a running count, so that
-            // even blocks freed again and again at one address get fresh draws.
+            // even blocks freed again and again at one address get fresh draws. The
+            // exception is the free block at the top of a region, the one that is cut
+            // from again and again while the heap grows: it gets the highest priority,
+            // so it sits at the root (or among the few region tops around it), and
+            // carrying each cut's new size upwards stops at once. The treap stays a
+            // treap; it just has a handful of fixed priorities at the top.
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
-            n->Priority = x;
+            n->Priority = Blocks.Next(b)->State == Blocks.Sentinel ? 0xFFFFFFFFu : (uint)x >> 1;
             *(Node**)Blocks.Payload(b) = n;
             return n;
         }
@@ -110,142 +153,117 @@ namespace Konfiscator.Native.Heap
         // ---- operations (the arena lock is held) ----
 
         /// <summary>Adds free block b (its header already says its size): down the path while
-        /// nodes outrank the new one (raising their bounds), then the subtree found there is
-        /// split by address into the new node's two children. No recursion, no rotations;
-        /// nodes on the split paths lose subtrees, so their bounds may go stale high, which
-        /// the search tolerates (see above).</summary>
+        /// nodes outrank the new one (each takes the new size into the maximum of the side
+        /// it goes down, which is then exact, as nothing leaves that side), then the subtree
+        /// found there is split by address into the new node's two children. Splitting
+        /// changes one child of each node on the two split chains; their maxima are fixed
+        /// from the bottom of each chain up. No recursion, no rotations.</summary>
         public static void Insert(Arena* a, Block* b)
         {
             Node* n = NewNode(a, b);
+            Node* parent = null;
             Node** link = &a->NodeRoot;
             while (*link != null && (*link)->Priority > n->Priority)
             {
                 Node* cur = *link;
-                if (cur->Bound < n->Size) cur->Bound = n->Size;
-                link = b < cur->Block ? &cur->Left : &cur->Right;
+                parent = cur;
+                if (b < cur->Block)
+                {
+                    if (cur->LeftMax < n->Size) cur->LeftMax = n->Size;
+                    link = &cur->Left;
+                }
+                else
+                {
+                    if (cur->RightMax < n->Size) cur->RightMax = n->Size;
+                    link = &cur->Right;
+                }
             }
+            // Split t: nodes below b go down n's left chain (each linked by its right
+            // child), nodes above go down the right chain (each linked by its left).
             Node* t = *link;
+            Node* lowTail = n, highTail = n;
             Node** low = &n->Left;
             Node** high = &n->Right;
             while (t != null)
             {
-                if (t->Block < b) { *low = t; low = &t->Right; t = t->Right; }
-                else { *high = t; high = &t->Left; t = t->Left; }
+                if (t->Block < b) { *low = t; t->Parent = lowTail; lowTail = t; low = &t->Right; t = t->Right; }
+                else { *high = t; t->Parent = highTail; highTail = t; high = &t->Left; t = t->Left; }
             }
             *low = null;
             *high = null;
-            Refresh(n);
+            for (Node* x = lowTail; x != n; x = x->Parent) x->RightMax = MaxOf(x->Right);
+            for (Node* x = highTail; x != n; x = x->Parent) x->LeftMax = MaxOf(x->Left);
+            Recompute(n);
+            n->Parent = parent;
             *link = n;
         }
 
         /// <summary>Removes free block b (which must be in the index): its two subtrees are
-        /// zipped together in its place, by priority. A node that takes in the other side's
-        /// subtree takes in its bound too, so no bound is ever too low.</summary>
+        /// zipped together in its place, by priority. The nodes on the zip chain have a new
+        /// child each; their maxima are fixed from the bottom up, and the change is carried
+        /// above as far as it goes.</summary>
         public static void Remove(Arena* a, Block* b)
         {
             Node* n = NodeOf(b);
-            Node** link = &a->NodeRoot;
-            while (*link != n)
-                link = b < (*link)->Block ? &(*link)->Left : &(*link)->Right;
+            Node* parent = n->Parent;
+            bool wasLeft = parent != null && parent->Left == n;
+            Node** top = parent == null ? &a->NodeRoot : wasLeft ? &parent->Left : &parent->Right;
+            Node** link = top;
+            Node* owner = parent;          // the node whose child *link is
             Node* l = n->Left;
             Node* r = n->Right;
             while (l != null && r != null)
             {
-                if (l->Priority > r->Priority)
-                {
-                    if (l->Bound < r->Bound) l->Bound = r->Bound;
-                    *link = l;
-                    link = &l->Right;
-                    l = l->Right;
-                }
-                else
-                {
-                    if (r->Bound < l->Bound) r->Bound = l->Bound;
-                    *link = r;
-                    link = &r->Left;
-                    r = r->Left;
-                }
+                if (l->Priority > r->Priority) { *link = l; l->Parent = owner; owner = l; link = &l->Right; l = l->Right; }
+                else { *link = r; r->Parent = owner; owner = r; link = &r->Left; r = r->Left; }
             }
-            *link = l != null ? l : r;
+            Node* rest = l != null ? l : r;
+            *link = rest;
+            if (rest != null) rest->Parent = owner;
+            for (Node* x = owner; x != parent; x = x->Parent) Recompute(x);
+            if (parent != null) CarryUp(parent, wasLeft, MaxOf(*top));
             FreeNode(a, n);
         }
 
         /// <summary>Free block <paramref name="nw"/> takes over node <paramref name="old"/> (whose
         /// block leaves the index): nothing else lies between the two addresses, so the order
-        /// holds, and the priority is the node's own, so no rotation is needed. Used when a
-        /// freed block absorbs its free upper neighbour, and when realloc grows into one. The
-        /// caller reads old (NodeOf) before nw's header may overwrite the pointer to it.</summary>
+        /// holds, and the priority is the node's own, so no rotation is needed. Used for the
+        /// rest of a block cut from below, when a freed block absorbs its free upper
+        /// neighbour, and when realloc grows into one. The caller reads old (NodeOf) before
+        /// nw's header may overwrite the pointer to it.</summary>
         public static void Replace(Arena* a, Node* old, Block* nw)
         {
             old->Block = nw;
-            old->Size = nw->SizeUnits;
             *(Node**)Blocks.Payload(nw) = old;
-            if (old->Size > old->Bound) RaiseBounds(a, nw);
+            if (old->Size == nw->SizeUnits) return;
+            old->Size = nw->SizeUnits;
+            SizeChanged(old);
         }
 
         /// <summary>After b's size changed in place (its address did not): its node's copy
-        /// follows; a growth raises the bounds on its path, a shrink needs nothing (see above).</summary>
+        /// follows, and the maxima above it.</summary>
         public static void Resized(Arena* a, Block* b)
         {
             Node* n = NodeOf(b);
-            uint size = b->SizeUnits;
-            bool grew = size > n->Size;
-            n->Size = size;
-            if (grew) RaiseBounds(a, b);
+            n->Size = b->SizeUnits;
+            SizeChanged(n);
         }
 
-        private static void RaiseBounds(Arena* a, Block* b)
-        {
-            uint size = b->SizeUnits;
-            for (Node* n = a->NodeRoot; n != null; n = b < n->Block ? n->Left : n->Right)
-            {
-                if (n->Bound < size) n->Bound = size;
-                if (n->Block == b) return;
-            }
-        }
+        /// <summary>Of two free blocks about to become one, the one whose node ranks higher
+        /// (the other's node is the one to remove: it lies lower in the tree).</summary>
+        public static bool Outranks(Block* x, Block* y) => NodeOf(x)->Priority >= NodeOf(y)->Priority;
 
-        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.
-        /// Tightens every bound that led it astray.</summary>
+        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.</summary>
         public static Block* FirstFit(Arena* a, uint units)
         {
-            // A straight descent first: while the bounds are right it finds the block
-            // without a single call. At the first sign of a stale bound, the recursive
-            // search below starts over from the root and tightens what misled it.
             Node* n = a->NodeRoot;
-            if (n == null || n->Bound < units) return null;
+            if (MaxOf(n) < units) return null;
             while (true)
             {
-                Node* left = n->Left;
-                if (left != null && left->Bound >= units) { n = left; continue; }
-                if (n->Size >= units) return n->Block;
-                Node* right = n->Right;
-                if (right == null || right->Bound < units) break;
-                n = right;
+                if (n->LeftMax >= units) n = n->Left;
+                else if (n->Size >= units) return n->Block;
+                else n = n->Right; // RightMax >= units: the maximum above promised a fit
             }
-            n = FirstFit(a->NodeRoot, units);
-            return n == null ? null : n->Block;
-        }
-
-        private static Node* FirstFit(Node* n, uint units)
-        {
-            if (n == null || n->Bound < units) return null;
-            Node* left = n->Left;
-            if (left != null && left->Bound >= units)
-            {
-                Node* found = FirstFit(left, units);
-                if (found != null) return found;
-            }
-            if (n->Size >= units) return n;
-            Node* right = n->Right;
-            if (right != null && right->Bound >= units)
-            {
-                Node* found = FirstFit(right, units);
-                if (found != null) return found;
-            }
-            // Nothing here fits: the bound was stale. The children's bounds are now
-            // below units, so recomputing from them tightens this one.
-            Refresh(n);
-            return null;
         }
 
         /// <summary>The lowest-addressed block above <paramref name="after"/> of at least <paramref name="units"/>, or null.</summary>
@@ -257,7 +275,7 @@ namespace Konfiscator.Native.Heap
 
         private static Node* FirstFitAbove(Node* n, uint units, Block* after)
         {
-            if (n == null || n->Bound < units) return null;
+            if (MaxOf(n) < units) return null;
             if (n->Block > after)
             {
                 Node* found = FirstFitAbove(n->Left, units, after);
@@ -267,25 +285,11 @@ namespace Konfiscator.Native.Heap
             return FirstFitAbove(n->Right, units, after);
         }
 
-        /// <summary>The largest free size in the index, exactly: a branch-and-bound walk
-        /// that skips every subtree whose bound cannot beat the best size found so far,
-        /// and tightens the bounds it passes.</summary>
-        public static uint Largest(Arena* a)
-        {
-            uint best = 0;
-            TightenAbove(a->NodeRoot, ref best);
-            return best;
-        }
+        /// <summary>The largest free size in the index, exactly.</summary>
+        public static uint Largest(Arena* a) => MaxOf(a->NodeRoot);
 
-        private static void TightenAbove(Node* n, ref uint best)
-        {
-            if (n == null || n->Bound <= best) return;
-            if (n->Size > best) best = n->Size;
-            // The child with the higher bound first: it is the likelier home of the maximum.
-            if (BoundOf(n->Left) >= BoundOf(n->Right)) { TightenAbove(n->Left, ref best); TightenAbove(n->Right, ref best); }
-            else { TightenAbove(n->Right, ref best); TightenAbove(n->Left, ref best); }
-            Refresh(n);
-        }
+        /// <summary>The largest size in the subtree under n (the purge walk prunes with it).</summary>
+        public static uint SubtreeMax(Node* n) => MaxOf(n);
 
         /// <summary>True if b is in the index where an address search finds it (heap check).</summary>
         public static bool Contains(Arena* a, Block* b)
@@ -293,6 +297,29 @@ namespace Konfiscator.Native.Heap
             for (Node* n = a->NodeRoot; n != null; n = b < n->Block ? n->Left : n->Right)
                 if (n->Block == b) return true;
             return false;
+        }
+
+        /// <summary>Heap check of the tree under n: in-order addresses ascend, each node
+        /// describes its free block (size, the block's node pointer), parent pointers and
+        /// priorities agree with the shape, and both maxima are exact. Counts nodes; returns
+        /// problems, and the subtree's largest size.</summary>
+        public static int Check(Node* n, Node* parent, ref ulong nodes, ref Block* last, out uint max)
+        {
+            max = 0;
+            if (n == null) return 0;
+            int problems = Check(n->Left, n, ref nodes, ref last, out uint leftMax);
+            nodes++;
+            Block* b = n->Block;
+            if (last != null && b <= last) problems++;
+            last = b;
+            if (b->State != Blocks.Free || !Blocks.CheckOk(b)) problems++;
+            if (n->Size != b->SizeUnits || NodeOf(b) != n) problems++;
+            if (n->Parent != parent) problems++;
+            if (parent != null && n->Priority > parent->Priority) problems++;
+            problems += Check(n->Right, n, ref nodes, ref last, out uint rightMax);
+            if (n->LeftMax != leftMax || n->RightMax != rightMax) problems++;
+            max = MaxOf(n);
+            return problems;
         }
     }
 }

@@ -35,7 +35,8 @@ namespace Konfiscator.Native.Heap
         /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
         /// bin, whose requests 0..16 spread over five; it holds 0xFF).</summary>
         public byte Bucket;
-        public byte Reserved;
+        /// <summary>Refills from the heap so far, up to the one that reached a full batch (see Refill).</summary>
+        public byte Refills;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -131,6 +132,7 @@ namespace Konfiscator.Native.Heap
                 Bin* bin = BinFor(tc, units);
                 bin->Head = null;
                 bin->Count = 0;
+                bin->Refills = 0;
                 uint capacity = BinBytes / (units << Blocks.UnitShift);
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity);
                 bin->Bucket = units == MinUnits ? (byte)0xFF
@@ -240,7 +242,8 @@ namespace Konfiscator.Native.Heap
         /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
         /// blocks other threads freed back to the home arena (adopted into this cache's
         /// bins while they have room), else from the heap: the bin is filled with up to
-        /// half its capacity more, all carved by first fit from one free block. Returns
+        /// half its capacity more (fewer on its first refills), all carved by first fit
+        /// from one free block. Returns
         /// the caller's block (Used), or null when the heap has no memory.</summary>
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
         {
@@ -257,7 +260,18 @@ namespace Konfiscator.Native.Heap
                 Heap.UnlockArena(a);
                 return mine;
             }
+            // Slow start: a bin's first refill carves two blocks, each later one twice
+            // as many, up to half its capacity. A size a program asks for once or twice
+            // then does not carve (and fault in) a batch it will never use, which is
+            // most sizes in a short-lived process; a hot size reaches full batches
+            // after a handful of refills.
             uint want = 1 + (uint)bin->Capacity / 2;
+            uint ramp = 2u << bin->Refills;
+            if (ramp < want)
+            {
+                want = ramp;
+                bin->Refills++;
+            }
             Block* b = Arenas.FindFit(a, units);
             if (b == null)
             {

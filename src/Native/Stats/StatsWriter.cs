@@ -16,7 +16,8 @@ namespace Konfiscator.Native.Stats
         private static byte* s_base;          // where counters are written now
         private static nuint s_size;          // bytes of a segment, page-rounded
         private static bool s_published;      // s_base is the shared file mapping
-        private static byte* s_private;       // private fallback, and the fork snapshot
+        private static byte* s_private;       // private fallback
+        private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
         private static int s_slotCount;
         private static int s_arenaCount;
         private static int s_threadSlots;
@@ -48,6 +49,8 @@ namespace Konfiscator.Native.Stats
             CountMap(s_size);
             s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
             if (s_releasedSlots == null) return false;
+            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong))));
+            if (s_forkGauges == null) return false;
 
             if (SegmentFile.PublishingEnabled())
                 Publish();
@@ -100,8 +103,17 @@ namespace Konfiscator.Native.Stats
             if (shared == null) return;
             // Counters first, the header (with its magic) last, so a reader never
             // sees a valid-looking header over missing counters.
+            // Only the slots that may hold figures: the rest of a new file reads as
+            // zeros, and copying untouched pages would fault every one of them in.
             Libc.memcpy(shared + StatsLayout.HeaderSize, s_private + StatsLayout.HeaderSize,
-                        s_size - StatsLayout.HeaderSize);
+                        (nuint)(StatsLayout.CounterOffset(SlotsInUse, 0) - StatsLayout.HeaderSize));
+            Adopt(shared);
+        }
+
+        /// <summary>From now on counters are written into <paramref name="shared"/> (a new
+        /// file mapping, its counters in place); the header goes last.</summary>
+        private static void Adopt(byte* shared)
+        {
             s_base = shared;
             s_published = true;
             CountMap(s_size);
@@ -173,15 +185,24 @@ namespace Konfiscator.Native.Stats
         public static void BeforeFork()
         {
             LockSlots();
-            if (s_base != s_private)
-                Libc.memcpy(s_private, s_base, s_size);
+            // The gauges of every slot in use, while every arena is locked: the heap the
+            // child inherits, exactly. Only these few values are copied, so a fork
+            // writes to one or two pages here, not the whole segment (each page the
+            // parent writes after a fork is a copy-on-write fault; bash forks a lot).
+            int used = SlotsInUse;
+            for (int slot = 0; slot < used; slot++)
+            {
+                ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
+                for (int g = 0; g < GaugeCount; g++)
+                    s_forkGauges[slot * GaugeCount + g] = c[GaugeAt(g)];
+            }
         }
+
+        public static void AfterForkInParent() => UnlockSlots();
 
         /// <summary>In the child: stop writing into the parent's file and publish a
         /// segment of our own. Calls made so far were the parent's, so counters start
         /// at zero; gauges describe the heap the child inherited and are kept.</summary>
-        public static void AfterForkInParent() => UnlockSlots();
-
         /// <param name="keepSlot">the forking thread's slot (-1 if none): the only thread
         /// that exists in the child; every other slot is free again.</param>
         public static void AfterForkInChild(int keepSlot)
@@ -190,28 +211,56 @@ namespace Konfiscator.Native.Stats
             s_releasedCount = 0;
             for (int i = s_slotsHandedOut - 1; i >= 0; i--)
                 if (i != keepSlot) s_releasedSlots[s_releasedCount++] = i;
-            if (s_published)
+
+            byte* inherited = s_base;
+            bool wasPublished = s_published;
+            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, s_slotCount) : null;
+            if (target == null) target = s_private;
+            // A new file reads as zeros, and the private copy is mostly zeros already:
+            // only values that differ are written, so few pages are touched.
+            int used = SlotsInUse;
+            for (int slot = 0; slot < used; slot++)
             {
-                // The parent's file mapping is shared with the parent: leave it alone.
-                Libc.munmap(s_base, s_size);
-                s_published = false;
-            }
-            s_base = s_private;
-            for (int slot = 0; slot < s_slotCount; slot++)
-            {
-                ulong* c = (ulong*)(s_private + StatsLayout.CounterOffset(slot, 0));
+                ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
                 for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
-                    if (!IsGauge(i)) c[i] = 0;
+                    if (c[i] != 0 && !IsGauge(i)) c[i] = 0;
+                for (int g = 0; g < GaugeCount; g++)
+                {
+                    ulong v = s_forkGauges[slot * GaugeCount + g];
+                    if (c[GaugeAt(g)] != v) c[GaugeAt(g)] = v;
+                }
             }
-            Libc.memset(s_private, 0, StatsLayout.HeaderSize);
-            if (SegmentFile.PublishingEnabled())
-                Publish();
+            // The parent's file mapping is shared with the parent: leave it alone.
+            if (wasPublished) Libc.munmap(inherited, s_size);
+            s_published = false;
+            s_base = s_private;
+            if (target != s_private) Adopt(target);
         }
 
-        private static bool IsGauge(int counter) =>
-            counter == StatsLayout.BytesInUse || counter == StatsLayout.FreeBytes ||
-            counter == StatsLayout.FreeBlocks || counter == StatsLayout.LargestFreeBlock ||
-            counter == StatsLayout.BytesMapped || counter == StatsLayout.PeakBytesInUse ||
-            counter == StatsLayout.ProcessBytesInUse;
+        /// <summary>Slots that may hold figures: process, arenas, shared, and the thread
+        /// slots handed out so far (thread slots come last).</summary>
+        private static int SlotsInUse => StatsLayout.FirstThreadSlot(s_arenaCount) + s_slotsHandedOut;
+
+        private const int GaugeCount = 7;
+
+        /// <summary>The g-th gauge (g &lt; GaugeCount): the figures that describe the heap
+        /// rather than count calls.</summary>
+        private static int GaugeAt(int g) => g switch
+        {
+            0 => StatsLayout.BytesInUse,
+            1 => StatsLayout.FreeBytes,
+            2 => StatsLayout.FreeBlocks,
+            3 => StatsLayout.LargestFreeBlock,
+            4 => StatsLayout.BytesMapped,
+            5 => StatsLayout.PeakBytesInUse,
+            _ => StatsLayout.ProcessBytesInUse,
+        };
+
+        private static bool IsGauge(int counter)
+        {
+            for (int g = 0; g < GaugeCount; g++)
+                if (GaugeAt(g) == counter) return true;
+            return false;
+        }
     }
 }
