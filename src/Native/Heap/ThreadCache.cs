@@ -198,15 +198,7 @@ namespace Konfiscator.Native.Heap
         /// frees each run into the heap under one lock.</summary>
         private static void ReleaseSorted(Arena* a, ulong* blocks, int n)
         {
-            // Insertion sort: n is at most 128, and a bin's blocks are often nearly in
-            // (reverse) order already.
-            for (int i = 1; i < n; i++)
-            {
-                ulong key = blocks[i];
-                int j = i - 1;
-                while (j >= 0 && blocks[j] > key) { blocks[j + 1] = blocks[j]; j--; }
-                blocks[j + 1] = key;
-            }
+            SortAddresses(blocks, n);
             Heap.LockArena(a);
             ulong* s = a->Stats;
             int start = 0;
@@ -237,6 +229,38 @@ namespace Konfiscator.Native.Heap
             }
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
+        }
+
+        /// <summary>Sorts n (at most ScratchBlocks) addresses, ascending. A bin often hands
+        /// its blocks back in exactly ascending or descending address order (a size freed
+        /// in the order it was carved, or the reverse): one pass finds out, and those take
+        /// O(n). Anything else gets a Shell sort with Ciura's gaps (a plain insertion sort
+        /// would take up to n²/2 moves).</summary>
+        private static void SortAddresses(ulong* a, int n)
+        {
+            bool ascending = true, descending = true;
+            for (int i = 1; i < n; i++)
+            {
+                if (a[i - 1] > a[i]) ascending = false;
+                else descending = false;
+            }
+            if (ascending) return;
+            if (descending)
+            {
+                for (int i = 0, j = n - 1; i < j; i++, j--) { ulong t = a[i]; a[i] = a[j]; a[j] = t; }
+                return;
+            }
+            for (int g = 0; g < 5; g++)
+            {
+                int gap = g == 0 ? 57 : g == 1 ? 23 : g == 2 ? 10 : g == 3 ? 4 : 1;
+                for (int i = gap; i < n; i++)
+                {
+                    ulong key = a[i];
+                    int j = i;
+                    while (j >= gap && a[j - gap] > key) { a[j] = a[j - gap]; j -= gap; }
+                    a[j] = key;
+                }
+            }
         }
 
         /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
