@@ -83,7 +83,7 @@ namespace Konfiscator.Native.Api
                 if (r->Next != null && r->Next <= r) problems++;           // address order
                 Block* end = Regions.Sentinel(r);
                 Block* b = Regions.FirstBlock(r);
-                if (b->PrevUnits != 0) problems++;
+                if (b->PrevTag != 0) problems++;
                 uint prevUnits = 0;
                 bool prevFree = false;
                 while (b < end)
@@ -93,7 +93,8 @@ namespace Konfiscator.Native.Api
                         problems++;
                         break;                                                // cannot walk on
                     }
-                    if (b->PrevUnits != prevUnits) problems++;                // boundary tags agree
+                    if (Blocks.PrevSize(b) != prevUnits || Blocks.PrevIsFree(b) != prevFree)
+                        problems++;                                           // boundary tags and free bits agree
                     bool free = b->State == Blocks.Free;
                     if (!free && b->State != Blocks.Used && b->State != Blocks.Cached) problems++;
                     if (free && prevFree) problems++;                         // no two free neighbours
@@ -108,7 +109,7 @@ namespace Konfiscator.Native.Api
                     prevFree = free;
                     b = Blocks.Next(b);
                 }
-                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || end->PrevUnits != prevUnits)
+                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || Blocks.PrevSize(end) != prevUnits || Blocks.PrevIsFree(end) != prevFree)
                     problems++;                                               // ends exactly at the sentinel
             }
 

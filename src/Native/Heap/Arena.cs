@@ -97,6 +97,7 @@ namespace Konfiscator.Native.Heap
             }
             FreeIndex.Remove(a, b);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
+            Blocks.SetPrev(Blocks.Next(b), b->SizeUnits, free: false);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
             s[StatsLayout.FreeBlocks]--;
             return b;
@@ -107,9 +108,9 @@ namespace Konfiscator.Native.Heap
         /// in the index: what is left when a free block is cut from below.</summary>
         private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
         {
-            r->PrevUnits = prevUnits;
+            Blocks.SetPrev(r, prevUnits, free: false);
             Blocks.Set(r, units, a->Index, Blocks.Free);
-            Blocks.Next(r)->PrevUnits = units;
+            Blocks.SetPrev(Blocks.Next(r), units, free: true);
             FreeIndex.Replace(a, node, r);
         }
 
@@ -135,13 +136,13 @@ namespace Konfiscator.Native.Heap
             else
             {
                 FreeIndex.Remove(a, b);
-                Blocks.Next(b)->PrevUnits = units;
+                Blocks.SetPrev(Blocks.Next(b), units, free: false);
                 s[StatsLayout.FreeBlocks]--;
             }
             for (uint k = 0; k < count; k++)
             {
                 Block* piece = (Block*)((byte*)b + ((nuint)(k * units) << Blocks.UnitShift));
-                if (k > 0) piece->PrevUnits = units;
+                if (k > 0) Blocks.SetPrev(piece, units, free: false);
                 Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
             }
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
@@ -188,7 +189,7 @@ namespace Konfiscator.Native.Heap
             }
             else
             {
-                target->PrevUnits = headUnits;
+                Blocks.SetPrev(target, headUnits, free: true);
                 Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
                 FreeIndex.Resized(a, candidate);
             }
@@ -196,15 +197,15 @@ namespace Konfiscator.Native.Heap
             if (tailUnits != 0)
             {
                 Block* tail = (Block*)blockEnd;
-                tail->PrevUnits = units;
+                Blocks.SetPrev(tail, units, free: false);
                 Blocks.Set(tail, tailUnits, a->Index, Blocks.Free);
-                ((Block*)end)->PrevUnits = tailUnits;
+                Blocks.SetPrev((Block*)end, tailUnits, free: true);
                 FreeIndex.Insert(a, tail);
                 s[StatsLayout.FreeBlocks]++;
             }
             else
             {
-                ((Block*)end)->PrevUnits = units;
+                Blocks.SetPrev((Block*)end, units, free: false);
             }
             s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
             return target;
@@ -239,7 +240,7 @@ namespace Konfiscator.Native.Heap
 
             Block* next = Blocks.Next(b);
             bool nextFree = next->State == Blocks.Free;
-            bool prevFree = b->PrevUnits != 0 && Blocks.Prev(b)->State == Blocks.Free;
+            bool prevFree = Blocks.PrevIsFree(b);
             Block* merged;
             if (prevFree && nextFree && FreeIndex.Outranks(next, Blocks.Prev(b)))
             {
@@ -293,7 +294,7 @@ namespace Konfiscator.Native.Heap
                 Blocks.Set(b, units, a->Index, Blocks.Free);
                 FreeIndex.Insert(a, b);
             }
-            Blocks.Next(merged)->PrevUnits = merged->SizeUnits;
+            Blocks.SetPrev(Blocks.Next(merged), merged->SizeUnits, free: true);
 
             if (Regions.IsWholeRegion(merged))
             {
@@ -411,9 +412,9 @@ namespace Konfiscator.Native.Heap
             uint tail = b->SizeUnits - units;
             if (tail < Blocks.MinUnits) return;
             Block* t = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
-            t->PrevUnits = units;
+            Blocks.SetPrev(t, units, free: false);
             Blocks.Set(t, tail, a->Index, Blocks.Used);
-            Blocks.Next(t)->PrevUnits = tail;
+            Blocks.SetPrev(Blocks.Next(t), tail, free: false);
             Blocks.Set(b, units, a->Index, Blocks.Used);
             Release(a, t);
         }
@@ -447,7 +448,7 @@ namespace Konfiscator.Native.Heap
                 s[StatsLayout.FreeBlocks]--;
                 Blocks.Retire(next);
                 Blocks.Set(b, total, a->Index, Blocks.Used);
-                Blocks.Next(b)->PrevUnits = total;
+                Blocks.SetPrev(Blocks.Next(b), total, free: false);
             }
             return true;
         }

@@ -7,7 +7,11 @@
 //            └──────────────────────────────────────────────────────────┘
 //
 // Sizes are in 16-byte units, so the block after `b` is at b + 16*size and the
-// one before at b - 16*prev. `check` hashes the header's address with its size,
+// one before at b - 16*prev. The top bit of `prev` says whether that block below
+// is free (as glibc's PREV_INUSE bit does, the other way round): a free looks at
+// its own header to know whether to merge downwards, instead of reading a header
+// far below that is seldom in the CPU's caches. Whoever changes a block between
+// free and not free updates the bit in the header above it. `check` hashes the header's address with its size,
 // arena and flags; a header that fails it was overwritten, or never was a header.
 // Two fields are left out of the hash on purpose: `prev` (a neighbour's free may
 // change it while the owner reads its own header without the arena lock) and
@@ -24,7 +28,7 @@ namespace Konfiscator.Native.Heap
     internal struct Block
     {
         public uint SizeUnits;
-        public uint PrevUnits;
+        public uint PrevTag;     // the size of the block below, in units, | PrevFreeBit while it is free; 0 for a region's first block
         public ushort Arena;
         public byte State;
         public byte Flags;
@@ -62,7 +66,21 @@ namespace Konfiscator.Native.Heap
         public static Block* Next(Block* b) => (Block*)((byte*)b + ((nuint)b->SizeUnits << UnitShift));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block* Prev(Block* b) => (Block*)((byte*)b - ((nuint)b->PrevUnits << UnitShift));
+        public static Block* Prev(Block* b) => (Block*)((byte*)b - ((nuint)PrevSize(b) << UnitShift));
+
+        public const uint PrevFreeBit = 1u << 31;
+
+        /// <summary>The size in units of the block below b (0: b is the first of its region).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint PrevSize(Block* b) => b->PrevTag & ~PrevFreeBit;
+
+        /// <summary>True when the block below b is free.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool PrevIsFree(Block* b) => (b->PrevTag & PrevFreeBit) != 0;
+
+        /// <summary>Records in b's header that the block below it has <paramref name="units"/> and is free or not.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void SetPrev(Block* b, uint units, bool free) => b->PrevTag = free ? units | PrevFreeBit : units;
 
         /// <summary>Units of the block that serves a request of n bytes: max(32, round_up(n + 16, 16)).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -10,7 +10,7 @@
 //              │ (alignment padding, if any)  │ header │ payload …            │
 //              └──────────────────────────────┴────────┴──────────────────────┘
 // The header's fields mean something else than in a heap block:
-//   SizeUnits = length of the mapping in pages, PrevUnits = offset of the header
+//   SizeUnits = length of the mapping in pages, PrevTag = offset of the header
 //   from the mapping's start in 16-byte units, Arena = arena charged for it.
 
 using Konfiscator.Native.Platform;
@@ -30,7 +30,7 @@ namespace Konfiscator.Native.Heap
         // Requests beyond this cannot be mapped on x86-64 anyway (47-bit user space).
         private const ulong MaxRequest = 1UL << 46;
 
-        public static byte* MapStart(Block* b) => (byte*)b - ((nuint)b->PrevUnits << Blocks.UnitShift);
+        public static byte* MapStart(Block* b) => (byte*)b - ((nuint)b->PrevTag << Blocks.UnitShift);
         public static nuint MapLength(Block* b) => (nuint)b->SizeUnits << PageShift;
         public static nuint Usable(Block* b) => (nuint)(MapStart(b) + MapLength(b) - Blocks.Payload(b));
 
@@ -71,7 +71,7 @@ namespace Konfiscator.Native.Heap
                 return null;
             }
             Block* b = Blocks.FromPayload(payload);
-            b->PrevUnits = (uint)((nuint)((byte*)b - start) >> Blocks.UnitShift);
+            b->PrevTag = (uint)((nuint)((byte*)b - start) >> Blocks.UnitShift);
             Blocks.Set(b, (uint)(length >> PageShift), arena, Blocks.Large);
             return b;
         }
@@ -91,7 +91,7 @@ namespace Konfiscator.Native.Heap
         /// offset (no alignment padding); null if it cannot (the caller then copies).</summary>
         public static Block* Remap(Block* b, nuint size)
         {
-            if (b->PrevUnits != 0 || size > MaxRequest) return null;
+            if (b->PrevTag != 0 || size > MaxRequest) return null;
             byte* start = MapStart(b);
             nuint oldLength = MapLength(b);
             nuint newLength = OsMemory.RoundUpToPage(Blocks.HeaderBytes + size);
@@ -109,7 +109,7 @@ namespace Konfiscator.Native.Heap
                 Fatal.Die("out of memory for the page map while remapping");
             Block* nb = (Block*)moved;
             ushort arena = nb->Arena;
-            nb->PrevUnits = 0;
+            nb->PrevTag = 0;
             Blocks.Set(nb, (uint)(newLength >> PageShift), arena, Blocks.Large);
             return nb;
         }

@@ -34,7 +34,7 @@ namespace Konfiscator.Native.Heap
         public static Block* Sentinel(Region* r) => (Block*)((byte*)r + r->Bytes - Blocks.HeaderBytes);
 
         /// <summary>True when b is the only block of its region (the region is one free span).</summary>
-        public static bool IsWholeRegion(Block* b) => b->PrevUnits == 0 && Blocks.Next(b)->State == Blocks.Sentinel;
+        public static bool IsWholeRegion(Block* b) => b->PrevTag == 0 && Blocks.Next(b)->State == Blocks.Sentinel;
 
         public static Region* OfWholeBlock(Block* b) => (Region*)((byte*)b - HeaderBytes);
 
@@ -60,10 +60,10 @@ namespace Konfiscator.Native.Heap
 
             Block* first = FirstBlock(r);
             uint firstUnits = (uint)((bytes - HeaderBytes - Blocks.HeaderBytes) >> Blocks.UnitShift);
-            first->PrevUnits = 0;
+            first->PrevTag = 0;
             Blocks.Set(first, firstUnits, arena->Index, Blocks.Free);
             Block* end = Sentinel(r);
-            end->PrevUnits = firstUnits;
+            Blocks.SetPrev(end, firstUnits, free: true);
             Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
             return first;
         }

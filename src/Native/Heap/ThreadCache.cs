@@ -221,7 +221,7 @@ namespace Konfiscator.Native.Heap
                 if (units != run->SizeUnits)
                 {
                     Blocks.Set(run, units, a->Index, Blocks.Used);
-                    Blocks.Next(run)->PrevUnits = units;
+                    Blocks.SetPrev(Blocks.Next(run), units, free: false);
                 }
                 Blocks.SetState(run, Blocks.Used);
                 Arenas.Release(a, run);
