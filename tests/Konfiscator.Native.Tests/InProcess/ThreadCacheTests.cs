@@ -72,6 +72,16 @@ public sealed class ThreadCacheTests : HeapTest
         OnANewThread(RefillFromTheFirstFit);
 
     [Fact]
+    public void ABinsRefills_StartWithTwoBlocksAndDoubleUpToHalfItsCapacity() =>
+        OnANewThread(RefillsStartSmallAndDouble);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ManyBlocksFreedInOrderOrInReverse_GoBackToTheHeapWhole(bool reverse) =>
+        OnANewThread(() => FreeManyInOrder(reverse));
+
+    [Fact]
     public void Realloc_OfACachedSizeBlock_GrowsInPlace_WhenTheHeapBlockAboveIsFree() =>
         OnANewThread(GrowInPlaceAboveACachedSizeBlock);
 
@@ -112,6 +122,63 @@ public sealed class ThreadCacheTests : HeapTest
         Assert.True(grown == small, $"realloc(0x{small:x}, 200) moved the block to 0x{grown:x} although the heap block above it is free");
         MemoryChecks.AssertFilled(grown, 100, 9, "the grown block");
         AssertHeapSound();                       // (AllocateAdjacent's blocks are freed at the end)
+    }
+
+    private void RefillsStartSmallAndDouble()
+    {
+        // docs/heap.md, "Thread caches": a bin's first refill carves two blocks, each later
+        // one twice as many, up to half the bin's capacity and one more (a bin holds up to
+        // 8 KiB, between 8 and 128 blocks), fewer only when the first fit holds fewer.
+        const ulong Request = 200;
+        ulong block = HeapContract.BlockSize(Request);
+        ulong full = 1 + Math.Clamp(8192 / block, 8, 128) / 2;   // 224-byte blocks: 1 + 36 / 2
+        Lib.Free(Lib.Malloc(20000));   // room in the thread's arena (20000 is not cached)
+        var got = new List<nint>();
+        var checkedRefills = new List<string>();
+        ulong want = 2;
+        for (int i = 0; i < 80; i++)
+        {
+            var before = ModelOfArena();
+            nint p = Lib.Malloc((nuint)Request);
+            got.Add(p);
+            var after = ModelOfArena();
+            if (before.FreeBlocks.SequenceEqual(after.FreeBlocks)) continue;   // served by the bin
+
+            var source = before.FindFit(block, 16)!.Value.Source;
+            Assert.Equal(source.Header, HeapContract.HeaderOf(p));
+            var rest = after.FreeBlocks.FirstOrDefault(f => f.Header > source.Header && f.Header < source.End);
+            ulong taken = (rest.Size != 0 ? rest.Header - source.Header : source.Size) / block;
+            if (source.Size >= (want + 2) * block)   // room for a full refill and a rest
+            {
+                Assert.True(taken == want, $"refill {checkedRefills.Count + 1} took {taken} blocks from {source}; expected {want}");
+                checkedRefills.Add($"{taken}");
+            }
+            want = Math.Min(want * 2, full);
+        }
+        Assert.True(checkedRefills.Count >= 4, $"only {checkedRefills.Count} refills had room to check: {string.Join(", ", checkedRefills)}");
+        got.ForEach(Lib.Free);
+        AssertHeapSound();
+    }
+
+    private void FreeManyInOrder(bool reverse)
+    {
+        // Far more blocks than a bin holds, so bins fill and drain back to the heap many times,
+        // in address order or its reverse (a drain sorts them and joins neighbours first).
+        const int Count = 5000;
+        Lib.Free(Lib.Malloc(400_000 / 4));
+        var blocks = new nint[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            blocks[i] = Lib.Malloc((nuint)(24 + 8 * (i % 7)));
+            MemoryChecks.Fill(blocks[i], 24, (byte)i);
+        }
+        for (int k = 0; k < Count; k++)
+        {
+            int i = reverse ? Count - 1 - k : k;
+            MemoryChecks.AssertFilled(blocks[i], 24, (byte)i, $"block {i}");
+            Lib.Free(blocks[i]);
+        }
+        AssertHeapSound();
     }
 
     private void RefillFromTheFirstFit()
