@@ -19,13 +19,20 @@ for project in tests/*/*.csproj; do
   fi
 done
 
-# Count outcomes from the TRX files (one UnitTestResult per test).
+# Count outcomes from the TRX files: one UnitTestResult element per test (the
+# ResultSummary element carries an outcome too, which must not be counted).
+count() { grep -o "<UnitTestResult [^>]*outcome=\"$2\"" "$1" | wc -l; }
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do
   [[ -f "$trx" ]] || continue
-  passed=$((passed + $(grep -o 'outcome="Passed"' "$trx" | wc -l)))
-  failed=$((failed + $(grep -o 'outcome="Failed"' "$trx" | wc -l)))
-  skipped=$((skipped + $(grep -o 'outcome="NotExecuted"' "$trx" | wc -l)))
+  passed=$((passed + $(count "$trx" Passed)))
+  failed=$((failed + $(count "$trx" Failed)))
+  skipped=$((skipped + $(count "$trx" NotExecuted)))
+done
+# Name what failed, so that a failure in CI's log says which test it was.
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | grep -o 'testName="[^"]*"' | sed 's/^/FAILED: /'
 done
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 if (( failed > 0 || passed == 0 )); then status=1; fi
