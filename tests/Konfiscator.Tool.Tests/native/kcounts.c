@@ -8,44 +8,9 @@
  * and awaited with plain system calls. Built with -O0 -fno-builtin so that no
  * call is folded into another or optimized away. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-static const char *dir;
-
-static void path_of(char *out, const char *name)
-{
-    size_t n = strlen(dir);
-    memcpy(out, dir, n);
-    out[n] = '/';
-    strcpy(out + n + 1, name);
-}
-
-static void mark(const char *name)
-{
-    char path[4096];
-    path_of(path, name);
-    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
-}
-
-static void await(const char *name)
-{
-    char path[4096];
-    path_of(path, name);
-    struct timespec pause = {0, 5 * 1000 * 1000};
-    for (int i = 0; i < 12000; i++) { /* at most 60 s */
-        if (access(path, F_OK) == 0)
-            return;
-        nanosleep(&pause, NULL);
-    }
-    _exit(3);
-}
+#include "markers.h"
 
 #define MALLOCS 1000
 #define CALLOCS 100
@@ -90,13 +55,13 @@ int main(int argc, char **argv)
 {
     if (argc != 2)
         return 2;
-    dir = argv[1];
+    marker_dir = argv[1];
     /* Threads exist before the first sync point: creating them may allocate. */
     pthread_t a, b;
     pthread_create(&a, NULL, allocator, NULL);
     pthread_create(&b, NULL, releaser, NULL);
 
-    mark("ready1");
+    mark("ready1", NULL);
     await("go1");
 
     /* Phase A: all blocks of one kind live at once, then all freed. */
@@ -121,14 +86,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < MEMALIGNS; i++)
         free(blocks[i]);
 
-    mark("ready2");
+    mark("ready2", NULL);
     await("go2");
 
     /* Phase B: one thread allocates, another frees what it allocated. */
     __atomic_store_n(&stage, 1, __ATOMIC_RELEASE);
     wait_stage(3);
 
-    mark("ready3");
+    mark("ready3", NULL);
     await("go3");
     __atomic_store_n(&stage, 4, __ATOMIC_RELEASE);
     pthread_join(a, NULL);

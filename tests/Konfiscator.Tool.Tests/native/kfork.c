@@ -8,50 +8,9 @@
  * points no other allocator call is made: markers use plain system calls. Built
  * with -O0 -fno-builtin. */
 #define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-static const char *dir;
-
-static void path_of(char *out, const char *name)
-{
-    size_t n = strlen(dir);
-    memcpy(out, dir, n);
-    out[n] = '/';
-    strcpy(out + n + 1, name);
-}
-
-static void mark(const char *name, const char *text)
-{
-    char path[4096], tmp[4096];
-    path_of(path, name);
-    path_of(tmp, "tmp-marker");
-    int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0)
-        _exit(5);
-    if (text != NULL && write(fd, text, strlen(text)) < 0)
-        _exit(5);
-    close(fd);
-    rename(tmp, path); /* the marker appears whole */
-}
-
-static void await(const char *name)
-{
-    char path[4096];
-    path_of(path, name);
-    struct timespec pause = {0, 5 * 1000 * 1000};
-    for (int i = 0; i < 12000; i++) { /* at most 60 s */
-        if (access(path, F_OK) == 0)
-            return;
-        nanosleep(&pause, NULL);
-    }
-    _exit(3);
-}
+#include "markers.h"
 
 static void *volatile kept[300];
 static void *volatile child_blocks[10];
@@ -60,7 +19,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2)
         return 2;
-    dir = argv[1];
+    marker_dir = argv[1];
     for (int i = 0; i < 300; i++)
         kept[i] = malloc(96);
 
