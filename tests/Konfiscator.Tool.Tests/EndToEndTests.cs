@@ -129,11 +129,7 @@ public class EndToEndTests
         using var work = new TempDir("fork");
         using var stats = new TempDir("stats");
         string program = Artifacts.CompileC("kfork.c", work.Path, "-O0", "-fno-builtin");
-        var start = new ProcessStartInfo(program) { UseShellExecute = false };
-        start.ArgumentList.Add(work.Path);
-        start.Environment["LD_PRELOAD"] = Artifacts.Library;
-        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
-        using var parent = Process.Start(start)!;
+        using var parent = StartPreloaded(program, work.Path, stats.Path);
         try
         {
             await WaitForFileAsync(work.File("ready1"), null);
@@ -180,11 +176,7 @@ public class EndToEndTests
         using var exporter = ToolProcess.Start(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", stats.Path], tool: Artifacts.Tool);
         var url = await exporter.WaitForMetricsUrlAsync();
 
-        var start = new ProcessStartInfo(program) { UseShellExecute = false };
-        start.ArgumentList.Add(work.Path);
-        start.Environment["LD_PRELOAD"] = Artifacts.Library;
-        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
-        using var kcounts = Process.Start(start)!;
+        using var kcounts = StartPreloaded(program, work.Path, stats.Path);
         try
         {
             await WaitForFileAsync(work.File("ready1"), null);
@@ -243,6 +235,17 @@ public class EndToEndTests
         Assert.True(e.Value("konfiscator_free_total", ("command", driverCommand)) >= 50, e.Text);
         Assert.Equal(0, e.Value("konfiscator_processes", ("command", driverCommand)));
         Assert.Equal([SegmentFileName.ExporterPidFile], stats.Names());
+    }
+
+    /// <summary>A test program under the library, publishing into <paramref name="statsDir"/>,
+    /// with its sync-point directory as its one argument.</summary>
+    private static Process StartPreloaded(string program, string workDir, string statsDir)
+    {
+        var start = new ProcessStartInfo(program) { UseShellExecute = false };
+        start.ArgumentList.Add(workDir);
+        start.Environment["LD_PRELOAD"] = Artifacts.Library;
+        start.Environment["KONFISCATOR_STATS_DIR"] = statsDir;
+        return Process.Start(start)!;
     }
 
     private static ProcessStats OnlySegment(string directory)
