@@ -61,37 +61,19 @@ public static class MarkdownReport
     }
 
     /// <summary>Only the wall-time table (for a README or a terminal).</summary>
-    public static string TimeTable(BenchResults results)
-    {
-        ArgumentNullException.ThrowIfNull(results);
-        var sb = new StringBuilder();
-        TableHead(sb, results);
-        foreach (var w in results.Workloads)
-        {
-            sb.Append("| ").Append(Escape(w.Title)).Append(" |");
-            foreach (var a in results.Allocators)
-            {
-                var c = results.Cell(w.Id, a.Name);
-                sb.Append(' ').Append(Cell(c, a, c?.MedianWallSeconds is double s ? Format.Seconds(s) : null, c?.TimeRatio)).Append(" |");
-            }
-            sb.AppendLine();
-        }
-        sb.Append("| **geometric mean** |");
-        foreach (var a in results.Allocators)
-        {
-            var s = results.Summary(a.Name);
-            sb.Append(' ').Append(!a.Available ? "—" : s?.TimeRatioGeometricMean is double g ? $"**{Format.Ratio(g)}**" : "—");
-            int missing = results.Workloads.Count - (s?.WorkloadsCounted ?? 0);
-            if (a.Available && missing > 0 && s?.TimeRatioGeometricMean is not null)
-                sb.Append(CultureInfo.InvariantCulture, $" ({s.WorkloadsCounted}/{results.Workloads.Count} workloads)");
-            sb.Append(" |");
-        }
-        sb.AppendLine();
-        return sb.ToString();
-    }
+    public static string TimeTable(BenchResults results) =>
+        RatioTable(results, c => c.MedianWallSeconds is double s ? Format.Seconds(s) : null, c => c.TimeRatio,
+                   s => s.TimeRatioGeometricMean);
 
     /// <summary>Only the peak-RSS table.</summary>
-    public static string RssTable(BenchResults results)
+    public static string RssTable(BenchResults results) =>
+        RatioTable(results, c => c.MedianPeakRssBytes is long b ? Format.Bytes(b) : null, c => c.RssRatio,
+                   s => s.RssRatioGeometricMean);
+
+    /// <summary>A row per workload (each allocator's median and its ratio to glibc's), then the
+    /// geometric mean of the ratios, noting when it covers fewer workloads than the table.</summary>
+    private static string RatioTable(BenchResults results, Func<CellResult, string?> value, Func<CellResult, double?> ratio,
+                                     Func<AllocatorSummary, double?> geometricMean)
     {
         ArgumentNullException.ThrowIfNull(results);
         var sb = new StringBuilder();
@@ -102,7 +84,7 @@ public static class MarkdownReport
             foreach (var a in results.Allocators)
             {
                 var c = results.Cell(w.Id, a.Name);
-                sb.Append(' ').Append(Cell(c, a, c?.MedianPeakRssBytes is long b ? Format.Bytes(b) : null, c?.RssRatio)).Append(" |");
+                sb.Append(' ').Append(Cell(c, a, c is null ? null : value(c), c is null ? null : ratio(c))).Append(" |");
             }
             sb.AppendLine();
         }
@@ -110,7 +92,12 @@ public static class MarkdownReport
         foreach (var a in results.Allocators)
         {
             var s = results.Summary(a.Name);
-            sb.Append(' ').Append(a.Available && s?.RssRatioGeometricMean is double g ? $"**{Format.Ratio(g)}**" : "—").Append(" |");
+            double? g = s is null ? null : geometricMean(s);
+            sb.Append(' ').Append(a.Available && g is double mean ? $"**{Format.Ratio(mean)}**" : "—");
+            int missing = results.Workloads.Count - (s?.WorkloadsCounted ?? 0);
+            if (a.Available && missing > 0 && g is not null)
+                sb.Append(CultureInfo.InvariantCulture, $" ({s!.WorkloadsCounted}/{results.Workloads.Count} workloads)");
+            sb.Append(" |");
         }
         sb.AppendLine();
         return sb.ToString();
