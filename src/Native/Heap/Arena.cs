@@ -242,23 +242,7 @@ namespace Konfiscator.Native.Heap
             bool nextFree = next->State == Blocks.Free;
             bool prevFree = Blocks.PrevIsFree(b);
             Block* merged;
-            if (prevFree && nextFree && FreeIndex.Outranks(next, Blocks.Prev(b)))
-            {
-                // Both neighbours are free and the upper one's node ranks higher: the
-                // lower one leaves the index, and the merged block (at its address)
-                // takes over the upper one's node. Nothing else lies between the two.
-                Block* prev = Blocks.Prev(b);
-                Node* nextNode = FreeIndex.NodeOf(next);
-                FreeIndex.Remove(a, prev);
-                merged = prev;
-                Blocks.Set(merged, prev->SizeUnits + units + next->SizeUnits, a->Index, Blocks.Free);
-                FreeIndex.Replace(a, nextNode, merged);
-                Blocks.Retire(b);
-                Blocks.Retire(next);
-                s[StatsLayout.Coalesces] += 2;
-                s[StatsLayout.FreeBlocks] -= 2;
-            }
-            else if (prevFree)
+            if (prevFree)
             {
                 // The lower neighbour absorbs b (and the upper one, if free): same
                 // address, so its index node stays where it is and only maxima rise.

@@ -130,15 +130,10 @@ namespace Konfiscator.Native.Heap
             n->Right = null;
             n->Parent = null;
             // A random priority: a hash of the address and a running count, so that
-            // even blocks freed again and again at one address get fresh draws. The
-            // exception is the free block at the top of a region, the one that is cut
-            // from again and again while the heap grows: it gets the highest priority,
-            // so it sits at the root (or among the few region tops around it), and
-            // carrying each cut's new size upwards stops at once. The treap stays a
-            // treap; it just has a handful of fixed priorities at the top.
+            // even blocks freed again and again at one address get fresh draws.
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
-            n->Priority = Blocks.Next(b)->State == Blocks.Sentinel ? 0xFFFFFFFFu : (uint)x >> 1;
+            n->Priority = (uint)x;
             *(Node**)Blocks.Payload(b) = n;
             return n;
         }
@@ -248,10 +243,6 @@ namespace Konfiscator.Native.Heap
             n->Size = b->SizeUnits;
             SizeChanged(n);
         }
-
-        /// <summary>Of two free blocks about to become one, the one whose node ranks higher
-        /// (the other's node is the one to remove: it lies lower in the tree).</summary>
-        public static bool Outranks(Block* x, Block* y) => NodeOf(x)->Priority >= NodeOf(y)->Priority;
 
         /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.</summary>
         public static Block* FirstFit(Arena* a, uint units)
