@@ -53,6 +53,8 @@ public sealed class GroupFigures
 
     public ReadOnlySpan<ulong> Histogram => _values.AsSpan(StatsLayout.HistogramFirst, StatsLayout.HistogramBuckets);
 
+    public ulong HistogramCount => Figures.HistogramTotal(Histogram);
+
     public ReadOnlySpan<ulong> FoldedHistogram => _folded.AsSpan(StatsLayout.HistogramFirst, StatsLayout.HistogramBuckets);
 }
 
@@ -213,7 +215,7 @@ public sealed class Collector
                 live++;
                 for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
                 {
-                    if (Figures.IsMonotonic(c) || !IsMax(c))
+                    if (!MaxCounter[c])
                         values[c] = unchecked(values[c] + s[c]);
                     else
                         values[c] = Math.Max(values[c], s[c]);
@@ -232,6 +234,15 @@ public sealed class Collector
         };
     }
 
-    private static bool IsMax(int counter) =>
-        Figures.All.Any(f => f.Counter == counter && f.Aggregation == GroupAggregation.Max);
+    /// <summary>Counters a group takes the largest of (a peak), rather than the sum; looked
+    /// up once here, not in the catalog for every counter of every process.</summary>
+    private static readonly bool[] MaxCounter = BuildMaxCounters();
+
+    private static bool[] BuildMaxCounters()
+    {
+        var max = new bool[StatsLayout.CountersPerSlot];
+        foreach (var f in Figures.All)
+            if (f.Aggregation == GroupAggregation.Max) max[f.Counter] = true;
+        return max;
+    }
 }

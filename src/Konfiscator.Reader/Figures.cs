@@ -80,6 +80,14 @@ public static class Figures
         _ => true,
     };
 
+    /// <summary>The number of requests a (non-cumulative) histogram counts.</summary>
+    public static ulong HistogramTotal(ReadOnlySpan<ulong> buckets)
+    {
+        ulong n = 0;
+        foreach (ulong b in buckets) n = unchecked(n + b);
+        return n;
+    }
+
     /// <summary>Upper bound of histogram bucket i (2^i); the last bucket is +Inf.</summary>
     public static double BucketUpperBound(int bucket) =>
         bucket >= StatsLayout.HistogramBuckets - 1 ? double.PositiveInfinity : Math.Pow(2, bucket);

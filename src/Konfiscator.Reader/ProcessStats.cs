@@ -52,17 +52,7 @@ public sealed class ProcessStats
     /// bytes (and more than 2^(i-1)); the last bucket counts requests larger than 2^32.</summary>
     public ReadOnlySpan<ulong> Histogram => _values.AsSpan(StatsLayout.HistogramFirst, StatsLayout.HistogramBuckets);
 
-    public ulong HistogramCount
-    {
-        get
-        {
-            ulong n = 0;
-            foreach (ulong b in Histogram) n = unchecked(n + b);
-            return n;
-        }
-    }
-
-    internal ReadOnlySpan<ulong> Values => _values;
+    public ulong HistogramCount => Figures.HistogramTotal(Histogram);
 
     /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots) into one
     /// set of figures.</summary>

@@ -12,6 +12,10 @@ public static class StatsDirectory
 
     public static uint EffectiveUid => Libc.GetEuid();
 
+    /// <summary>The directory a command was given (made absolute), or the default one.</summary>
+    public static string Resolve(string? given) =>
+        string.IsNullOrEmpty(given) ? DefaultPath() : Path.GetFullPath(given);
+
     /// <summary>The directory the allocator publishes to: $KONFISCATOR_STATS_DIR if set and not
     /// empty, else /dev/shm/konfiscator-&lt;uid&gt;.</summary>
     public static string DefaultPath(IDictionary<string, string?>? environment = null)

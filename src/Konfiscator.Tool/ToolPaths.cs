@@ -18,10 +18,5 @@ internal static class ToolPaths
     }
 
     /// <summary>The seed's driver program next to the tool (konf-driver).</summary>
-    public static string Driver()
-    {
-        string[] names = ["konf-driver"];
-        return names.Select(n => Path.Combine(ToolDirectory, n)).FirstOrDefault(File.Exists)
-               ?? Path.Combine(ToolDirectory, names[0]);
-    }
+    public static string Driver() => Path.Combine(ToolDirectory, "konf-driver");
 }

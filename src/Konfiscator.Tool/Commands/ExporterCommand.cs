@@ -26,7 +26,7 @@ internal static class ExporterCommand
 
     public static async Task<int> RunAsync(Http.ListenAddress listen, bool perPid, string? statsDir)
     {
-        string directory = string.IsNullOrEmpty(statsDir) ? StatsDirectory.DefaultPath() : Path.GetFullPath(statsDir);
+        string directory = StatsDirectory.Resolve(statsDir);
         if (StatsDirectory.EnsureTrusted(directory) is { } problem)
             throw new ToolException(problem);
 

@@ -29,7 +29,7 @@ internal static class StatsCommand
 
     public static int Run(int? pid, bool json, string? statsDir)
     {
-        string directory = string.IsNullOrEmpty(statsDir) ? StatsDirectory.DefaultPath() : Path.GetFullPath(statsDir);
+        string directory = StatsDirectory.Resolve(statsDir);
         if (!Directory.Exists(directory))
             throw new ToolException($"no stats directory at {directory} (has any process run under konfiscator? " +
                                     $"set --stats-dir or {StatsDirectory.DirectoryVariable})");

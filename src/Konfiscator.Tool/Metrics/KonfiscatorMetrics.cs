@@ -18,7 +18,8 @@ namespace Konfiscator.Tool.Metrics;
 /// stored as <c>{command="…"}</c>.)</summary>
 internal sealed class KonfiscatorMetrics
 {
-    private static readonly double[] BucketBounds = Histogram.ExponentialBuckets(1, 2, StatsLayout.HistogramBuckets - 1);
+    private static readonly double[] BucketBounds =
+        Enumerable.Range(0, StatsLayout.HistogramBuckets - 1).Select(Figures.BucketUpperBound).ToArray();
 
     private readonly object _gate = new();
     private readonly Collector _collector;
@@ -77,13 +78,8 @@ internal sealed class KonfiscatorMetrics
 
     public CollectorRegistry Registry { get; }
 
-    public bool PerPid => _perPid;
-
     /// <summary>Called with every snapshot (from whichever thread collected it).</summary>
     public event Action<Snapshot>? Collected;
-
-    /// <summary>The last snapshot, or null before the first collection.</summary>
-    public Snapshot? Last { get; private set; }
 
     /// <summary>Collects and brings every series up to date. Runs before each scrape and on the
     /// background timer.</summary>
@@ -94,7 +90,6 @@ internal sealed class KonfiscatorMetrics
         {
             snapshot = _collector.Collect();
             Apply(snapshot);
-            Last = snapshot;
         }
         Collected?.Invoke(snapshot);
         return snapshot;
@@ -117,9 +112,10 @@ internal sealed class KonfiscatorMetrics
                 var key = new SeriesKey(group.Command, "");
                 present.Add(key);
                 var state = Bind(key, incarnation: null);
+                string[] labels = key.Labels(true);
                 foreach (var (figure, counter) in _counters)
-                    counter.WithLabels(key.Labels(true)).IncTo(group.Folded(figure.Counter));
-                state.Feeder.Feed(_requestSizes.WithLabels(key.Labels(true)), group.FoldedHistogram, group.Folded(StatsLayout.RequestSizeSum));
+                    counter.WithLabels(labels).IncTo(group.Folded(figure.Counter));
+                state.Feeder.Feed(_requestSizes.WithLabels(labels), group.FoldedHistogram, group.Folded(StatsLayout.RequestSizeSum));
             }
             else
             {

@@ -26,8 +26,6 @@ internal sealed class MetricsHost : IAsyncDisposable
     public string Directory { get; }
     public KonfiscatorMetrics Metrics { get; }
     public MetricsServer? Server { get; private set; }
-    /// <summary>False when another collector holds the directory: then files are only read.</summary>
-    public bool Owner => _claim is not null;
 
     /// <summary>Claims the directory, binds the server, makes a first collection and starts the
     /// background loop. <paramref name="requireClaim"/>: fail when another live collector holds the

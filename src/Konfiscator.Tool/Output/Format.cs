@@ -64,8 +64,7 @@ internal static class Format
     /// <summary>The bucket holding quantile q of a (non-cumulative) histogram, as "≤ X"; "–" if empty.</summary>
     public static string Quantile(ReadOnlySpan<ulong> buckets, double q)
     {
-        ulong total = 0;
-        foreach (ulong b in buckets) total += b;
+        ulong total = Figures.HistogramTotal(buckets);
         if (total == 0) return "–";
         double rank = q * total;
         ulong seen = 0;

@@ -50,7 +50,7 @@ internal static class SummaryTable
             foreach (var figure in Figures.All.Where(f => f.Kind == FigureKind.Gauge && f.Counter != StatsLayout.PeakBytesInUse))
                 Row(Label(figure) + " (live)", g => g.Live > 0 ? Format.ValueShort(figure, g[figure.Counter]) : "–");
         }
-        Row("requests", g => Format.Count(Sum(g.Histogram)));
+        Row("requests", g => Format.Count(g.HistogramCount));
         Row("request size p50", g => Format.Quantile(g.Histogram, 0.5));
         Row("request size p99", g => Format.Quantile(g.Histogram, 0.99));
         return table;
@@ -84,13 +84,6 @@ internal static class SummaryTable
     private static string Processes(GroupFigures g) => g.Live > 0 ? $"{g.Exited} ended, {g.Live} live" : $"{g.Exited} ended";
 
     private static ulong Peak(GroupFigures g) => Math.Max(g.EndedPeakBytesInUse, g[StatsLayout.PeakBytesInUse]);
-
-    private static ulong Sum(ReadOnlySpan<ulong> values)
-    {
-        ulong n = 0;
-        foreach (ulong v in values) n += v;
-        return n;
-    }
 
     /// <summary>"malloc_total" → "malloc", "allocated_bytes_total" → "allocated bytes".</summary>
     public static string Label(Figure figure)
