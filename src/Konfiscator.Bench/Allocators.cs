@@ -72,15 +72,14 @@ internal static class AllocatorCatalog
                         string original = Path.GetFullPath(path);
                         path = Snapshot(original, snapshotDirectory);
                         note = (note is null ? "" : note + "; ") + "a copy of " + original + " taken at the start";
-                    }
-                    var env = new Dictionary<string, string>
-                    {
-                        ["KONFISCATOR_STATS"] = stats ? "1" : "0",
-                        ["KONFISCATOR_STATS_DIR"] = statsDirectory,
-                    };
-                    if (path is not null && File.Exists(path))
+                        var env = new Dictionary<string, string>
+                        {
+                            ["KONFISCATOR_STATS"] = stats ? "1" : "0",
+                            ["KONFISCATOR_STATS_DIR"] = statsDirectory,
+                        };
                         result.Add(new AllocatorInfo(name, path, true, note)
                             { Environment = env, Version = BuildIdentity(path) });
+                    }
                     else
                         result.Add(new AllocatorInfo(name, path, false,
                             "not installed: libkonfiscator.so not found" + (path is null ? "" : $" at {path}") +

@@ -175,7 +175,7 @@ public static class BenchmarkRunner
                 Cores = Environment.ProcessorCount,
                 Kernel = KernelRelease(),
                 Glibc = Native.GlibcVersion(),
-                Compiler = await WorkloadBuilder.CompilerVersionAsync(compiler, cancellationToken).ConfigureAwait(false),
+                Compiler = compiled.CompilerVersion,
                 Python = python is null ? null : $"{python} ({pythonVersion})",
                 StartedAt = started,
                 Duration = clock.Elapsed,

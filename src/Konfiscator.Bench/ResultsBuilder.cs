@@ -41,7 +41,7 @@ internal static class ResultsBuilder
                 }
                 var runs = samples.Where(s => s.Workload == w.Id && s.Allocator == a.Name).OrderBy(s => s.Sequence).ToList();
                 var ok = runs.Where(s => s.Succeeded).ToList();
-                var m = Medians(samples, w.Id, a.Name);
+                var m = Medians(ok);
                 var failed = runs.Where(s => !s.Succeeded).ToList();
                 long? live = ok.Select(s => s.PeakLiveBytes).FirstOrDefault(v => v is > 0);
                 cells.Add(new CellResult
@@ -121,9 +121,12 @@ internal static class ResultsBuilder
         };
     }
 
-    private static (double? Wall, double? Rss) Medians(IReadOnlyList<RunSample> samples, string workload, string allocator)
+    private static (double? Wall, double? Rss) Medians(IReadOnlyList<RunSample> samples, string workload, string allocator) =>
+        Medians(samples.Where(s => s.Workload == workload && s.Allocator == allocator && s.Succeeded).ToList());
+
+    /// <summary>Median wall time and peak RSS of successful runs.</summary>
+    private static (double? Wall, double? Rss) Medians(IReadOnlyList<RunSample> ok)
     {
-        var ok = samples.Where(s => s.Workload == workload && s.Allocator == allocator && s.Succeeded).ToList();
         if (ok.Count == 0) return (null, null);
         return (BenchStatistics.Median(ok.Select(s => s.WallSeconds)), BenchStatistics.Median(ok.Select(s => (double)s.PeakRssBytes)));
     }

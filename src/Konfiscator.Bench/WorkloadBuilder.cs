@@ -10,7 +10,9 @@ namespace Konfiscator.Bench;
 /// <param name="Runner">The measuring wrapper (bench/runner.c).</param>
 /// <param name="Probe">The preload check (bench/probe.c).</param>
 /// <param name="Programs">Source file name (e.g. "small_blocks.c") → executable or script path.</param>
-internal sealed record CompiledSet(string Directory, string Runner, string Probe, IReadOnlyDictionary<string, string> Programs);
+/// <param name="CompilerVersion">The compiler's first line of --version (it went into the cache key).</param>
+internal sealed record CompiledSet(string Directory, string Runner, string Probe, IReadOnlyDictionary<string, string> Programs,
+                                   string CompilerVersion);
 
 /// <summary>Gets the workload sources (built into this assembly, or from a directory) and compiles
 /// them with gcc -O2 into a cache directory keyed by a hash of the sources, the compiler and its flags.</summary>
@@ -101,7 +103,7 @@ internal static class WorkloadBuilder
                 jobs.Add(CompileAsync(compiler, sources, dir, source, exe, cancellationToken));
         }
         await Task.WhenAll(jobs).ConfigureAwait(false);
-        return new CompiledSet(dir, programs[RunnerSource], programs[ProbeSource], programs);
+        return new CompiledSet(dir, programs[RunnerSource], programs[ProbeSource], programs, compilerVersion);
     }
 
     private static async Task CompileAsync(string compiler, IReadOnlyDictionary<string, string> sources, string dir,

@@ -31,6 +31,4 @@ internal static class Format
         t.TotalMinutes >= 1
             ? string.Create(C, $"{(int)t.TotalMinutes} min {t.Seconds} s")
             : t.TotalSeconds.ToString("0.0", C) + " s";
-
-    public static string Number(double v) => v.ToString("R", C);
 }

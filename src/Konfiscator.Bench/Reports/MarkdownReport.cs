@@ -115,12 +115,7 @@ public static class MarkdownReport
             s => s.FragmentationRssPerLiveByte, Format.Plain);
         if (sb.Length == 0) return "";
         var head = new StringBuilder();
-        head.Append("| figure |");
-        foreach (var a in results.Allocators) head.Append(' ').Append(a.Name).Append(" |");
-        head.AppendLine();
-        head.Append("|---|");
-        foreach (var _ in results.Allocators) head.Append("---:|");
-        head.AppendLine();
+        TableHead(head, results, "figure");
         return head.Append(sb).ToString();
     }
 
@@ -155,9 +150,9 @@ public static class MarkdownReport
         return sb.ToString();
     }
 
-    private static void TableHead(StringBuilder sb, BenchResults results)
+    private static void TableHead(StringBuilder sb, BenchResults results, string firstColumn = "workload")
     {
-        sb.Append("| workload |");
+        sb.Append("| ").Append(firstColumn).Append(" |");
         foreach (var a in results.Allocators) sb.Append(' ').Append(a.Name).Append(" |");
         sb.AppendLine();
         sb.Append("|---|");

@@ -76,7 +76,7 @@ public static class SvgChart
         Panel(sb, bars, rssValues, rssTop, rssBottom,
             "Peak RSS ÷ glibc's (log scale) — below the line uses less memory", "geometric mean");
         string footer = "Each bar: the allocator's median divided by glibc's median for the same workload; geometric mean over the workloads at the right.";
-        if (results.Cells.Any(c => c.Status == CellStatus.Failed))
+        if (results.HasFailures)
             footer += " ✕ = failed runs (crash, wrong output or timeout; pale bar: some runs failed): see the report.";
         Text(sb, Left, height - 18, footer, size: 11, fill: "#666666");
         sb.Append("</svg>\n");

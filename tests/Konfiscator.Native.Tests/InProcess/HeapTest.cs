@@ -24,7 +24,7 @@ public abstract class HeapTest : IDisposable
     {
         foreach (nint p in _toFree)
             Lib.Free(p);
-        Assert.Equal(0, Lib.HeapCheck());
+        AssertHeapSound();
         GC.SuppressFinalize(this);
     }
 

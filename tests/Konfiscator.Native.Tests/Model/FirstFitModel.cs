@@ -78,7 +78,7 @@ internal sealed class FirstFitModel
                 : new Placement(free, free.Header, free.Size, blockSize);
         }
 
-        ulong payload = AlignUp(free.Header + HeaderBytes, alignment);
+        ulong payload = HeapContract.AlignUp(free.Header + HeaderBytes, alignment);
         ulong header = payload - HeaderBytes;
         if (header - free.Header == Unit)
             header += alignment;
@@ -167,8 +167,6 @@ internal sealed class FirstFitModel
         AddFree(header + wanted, surplus);
         return wanted;
     }
-
-    private static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
 
     private bool IsWhollyFree(Region region) =>
         _free.TryGetValue(region.First, out ulong size) && region.First + size == region.End;

@@ -16,12 +16,10 @@ internal static class Artifacts
 
     public static string Library => Path.Combine(Directory, "lib", "libkonfiscator.so");
     public static string Tool => Path.Combine(Directory, "bin", "konfiscator");
-    public static string Driver =>
-        new[] { "konf-driver" }.Select(n => Path.Combine(Directory, "bin", n)).FirstOrDefault(File.Exists)
-        ?? Path.Combine(Directory, "bin", "konf-driver");
+    public static string Driver => Path.Combine(Directory, "bin", "konf-driver");
 
     /// <summary>The driver's command label: its file name as /proc/PID/comm keeps it (15 characters).</summary>
-    public static string DriverCommand => Path.GetFileName(Driver) is var n && n.Length > 15 ? n[..15] : Path.GetFileName(Driver);
+    public static string DriverCommand => Path.GetFileName(Driver) is var n && n.Length > 15 ? n[..15] : n;
 
     public static bool Built => File.Exists(Tool) && File.Exists(Library);
 

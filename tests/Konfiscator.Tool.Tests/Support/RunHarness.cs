@@ -24,7 +24,4 @@ internal static class RunHarness
             throw;
         }
     }
-
-    /// <summary>True when ./build.sh has produced the tool and the library.</summary>
-    public static bool ArtifactsBuilt => Artifacts.Built;
 }
