@@ -112,6 +112,10 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static ThreadCache* CreateCache()
         {
+            // A NULL key is also what a thread sees after glibc cleared its keys at exit
+            // (ExitedThreads): such a thread goes on without a cache, counted in the
+            // shared slot, and leaves nothing behind.
+            if (ExitedThreads.IsCallerTornDown()) return null;
             // Arenas are handed out round robin, so threads spread evenly.
             int index = (Interlocked.ExchangeAdd(ref s_nextArena, 1) & 0x7FFFFFFF) % s_arenaCount;
             ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
@@ -129,12 +133,17 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Thread exit (the key's destructor): the cache goes back to the heap.
         /// The key is then set to Exited, so calls from later destructors still work,
-        /// without a cache; glibc gives up re-running destructors after a few rounds.</summary>
+        /// without a cache; glibc gives up re-running destructors after a few rounds and
+        /// clears the key, so the thread is also recorded in ExitedThreads, which keeps
+        /// its last calls (libc's own clean-up frees) from making a new cache.</summary>
         [UnmanagedCallersOnly]
         private static void ThreadExit(void* value)
         {
             if (value != null && value != ThreadCaches.Exited)
+            {
                 ThreadCaches.Destroy((ThreadCache*)value);
+                ExitedThreads.Record();
+            }
             Libc.pthread_setspecific(s_threadKey, ThreadCaches.Exited);
         }
 
@@ -160,6 +169,7 @@ namespace Konfiscator.Native.Heap
         private static void BeforeFork()
         {
             ThreadCaches.LockForFork();
+            ExitedThreads.Lock();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
             StatsWriter.BeforeFork();
         }
@@ -169,6 +179,7 @@ namespace Konfiscator.Native.Heap
         {
             StatsWriter.AfterForkInParent();
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
+            ExitedThreads.Unlock();
             ThreadCaches.UnlockAfterFork();
         }
 
@@ -189,7 +200,8 @@ namespace Konfiscator.Native.Heap
                 a->Stats = StatsWriter.ArenaSlot(i);
                 FutexLock.ResetAfterFork(&a->Lock);
             }
-            ThreadCaches.ResetAfterForkInChild();
+            ExitedThreads.ResetAfterForkInChild();
+            ThreadCaches.ResetAfterForkInChild(tc);
         }
 
         // ---- is this one of ours? ----

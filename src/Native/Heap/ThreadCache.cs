@@ -45,10 +45,11 @@ namespace Konfiscator.Native.Heap
         public Arena* Home;          // where this thread's heap allocations go
         public ulong* Stats;         // the thread's stats slot
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
-        public int Reserved;
+        public int Pooled;           // 1 while in the pool of released caches
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
-        public ulong Pad0, Pad1;     // the bins start on their own cache line
+        public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
+        public ulong Pad1;           // the bins start on their own cache line
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
@@ -74,6 +75,7 @@ namespace Konfiscator.Native.Heap
         private static bool s_enabled;
         private static int s_poolLock;
         private static ThreadCache* s_pool;      // released caches, for new threads
+        private static ThreadCache* s_made;      // every cache ever made (NextMade)
         private static byte* s_chunk;            // where new caches are carved from
         private static nuint s_chunkLeft;
 
@@ -150,6 +152,7 @@ namespace Konfiscator.Native.Heap
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
             tc->NextFree = s_pool;
+            tc->Pooled = 1;
             s_pool = tc;
             UnlockPool();
         }
@@ -353,14 +356,33 @@ namespace Konfiscator.Native.Heap
         private static void UnlockPool() { fixed (int* w = &s_poolLock) FutexLock.Release(w); }
         public static void LockForFork() => LockPool();
         public static void UnlockAfterFork() => UnlockPool();
-        public static void ResetAfterForkInChild() { fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w); }
+        /// <summary>In a fork child, where only the forking thread (cache
+        /// <paramref name="survivor"/>, or none) exists: every other cache in use belonged
+        /// to a thread of the parent. glibc clears those threads' keys in the child, so
+        /// none should be reached again; should one be (a descriptor reused with its key
+        /// intact), it must not count into the parent's stats mapping, which the child no
+        /// longer has: it counts in the child's shared slot from now on.</summary>
+        public static void ResetAfterForkInChild(ThreadCache* survivor)
+        {
+            fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w);
+            for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
+            {
+                if (tc == survivor || tc->Pooled != 0) continue;
+                tc->StatsSlot = -1;
+                tc->Stats = StatsWriter.SharedSlot;
+                tc->InUseDelta = 0;
+            }
+        }
 
         private static ThreadCache* TakeFromPool()
         {
             LockPool();
             ThreadCache* tc = s_pool;
             if (tc != null)
+            {
                 s_pool = tc->NextFree;
+                tc->Pooled = 0;
+            }
             else
             {
                 if (s_chunkLeft < (nuint)StructBytes)
@@ -374,6 +396,8 @@ namespace Konfiscator.Native.Heap
                     tc = (ThreadCache*)s_chunk;
                     s_chunk += StructBytes;
                     s_chunkLeft -= (nuint)StructBytes;
+                    tc->NextMade = s_made;
+                    s_made = tc;
                 }
             }
             UnlockPool();
