@@ -282,19 +282,43 @@ namespace Konfiscator.Native.Heap
 
             if (Regions.IsWholeRegion(merged))
             {
-                if (a->EmptyRegions >= RetainedEmptyRegions)
-                {
-                    FreeIndex.Remove(a, merged);
-                    s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
-                    s[StatsLayout.FreeBlocks]--;
-                    Regions.Unmap(a, Regions.OfWholeBlock(merged));
-                }
-                else
-                {
+                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, merged))
                     a->EmptyRegions++;
-                }
             }
             if (a->DirtyBytes >= PurgeStepBytes) Purge(a);
+        }
+
+        /// <summary>Gives the region that free block b wholly covers back to the OS. When
+        /// the kernel refuses (no map entry left to split a mapping: vm.max_map_count), the
+        /// region stays, as one more empty region, with its pages given back (madvise needs
+        /// no new map entry); it is tried again the next time it becomes empty, or when a
+        /// mapping fails (TrimForRetry). Returns false then.</summary>
+        private static bool UnmapEmptyRegion(Arena* a, Block* b)
+        {
+            ulong* s = a->Stats;
+            nuint bytes = Blocks.Bytes(b); // b is gone once the region is
+            FreeIndex.Remove(a, b);
+            if (Regions.TryUnmap(a, Regions.OfWholeBlock(b)))
+            {
+                s[StatsLayout.FreeBytes] -= bytes;
+                s[StatsLayout.FreeBlocks]--;
+                return true;
+            }
+            FreeIndex.Insert(a, b); // takes the node Remove just gave back: no mapping needed
+            ReleasePages(b);
+            return false;
+        }
+
+        /// <summary>madvise(MADV_DONTNEED) on free block b's inner pages: still mapped,
+        /// no longer resident. The header and the node pointer (the first 32 bytes) stay,
+        /// and nothing past the block's end is touched.</summary>
+        private static void ReleasePages(Block* b)
+        {
+            nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
+            nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
+            if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
+            b->Flags |= FlagPurged;
+            b->Check = Blocks.ComputeCheck(b);
         }
 
         // ---- giving free pages back ----
@@ -328,12 +352,7 @@ namespace Konfiscator.Native.Heap
                 }
                 else
                 {
-                    // Keep the header and the node index (the first 32 bytes) and never
-                    // reach past the block's end, where the next header is.
-                    nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
-                    nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
-                    if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
-                    b->Flags |= FlagPurged;
+                    ReleasePages(b);
                 }
                 b->Check = Blocks.ComputeCheck(b);
             }

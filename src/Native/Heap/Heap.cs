@@ -171,6 +171,7 @@ namespace Konfiscator.Native.Heap
             ThreadCaches.LockForFork();
             ExitedThreads.Lock();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
+            OsMemory.LockForFork();
             StatsWriter.BeforeFork();
         }
 
@@ -178,6 +179,7 @@ namespace Konfiscator.Native.Heap
         private static void AfterForkInParent()
         {
             StatsWriter.AfterForkInParent();
+            OsMemory.UnlockAfterFork();
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
             ExitedThreads.Unlock();
             ThreadCaches.UnlockAfterFork();
@@ -201,6 +203,7 @@ namespace Konfiscator.Native.Heap
                 FutexLock.ResetAfterFork(&a->Lock);
             }
             ExitedThreads.ResetAfterForkInChild();
+            OsMemory.ResetAfterForkInChild();
             ThreadCaches.ResetAfterForkInChild(tc);
         }
 

@@ -68,11 +68,23 @@ namespace Konfiscator.Native.Heap
             return first;
         }
 
-        public static void Unmap(Arena* arena, Region* r)
+        /// <summary>Gives wholly free region r back to the OS; false when the kernel refuses
+        /// (at vm.max_map_count, see OsMemory.Defer): then r stays as it was, and the
+        /// caller keeps it.</summary>
+        public static bool TryUnmap(Arena* arena, Region* r)
         {
+            nuint bytes = r->Bytes;
+            // Unlinked and unmarked first, so no walk or lookup ever finds a page that
+            // is going away; put back as it was if the kernel refuses.
             Unlink(arena, r);
-            PageMap.Unmark(r, r->Bytes);
-            UnmapRegionMemory(arena, (byte*)r, r->Bytes);
+            PageMap.Unmark(r, bytes);
+            if (!UnmapRegionMemory(arena, (byte*)r, bytes))
+            {
+                PageMap.Mark(r, bytes); // its leaf exists already: cannot fail
+                Link(arena, r);
+                return false;
+            }
+            return true;
         }
 
         // ---- where regions go: upwards through a reservation of the arena's own ----
@@ -106,17 +118,20 @@ namespace Konfiscator.Native.Heap
             return OsMemory.Map(bytes);
         }
 
-        private static void UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
+        private static bool UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
         {
             byte* span = arena->SpanBase;
             if (span != null && memory >= span && memory < span + ReservationBytes)
             {
-                OsMemory.UnmapInto(memory, bytes);
+                if (!OsMemory.UnmapInto(memory, bytes)) return false;
                 // The topmost region's space can be handed out again.
                 if (memory + bytes == span + arena->SpanUsed) arena->SpanUsed -= bytes;
-                return;
+                return true;
             }
+            // Outside the reservation: a refused munmap is retried later by OsMemory, and
+            // the addresses stay ours meanwhile, so the region is gone either way.
             OsMemory.Unmap(memory, bytes);
+            return true;
         }
 
         private static void Link(Arena* arena, Region* r)
