@@ -70,10 +70,14 @@ namespace Konfiscator.Native.Api
                 result = Arenas.FindFit(a, moveUnits);
                 if (result == null)
                 {
+                    // No room and no new region: malloc (which trims and retries once when
+                    // the OS refuses), copy, free.
                     Heap.Heap.UnlockArena(a);
-                    Allocation.CountFailure(callCounter, outOfMemory: true);
-                    Libc.SetErrno(Libc.ENOMEM);
-                    return null;
+                    void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+                    if (fresh == null) return null;
+                    Libc.memcpy(fresh, p, oldUsable);
+                    Release.Free(p, "realloc", -1);
+                    return fresh;
                 }
                 result = Arenas.Take(a, result, moveUnits);
                 Libc.memcpy(Blocks.Payload(result), p, oldUsable);

@@ -25,6 +25,7 @@ namespace Konfiscator.Native.Heap
         public byte* SpanBase;         // the arena's address-space reservation for regions (Regions)
         public nuint SpanUsed;
         public bool SpanTried;
+        public uint SpanPages;         //   its length in pages (less once its unused tail went back: TrimForRetry)
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
@@ -67,6 +68,7 @@ namespace Konfiscator.Native.Heap
 
         private static Block* AddRegion(Arena* a, uint units)
         {
+            if (!FreeIndex.EnsureNode(a)) return null;
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
             FreeIndex.Insert(a, b);
@@ -154,6 +156,8 @@ namespace Konfiscator.Native.Heap
         /// (docs/heap.md, "Aligned requests"). Returns the used block or null.</summary>
         public static Block* TakeAligned(Arena* a, uint units, nuint alignment)
         {
+            // A tail may need a node of its own; without memory for one, no allocation.
+            if (!FreeIndex.EnsureNode(a)) return null;
             Block* candidate = FreeIndex.FirstFit(a, units);
             Block* target = null;
             while (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
@@ -232,6 +236,11 @@ namespace Konfiscator.Native.Heap
         /// gives a region back to the OS when it is wholly free and another already is.</summary>
         public static void Release(Arena* a, Block* b)
         {
+            // A block that merges with no neighbour needs a node of its own in the index.
+            // With no memory left for one (the OS refused a chunk of nodes), the block
+            // stays in use, lost to the heap, rather than the program being stopped.
+            if (!Blocks.PrevIsFree(b) && Blocks.Next(b)->State != Blocks.Free && !FreeIndex.EnsureNode(a))
+                return;
             ulong* s = a->Stats;
             uint units = b->SizeUnits;
             s[StatsLayout.FreeBytes] += (nuint)units << Blocks.UnitShift;
@@ -307,6 +316,26 @@ namespace Konfiscator.Native.Heap
             FreeIndex.Insert(a, b); // takes the node Remove just gave back: no mapping needed
             ReleasePages(b);
             return false;
+        }
+
+        /// <summary>After a mapping failed (with a's lock held): every wholly free region
+        /// goes back to the OS, the one normally kept included, blocks other threads freed
+        /// back to a first, and the unused tail of a's address-space reservation is given
+        /// up (it counts against an address-space limit), so that the retry has the most
+        /// room the process can give it.</summary>
+        public static void TrimForRetry(Arena* a)
+        {
+            ReleaseRemote(a);
+            for (Region* r = a->Regions; r != null; )
+            {
+                Region* next = r->Next;
+                Block* b = Regions.FirstBlock(r);
+                if (b->State == Blocks.Free && Regions.IsWholeRegion(b) && UnmapEmptyRegion(a, b))
+                    a->EmptyRegions--;
+                r = next;
+            }
+            Regions.ReleaseReservationTail(a);
+            PublishLargest(a);
         }
 
         /// <summary>madvise(MADV_DONTNEED) on free block b's inner pages: still mapped,

@@ -103,6 +103,19 @@ namespace Konfiscator.Native.Heap
             if (p != null) CarryUp(p, p->Left == n, MaxOf(n));
         }
 
+        /// <summary>True when a node can be had without asking the OS, or after asking it
+        /// for a new chunk; false when the OS says no. Whoever may insert calls this first,
+        /// before changing anything, so that no half-done operation meets a missing node.</summary>
+        public static bool EnsureNode(Arena* a)
+        {
+            if (a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node)) return true;
+            byte* chunk = OsMemory.Map(ChunkBytes);
+            if (chunk == null) return false;
+            a->NodeChunk = chunk;
+            a->NodeChunkLeft = ChunkBytes;
+            return true;
+        }
+
         private static Node* NewNode(Arena* a, Block* b)
         {
             Node* n = a->NodeFree;
@@ -112,12 +125,8 @@ namespace Konfiscator.Native.Heap
             }
             else
             {
-                if (a->NodeChunkLeft < (nuint)sizeof(Node))
-                {
-                    a->NodeChunk = OsMemory.Map(ChunkBytes);
-                    if (a->NodeChunk == null) Fatal.Die("out of memory for the free index");
-                    a->NodeChunkLeft = ChunkBytes;
-                }
+                if (a->NodeChunkLeft < (nuint)sizeof(Node) && !EnsureNode(a))
+                    Fatal.Die("out of memory for the free index"); // callers made sure of a node first
                 n = (Node*)a->NodeChunk;
                 a->NodeChunk += sizeof(Node);
                 a->NodeChunkLeft -= (nuint)sizeof(Node);

@@ -60,6 +60,7 @@ namespace Konfiscator.Native.Heap
             long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
             int count = cpus <= 0 ? 4 : (int)(cpus * 4);
             s_arenaCount = count > MaxArenas ? MaxArenas : count;
+            if (sizeof(Arena) > Arenas.Stride) Fatal.Die("an arena outgrew its stride");
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
@@ -152,6 +153,24 @@ namespace Konfiscator.Native.Heap
         {
             ThreadCache* tc = CurrentCache();
             return tc != null ? tc->Home : FallbackArena();
+        }
+
+        /// <summary>A mapping failed: give back all the memory this thread can, so that
+        /// one retry has the most room (docs/heap.md, "When the OS says no"). The calling
+        /// thread's cached blocks go back to the heap first (they keep regions from being
+        /// wholly free), then every arena returns its wholly free regions and the unused
+        /// tail of its address-space reservation. Takes each lock in turn; none may be held.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void TrimAfterFailedMapping(ThreadCache* tc)
+        {
+            if (tc != null) ThreadCaches.DrainAll(tc);
+            for (int i = 0; i < s_arenaCount; i++)
+            {
+                Arena* a = ArenaAt(i);
+                LockArena(a);
+                Arenas.TrimForRetry(a);
+                UnlockArena(a);
+            }
         }
 
         // Taking a lock leaves the arena's remote list alone: its blocks are adopted by

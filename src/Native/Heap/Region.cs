@@ -46,6 +46,13 @@ namespace Konfiscator.Native.Heap
             nuint need = OsMemory.RoundUpToPage(HeaderBytes + ((nuint)units << Blocks.UnitShift) + Blocks.HeaderBytes);
             if (need > bytes) bytes = need;
             byte* memory = MapRegionMemory(arena, bytes);
+            if (memory == null && bytes > need)
+            {
+                // No room for the next region of the doubling: one just big enough (at
+                // least a first region's size), so that the last of the address space is used.
+                bytes = need > FirstBytes ? need : FirstBytes;
+                memory = MapRegionMemory(arena, bytes);
+            }
             if (memory == null) return null;
             if (!PageMap.Mark(memory, bytes))
             {
@@ -98,6 +105,21 @@ namespace Konfiscator.Native.Heap
         // likes, as before.
 
         private const nuint ReservationBytes = (nuint)1 << 30;
+        private const int PageShift = 12;
+
+        private static nuint SpanBytes(Arena* arena) => (nuint)arena->SpanPages << PageShift;
+
+        /// <summary>Gives up the part of the arena's reservation above its topmost region
+        /// (address space only: it holds no memory, but counts against RLIMIT_AS). Regions
+        /// mapped later go wherever the kernel puts them.</summary>
+        public static void ReleaseReservationTail(Arena* arena)
+        {
+            byte* span = arena->SpanBase;
+            nuint total = SpanBytes(arena);
+            if (span == null || arena->SpanUsed >= total) return;
+            if (Libc.munmap(span + arena->SpanUsed, total - arena->SpanUsed) == 0)
+                arena->SpanPages = (uint)(arena->SpanUsed >> PageShift);
+        }
 
         private static byte* MapRegionMemory(Arena* arena, nuint bytes)
         {
@@ -105,8 +127,9 @@ namespace Konfiscator.Native.Heap
             {
                 arena->SpanTried = true;
                 arena->SpanBase = OsMemory.Reserve(ReservationBytes);
+                arena->SpanPages = (uint)(ReservationBytes >> PageShift);
             }
-            if (arena->SpanBase != null && arena->SpanUsed + bytes <= ReservationBytes)
+            if (arena->SpanBase != null && arena->SpanUsed + bytes <= SpanBytes(arena))
             {
                 byte* memory = OsMemory.MapInto(arena->SpanBase + arena->SpanUsed, bytes);
                 if (memory != null)
@@ -121,7 +144,7 @@ namespace Konfiscator.Native.Heap
         private static bool UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
         {
             byte* span = arena->SpanBase;
-            if (span != null && memory >= span && memory < span + ReservationBytes)
+            if (span != null && memory >= span && memory < span + SpanBytes(arena))
             {
                 if (!OsMemory.UnmapInto(memory, bytes)) return false;
                 // The topmost region's space can be handed out again.

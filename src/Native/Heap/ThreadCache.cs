@@ -143,11 +143,18 @@ namespace Konfiscator.Native.Heap
             return tc;
         }
 
-        /// <summary>At thread exit: every cached block back to the heap, the slot and the cache to their pools.</summary>
-        public static void Destroy(ThreadCache* tc)
+        /// <summary>Every cached block back to the heap (thread exit, and a failed mapping:
+        /// cached blocks would keep their regions from going back to the OS).</summary>
+        public static void DrainAll(ThreadCache* tc)
         {
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
+        }
+
+        /// <summary>At thread exit: every cached block back to the heap, the slot and the cache to their pools.</summary>
+        public static void Destroy(ThreadCache* tc)
+        {
+            DrainAll(tc);
             StatsWriter.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
