@@ -20,6 +20,7 @@ namespace Konfiscator.Native.Api
         {
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter;
             Block* b = Place(tc, size, alignment);
             if (b == null && LargeBlocks.CouldBeMapped(size, alignment))
             {
@@ -56,7 +57,7 @@ namespace Konfiscator.Native.Api
                 if (alignment <= Blocks.HeaderBytes && tc != null && ThreadCaches.Enabled && units <= ThreadCaches.MaxUnits)
                 {
                     Bin* bin = ThreadCaches.BinFor(tc, units);
-                    b = ThreadCaches.Pop(bin);
+                    b = ThreadCaches.Pop(bin, units, tc->CurrentCall);
                     if (b == null) b = ThreadCaches.Refill(tc, bin, units);
                 }
                 else

@@ -25,6 +25,7 @@ namespace Konfiscator.Native.Api
                 return;
             }
             ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             Block* b = Heap.Heap.Validate(call, p);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)

@@ -23,6 +23,7 @@ namespace Konfiscator.Native.Api
             }
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter;
             Block* b = Heap.Heap.Validate("realloc", p);
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
                 return ReallocOutsideHeap(tc, p, b, size, callCounter);

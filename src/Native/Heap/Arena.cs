@@ -402,7 +402,7 @@ namespace Konfiscator.Native.Heap
             do
             {
                 head = (long)Atomics.Read((ulong*)&a->Remote);
-                *(Block**)Blocks.Payload(b) = (Block*)head;
+                FreeLinks.SetNext(b, (Block*)head);
             }
             while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)b, head) != head);
         }
@@ -415,7 +415,7 @@ namespace Konfiscator.Native.Heap
             do
             {
                 old = (long)Atomics.Read((ulong*)&a->Remote);
-                *(Block**)Blocks.Payload(tail) = (Block*)old;
+                FreeLinks.SetNext(tail, (Block*)old);
             }
             while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)head, old) != old);
         }
@@ -427,9 +427,11 @@ namespace Konfiscator.Native.Heap
         /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
         public static void ReleaseChain(Arena* a, Block* b)
         {
+            int call = FreeLinks.CurrentCall();
             while (b != null)
             {
-                Block* next = *(Block**)Blocks.Payload(b);
+                FreeLinks.CheckCached(b, call);
+                Block* next = FreeLinks.Next(b, call);
                 Blocks.SetState(b, Blocks.Used);
                 Release(a, b);
                 b = next;

@@ -56,6 +56,7 @@ namespace Konfiscator.Native.Heap
             }
             int saved = *Libc.__errno_location();
             s_starterTid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            FreeLinks.Initialize();
 
             long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
             int count = cpus <= 0 ? 4 : (int)(cpus * 4);

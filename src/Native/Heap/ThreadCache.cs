@@ -27,7 +27,7 @@ namespace Konfiscator.Native.Heap
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Bin
     {
-        public Block* Head;        // singly linked through the first payload word
+        public Block* Head;        // singly linked through the first payload word, mangled (FreeLinks)
         public uint Count;
         public ushort Capacity;
         /// <summary>The histogram bucket of every request this bin serves: requests of one
@@ -49,7 +49,8 @@ namespace Konfiscator.Native.Heap
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
-        public ulong Pad1;           // the bins start on their own cache line
+        public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
+        public int Pad1;             // the bins start on their own cache line
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
@@ -86,16 +87,19 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
 
-        /// <summary>The link to the next cached block lives in the payload's first word.</summary>
+        /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
+        /// null when it is empty. The link to the next one lives in freed memory, so it is
+        /// checked (FreeLinks), and so is the block's header: Cached, of the bin's size.
+        /// <paramref name="call"/> names the API call in the message if a check fails.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block** NextLink(Block* b) => (Block**)Blocks.Payload(b);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block* Pop(Bin* bin)
+        public static Block* Pop(Bin* bin, uint units, int call)
         {
             Block* b = bin->Head;
             if (b == null) return null;
-            bin->Head = *NextLink(b);
+            // Its state is enough here: it came from a checked link (or a push), and only
+            // a forged link could name a Cached block of another size.
+            FreeLinks.CheckCached(b, call);
+            bin->Head = FreeLinks.Next(b, call);
             bin->Count--;
             Blocks.SetState(b, Blocks.Used);
             return b;
@@ -112,7 +116,7 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Link(Bin* bin, Block* b)
         {
-            *NextLink(b) = bin->Head;
+            FreeLinks.SetNext(b, bin->Head);
             bin->Head = b;
             bin->Count++;
         }
@@ -178,10 +182,14 @@ namespace Konfiscator.Native.Heap
             // Consecutive blocks of one other arena go over as one chain (one CAS).
             Arena* chainArena = null;
             Block* chainHead = null, chainTail = null;
+            uint units = (uint)(bin - &tc->FirstBin) + MinUnits;
+            int call = tc->CurrentCall;
             while (count-- > 0 && bin->Head != null)
             {
                 Block* b = bin->Head;
-                bin->Head = *NextLink(b);
+                if (b->SizeUnits != units) FreeLinks.Corrupted(call, b);
+                FreeLinks.CheckCached(b, call);
+                bin->Head = FreeLinks.Next(b, call);
                 bin->Count--;
                 Arena* a = Heap.ArenaAt(b->Arena);
                 if (a == home)
@@ -196,8 +204,8 @@ namespace Konfiscator.Native.Heap
                     chainArena = a;
                     chainHead = null;
                 }
-                *NextLink(b) = null;
-                if (chainHead == null) chainHead = b; else *NextLink(chainTail) = b;
+                FreeLinks.SetNext(b, null);
+                if (chainHead == null) chainHead = b; else FreeLinks.SetNext(chainTail, b);
                 chainTail = b;
             }
             if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
@@ -283,7 +291,7 @@ namespace Konfiscator.Native.Heap
         {
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
-            Block* mine = Pop(bin);
+            Block* mine = Pop(bin, units, tc->CurrentCall);
             if (mine != null && spill == null) return mine;
 
             Heap.LockArena(a);
@@ -338,9 +346,11 @@ namespace Konfiscator.Native.Heap
         {
             Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
             Block* spill = null;
+            int call = tc->CurrentCall;
             while (b != null)
             {
-                Block* next = *NextLink(b);
+                FreeLinks.CheckCached(b, call);
+                Block* next = FreeLinks.Next(b, call);
                 uint units = b->SizeUnits;
                 Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
                 if (bin != null && bin->Count < bin->Capacity)
@@ -349,7 +359,7 @@ namespace Konfiscator.Native.Heap
                 }
                 else
                 {
-                    *NextLink(b) = spill;
+                    FreeLinks.SetNext(b, spill);
                     spill = b;
                 }
                 b = next;
