@@ -10,9 +10,11 @@ internal static unsafe partial class Libc
     public const int O_NONBLOCK = 0x800;
     public const int O_NOFOLLOW = 0x20000;    // x86-64 and aarch64 (generic) agree
     public const int O_CLOEXEC = 0x80000;
+    public const int O_DIRECTORY = 0x10000;
 
     public const int ELOOP = 40;
     public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
     public const int ESRCH = 3;
     public const int EPERM = 1;
 
