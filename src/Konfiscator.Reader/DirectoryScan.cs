@@ -45,9 +45,13 @@ public sealed class DirectoryScan
         }
     }
 
+    /// <summary>A scan of a directory already opened and checked with <see cref="StatsDirectory.OpenTrusted"/>.</summary>
+    public static DirectoryScan RunOpened(int fd, string directory, IProcessProbe? probe = null) =>
+        Scan(ThroughDescriptor(fd, directory), probe ?? ProcFs.Instance);
+
     /// <summary>The opened directory's path through /proc (so names resolve in the directory that
     /// was checked, not in whatever the name points at now); the name itself without /proc.</summary>
-    private static string ThroughDescriptor(int fd, string directory)
+    public static string ThroughDescriptor(int fd, string directory)
     {
         string viaFd = $"/proc/self/fd/{fd}";
         return Directory.Exists(viaFd) ? viaFd : directory;
