@@ -18,9 +18,10 @@
 // threads claim them (Reserve). When the reservation fails the process counts
 // privately (or the thread uses the shared slot) and says so in one line.
 //
-// Cleaning: a start looks at a few directory entries at most (StartEntries),
-// and only when no exporter is alive; the exporter and `konfiscator clean`
-// remove what is over. A full directory never slows a start down.
+// Cleaning: a start (or fork) looks at a few directory entries at most
+// (StartEntries, InspectedFiles), and only when no exporter is alive; the
+// exporter and `konfiscator clean` remove what is over. A full directory never
+// slows a start down.
 
 using System.Runtime;
 using Konfiscator.Native.Platform;
@@ -33,8 +34,9 @@ namespace Konfiscator.Native.Stats
         private const int PathCapacity = 512;
         private const int NameCapacity = 64;
         private const int MaxSequence = 1000;
-        /// <summary>Directory entries a start may look at ("." and ".." included).</summary>
-        public const int StartEntries = 32;
+        /// <summary>Directory entries a start may look at ("." and ".." included), and segment
+        /// files among them it may open.</summary>
+        public const int StartEntries = 32, InspectedFiles = 8;
         private const int DirentBytes = 2048;
         private const int ZeroBytes = 4096;
 
@@ -76,9 +78,8 @@ namespace Konfiscator.Native.Stats
         public static long StartEntriesExamined() => s_entriesExamined;
 
         /// <summary>Creates and maps this process's segment file of <paramref name="size"/> bytes, the
-        /// first <paramref name="reserve"/> of them backed; null if publishing is not possible.
-        /// <paramref name="atStart"/>: a new image (not a fork child), which may tidy a few entries.</summary>
-        public static byte* Create(nuint size, nuint reserve, bool atStart)
+        /// first <paramref name="reserve"/> of them backed; null if publishing is not possible.</summary>
+        public static byte* Create(nuint size, nuint reserve)
         {
             s_pid = Libc.getpid();
             s_startTime = ProcFs.StartTime(0);
@@ -123,7 +124,7 @@ namespace Konfiscator.Native.Stats
                 }
                 Libc.close(fd);
             }
-            if (atStart && !exporterAlive) Tidy(dirfd);
+            if (!exporterAlive) Tidy(dirfd);
             Libc.close(dirfd);
             return mapping;
         }
@@ -401,27 +402,35 @@ namespace Konfiscator.Native.Stats
         }
 
         /// <summary>Removes the files of processes that are over among the first few entries of
-        /// the directory (no exporter will). Bounded: a directory of any size costs a start one
-        /// short read and a few files at most.</summary>
+        /// the directory (no exporter will). Bounded: one short read of the directory, and at most
+        /// InspectedFiles segments opened, starting at an entry chosen by the pid so that
+        /// processes do not all look at the same few files.</summary>
         private static void Tidy(int dirfd)
         {
             fixed (byte* buffer = s_scratch.Dirents)
             {
-                int seen = 0;
                 long n = Libc.syscall(Libc.SYS_getdents64, (void*)(nint)dirfd, (long)buffer, DirentBytes, null, null, 0);
                 // struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
-                for (long offset = 0; offset < n && seen < StartEntries; )
+                int count = 0;
+                for (long offset = 0; offset < n && count < StartEntries; count++)
+                    offset += *(ushort*)(buffer + offset + 16);
+                s_entriesExamined = count;
+                if (count == 0) return;
+                int first = s_pid % count, inspected = 0;
+                long at = 0;
+                for (int i = 0; i < first; i++) at += *(ushort*)(buffer + at + 16);
+                for (int i = 0; i < count && inspected < InspectedFiles; i++)
                 {
-                    byte* entry = buffer + offset;
-                    ushort length = *(ushort*)(entry + 16);
-                    byte* entryName = entry + 19;
-                    seen++;
-                    if (IsSegmentName(entryName) && !IsOwnName(entryName) &&
-                        Inspect(dirfd, entryName, markOursFinal: false) == Over)
-                        Libc.unlinkat(dirfd, entryName, 0);
-                    offset += length;
+                    if (first + i == count) at = 0; // wrap around to the first entry
+                    byte* entryName = buffer + at + 19;
+                    if (IsSegmentName(entryName) && !IsOwnName(entryName))
+                    {
+                        inspected++;
+                        if (Inspect(dirfd, entryName, markOursFinal: false) == Over)
+                            Libc.unlinkat(dirfd, entryName, 0);
+                    }
+                    at += *(ushort*)(buffer + at + 16);
                 }
-                s_entriesExamined = seen;
             }
         }
 

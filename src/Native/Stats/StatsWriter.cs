@@ -128,7 +128,7 @@ namespace Konfiscator.Native.Stats
         private static void Publish()
         {
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
-            byte* shared = SegmentFile.Create(s_size, reserve, atStart: true);
+            byte* shared = SegmentFile.Create(s_size, reserve);
             if (shared == null) return;
             s_reserved = reserve;
             // Counters first, the header (with its magic) last, so a reader never
@@ -246,7 +246,7 @@ namespace Konfiscator.Native.Stats
             bool wasPublished = s_published;
             // Backed up to the slots the child inherits (all of them are written below).
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
-            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, reserve, atStart: false) : null;
+            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, reserve) : null;
             if (target == null) target = s_private;
             else s_reserved = reserve;
             // A new file reads as zeros, and the private copy is mostly zeros already:
