@@ -8,7 +8,7 @@ namespace Konfiscator.Hardening.Tests;
 /// segment that the full filesystem cannot back killed the program with SIGBUS (at start-up, or
 /// mid-run when a new thread took a fresh page). Here the stats directory is on a tiny tmpfs of
 /// its own, in a private mount namespace, filled before the program starts or while it runs; the
-/// program (fullstats.c: 64 threads one after the other, then a fork) must end as it does without
+/// program (fullstats.c: 64 threads alive at once, then a fork) must end as it does without
 /// the library.</summary>
 public class FullStatsFilesystemTests
 {

@@ -1,9 +1,10 @@
 /* A program that keeps allocating while the stats directory's filesystem fills up.
  *
  * Usage: fullstats READY GO. Allocates a little, creates the file READY, waits
- * (at most 60 s) for the file GO to appear, then starts 64 threads one after
- * the other (each claims a stats slot of its own, i.e. a page of the segment the
- * library has not written yet) and forks a child that allocates too. Each
+ * (at most 60 s) for the file GO to appear, then runs 64 threads at once (all
+ * alive together, so each claims a stats slot of its own, most of them on pages
+ * of the segment the library has not written yet) and forks a child that
+ * allocates too. Each
  * thread and the child check the contents of their blocks. Prints checksums
  * that do not depend on the allocator, so its output under the library must
  * equal its output without it. The test fills the filesystem before the start
@@ -42,10 +43,13 @@ static uint64_t churn(uint64_t seed)
     return sum;
 }
 
+static pthread_barrier_t all_alive;
+
 static void *worker(void *arg)
 {
     uint64_t *result = arg;
     *result = churn(*result);
+    pthread_barrier_wait(&all_alive); /* no thread ends (and frees its slot) before all have one */
     return NULL;
 }
 
@@ -61,13 +65,17 @@ int main(int argc, char **argv)
         if (waited > 6000) { fprintf(stderr, "fullstats: no GO within 60 s\n"); return 5; }
         usleep(10000);
     }
+    static pthread_t threads[THREADS];
+    static uint64_t values[THREADS];
+    pthread_barrier_init(&all_alive, NULL, THREADS);
+    for (int t = 0; t < THREADS; t++) {
+        values[t] = (uint64_t)t + 100;
+        if (pthread_create(&threads[t], NULL, worker, &values[t]) != 0) { fprintf(stderr, "fullstats: pthread_create failed\n"); return 6; }
+    }
     uint64_t total = 0;
     for (int t = 0; t < THREADS; t++) {
-        pthread_t thread;
-        uint64_t value = (uint64_t)t + 100;
-        if (pthread_create(&thread, NULL, worker, &value) != 0) { fprintf(stderr, "fullstats: pthread_create failed\n"); return 6; }
-        pthread_join(thread, NULL);
-        total += value;
+        pthread_join(threads[t], NULL);
+        total += values[t];
     }
     printf("threads: %llu\n", (unsigned long long)total);
     fflush(stdout);
