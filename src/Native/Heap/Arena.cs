@@ -190,7 +190,8 @@ namespace Konfiscator.Native.Heap
                 // Past the tries: the lowest block that holds it at any address (the blocks
                 // tried were all smaller, or one of them would have held it).
                 candidate = FreeIndex.FirstFit(a, worst);
-                if (candidate != null) target = PlaceAligned(candidate, units, alignment);
+                if (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
+                    candidate = null; // cannot happen (see worst); a new region rather than a wrong cut
             }
             if (candidate == null)
             {
