@@ -49,9 +49,12 @@ namespace Konfiscator.Tool
 
         private static string Usage(Command command) => command.Name switch
         {
-            "run" => "konfiscator run [--listen ADDR:PORT] [--per-pid] [--hold] [-- CMD [ARGS...]]",
+            "run" => "konfiscator run [--listen ADDR:PORT | --no-serve] [--per-pid] [--hold] [-- CMD [ARGS...]]",
             "exporter" => "konfiscator exporter [--listen ADDR:PORT] [--per-pid] [--stats-dir DIR]",
-            "stats" => "konfiscator stats [PID] [--json] [--stats-dir DIR]",
+            "stats" => "konfiscator stats [PID | -p PID | -n NAME] [--json] [--stats-dir DIR]",
+            "ps" => "konfiscator ps [--interval S] [--json] [--stats-dir DIR]",
+            "heap" => "konfiscator heap [PID | -p PID | -n NAME] [--stats-dir DIR]",
+            "top" => "konfiscator top [-p PID | -n NAME] [--interval S] [--once] [--stats-dir DIR]",
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
             _ => "konfiscator (run | exporter | stats | bench) [OPTIONS]",
         };
@@ -63,6 +66,9 @@ namespace Konfiscator.Tool
             root.Add(RunCommand.Create());
             root.Add(ExporterCommand.Create());
             root.Add(StatsCommand.Create());
+            root.Add(PsCommand.Create());
+            root.Add(TopCommand.Create());
+            root.Add(HeapCommand.Create());
             root.Add(BenchCommand.Create());
             root.SetAction(_ =>
             {

@@ -16,7 +16,9 @@ namespace Konfiscator.Native.Heap
     {
         public int Lock;               // FutexLock word
         public ushort Index;
+        public bool SpanTried;         // the reservation below was asked for (here: fills padding)
         public int EmptyRegions;       // wholly free regions kept mapped
+        public int MapCountdown;       // slow-path unlocks until the heap map looks at the clock (HeapMap)
         public Node* NodeRoot;         // free index (FreeIndex): root node
         public Node* NodeFree;         //   released nodes, linked through Left
         public byte* NodeChunk;        //   where new nodes are carved from
@@ -24,13 +26,13 @@ namespace Konfiscator.Native.Heap
         public ulong NodeDraws;        //   priorities drawn
         public byte* SpanBase;         // the arena's address-space reservation for regions (Regions)
         public nuint SpanUsed;
-        public bool SpanTried;
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
         public ulong DirtyBytes;       // bytes freed since the last purge pass (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
+        public long MapDueMs;          // when the arena's heap-map section may be rebuilt next (HeapMap)
     }
 
     internal static unsafe class Arenas
@@ -69,6 +71,7 @@ namespace Konfiscator.Native.Heap
         {
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
+            Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
             FreeIndex.Insert(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
@@ -288,6 +291,7 @@ namespace Konfiscator.Native.Heap
                     s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
                     s[StatsLayout.FreeBlocks]--;
                     Regions.Unmap(a, Regions.OfWholeBlock(merged));
+                    Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
                 }
                 else
                 {

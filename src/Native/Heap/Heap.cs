@@ -82,6 +82,7 @@ namespace Konfiscator.Native.Heap
             s_fastPaths = s_useThreadKey;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
+            ExitSummary.RegisterIfAsked();
             *Libc.__errno_location() = saved;
         }
 
@@ -152,7 +153,12 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
         public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
-        public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
+        public static void UnlockArena(Arena* a)
+        {
+            // The heap map is kept on slow paths like this one, never on a cache hit.
+            if (--a->MapCountdown <= 0) HeapMap.Tick(a);
+            FutexLock.Release(&a->Lock);
+        }
 
         // ---- fork: no lock may be held by a thread that will not exist in the child ----
 
@@ -187,6 +193,7 @@ namespace Konfiscator.Native.Heap
             {
                 Arena* a = ArenaAt(i);
                 a->Stats = StatsWriter.ArenaSlot(i);
+                HeapMap.RegionsChanged(a); // the child's new segment has an empty map
                 FutexLock.ResetAfterFork(&a->Lock);
             }
             ThreadCaches.ResetAfterForkInChild();

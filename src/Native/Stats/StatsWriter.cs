@@ -18,6 +18,7 @@ namespace Konfiscator.Native.Stats
         private static bool s_published;      // s_base is the shared file mapping
         private static byte* s_private;       // private fallback
         private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
+        private static nuint s_mapOffset;     // where the heap map starts in the segment
         private static int s_slotCount;
         private static int s_arenaCount;
         private static int s_threadSlots;
@@ -38,7 +39,9 @@ namespace Konfiscator.Native.Stats
             s_arenaCount = arenaCount;
             s_threadSlots = threadSlots;
             s_slotCount = StatsLayout.SlotCount(arenaCount, threadSlots);
-            s_size = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount, threadSlots));
+            // The counters, then (page aligned) the heap map: one section per arena.
+            s_mapOffset = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount, threadSlots));
+            s_size = s_mapOffset + (nuint)(arenaCount * HeapMapLayout.SectionBytes);
             // Mapped directly (not through OsMemory) because counting needs it to exist;
             // it is counted right after.
             void* p = Libc.mmap(null, s_size, Libc.PROT_READ | Libc.PROT_WRITE,
@@ -56,6 +59,11 @@ namespace Konfiscator.Native.Stats
                 Publish();
             return true;
         }
+
+        /// <summary>Arena <paramref name="arena"/>'s section of the heap map, or null while
+        /// nothing is published (nobody could read it).</summary>
+        public static byte* MapSection(int arena) =>
+            s_published ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
 
         public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
 
@@ -117,8 +125,40 @@ namespace Konfiscator.Native.Stats
             s_base = shared;
             s_published = true;
             CountMap(s_size);
+            // Where the heap map is: header bytes 160..191, before the magic is written.
+            *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
+            *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
+            *(uint*)(shared + HeapMapLayout.OffMapVersion) = HeapMapLayout.Version;
+            *(uint*)(shared + HeapMapLayout.OffMapSections) = (uint)s_arenaCount;
+            *(uint*)(shared + HeapMapLayout.OffMapSectionBytes) = HeapMapLayout.SectionBytes;
             SegmentFile.WriteHeader(shared, s_slotCount, s_arenaCount, s_threadSlots, s_slotsHandedOut);
         }
+
+        // ---- reading the figures back (the exit summary) ----
+
+        /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
+        public static ulong Sum(int counter)
+        {
+            ulong total = 0;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
+                total += *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+            return total;
+        }
+
+        /// <summary>The largest value of a counter over the arena slots.</summary>
+        public static ulong Max(int counter)
+        {
+            ulong largest = 0;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
+            {
+                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+                if (v > largest) largest = v;
+            }
+            return largest;
+        }
+
+        /// <summary>A process-wide figure ([P], slot 0).</summary>
+        public static ulong Process(int counter) => ProcessSlot[counter];
 
         // ---- process-wide figures (atomic: every arena writes them) ----
 
