@@ -30,10 +30,10 @@ internal static class HeapText
             return text.ToString();
         }
         int regions = map.Arenas.Sum(a => a.Regions.Count);
-        text.AppendLine($"heap of pid {s.Pid} ({s.Command}): {regions} region{(regions == 1 ? "" : "s")} in {map.Arenas.Count} arena{(map.Arenas.Count == 1 ? "" : "s")}; " +
-                        $"{Format.BytesShort(map.UsedBytes)} used, {Format.BytesShort(map.FreeBytes)} free, {Format.BytesShort(map.CachedBytes)} in thread caches");
+        text.AppendLine($"heap of pid {s.Pid} ({s.Command}): {regions} region{(regions == 1 ? "" : "s")} in {map.Arenas.Count} arena{(map.Arenas.Count == 1 ? "" : "s")}{Age(map)}");
+        text.AppendLine($"{Format.BytesShort(map.UsedBytes)} used, {Format.BytesShort(map.FreeBytes)} free, {Format.BytesShort(map.CachedBytes)} in thread caches");
         text.AppendLine(Legend);
-        int lines = 2;
+        int lines = 3;
         foreach (var arena in map.Arenas)
         {
             foreach (var region in arena.Regions)
@@ -56,6 +56,16 @@ internal static class HeapText
         if (map.Unsettled > 0)
             text.AppendLine($"({map.Unsettled} arena{(map.Unsettled == 1 ? "" : "s")} changed too fast to read whole; try again)");
         return text.ToString();
+    }
+
+    /// <summary>", as of 2.1 s ago": the map is rebuilt on the allocator's slow paths, so a process
+    /// that has gone quiet shows its heap as it was when it last had one.</summary>
+    private static string Age(HeapMap map)
+    {
+        if (map.Arenas.Count == 0) return "";
+        // Both sides read CLOCK_MONOTONIC_COARSE in milliseconds (.NET's TickCount64 on Linux).
+        long age = Environment.TickCount64 - (long)map.Arenas.Max(a => a.UpdatedMs);
+        return age < 1000 ? "" : $", as of {age / 1000.0:0.0} s ago";
     }
 
     /// <summary>Free blocks by size, one line per power-of-two bucket that has any, with a bar.</summary>
