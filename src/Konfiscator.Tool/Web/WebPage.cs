@@ -13,6 +13,7 @@ internal static class WebPage
 <meta charset="utf-8">
 <title>konfiscator</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
   body { font: 13px/1.4 system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
   header { padding: 8px 16px; background: #2c3e50; color: #fff; }
