@@ -6,7 +6,7 @@ return await Cli.RunAsync(args);
 
 namespace Konfiscator.Tool
 {
-    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>bench</c>.</summary>
+    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>ps</c>, <c>top</c>, <c>heap</c>, <c>bench</c>.</summary>
     internal static class Cli
     {
         public static async Task<int> RunAsync(string[] args)
@@ -56,7 +56,7 @@ namespace Konfiscator.Tool
             "heap" => "konfiscator heap [PID | -p PID | -n NAME] [--stats-dir DIR]",
             "top" => "konfiscator top [-p PID | -n NAME] [--interval S] [--once] [--stats-dir DIR]",
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
-            _ => "konfiscator (run | exporter | stats | bench) [OPTIONS]",
+            _ => "konfiscator (run | exporter | stats | ps | top | heap | bench) [OPTIONS]",
         };
 
         public static RootCommand Build()
@@ -72,7 +72,7 @@ namespace Konfiscator.Tool
             root.Add(BenchCommand.Create());
             root.SetAction(_ =>
             {
-                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats or bench");
+                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats, ps, top, heap or bench");
                 Console.Error.WriteLine($"Usage: {Usage(root)}");
                 Console.Error.WriteLine("Try 'konfiscator --help' for more information.");
                 return ExitCodes.Usage;
