@@ -13,6 +13,10 @@ internal static class TopFrame
 {
     public const int MaxHistogramLines = 10;
 
+    // Thread-cache figures that the speed work adds to each slot (StatsLayout.CachedBytes,
+    // CacheRefillBlocks, CacheReturnBlocks there): zero in segments that do not have them.
+    private const int CachedBytesCounter = 26, CacheRefillCounter = 27, CacheReturnCounter = 28;
+
     /// <param name="before">the previous reading of the same process, or null (then: since start)</param>
     public static string Render(Publisher p, ProcessStats now, ProcessStats? before, double seconds, HeapMap? map, double interval, bool live)
     {
@@ -35,9 +39,15 @@ internal static class TopFrame
         text.AppendLine($"  free        {Format.BytesShort(free),-10}  in {Format.Count(now[StatsLayout.FreeBlocks])} blocks, largest {Format.BytesShort(largest)}");
         string fragmentation = free == 0 ? "0%" : $"{100.0 * (free - Math.Min(free, largest)) / free:0}%";
         text.AppendLine($"  fragmented  {fragmentation,-10}  of the free bytes lie outside the largest free block");
-        text.AppendLine(map is null
-            ? "  caches      (no heap map published)"
-            : $"  caches      {Format.BytesShort(map.CachedBytes),-10}  held in thread caches (heap map)");
+        // The thread caches: the library's own figure when it publishes one (counters 26..28 of the
+        // speed work), else what the heap map saw at its last rebuild.
+        long cached = (long)now[CachedBytesCounter];
+        if (cached > 0 || now[CacheRefillCounter] > 0)
+            text.AppendLine($"  caches      {Format.BytesShort((ulong)Math.Max(0, cached)),-10}  held; refills {PerSecond(CacheRefillCounter)}, returns {PerSecond(CacheReturnCounter)} (blocks)");
+        else
+            text.AppendLine(map is null
+                ? "  caches      (no heap map published)"
+                : $"  caches      {Format.BytesShort(map.CachedBytes),-10}  held in thread caches (heap map)");
         text.AppendLine($"  mmap        {PerSecond(StatsLayout.MmapCalls),-10}  munmap {PerSecond(StatsLayout.MunmapCalls),-9} failed {PerSecond(StatsLayout.FailedAllocations)}");
         text.AppendLine();
 
