@@ -8,13 +8,12 @@
 // Where: the segment header's bytes 160..191 (StatsLayout leaves them to the map)
 // say where the map is; an offset of 0 means there is none. The map lies after the
 // counter slots, page aligned, and is ArenaSections * SectionBytes long: one fixed
-// section per arena, written only by that arena's owner of the lock.
+// section per arena, written only with that arena's lock held.
 //
 // Cost: a section is rebuilt by walking the arena's blocks, with the arena's lock
-// held, on the allocator's slow paths only (never on a thread-cache hit): when a
-// region is mapped or unmapped, and otherwise at most every few hundred
-// milliseconds (longer when walks are long: a walk may take at most 1/20 of the
-// time). Its size is fixed, so a process with many regions makes cells coarser
+// held, on the allocator's slow paths only (never on a thread-cache hit): soon
+// after a region is mapped or unmapped, and otherwise at most every 250 ms; and
+// never more than 1/20 of the time (a walk that took t waits at least 20 t). Its size is fixed, so a process with many regions makes cells coarser
 // (cells of 64 KiB, doubling until the arena's regions fit), never a bigger map.
 //
 // Consistency: each section is guarded by a sequence number (a seqlock). The

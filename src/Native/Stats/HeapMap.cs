@@ -29,8 +29,11 @@ namespace Konfiscator.Native.Stats
         {
             a->MapCountdown = 0;
             byte* section = StatsWriter.MapSection(a->Index);
-            long last = section != null ? (long)*(ulong*)(section + HeapMapLayout.OffUpdatedMs) : 0;
-            long soonest = last + RegionChangeFloorMs;
+            if (section == null) return;
+            long last = (long)*(ulong*)(section + HeapMapLayout.OffUpdatedMs);
+            // Sooner than the usual interval, but never more often than the walks' own cost allows.
+            long walk = *(uint*)(section + HeapMapLayout.OffWalkMs) * WalkCostFactor;
+            long soonest = last + (walk > RegionChangeFloorMs ? walk : RegionChangeFloorMs);
             if (soonest < a->MapDueMs) a->MapDueMs = soonest;
         }
 
