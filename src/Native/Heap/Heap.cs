@@ -195,7 +195,6 @@ namespace Konfiscator.Native.Heap
             {
                 Arena* a = ArenaAt(i);
                 a->Stats = StatsWriter.ArenaSlot(i);
-                HeapMap.RegionsChanged(a); // the child's new segment has an empty map
                 FutexLock.ResetAfterFork(&a->Lock);
             }
             ThreadCaches.ResetAfterForkInChild();
