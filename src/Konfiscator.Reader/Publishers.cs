@@ -23,14 +23,17 @@ public static class Publishers
         return list;
     }
 
-    /// <summary>Every segment in <paramref name="directories"/> (live and over), newest first.</summary>
-    public static List<Publisher> Scan(IEnumerable<string> directories)
+    /// <summary>Every segment in <paramref name="directories"/> (live and over), newest first.
+    /// A directory that is missing is skipped; one that cannot be read (or is not trusted) is
+    /// skipped and reported in <paramref name="problems"/>.</summary>
+    public static List<Publisher> Scan(IEnumerable<string> directories, List<(string Directory, string Error, bool Untrusted)>? problems = null)
     {
         var all = new List<Publisher>();
         foreach (string directory in directories)
         {
             if (!System.IO.Directory.Exists(directory)) continue;
             var scan = DirectoryScan.Run(directory);
+            if (scan.DirectoryError is { } error) problems?.Add((directory, error, scan.Untrusted));
             all.AddRange(scan.Segments.Select(s => new Publisher(s, directory)));
         }
         return all.OrderByDescending(p => p.Stats.StartTime).ThenByDescending(p => p.Stats.Pid)

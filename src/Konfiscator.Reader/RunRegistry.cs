@@ -6,24 +6,30 @@ namespace Konfiscator.Reader;
 
 /// <summary>Where <c>konfiscator run</c> says which private stats directory it uses, so that
 /// <c>ps</c>, <c>stats</c>, <c>top</c>, <c>heap</c> and the exporter's web page find the processes
-/// under it: one file <c>run.&lt;pid&gt;.dir</c> per run in the user's default stats directory
-/// (<c>/dev/shm/konfiscator-&lt;uid&gt;</c>), holding "&lt;pid&gt; &lt;starttime&gt; &lt;directory&gt;\n".
-/// The allocator and the collector ignore these names (they are not segments). An entry whose run
-/// is no longer running is ignored and removed by whoever reads it.</summary>
+/// under it: one file <c>run.&lt;pid&gt;.dir</c> per run in the subdirectory <c>runs</c> of the
+/// user's default stats directory (<c>/dev/shm/konfiscator-&lt;euid&gt;/runs</c>, mode 0700),
+/// holding "&lt;pid&gt; &lt;starttime&gt; &lt;directory&gt;\n". A subdirectory, because the allocator,
+/// the collector and <c>konfiscator clean</c> leave subdirectories alone. An entry whose run is no
+/// longer running is ignored and removed by whoever reads it.</summary>
 public static class RunRegistry
 {
     private const string Prefix = "run.";
     private const string Suffix = ".dir";
 
-    /// <summary>The user's default stats directory, whatever KONFISCATOR_STATS_DIR says.</summary>
+    /// <summary>"runs" in the user's default stats directory, whatever KONFISCATOR_STATS_DIR says.</summary>
     public static string RegistryDirectory =>
-        string.Create(CultureInfo.InvariantCulture, $"/dev/shm/konfiscator-{StatsDirectory.EffectiveUid}");
+        string.Create(CultureInfo.InvariantCulture, $"/dev/shm/konfiscator-{StatsDirectory.EffectiveUid}/runs");
 
     /// <summary>Registers <paramref name="directory"/> as this process's run directory; dispose to
     /// remove the entry. Null (and nothing registered) when the registry directory cannot be used.</summary>
     public static IDisposable? Register(string directory, string? registry = null)
     {
-        registry ??= RegistryDirectory;
+        if (registry is null)
+        {
+            // The default stats directory first, then its runs subdirectory: created 0700 if missing, and trusted.
+            registry = RegistryDirectory;
+            if (StatsDirectory.EnsureTrusted(Path.GetDirectoryName(registry)!) is not null) return null;
+        }
         if (StatsDirectory.EnsureTrusted(registry) is not null) return null;
         int pid = Environment.ProcessId;
         string file = Path.Combine(registry, string.Create(CultureInfo.InvariantCulture, $"{Prefix}{pid}{Suffix}"));
@@ -59,7 +65,8 @@ public static class RunRegistry
         IEnumerable<string> entries;
         try
         {
-            if (Libc.LStat(registry, out var st) != 0 || !st.IsDirectory || st.Uid != StatsDirectory.EffectiveUid) return found;
+            if (Libc.LStat(registry, out var st) != 0 || !st.IsDirectory || st.Uid != StatsDirectory.EffectiveUid
+                || (st.Mode & 0x3F) != 0) return found;
             entries = Directory.EnumerateFiles(registry, Prefix + "*" + Suffix).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -50,7 +50,10 @@ internal static class PsCommand
     /// apart, or (interval 0, or a process seen only once) since it started.</summary>
     public static async Task<List<Row>> SampleAsync(IReadOnlyList<string> directories, TimeSpan interval)
     {
-        var first = Publishers.Scan(directories).Where(p => p.Live).ToList();
+        var problems = new List<(string Directory, string Error, bool Untrusted)>();
+        var first = Publishers.Scan(directories, problems).Where(p => p.Live).ToList();
+        foreach (var (directory, error, untrusted) in problems)
+            Console.Error.WriteLine(untrusted ? $"konfiscator: skipping {directory}: {error}" : $"konfiscator: cannot list {directory}: {error}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         List<Publisher> second = first;
         if (interval > TimeSpan.Zero && first.Count > 0)

@@ -52,7 +52,12 @@ internal static class ProcessChoice
                                     $"set --stats-dir or {StatsDirectory.DirectoryVariable})");
         if (pid is not null && name is not null)
             throw new ToolException("give either -p PID or -n NAME, not both", ExitCodes.Usage);
-        var all = Publishers.Scan(directories);
+        var problems = new List<(string Directory, string Error, bool Untrusted)>();
+        var all = Publishers.Scan(directories, problems);
+        // The directory asked for (or the default) must be readable and trusted; a run's that is
+        // not is only skipped.
+        if (problems.FirstOrDefault(p => p.Directory == directories[0]) is { Error: not null } bad)
+            throw new ToolException(bad.Untrusted ? bad.Error : $"cannot list {bad.Directory}: {bad.Error}");
         string where = directories.Count == 1 ? directories[0] : $"{directories[0]} or a konfiscator run's directory";
 
         if (pid is int p)

@@ -26,11 +26,10 @@ namespace Konfiscator.Native.Stats
         /// handlers, which run before ours (coreutils' close_stdout does).</summary>
         private static int s_stderr = 2;
 
-        /// <summary>At start-up: registers the summary when KONFISCATOR_SHOW_STATS is set to anything but 0.</summary>
+        /// <summary>At start-up: registers the summary when KONFISCATOR_SHOW_STATS is on (1, on, true, yes).</summary>
         public static void RegisterIfAsked()
         {
-            byte* value = Settings.Get("KONFISCATOR_SHOW_STATS");
-            if (value == null || *value == 0 || TextBuffer.Equals(value, "0")) return;
+            if (!Settings.IsOn("KONFISCATOR_SHOW_STATS", defaultValue: false)) return;
             int copy = fcntl(2, F_DUPFD_CLOEXEC, 100);
             if (copy >= 0) s_stderr = copy;
             __cxa_atexit(&Print, null, null);
