@@ -24,12 +24,16 @@ public class TopTerminalTests
             await Tmux(tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "30", command);
             try
             {
-                string first = await ScreenUntil(tmux, session, s => s.Contains("konfiscator top · pid", StringComparison.Ordinal));
+                // A whole frame: from the title down to the segment line (a capture may catch a frame being drawn).
+                string first = await ScreenUntil(tmux, session, s => s.Contains("konfiscator top · pid", StringComparison.Ordinal)
+                                                                     && s.Contains("segment ", StringComparison.Ordinal));
                 Assert.Contains("in use", first);
                 Assert.All(first.Split('\n'), l => Assert.True(l.TrimEnd().Length <= 80, l));
                 // Redrawn in place: the frame says rates over the last interval, and the title stays on top.
-                string later = await ScreenUntil(tmux, session, s => s.Contains("rates over the last", StringComparison.Ordinal));
-                Assert.Single(later.Split('\n'), l => l.Contains("konfiscator top · pid", StringComparison.Ordinal));
+                string later = await ScreenUntil(tmux, session, s => s.Contains("rates over the last", StringComparison.Ordinal)
+                                                                     && s.Contains("segment ", StringComparison.Ordinal));
+                Assert.True(later.Split('\n').Count(l => l.Contains("konfiscator top · pid", StringComparison.Ordinal)) == 1,
+                    $"not one frame in place:\n{later}");
                 await Tmux(tmux, "send-keys", "-t", session, key);
                 string end = await ScreenUntil(tmux, session, s => s.Contains("LEFT-WITH-", StringComparison.Ordinal));
                 Assert.Contains("LEFT-WITH-0", end);

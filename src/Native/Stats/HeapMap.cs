@@ -28,7 +28,7 @@ namespace Konfiscator.Native.Stats
         public static void RegionsChanged(Arena* a)
         {
             a->MapCountdown = 0;
-            byte* section = StatsWriter.MapSection(a->Index);
+            byte* section = StatsWriter.MapSectionIfBacked(a->Index);
             if (section == null) return;
             long last = (long)*(ulong*)(section + HeapMapLayout.OffUpdatedMs);
             // Sooner than the usual interval, but never more often than the walks' own cost allows.

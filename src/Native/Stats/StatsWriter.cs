@@ -20,6 +20,8 @@ namespace Konfiscator.Native.Stats
         private static byte* s_private;       // private fallback
         private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
         private static nuint s_mapOffset;     // where the heap map starts in the segment
+        private static ulong s_mapBacked;     // bit i: arena i's map section is backed in the file
+        private static ulong s_mapRefused;    // bit i: backing it failed (a full filesystem): no map for arena i
         private static int s_slotCount;
         private static int s_arenaCount;
         private static int s_threadSlots;
@@ -63,8 +65,36 @@ namespace Konfiscator.Native.Stats
 
         /// <summary>Arena <paramref name="arena"/>'s section of the heap map, or null while
         /// nothing is published (nobody could read it).</summary>
-        public static byte* MapSection(int arena) =>
-            s_published ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
+        /// Its two pages are backed in the file (fallocate) the first time, as thread slots are,
+        /// so a full filesystem leaves that arena without a map instead of raising SIGBUS.
+        public static byte* MapSection(int arena)
+        {
+            if (!s_published) return null;
+            ulong bit = 1UL << arena;
+            if ((MapMask(backed: true) & bit) == 0)
+            {
+                if ((MapMask(backed: false) & bit) != 0) return null;
+                nuint from = s_mapOffset + (nuint)HeapMapLayout.SectionOffset(arena);
+                LockSlots(); // SegmentFile.Reserve's scratch space is shared with slot claims
+                bool backed = SegmentFile.Reserve(from, from + HeapMapLayout.SectionBytes);
+                UnlockSlots();
+                if (backed) { fixed (ulong* mask = &s_mapBacked) Atomics.Or(mask, bit); }
+                else { fixed (ulong* mask = &s_mapRefused) Atomics.Or(mask, bit); }
+                if (!backed) return null;
+            }
+            return s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena);
+        }
+
+        private static ulong MapMask(bool backed)
+        {
+            if (backed) { fixed (ulong* mask = &s_mapBacked) return Atomics.Read(mask); }
+            fixed (ulong* mask = &s_mapRefused) return Atomics.Read(mask);
+        }
+
+        /// <summary>Arena <paramref name="arena"/>'s section if it is already backed, else null (never reserves).</summary>
+        public static byte* MapSectionIfBacked(int arena) =>
+            s_published && (MapMask(backed: true) & (1UL << arena)) != 0
+                ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
 
         public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
 
@@ -284,6 +314,7 @@ namespace Konfiscator.Native.Stats
 
             byte* inherited = s_base;
             bool wasPublished = s_published;
+            s_mapBacked = s_mapRefused = 0; // the child's file is a new one
             // Backed up to the slots the child inherits (all of them are written below).
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
             byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, reserve) : null;
