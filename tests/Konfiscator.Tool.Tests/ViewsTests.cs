@@ -28,7 +28,10 @@ public class ViewsTests
         using var run = ToolProcess.Start(["run", "--no-serve", "--", KHeap.Program, work.Path], tool: Artifacts.Tool);
         string ready = work.File("ready1");
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists(ready) && DateTime.UtcNow < deadline && !run.HasExited) await Task.Delay(20);
+        // The program's marker and run's line about its directory (read from run's stderr as it comes).
+        while ((!File.Exists(ready) || !run.Stderr.Contains("stats directory", StringComparison.Ordinal))
+               && DateTime.UtcNow < deadline && !run.HasExited)
+            await Task.Delay(20);
         Assert.True(File.Exists(ready), run.Stderr);
         string runDir = Assert.Single(System.Text.RegularExpressions.Regex.Matches(run.Stderr, @"stats directory (\S+)")).Groups[1].Value;
         Assert.DoesNotContain("serving", run.Stderr);
