@@ -62,6 +62,13 @@ namespace Konfiscator.Native.Heap
                 b = FreeIndex.FirstFit(a, units);
                 if (b != null) return b;
             }
+            // And the blocks the calling thread's own cache holds for this arena: a heap
+            // about to grow is the moment to let them coalesce rather than add memory.
+            if (ThreadCaches.ReturnCachedLocked(a))
+            {
+                b = FreeIndex.FirstFit(a, units);
+                if (b != null) return b;
+            }
             return AddRegion(a, units);
         }
 

@@ -30,6 +30,8 @@ namespace Konfiscator.Native.Heap
         public Block* Head;        // singly linked through the first payload word
         public uint Count;
         public ushort Capacity;
+        /// <summary>Most blocks one refill carves (see Refill).</summary>
+        public ushort RefillMax;
         /// <summary>The histogram bucket of every request this bin serves: requests of one
         /// block size span 16 byte values between two multiples of 16, and every power of
         /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
@@ -60,9 +62,16 @@ namespace Konfiscator.Native.Heap
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
-        /// <summary>Bytes a bin may hold: few large blocks, many small ones.</summary>
-        private const uint BinBytes = 8192;
-        private const uint MinCapacity = 8, MaxCapacity = 128;
+        /// <summary>Bytes a bin may hold: few large blocks, many small ones. Enough for a
+        /// batch of a few thousand small blocks to come and go without the heap: a bin that
+        /// overflows gives half its blocks back (sorted, joined, coalesced) and refills
+        /// from the index later, the round trip that dominated such batches when bins held
+        /// 8 KiB (128 blocks at most).</summary>
+        private const uint BinBytes = 65536;
+        private const uint MinCapacity = 8, MaxCapacity = 2048;
+        /// <summary>Refills carve from an 8 KiB budget (half of it at most, see Refill), so a
+        /// big bin does not make a size used a few times carve (and fault in) more.</summary>
+        private const uint RefillBytes = 8192, RefillMaxBlocks = 128;
         public const int ScratchBlocks = 128;
 
         private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
@@ -135,6 +144,8 @@ namespace Konfiscator.Native.Heap
                 bin->Refills = 0;
                 uint capacity = BinBytes / (units << Blocks.UnitShift);
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity);
+                uint refill = RefillBytes / (units << Blocks.UnitShift);
+                bin->RefillMax = (ushort)(refill < MinCapacity ? MinCapacity : refill > RefillMaxBlocks ? RefillMaxBlocks : refill);
                 bin->Bucket = units == MinUnits ? (byte)0xFF
                     : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
@@ -198,8 +209,62 @@ namespace Konfiscator.Native.Heap
         /// frees each run into the heap under one lock.</summary>
         private static void ReleaseSorted(Arena* a, ulong* blocks, int n)
         {
-            SortAddresses(blocks, n);
             Heap.LockArena(a);
+            ReleaseSortedLocked(a, blocks, n);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+        }
+
+        /// <summary>Below this many cached bytes a thread keeps its blocks even when its
+        /// heap is about to grow (ReturnCachedLocked): not worth a pass over the bins.</summary>
+        private const ulong ReturnMinBytes = 64 << 10;
+
+        /// <summary>With home arena a's lock held, when a search found no fit there and a
+        /// region is about to be mapped: the calling thread's cached blocks of that arena
+        /// go back into the heap (sorted, joined, coalesced), so that big bins never make
+        /// the heap grow. True when any went back.</summary>
+        public static bool ReturnCachedLocked(Arena* a)
+        {
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null || tc->Home != a || !s_enabled) return false;
+            ulong held = 0;
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+                held += (ulong)BinFor(tc, units)->Count * (units << Blocks.UnitShift);
+            if (held < ReturnMinBytes) return false;
+            ulong* sorted = tc->Scratch;
+            bool any = false;
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+            {
+                Bin* bin = BinFor(tc, units);
+                Block* keep = null;   // blocks of other arenas stay cached
+                uint kept = 0;
+                int n = 0;
+                while (bin->Head != null)
+                {
+                    Block* b = bin->Head;
+                    bin->Head = *NextLink(b);
+                    bin->Count--;
+                    if (b->Arena != a->Index)
+                    {
+                        *NextLink(b) = keep;
+                        keep = b;
+                        kept++;
+                        continue;
+                    }
+                    sorted[n++] = (ulong)b;
+                    if (n == ScratchBlocks) { ReleaseSortedLocked(a, sorted, n); n = 0; }
+                    any = true;
+                }
+                if (n > 0) ReleaseSortedLocked(a, sorted, n);
+                bin->Head = keep;
+                bin->Count = kept;
+            }
+            return any;
+        }
+
+        private static void ReleaseSortedLocked(Arena* a, ulong* blocks, int n)
+        {
+            SortAddresses(blocks, n);
             ulong* s = a->Stats;
             int start = 0;
             while (start < n)
@@ -227,8 +292,6 @@ namespace Konfiscator.Native.Heap
                 Arenas.Release(a, run);
                 start = next;
             }
-            Arenas.PublishLargest(a);
-            Heap.UnlockArena(a);
         }
 
         /// <summary>Sorts n (at most ScratchBlocks) addresses, ascending. A bin often hands
@@ -266,7 +329,7 @@ namespace Konfiscator.Native.Heap
         /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
         /// blocks other threads freed back to the home arena (adopted into this cache's
         /// bins while they have room), else from the heap: the bin is filled with up to
-        /// half its capacity more (fewer on its first refills), all carved by first fit
+        /// half its refill budget more (fewer on its first refills), all carved by first fit
         /// from one free block. Returns
         /// the caller's block (Used), or null when the heap has no memory.</summary>
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
@@ -285,11 +348,11 @@ namespace Konfiscator.Native.Heap
                 return mine;
             }
             // Slow start: a bin's first refill carves two blocks, each later one twice
-            // as many, up to half its capacity. A size a program asks for once or twice
+            // as many, up to half its refill budget. A size a program asks for once or twice
             // then does not carve (and fault in) a batch it will never use, which is
             // most sizes in a short-lived process; a hot size reaches full batches
             // after a handful of refills.
-            uint want = 1 + (uint)bin->Capacity / 2;
+            uint want = 1 + (uint)bin->RefillMax / 2;
             uint ramp = 2u << bin->Refills;
             if (ramp < want)
             {
