@@ -33,7 +33,10 @@ namespace Konfiscator.Native.Api
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count >= bin->Capacity)
+                {
                     ThreadCaches.Drain(tc, bin, bin->Count / 2 + 1);
+                    bin->Overflowed = 1;
+                }
                 ThreadCaches.Push(bin, b);
             }
             else

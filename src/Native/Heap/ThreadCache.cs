@@ -39,6 +39,8 @@ namespace Konfiscator.Native.Heap
         public byte Bucket;
         /// <summary>Refills from the heap so far, up to the one that reached a full batch (see Refill).</summary>
         public byte Refills;
+        /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
+        public byte Overflowed;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -62,16 +64,18 @@ namespace Konfiscator.Native.Heap
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
-        /// <summary>Bytes a bin may hold: few large blocks, many small ones. Enough for a
-        /// batch of a few thousand small blocks to come and go without the heap: a bin that
-        /// overflows gives half its blocks back (sorted, joined, coalesced) and refills
-        /// from the index later, the round trip that dominated such batches when bins held
-        /// 8 KiB (128 blocks at most).</summary>
-        private const uint BinBytes = 65536;
-        private const uint MinCapacity = 8, MaxCapacity = 2048;
-        /// <summary>Refills carve from an 8 KiB budget (half of it at most, see Refill), so a
-        /// big bin does not make a size used a few times carve (and fault in) more.</summary>
-        private const uint RefillBytes = 8192, RefillMaxBlocks = 128;
+        /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
+        /// the same budget (half of it at most, see Refill).</summary>
+        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
+        /// <summary>What a bin may grow to: 64 KiB (up to 2048 blocks). A bin that overflows
+        /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
+        /// index later; when that happens (an overflow, then a refill) the program frees
+        /// and allocates this size in batches larger than the bin, and each such round
+        /// trip through the heap doubles the bin, so batches of a few thousand blocks soon
+        /// come and go without the heap. A thread that only frees a size (a consumer of
+        /// another thread's blocks) never refills it, so its bin stays small and the
+        /// blocks go back to their arena.</summary>
+        private const uint MaxBytes = 65536, MaxBlocks = 2048;
         public const int ScratchBlocks = 128;
 
         private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
@@ -142,10 +146,11 @@ namespace Konfiscator.Native.Heap
                 bin->Head = null;
                 bin->Count = 0;
                 bin->Refills = 0;
-                uint capacity = BinBytes / (units << Blocks.UnitShift);
-                bin->Capacity = (ushort)(!s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity);
-                uint refill = RefillBytes / (units << Blocks.UnitShift);
-                bin->RefillMax = (ushort)(refill < MinCapacity ? MinCapacity : refill > RefillMaxBlocks ? RefillMaxBlocks : refill);
+                uint capacity = StartBytes / (units << Blocks.UnitShift);
+                capacity = capacity < MinCapacity ? MinCapacity : capacity > StartMaxBlocks ? StartMaxBlocks : capacity;
+                bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
+                bin->RefillMax = (ushort)capacity;
+                bin->Overflowed = 0;
                 bin->Bucket = units == MinUnits ? (byte)0xFF
                     : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
@@ -352,6 +357,13 @@ namespace Konfiscator.Native.Heap
             // then does not carve (and fault in) a batch it will never use, which is
             // most sizes in a short-lived process; a hot size reaches full batches
             // after a handful of refills.
+            if (bin->Overflowed != 0)
+            {
+                bin->Overflowed = 0;
+                uint most = MostBlocks(units);
+                uint grown = (uint)bin->Capacity * 2;
+                bin->Capacity = (ushort)(grown < most ? grown : most);
+            }
             uint want = 1 + (uint)bin->RefillMax / 2;
             uint ramp = 2u << bin->Refills;
             if (ramp < want)
@@ -384,6 +396,13 @@ namespace Konfiscator.Native.Heap
             return top;
         }
 
+        /// <summary>The most blocks a bin of <paramref name="units"/> may grow to.</summary>
+        private static uint MostBlocks(uint units)
+        {
+            uint most = MaxBytes / (units << Blocks.UnitShift);
+            return most < MinCapacity ? MinCapacity : most > MaxBlocks ? MaxBlocks : most;
+        }
+
         /// <summary>Takes the home arena's remote list whole (one atomic exchange) and
         /// parks each block in this cache's bin for its size while there is room; returns
         /// the rest, still Cached, linked, for the caller to free into the heap.</summary>
@@ -396,9 +415,14 @@ namespace Konfiscator.Native.Heap
                 Block* next = *NextLink(b);
                 uint units = b->SizeUnits;
                 Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
-                if (bin != null && bin->Count < bin->Capacity)
+                if (bin != null && bin->Count < MostBlocks(units))
                 {
+                    // The owner takes its blocks back to allocate them again (a producer
+                    // whose consumer frees them): its bin grows to hold them, up to the
+                    // most a bin may hold, rather than freeing them into the heap only to
+                    // carve them out again.
                     Link(bin, b);
+                    if (bin->Count > bin->Capacity) bin->Capacity = (ushort)bin->Count;
                 }
                 else
                 {
