@@ -41,10 +41,20 @@ namespace Konfiscator.Native.Api
         {
             if (tc->StatsSlot >= 0)
                 AllocatedInSlot(tc, callCounter, requested, usable,
-                                bin->Bucket != 0xFF ? bin->Bucket : StatsLayout.HistogramBucket(requested));
+                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested));
             else
                 AllocatedShared(callCounter, requested, usable);
         }
+
+        /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
+        /// from a table packed 3 bits a size into one constant: 0, 0, 1, 2, 2, 3, 3, 3, 3,
+        /// then 4 up to 16.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int SmallestBinBucket(nuint requested) => (int)((SmallBuckets >> (int)(3 * requested)) & 7);
+
+        private const ulong SmallBuckets =
+            (0UL << 0) | (0UL << 3) | (1UL << 6) | (2UL << 9) | (2UL << 12) | (3UL << 15) | (3UL << 18) | (3UL << 21) | (3UL << 24) |
+            (4UL << 27) | (4UL << 30) | (4UL << 33) | (4UL << 36) | (4UL << 39) | (4UL << 42) | (4UL << 45) | (4UL << 48);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)

@@ -81,6 +81,7 @@ namespace Konfiscator.Native.Heap
 
             s_state = Ready;
             s_fastPaths = s_useThreadKey;
+            s_fastKeyOffset = s_useThreadKey ? s_keySlotOffset : 0;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
             *Libc.__errno_location() = saved;
@@ -94,10 +95,18 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
+            nint offset = s_fastKeyOffset;
+            if (offset == 0) return PeekCacheByKey();
+            void* v = *(void**)(Libc.pthread_self_fast() + offset);
+            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static ThreadCache* PeekCacheByKey()
+        {
             if (!s_fastPaths) return null;
-            void* v = s_keySlotOffset != 0
-                ? *(void**)(Libc.pthread_self_fast() + s_keySlotOffset)
-                : Libc.pthread_getspecific(s_threadKey);
+            void* v = Libc.pthread_getspecific(s_threadKey);
             return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
         }
 
@@ -114,6 +123,8 @@ namespace Konfiscator.Native.Heap
         // When the search fails (another libc), PeekCache uses pthread_getspecific.
 
         private static nint s_keySlotOffset;
+        // The same once the heap is ready (the one field the fast paths read), else 0.
+        private static nint s_fastKeyOffset;
         private const int DescriptorScanBytes = 0x700; // well inside glibc's struct pthread (0x900 and more)
         private static ulong s_probeA, s_probeB;
 
@@ -147,6 +158,8 @@ namespace Konfiscator.Native.Heap
         /// thread whose cache is gone (exiting) or when there is no thread key.</summary>
         public static ThreadCache* CurrentCache()
         {
+            ThreadCache* known = PeekCache();
+            if (known != null) return known;
             if (!s_useThreadKey) return null;
             void* v = Libc.pthread_getspecific(s_threadKey);
             if (v == ThreadCaches.Exited) return null;
