@@ -40,10 +40,16 @@ namespace Konfiscator.Native.Api
         public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
         {
             if (tc->StatsSlot >= 0)
+            {
                 AllocatedInSlot(tc, callCounter, requested, usable,
                                 bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested));
+                tc->Stats[StatsLayout.CachedBytes] -= usable + Blocks.HeaderBytes;
+            }
             else
+            {
                 AllocatedShared(callCounter, requested, usable);
+                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
+            }
         }
 
         /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
@@ -72,6 +78,23 @@ namespace Konfiscator.Native.Api
             if (delta >= StatsWriter.PeakQuantumFloor &&
                 (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
                 StatsWriter.FlushInUse(tc);
+        }
+
+        /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void FreedToCache(ThreadCache* tc, int callCounter, nuint usable)
+        {
+            Freed(tc, callCounter, usable);
+            if (tc->StatsSlot >= 0) tc->Stats[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
+            else Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
+        }
+
+        /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
+        /// for a thread without one): the thread caches' figures, off the fast paths.</summary>
+        public static void Add(ThreadCache* tc, int counter, long delta)
+        {
+            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
+            else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

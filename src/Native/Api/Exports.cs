@@ -49,7 +49,7 @@ namespace Konfiscator.Native.Api
                 if (bin->Count < bin->Capacity)
                 {
                     ThreadCaches.Push(bin, b);
-                    Counting.Freed(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                    Counting.FreedToCache(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
                     return;
                 }
             }

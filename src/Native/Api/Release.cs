@@ -38,6 +38,7 @@ namespace Konfiscator.Native.Api
                     bin->Overflowed = 1;
                 }
                 ThreadCaches.Push(bin, b);
+                Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
             else
             {
@@ -46,6 +47,7 @@ namespace Konfiscator.Native.Api
                 {
                     // Another thread's arena, busy: leave it on the remote list.
                     Arenas.PushRemote(a, b);
+                    Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
                 }
                 else
                 {

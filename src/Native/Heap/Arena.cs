@@ -386,9 +386,12 @@ namespace Konfiscator.Native.Heap
         /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
         public static void ReleaseChain(Arena* a, Block* b)
         {
+            ulong* s = a->Stats;
             while (b != null)
             {
                 Block* next = *(Block**)Blocks.Payload(b);
+                s[StatsLayout.CachedBytes] -= Blocks.Bytes(b);
+                s[StatsLayout.CacheReturnBlocks]++;
                 Blocks.SetState(b, Blocks.Used);
                 Release(a, b);
                 b = next;

@@ -181,6 +181,8 @@ namespace Konfiscator.Native.Heap
             Arena* home = tc->Home;
             ulong* sorted = tc->Scratch;
             int n = 0;
+            ulong returnedBytes = 0;
+            long returned = 0;
             // Consecutive blocks of one other arena go over as one chain (one CAS).
             Arena* chainArena = null;
             Block* chainHead = null, chainTail = null;
@@ -192,6 +194,8 @@ namespace Konfiscator.Native.Heap
                 Arena* a = Heap.ArenaAt(b->Arena);
                 if (a == home)
                 {
+                    returnedBytes += Blocks.Bytes(b);
+                    returned++;
                     sorted[n++] = (ulong)b;
                     if (n == ScratchBlocks) { ReleaseSorted(home, sorted, n); n = 0; }
                     continue;
@@ -208,6 +212,15 @@ namespace Konfiscator.Native.Heap
             }
             if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
             if (n > 0) ReleaseSorted(home, sorted, n);
+            Returned(tc, returnedBytes, returned);
+        }
+
+        /// <summary>Counts blocks a cache gave back to the heap.</summary>
+        private static void Returned(ThreadCache* tc, ulong bytes, long blocks)
+        {
+            if (blocks == 0) return;
+            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, -(long)bytes);
+            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CacheReturnBlocks, blocks);
         }
 
         /// <summary>Sorts n Cached blocks of arena a by address, joins physical runs, and
@@ -238,6 +251,8 @@ namespace Konfiscator.Native.Heap
             if (held < ReturnMinBytes) return false;
             ulong* sorted = tc->Scratch;
             bool any = false;
+            ulong returnedBytes = 0;
+            long returned = 0;
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
                 Bin* bin = BinFor(tc, units);
@@ -259,11 +274,14 @@ namespace Konfiscator.Native.Heap
                     sorted[n++] = (ulong)b;
                     if (n == ScratchBlocks) { ReleaseSortedLocked(a, sorted, n); n = 0; }
                     any = true;
+                    returnedBytes += Blocks.Bytes(b);
+                    returned++;
                 }
                 if (n > 0) ReleaseSortedLocked(a, sorted, n);
                 bin->Head = keep;
                 bin->Count = kept;
             }
+            Returned(tc, returnedBytes, returned);
             return any;
         }
 
@@ -342,6 +360,7 @@ namespace Konfiscator.Native.Heap
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
             Block* mine = Pop(bin);
+            if (mine != null) Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(mine));
             if (mine != null && spill == null) return mine;
 
             Heap.LockArena(a);
@@ -392,6 +411,11 @@ namespace Konfiscator.Native.Heap
             for (uint k = count - 1; k > 0; k--)
             {
                 Link(bin, (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift)));
+            }
+            if (count > 1)
+            {
+                Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
+                Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CacheRefillBlocks, count - 1);
             }
             return top;
         }
