@@ -29,7 +29,7 @@ namespace Konfiscator.Native.Api
         public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
             if (tc != null && tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested));
+                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested), 0);
             else
                 AllocatedShared(callCounter, requested, usable);
         }
@@ -40,16 +40,10 @@ namespace Konfiscator.Native.Api
         public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
         {
             if (tc->StatsSlot >= 0)
-            {
                 AllocatedInSlot(tc, callCounter, requested, usable,
-                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested));
-                tc->Stats[StatsLayout.CachedBytes] -= usable + Blocks.HeaderBytes;
-            }
+                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested), usable + Blocks.HeaderBytes);
             else
-            {
-                AllocatedShared(callCounter, requested, usable);
-                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
-            }
+                AllocatedSharedFromCache(callCounter, requested, usable);
         }
 
         /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
@@ -63,10 +57,12 @@ namespace Konfiscator.Native.Api
             (4UL << 27) | (4UL << 30) | (4UL << 33) | (4UL << 36) | (4UL << 39) | (4UL << 42) | (4UL << 45) | (4UL << 48);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
+        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket,
+                                            nuint fromCache)
         {
             ulong* s = tc->Stats;
             s[callCounter]++;
+            s[StatsLayout.CachedBytes] -= fromCache;
             s[StatsLayout.BytesAllocated] += usable;
             s[StatsLayout.BytesInUse] += usable;
             s[StatsLayout.RequestSizeSum] += requested;
@@ -84,9 +80,21 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void FreedToCache(ThreadCache* tc, int callCounter, nuint usable)
         {
-            Freed(tc, callCounter, usable);
-            if (tc->StatsSlot >= 0) tc->Stats[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
-            else Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
+            if (tc->StatsSlot >= 0)
+            {
+                ulong* s = tc->Stats;
+                s[callCounter]++;
+                s[StatsLayout.BytesFreed] += usable;
+                s[StatsLayout.BytesInUse] -= usable;
+                s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
+                tc->InUseDelta -= (long)usable;
+                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+            }
+            else
+            {
+                FreedShared(callCounter, usable);
+                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
+            }
         }
 
         /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
@@ -113,6 +121,13 @@ namespace Konfiscator.Native.Api
             {
                 FreedShared(callCounter, usable);
             }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AllocatedSharedFromCache(int callCounter, nuint requested, nuint usable)
+        {
+            AllocatedShared(callCounter, requested, usable);
+            Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
