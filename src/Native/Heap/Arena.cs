@@ -66,6 +66,13 @@ namespace Konfiscator.Native.Heap
                 b = FreeIndex.FirstFit(a, units);
                 if (b != null) return b;
             }
+            // And the blocks the calling thread's own cache holds for this arena: a heap
+            // about to grow is the moment to let them coalesce rather than add memory.
+            if (ThreadCaches.ReturnCachedLocked(a))
+            {
+                b = FreeIndex.FirstFit(a, units);
+                if (b != null) return b;
+            }
             return AddRegion(a, units);
         }
 
@@ -461,11 +468,14 @@ namespace Konfiscator.Native.Heap
         /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
         public static void ReleaseChain(Arena* a, Block* b)
         {
+            ulong* s = a->Stats;
             int call = FreeLinks.CurrentCall();
             while (b != null)
             {
                 FreeLinks.CheckCached(b, call);
                 Block* next = FreeLinks.Next(b, call);
+                s[StatsLayout.CachedBytes] -= Blocks.Bytes(b);
+                s[StatsLayout.CacheReturnBlocks]++;
                 Blocks.SetState(b, Blocks.Used);
                 Release(a, b);
                 b = next;

@@ -341,11 +341,22 @@ namespace Konfiscator.Native.Stats
             if (target != s_private) Adopt(target);
         }
 
+        /// <summary>A figure summed over every slot but the process slot, as a reader sums
+        /// it (wrapping; for the debug exports).</summary>
+        public static ulong SumOverSlots(int counter)
+        {
+            ulong sum = 0;
+            int used = SlotsInUse;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < used; slot++)
+                sum += ((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)))[counter];
+            return sum;
+        }
+
         /// <summary>Slots that may hold figures: process, arenas, shared, and the thread
         /// slots handed out so far (thread slots come last).</summary>
         private static int SlotsInUse => StatsLayout.FirstThreadSlot(s_arenaCount) + s_slotsHandedOut;
 
-        private const int GaugeCount = 7;
+        private const int GaugeCount = 8;
 
         /// <summary>The g-th gauge (g &lt; GaugeCount): the figures that describe the heap
         /// rather than count calls.</summary>
@@ -357,6 +368,7 @@ namespace Konfiscator.Native.Stats
             3 => StatsLayout.LargestFreeBlock,
             4 => StatsLayout.BytesMapped,
             5 => StatsLayout.PeakBytesInUse,
+            6 => StatsLayout.CachedBytes,
             _ => StatsLayout.ProcessBytesInUse,
         };
 
