@@ -13,9 +13,10 @@ internal static class TopFrame
 {
     public const int MaxHistogramLines = 10;
 
-    // Thread-cache figures that the speed work adds to each slot (StatsLayout.CachedBytes,
-    // CacheRefillBlocks, CacheReturnBlocks there): zero in segments that do not have them.
-    private const int CachedBytesCounter = 26, CacheRefillCounter = 27, CacheReturnCounter = 28;
+    // Thread-cache figures of each slot: zero in segments of libraries that predate them.
+    private const int CachedBytesCounter = StatsLayout.CachedBytes;
+    private const int CacheRefillCounter = StatsLayout.CacheRefillBlocks;
+    private const int CacheReturnCounter = StatsLayout.CacheReturnBlocks;
 
     /// <param name="before">the previous reading of the same process, or null (then: since start)</param>
     public static string Render(Publisher p, ProcessStats now, ProcessStats? before, double seconds, HeapMap? map, double interval, bool live)
