@@ -22,6 +22,17 @@
 // the order (the rest of a block cut from below, a free that absorbs its upper
 // neighbour) just takes over its node: no rotations.
 //
+// Two tiers: the priority's top bit is set for a node made for a block of 64 KiB or
+// more, so such nodes sit above all others, each tier a random treap of its own (the
+// depth is at most the sum of the two, both logarithmic). Why: most allocations are
+// carved from the bottom of a region's untouched top block, the largest in the arena,
+// so every carve changes the maximum of each subtree above its node. At a random
+// depth among thousands of small free blocks that change climbed ~20 levels on every
+// call; among the few large blocks it climbs two or three (issue 8: half the cost of
+// an aligned call). A node keeps its priority for its life (no rotations), so a block
+// that shrinks below 64 KiB stays in the upper tier; the tier stays small all the same,
+// as it holds only nodes made for large blocks.
+//
 // Keeping the maxima exact: every node has a parent pointer, so a change of size
 // is carried upwards only as far as it changes a maximum: one or two steps as a
 // rule, since a block that shrinks or grows is seldom the largest of a big subtree.
@@ -50,6 +61,12 @@ namespace Konfiscator.Native.Heap
     internal static unsafe class FreeIndex
     {
         private const nuint ChunkBytes = 64 << 10;
+
+        /// <summary>A node made for a block of at least this many units (64 KiB: a region's
+        /// untouched top, a large hole) outranks every node made for a smaller one (the top
+        /// bit of its priority). See "Two tiers" above.</summary>
+        private const uint HighUnits = (64 << 10) >> Blocks.UnitShift;
+        private const uint HighTier = 1u << 31;
 
         // ---- nodes ----
 
@@ -148,7 +165,8 @@ namespace Konfiscator.Native.Heap
             // even blocks freed again and again at one address get fresh draws.
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
-            n->Priority = (uint)x;
+            n->Priority = (uint)x >> 1;
+            if (n->Size >= HighUnits) n->Priority |= HighTier;
             FreeLinks.SetNode(b, n);
             return n;
         }
