@@ -257,7 +257,7 @@ namespace Konfiscator.Native.Heap
                 FreeIndex.Replace(a, node, tail);
                 if (headUnits != 0)
                 {
-                    FreeIndex.Insert(a, candidate);
+                    FreeIndex.InsertBelow(a, candidate, node);
                     s[StatsLayout.FreeBlocks]++;
                 }
             }

@@ -101,9 +101,13 @@ namespace Konfiscator.Native.Heap
         {
             while (p != null)
             {
-                uint before = MaxOf(p);
-                if (left) p->LeftMax = max; else p->RightMax = max;
-                uint after = MaxOf(p);
+                uint old, keep;
+                if (left) { old = p->LeftMax; p->LeftMax = max; keep = p->RightMax; }
+                else { old = p->RightMax; p->RightMax = max; keep = p->LeftMax; }
+                if (p->Size > keep) keep = p->Size;
+                // p's own maximum before and after: the unchanged part, or the side's.
+                uint before = old > keep ? old : keep;
+                uint after = max > keep ? max : keep;
                 if (after == before) return;
                 Node* above = p->Parent;
                 if (above == null) return;
@@ -206,9 +210,61 @@ namespace Konfiscator.Native.Heap
                     link = &cur->Right;
                 }
             }
-            // Split t: nodes below b go down n's left chain (each linked by its right
-            // child), nodes above go down the right chain (each linked by its left).
-            Node* t = *link;
+            SplitUnder(n, *link);
+            n->Parent = parent;
+            *link = n;
+        }
+
+        /// <summary>Insert, for free block b that lies just below the block of node
+        /// <paramref name="above"/> with no free block between them (the head left below an
+        /// aligned block carved out of above's block, which above now holds). Where the
+        /// search for b would end is known: the right end of above's left subtree (or
+        /// above's empty left). From there the climb goes up only past the nodes that rank
+        /// below the new one (as a rule none or one or two: a new node is most likely a leaf),
+        /// instead of coming down the whole depth of the tree from the root.</summary>
+        public static void InsertBelow(Arena* a, Block* b, Node* above)
+        {
+            Node* n = NewNode(a, b);
+            Node* leaf = above;                 // the node whose empty child slot b's search ends at
+            if (leaf->Left != null)
+            {
+                leaf = leaf->Left;
+                while (leaf->Right != null) leaf = leaf->Right;
+            }
+            // The slot's ancestors are the search path; those ranked at most n's priority are
+            // a run ending at the slot (priorities fall along any path). Its top, x, is where n
+            // goes, and x's subtree is split by address into n's children.
+            Node* x = null;
+            Node* parent = leaf;
+            while (parent != null && parent->Priority <= n->Priority)
+            {
+                x = parent;
+                parent = parent->Parent;
+            }
+            Node** link;
+            if (x == null)
+                link = leaf == above ? &leaf->Left : &leaf->Right;
+            else
+                link = parent == null ? &a->NodeRoot : parent->Left == x ? &parent->Left : &parent->Right;
+            SplitUnder(n, *link);
+            n->Parent = parent;
+            *link = n;
+            // The side of each ancestor that now holds n had the same blocks but b: its
+            // maximum rises to b's size where that is more, as far up as it does.
+            for (Node* p = parent, c = n; p != null; c = p, p = p->Parent)
+            {
+                if (p->Left == c) { if (p->LeftMax >= n->Size) break; p->LeftMax = n->Size; }
+                else { if (p->RightMax >= n->Size) break; p->RightMax = n->Size; }
+            }
+        }
+
+        /// <summary>Splits subtree t by the address of n's block into n's two children: nodes
+        /// below go down n's left chain (each linked by its right child), nodes above down
+        /// its right chain (each linked by its left). Splitting changes one child of each node
+        /// on the two chains; their maxima are fixed from the bottom of each chain up, then n's.</summary>
+        private static void SplitUnder(Node* n, Node* t)
+        {
+            Block* b = n->Block;
             Node* lowTail = n, highTail = n;
             Node** low = &n->Left;
             Node** high = &n->Right;
@@ -222,8 +278,6 @@ namespace Konfiscator.Native.Heap
             for (Node* x = lowTail; x != n; x = x->Parent) x->RightMax = MaxOf(x->Right);
             for (Node* x = highTail; x != n; x = x->Parent) x->LeftMax = MaxOf(x->Left);
             Recompute(n);
-            n->Parent = parent;
-            *link = n;
         }
 
         /// <summary>Removes free block b (which must be in the index): its two subtrees are
