@@ -2,6 +2,7 @@
 //   int  konfiscator_heap_check(void)
 //   long konfiscator_debug_free_blocks(unsigned long *out, long max_pairs)
 //   long konfiscator_debug_regions(unsigned long *out, long max_pairs)
+//   int  konfiscator_debug_heap_map(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heap;
@@ -50,6 +51,23 @@ namespace Konfiscator.Native.Api
             }
             count++;
             InOrder(a, n->Right, output, maxPairs, ref count);
+        }
+
+        /// <summary>Rebuilds every arena's section of the heap map now (it is otherwise rebuilt
+        /// on slow paths, at most every 250 ms). Returns 1 when the map is published, else 0.</summary>
+        [RuntimeExport("konfiscator_debug_heap_map")]
+        public static int HeapMapNow()
+        {
+            Heap.Heap.EnsureStarted();
+            if (Konfiscator.Native.Stats.StatsWriter.MapSection(0) == null) return 0;
+            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            {
+                Arena* a = Heap.Heap.ArenaAt(i);
+                Heap.Heap.LockArena(a);
+                Konfiscator.Native.Stats.HeapMap.UpdateNow(a);
+                Heap.Heap.UnlockArena(a);
+            }
+            return 1;
         }
 
         [RuntimeExport("konfiscator_debug_regions")]

@@ -65,6 +65,8 @@ namespace Konfiscator.Native.Heap
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
+            // Arenas sit Stride bytes apart: a field added to Arena must not push it past that.
+            if (sizeof(Arena) > Arenas.Stride) Fatal.Die("the arena struct outgrew its stride");
             s_arenas = OsMemory.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
             for (int i = 0; i < s_arenaCount; i++)
@@ -84,6 +86,7 @@ namespace Konfiscator.Native.Heap
             s_fastPaths = s_useThreadKey;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
+            ExitSummary.RegisterIfAsked();
             *Libc.__errno_location() = saved;
         }
 
@@ -181,7 +184,12 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
         public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
-        public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
+        public static void UnlockArena(Arena* a)
+        {
+            // The heap map is kept on slow paths like this one, never on a cache hit.
+            if (a->MapCountdown-- <= 1) HeapMap.Tick(a); // Tick sets it again (0 after a change of regions)
+            FutexLock.Release(&a->Lock);
+        }
 
         // ---- fork: no lock may be held by a thread that will not exist in the child ----
 
