@@ -99,22 +99,46 @@ namespace Konfiscator.Native.Heap
         /// upwards while it changes the maximum of the subtree above.</summary>
         private static void CarryUp(Node* p, bool left, uint max)
         {
+            // Written without data-dependent branches but the loop's exit: which side a
+            // child is on is a coin toss at every level, and mispredicted branches were
+            // most of the time this climb took (callgrind's branch simulation, issue 8).
+            nuint side = left ? 0u : 1u;
             while (p != null)
             {
-                uint old, keep;
-                if (left) { old = p->LeftMax; p->LeftMax = max; keep = p->RightMax; }
-                else { old = p->RightMax; p->RightMax = max; keep = p->LeftMax; }
-                if (p->Size > keep) keep = p->Size;
+                uint* m = &p->LeftMax;          // LeftMax, RightMax: side 0, 1
+                uint old = m[side];
+                m[side] = max;
+                uint keep = Max(m[side ^ 1], p->Size);
                 // p's own maximum before and after: the unchanged part, or the side's.
-                uint before = old > keep ? old : keep;
-                uint after = max > keep ? max : keep;
-                if (after == before) return;
+                uint after = Max(max, keep);
+                if (after == Max(old, keep)) return;
                 Node* above = p->Parent;
                 if (above == null) return;
-                left = above->Left == p;
+                side = SideOf(above, p);
                 max = after;
                 p = above;
             }
+        }
+
+        /// <summary>The larger of a and b, without a branch: a - b borrows into the high
+        /// half of a 64-bit difference exactly when a &lt; b.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint Max(uint a, uint b)
+        {
+            uint aBelow = (uint)(((ulong)a - b) >> 32);   // all ones when a < b, else 0
+            return a ^ ((a ^ b) & aBelow);
+        }
+
+        /// <summary>1 when a &lt; b, else 0, without a branch.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static nuint Below(uint a, uint b) => (nuint)(((ulong)a - b) >> 63);
+
+        /// <summary>0 if c is p's left child, 1 if its right, without a branch.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static nuint SideOf(Node* p, Node* c)
+        {
+            ulong x = (ulong)p->Left ^ (ulong)c;   // 0 exactly when c is the left child
+            return (nuint)((x | (0 - x)) >> 63);
         }
 
         /// <summary>n's own size changed: its parent's record of the subtree follows.</summary>
@@ -336,12 +360,8 @@ namespace Konfiscator.Native.Heap
         {
             Node* n = a->NodeRoot;
             if (MaxOf(n) < units) return null;
-            while (true)
-            {
-                if (n->LeftMax >= units) n = n->Left;
-                else if (n->Size >= units) return n->Block;
-                else n = n->Right; // RightMax >= units: the maximum above promised a fit
-            }
+            // RightMax >= units where it goes right: the maximum above promised a fit.
+            return LowestFitUnder(n, units)->Block;
         }
 
         /// <summary>FirstFit, as the node (null when nothing fits).</summary>
@@ -371,11 +391,13 @@ namespace Konfiscator.Native.Heap
         /// <summary>The lowest fit in the subtree under n, whose maximum is known to be at least <paramref name="units"/>.</summary>
         private static Node* LowestFitUnder(Node* n, uint units)
         {
+            // Left or right is chosen without a branch (an index into Left, Right): only
+            // the exit is a branch, and it is taken once (see CarryUp for why).
             while (true)
             {
-                if (n->LeftMax >= units) n = n->Left;
-                else if (n->Size >= units) return n;
-                else n = n->Right;
+                nuint right = Below(n->LeftMax, units);          // nothing fits on the left
+                if ((right & (Below(n->Size, units) ^ 1)) != 0) return n;
+                n = ((Node**)n)[right];
             }
         }
 
