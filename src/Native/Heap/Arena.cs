@@ -4,6 +4,7 @@
 // address-ordered first fit, allocation at the low end of the chosen block,
 // immediate coalescing with both neighbours on free.
 
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using Konfiscator.Native.Platform;
@@ -185,14 +186,15 @@ namespace Konfiscator.Native.Heap
             if (!FreeIndex.EnsureNode(a)) return null;
             // Room for the block, the worst alignment gap and a free block after it.
             uint worst = units + (uint)((alignment + Blocks.MinBytes) >> Blocks.UnitShift);
-            Block* candidate = null;
+            Node* candidate = null;
             Block* target = null;
             Node* n = FreeIndex.FirstFitNode(a, units);
             for (int tries = 0; n != null && tries < AlignedTries; tries++, n = FreeIndex.NextFit(n, units))
             {
-                if ((target = PlaceAligned(n->Block, units, alignment)) != null)
+                // The node's copies of address and size: the tries read no free memory.
+                if ((target = PlaceAligned(n->Block, n->Size, units, alignment)) != null)
                 {
-                    candidate = n->Block;
+                    candidate = n;
                     break;
                 }
             }
@@ -200,21 +202,39 @@ namespace Konfiscator.Native.Heap
             {
                 // Past the tries: the lowest block that holds it at any address (the blocks
                 // tried were all smaller, or one of them would have held it).
-                candidate = FreeIndex.FirstFit(a, worst);
-                if (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
+                candidate = FreeIndex.FirstFitNode(a, worst);
+                if (candidate != null && (target = PlaceAligned(candidate->Block, candidate->Size, units, alignment)) == null)
                     candidate = null; // cannot happen (see worst); a new region rather than a wrong cut
             }
             if (candidate == null)
             {
-                candidate = AddRegion(a, worst);
-                if (candidate == null || (target = PlaceAligned(candidate, units, alignment)) == null)
+                Block* fresh = AddRegion(a, worst);
+                if (fresh == null || (target = PlaceAligned(fresh, fresh->SizeUnits, units, alignment)) == null)
                     return null;
+                candidate = FreeIndex.NodeOf(fresh);
             }
+            return CarveAligned(a, candidate, target, units);
+        }
 
+        /// <summary>Cuts used block <paramref name="target"/> of <paramref name="units"/> out of the
+        /// free block of <paramref name="node"/>: the gap before it (0 or a minimum block at
+        /// least) stays free at the block's address, a gap after it of a minimum block or more
+        /// becomes a free block of its own, a smaller one goes with the allocation.
+        ///
+        /// The index changes once per free block that remains, and the block that keeps the
+        /// node is the one nearer the old size: with both a head and a tail, the tail (the
+        /// rest of the region's top block, as a rule) takes over the node and the small head
+        /// gets a new one. Keeping the node for the head instead shrank the largest block of
+        /// the arena to a few units (a change carried to the root) and then inserted the tail
+        /// as the new largest (the other way down again): issue 8, twice the work.</summary>
+        private static Block* CarveAligned(Arena* a, Node* node, Block* target, uint units)
+        {
+            Block* candidate = node->Block;
+            // The block and its node must agree (FreeLinks: a freed block's link checked).
+            if (FreeIndex.NodeOf(candidate) != node) FreeLinks.Corrupted(FreeLinks.CurrentCall(), candidate);
             if (Regions.IsWholeRegion(candidate)) a->EmptyRegions--;
             ulong* s = a->Stats;
-            uint candidateUnits = candidate->SizeUnits;
-            byte* end = (byte*)Blocks.Next(candidate);
+            byte* end = (byte*)candidate + ((nuint)node->Size << Blocks.UnitShift);
             byte* blockEnd = (byte*)target + ((nuint)units << Blocks.UnitShift);
             uint headUnits = (uint)((nuint)((byte*)target - (byte*)candidate) >> Blocks.UnitShift);
             uint tailUnits = (uint)((nuint)(end - blockEnd) >> Blocks.UnitShift);
@@ -226,16 +246,16 @@ namespace Konfiscator.Native.Heap
                 tailUnits = 0;
             }
 
-            if (headUnits == 0)
+            if (headUnits == 0 && tailUnits == 0)
             {
+                // The whole block goes: out of the index while it still says free.
                 FreeIndex.Remove(a, candidate);
                 s[StatsLayout.FreeBlocks]--;
             }
-            else
+            if (headUnits != 0)
             {
                 Blocks.SetPrev(target, headUnits, free: true);
                 Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
-                FreeIndex.Resized(a, candidate);
             }
             Blocks.Set(target, units, a->Index, Blocks.Used);
             if (tailUnits != 0)
@@ -244,12 +264,18 @@ namespace Konfiscator.Native.Heap
                 Blocks.SetPrev(tail, units, free: false);
                 Blocks.Set(tail, tailUnits, a->Index, Blocks.Free);
                 Blocks.SetPrev((Block*)end, tailUnits, free: true);
-                FreeIndex.Insert(a, tail);
-                s[StatsLayout.FreeBlocks]++;
+                // The tail takes over the node (nothing lies between the two addresses).
+                FreeIndex.Replace(a, node, tail);
+                if (headUnits != 0)
+                {
+                    FreeIndex.InsertBelow(a, candidate, node);
+                    s[StatsLayout.FreeBlocks]++;
+                }
             }
             else
             {
                 Blocks.SetPrev((Block*)end, units, free: false);
+                if (headUnits != 0) FreeIndex.Resized(a, candidate);
             }
             s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
             return target;
@@ -258,10 +284,11 @@ namespace Konfiscator.Native.Heap
         /// <summary>Where an aligned block of <paramref name="units"/> goes in free block b: as
         /// low as possible with the gap below it 0 or at least a minimum block (it stays a
         /// free block). Null when it does not fit.</summary>
-        private static Block* PlaceAligned(Block* b, uint units, nuint alignment)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Block* PlaceAligned(Block* b, uint sizeUnits, uint units, nuint alignment)
         {
             nuint start = (nuint)b;
-            nuint end = start + Blocks.Bytes(b);
+            nuint end = start + ((nuint)sizeUnits << Blocks.UnitShift);
             nuint size = (nuint)units << Blocks.UnitShift;
             nuint payload = (start + Blocks.HeaderBytes + alignment - 1) & ~(alignment - 1);
             nuint head = payload - Blocks.HeaderBytes - start;

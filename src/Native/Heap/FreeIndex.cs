@@ -22,6 +22,17 @@
 // the order (the rest of a block cut from below, a free that absorbs its upper
 // neighbour) just takes over its node: no rotations.
 //
+// Two tiers: the priority's top bit is set for a node made for a block of 64 KiB or
+// more, so such nodes sit above all others, each tier a random treap of its own (the
+// depth is at most the sum of the two, both logarithmic). Why: most allocations are
+// carved from the bottom of a region's untouched top block, the largest in the arena,
+// so every carve changes the maximum of each subtree above its node. At a random
+// depth among thousands of small free blocks that change climbed ~20 levels on every
+// call; among the few large blocks it climbs two or three (issue 8: half the cost of
+// an aligned call). A node keeps its priority for its life (no rotations), so a block
+// that shrinks below 64 KiB stays in the upper tier; the tier stays small all the same,
+// as it holds only nodes made for large blocks.
+//
 // Keeping the maxima exact: every node has a parent pointer, so a change of size
 // is carried upwards only as far as it changes a maximum: one or two steps as a
 // rule, since a block that shrinks or grows is seldom the largest of a big subtree.
@@ -50,6 +61,12 @@ namespace Konfiscator.Native.Heap
     internal static unsafe class FreeIndex
     {
         private const nuint ChunkBytes = 64 << 10;
+
+        /// <summary>A node made for a block of at least this many units (64 KiB: a region's
+        /// untouched top, a large hole) outranks every node made for a smaller one (the top
+        /// bit of its priority). See "Two tiers" above.</summary>
+        private const uint HighUnits = (64 << 10) >> Blocks.UnitShift;
+        private const uint HighTier = 1u << 31;
 
         // ---- nodes ----
 
@@ -82,18 +99,46 @@ namespace Konfiscator.Native.Heap
         /// upwards while it changes the maximum of the subtree above.</summary>
         private static void CarryUp(Node* p, bool left, uint max)
         {
+            // Written without data-dependent branches but the loop's exit: which side a
+            // child is on is a coin toss at every level, and mispredicted branches were
+            // most of the time this climb took (callgrind's branch simulation, issue 8).
+            nuint side = left ? 0u : 1u;
             while (p != null)
             {
-                uint before = MaxOf(p);
-                if (left) p->LeftMax = max; else p->RightMax = max;
-                uint after = MaxOf(p);
-                if (after == before) return;
+                uint* m = &p->LeftMax;          // LeftMax, RightMax: side 0, 1
+                uint old = m[side];
+                m[side] = max;
+                uint keep = Max(m[side ^ 1], p->Size);
+                // p's own maximum before and after: the unchanged part, or the side's.
+                uint after = Max(max, keep);
+                if (after == Max(old, keep)) return;
                 Node* above = p->Parent;
                 if (above == null) return;
-                left = above->Left == p;
+                side = SideOf(above, p);
                 max = after;
                 p = above;
             }
+        }
+
+        /// <summary>The larger of a and b, without a branch: a - b borrows into the high
+        /// half of a 64-bit difference exactly when a &lt; b.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint Max(uint a, uint b)
+        {
+            uint aBelow = (uint)(((ulong)a - b) >> 32);   // all ones when a < b, else 0
+            return a ^ ((a ^ b) & aBelow);
+        }
+
+        /// <summary>1 when a &lt; b, else 0, without a branch.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static nuint Below(uint a, uint b) => (nuint)(((ulong)a - b) >> 63);
+
+        /// <summary>0 if c is p's left child, 1 if its right, without a branch.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static nuint SideOf(Node* p, Node* c)
+        {
+            ulong x = (ulong)p->Left ^ (ulong)c;   // 0 exactly when c is the left child
+            return (nuint)((x | (0 - x)) >> 63);
         }
 
         /// <summary>n's own size changed: its parent's record of the subtree follows.</summary>
@@ -148,7 +193,8 @@ namespace Konfiscator.Native.Heap
             // even blocks freed again and again at one address get fresh draws.
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
-            n->Priority = (uint)x;
+            n->Priority = (uint)x >> 1;
+            if (n->Size >= HighUnits) n->Priority |= HighTier;
             FreeLinks.SetNode(b, n);
             return n;
         }
@@ -188,9 +234,61 @@ namespace Konfiscator.Native.Heap
                     link = &cur->Right;
                 }
             }
-            // Split t: nodes below b go down n's left chain (each linked by its right
-            // child), nodes above go down the right chain (each linked by its left).
-            Node* t = *link;
+            SplitUnder(n, *link);
+            n->Parent = parent;
+            *link = n;
+        }
+
+        /// <summary>Insert, for free block b that lies just below the block of node
+        /// <paramref name="above"/> with no free block between them (the head left below an
+        /// aligned block carved out of above's block, which above now holds). Where the
+        /// search for b would end is known: the right end of above's left subtree (or
+        /// above's empty left). From there the climb goes up only past the nodes that rank
+        /// below the new one (as a rule none or one or two: a new node is most likely a leaf),
+        /// instead of coming down the whole depth of the tree from the root.</summary>
+        public static void InsertBelow(Arena* a, Block* b, Node* above)
+        {
+            Node* n = NewNode(a, b);
+            Node* leaf = above;                 // the node whose empty child slot b's search ends at
+            if (leaf->Left != null)
+            {
+                leaf = leaf->Left;
+                while (leaf->Right != null) leaf = leaf->Right;
+            }
+            // The slot's ancestors are the search path; those ranked at most n's priority are
+            // a run ending at the slot (priorities fall along any path). Its top, x, is where n
+            // goes, and x's subtree is split by address into n's children.
+            Node* x = null;
+            Node* parent = leaf;
+            while (parent != null && parent->Priority <= n->Priority)
+            {
+                x = parent;
+                parent = parent->Parent;
+            }
+            Node** link;
+            if (x == null)
+                link = leaf == above ? &leaf->Left : &leaf->Right;
+            else
+                link = parent == null ? &a->NodeRoot : parent->Left == x ? &parent->Left : &parent->Right;
+            SplitUnder(n, *link);
+            n->Parent = parent;
+            *link = n;
+            // The side of each ancestor that now holds n had the same blocks but b: its
+            // maximum rises to b's size where that is more, as far up as it does.
+            for (Node* p = parent, c = n; p != null; c = p, p = p->Parent)
+            {
+                if (p->Left == c) { if (p->LeftMax >= n->Size) break; p->LeftMax = n->Size; }
+                else { if (p->RightMax >= n->Size) break; p->RightMax = n->Size; }
+            }
+        }
+
+        /// <summary>Splits subtree t by the address of n's block into n's two children: nodes
+        /// below go down n's left chain (each linked by its right child), nodes above down
+        /// its right chain (each linked by its left). Splitting changes one child of each node
+        /// on the two chains; their maxima are fixed from the bottom of each chain up, then n's.</summary>
+        private static void SplitUnder(Node* n, Node* t)
+        {
+            Block* b = n->Block;
             Node* lowTail = n, highTail = n;
             Node** low = &n->Left;
             Node** high = &n->Right;
@@ -204,8 +302,6 @@ namespace Konfiscator.Native.Heap
             for (Node* x = lowTail; x != n; x = x->Parent) x->RightMax = MaxOf(x->Right);
             for (Node* x = highTail; x != n; x = x->Parent) x->LeftMax = MaxOf(x->Left);
             Recompute(n);
-            n->Parent = parent;
-            *link = n;
         }
 
         /// <summary>Removes free block b (which must be in the index): its two subtrees are
@@ -264,12 +360,8 @@ namespace Konfiscator.Native.Heap
         {
             Node* n = a->NodeRoot;
             if (MaxOf(n) < units) return null;
-            while (true)
-            {
-                if (n->LeftMax >= units) n = n->Left;
-                else if (n->Size >= units) return n->Block;
-                else n = n->Right; // RightMax >= units: the maximum above promised a fit
-            }
+            // RightMax >= units where it goes right: the maximum above promised a fit.
+            return LowestFitUnder(n, units)->Block;
         }
 
         /// <summary>FirstFit, as the node (null when nothing fits).</summary>
@@ -299,11 +391,13 @@ namespace Konfiscator.Native.Heap
         /// <summary>The lowest fit in the subtree under n, whose maximum is known to be at least <paramref name="units"/>.</summary>
         private static Node* LowestFitUnder(Node* n, uint units)
         {
+            // Left or right is chosen without a branch (an index into Left, Right): only
+            // the exit is a branch, and it is taken once (see CarryUp for why).
             while (true)
             {
-                if (n->LeftMax >= units) n = n->Left;
-                else if (n->Size >= units) return n;
-                else n = n->Right;
+                nuint right = Below(n->LeftMax, units);          // nothing fits on the left
+                if ((right & (Below(n->Size, units) ^ 1)) != 0) return n;
+                n = ((Node**)n)[right];
             }
         }
 
