@@ -5,6 +5,7 @@
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -63,8 +64,9 @@ namespace Konfiscator.Native.Api
                 return null;
             }
             Counting.Allocated(tc, callCounter, size, usable);
-            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
-            return Blocks.Payload(b);
+            if (tc == null) return Blocks.Payload(b);
+            if (usable >= LargeBlocks.Threshold) StatsWriter.FlushInUse(tc);
+            return Sampler.Charge(tc, b, size);
         }
 
         /// <summary>Counts a call that returned nothing (bad arguments, overflow, no memory).</summary>

@@ -4,6 +4,7 @@
 
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -24,6 +25,8 @@ namespace Konfiscator.Native.Api
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
             Block* b = Heap.Heap.Validate("realloc", p);
+            // The block's sample (if any) goes; the result is counted down like any allocation.
+            if (Sampler.IsSampled(b)) Sampler.Forget(tc, b);
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
                 return ReallocOutsideHeap(tc, p, b, size, callCounter);
 
@@ -35,7 +38,7 @@ namespace Konfiscator.Native.Api
                 nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
                 Counting.Freed(tc, -1, usable);
                 Counting.Allocated(tc, callCounter, size, usable);
-                return p;
+                return tc != null ? Sampler.Charge(tc, b, size) : (byte*)p;
             }
             if (tc != null && ThreadCaches.Enabled && units > b->SizeUnits && units <= ThreadCaches.MaxUnits &&
                 Blocks.Next(b)->State != Blocks.Free)
@@ -84,7 +87,7 @@ namespace Konfiscator.Native.Api
             Heap.Heap.UnlockArena(a);
             Counting.Freed(tc, -1, oldUsable);
             Counting.Allocated(tc, callCounter, size, newUsable);
-            return Blocks.Payload(result);
+            return tc != null ? Sampler.Charge(tc, result, size) : Blocks.Payload(result);
         }
 
         /// <summary>Either side is a large block: mremap when possible, else move.</summary>
@@ -98,8 +101,9 @@ namespace Konfiscator.Native.Api
                 {
                     Counting.Freed(tc, -1, oldUsable);
                     Counting.Allocated(tc, callCounter, size, LargeBlocks.Usable(moved));
-                    if (tc != null) StatsWriter.FlushInUse(tc);
-                    return Blocks.Payload(moved);
+                    if (tc == null) return Blocks.Payload(moved);
+                    StatsWriter.FlushInUse(tc);
+                    return Sampler.Charge(tc, moved, size);
                 }
             }
             // Allocate anew (counted as this call), copy, and free the old block

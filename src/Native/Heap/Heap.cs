@@ -73,6 +73,7 @@ namespace Konfiscator.Native.Heap
                 a->Stats = StatsWriter.ArenaSlot(i);
             }
             ThreadCaches.Initialize(enabled: !Settings.IsOff("KONFISCATOR_TCACHE"));
+            Sampling.Sampler.Configure();
 
             uint key;
             s_useThreadKey = Libc.pthread_key_create(&key, &ThreadExit) == 0 && key < InlineThreadKeys;
@@ -159,6 +160,8 @@ namespace Konfiscator.Native.Heap
         [UnmanagedCallersOnly]
         private static void BeforeFork()
         {
+            // First: a stack walk under way may still allocate (and so need the locks below).
+            Sampling.Sampler.BeforeFork();
             ThreadCaches.LockForFork();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
             StatsWriter.BeforeFork();
@@ -170,6 +173,7 @@ namespace Konfiscator.Native.Heap
             StatsWriter.AfterForkInParent();
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
             ThreadCaches.UnlockAfterFork();
+            Sampling.Sampler.AfterForkInParent();
         }
 
         [UnmanagedCallersOnly]
@@ -177,6 +181,7 @@ namespace Konfiscator.Native.Heap
         {
             // Only this thread exists in the child; its cache and slot carry on.
             ThreadCache* tc = PeekCache();
+            Sampling.Sampler.AfterForkInChild();
             StatsWriter.AfterForkInChild(tc != null ? tc->StatsSlot : -1);
             if (tc != null)
             {

@@ -45,11 +45,13 @@ namespace Konfiscator.Native.Heap
         public Arena* Home;          // where this thread's heap allocations go
         public ulong* Stats;         // the thread's stats slot
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
-        public int Reserved;
+        public int InSampler;        // non-zero while this thread is inside the sampler (see Sampling/Sampler.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
-        public ulong Pad0, Pad1;     // the bins start on their own cache line
+        public long SampleCountdown; // requested bytes until the next sampled allocation
+        public ulong SampleRandom;   // the thread's random state for the next countdown
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
+        public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
 
@@ -125,6 +127,8 @@ namespace Konfiscator.Native.Heap
             tc->Home = home;
             tc->InUseDelta = 0;
             tc->NextFree = null;
+            tc->InSampler = 0;
+            Sampling.Sampler.StartThread(tc);
             tc->StatsSlot = StatsWriter.ClaimThreadSlot();
             tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
             for (uint units = MinUnits; units <= MaxUnits; units++)

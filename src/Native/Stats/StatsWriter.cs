@@ -14,7 +14,9 @@ namespace Konfiscator.Native.Stats
     internal static unsafe class StatsWriter
     {
         private static byte* s_base;          // where counters are written now
-        private static nuint s_size;          // bytes of a segment, page-rounded
+        private static nuint s_size;          // bytes of the counters, page-rounded
+        // The file also holds the sample tables, after the counters (Shared/SampleLayout.cs).
+        private static nuint FileSize => s_size + (nuint)SampleLayout.RegionBytes;
         private static bool s_published;      // s_base is the shared file mapping
         private static byte* s_private;       // private fallback
         private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
@@ -99,7 +101,7 @@ namespace Konfiscator.Native.Stats
         /// <summary>Moves the counters into a new file in the stats directory, if one can be made.</summary>
         private static void Publish()
         {
-            byte* shared = SegmentFile.Create(s_size, s_slotCount);
+            byte* shared = SegmentFile.Create(FileSize, s_slotCount);
             if (shared == null) return;
             // Counters first, the header (with its magic) last, so a reader never
             // sees a valid-looking header over missing counters.
@@ -117,6 +119,10 @@ namespace Konfiscator.Native.Stats
             s_base = shared;
             s_published = true;
             CountMap(s_size);
+            *(ulong*)(shared + SampleLayout.SegOffRegionOffset) = s_size;
+            *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
+            *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
+            Sampling.SampleTables.Attach(shared + s_size);
             SegmentFile.WriteHeader(shared, s_slotCount, s_arenaCount, s_threadSlots, s_slotsHandedOut);
         }
 
@@ -138,6 +144,9 @@ namespace Konfiscator.Native.Stats
 
         /// <summary>Part of a fresh mapping given straight back: one more munmap, fewer bytes.</summary>
         public static void CountTrim(nuint bytes) => CountUnmap(bytes);
+
+        /// <summary>The process-wide bytes in use (as reported so far), for the peak sample table.</summary>
+        public static ulong ProcessInUse => Atomics.Read(&ProcessSlot[StatsLayout.ProcessBytesInUse]);
 
         public static void CountRemap(nuint oldBytes, nuint newBytes)
         {
@@ -214,7 +223,7 @@ namespace Konfiscator.Native.Stats
 
             byte* inherited = s_base;
             bool wasPublished = s_published;
-            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, s_slotCount) : null;
+            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(FileSize, s_slotCount) : null;
             if (target == null) target = s_private;
             // A new file reads as zeros, and the private copy is mostly zeros already:
             // only values that differ are written, so few pages are touched.
@@ -231,7 +240,8 @@ namespace Konfiscator.Native.Stats
                 }
             }
             // The parent's file mapping is shared with the parent: leave it alone.
-            if (wasPublished) Libc.munmap(inherited, s_size);
+            if (wasPublished) Libc.munmap(inherited, FileSize);
+            if (target == s_private) Sampling.SampleTables.Attach(null);
             s_published = false;
             s_base = s_private;
             if (target != s_private) Adopt(target);
