@@ -52,6 +52,7 @@ namespace Konfiscator.Tool
             "run" => "konfiscator run [--listen ADDR:PORT] [--per-pid] [--hold] [-- CMD [ARGS...]]",
             "exporter" => "konfiscator exporter [--listen ADDR:PORT] [--per-pid] [--stats-dir DIR]",
             "stats" => "konfiscator stats [PID] [--json] [--stats-dir DIR]",
+            "profile" => ProfileCommand.Usage,
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
             _ => "konfiscator (run | exporter | stats | bench) [OPTIONS]",
         };
@@ -64,6 +65,7 @@ namespace Konfiscator.Tool
             root.Add(ExporterCommand.Create());
             root.Add(StatsCommand.Create());
             root.Add(BenchCommand.Create());
+            root.Add(ProfileCommand.Create());
             root.SetAction(_ =>
             {
                 Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats or bench");

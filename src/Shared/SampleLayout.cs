@@ -48,7 +48,7 @@ namespace Konfiscator.Stats
         public const int HeaderBytes = 512;
         public const int SampleEntryBytes = 48;
         public const int StackEntryBytes = 48 + MaxFrames * 8 + 8;   // 568
-        public const int ModuleEntryBytes = 48 + PathBytes;          // 256
+        public const int ModuleEntryBytes = 48 + PathBytes;          // 256: the sequence words, 4 fields, the path
 
         public const long SamplesOffset = HeaderBytes;
         public const long StacksOffset = SamplesOffset + (long)SampleCapacity * SampleEntryBytes;
@@ -127,8 +127,8 @@ namespace Konfiscator.Stats
         public const int ModuleStart = 16;     // u64 lowest mapped address of its PT_LOAD segments
         public const int ModuleEnd = 24;       // u64 highest, exclusive
         public const int ModulePathLength = 32; // u32
-        public const int ModuleSeqEnd = 40;    // u64
-        public const int ModulePath = 48;      // PathBytes, NUL-padded
+        public const int ModulePath = 40;      // PathBytes, NUL-padded
+        public const int ModuleSeqEnd = ModulePath + PathBytes; // u64, the entry's last word
 
         public const int ObjectsFixedPoint = 1024;
     }

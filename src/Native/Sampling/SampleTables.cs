@@ -316,7 +316,9 @@ namespace Konfiscator.Native.Sampling
             ulong inUse = StatsWriter.ProcessInUse;
             if (inUse <= s_peakBytes) return;
             long now = Clock.CoarseMilliseconds();
-            if (now - s_peakMs >= PeakIntervalMs) TakePeak(inUse, now);
+            // At most once per interval, or sooner after growth by an eighth (so a fast climb
+            // is never more than an eighth behind; the copies then grow geometrically).
+            if (now - s_peakMs >= PeakIntervalMs || inUse - s_peakBytes >= s_peakBytes / 8) TakePeak(inUse, now);
             else if (inUse > s_peakPending) s_peakPending = inUse;
         }
 

@@ -15,19 +15,18 @@ static void *one[ONE_MIB / BLOCK];
 static void *ten[10 * ONE_MIB / BLOCK];
 static void *hundred[100 * ONE_MIB / BLOCK];
 
-__attribute__((noinline)) static void fill(void **blocks, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        blocks[i] = malloc(BLOCK);
-        if (blocks[i] == NULL)
-            _exit(4);
-        ((char *)blocks[i])[0] = 1;
+/* Each site calls malloc itself, so that each is the innermost frame of its samples. */
+#define FILL(blocks)                                                     \
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {     \
+        blocks[i] = malloc(BLOCK);                                       \
+        if (blocks[i] == NULL)                                           \
+            _exit(4);                                                    \
+        ((char *)blocks[i])[0] = 1;                                      \
     }
-}
 
-__attribute__((noinline)) void site_one_mib(void) { fill(one, sizeof one / sizeof one[0]); }
-__attribute__((noinline)) void site_ten_mib(void) { fill(ten, sizeof ten / sizeof ten[0]); }
-__attribute__((noinline)) void site_hundred_mib(void) { fill(hundred, sizeof hundred / sizeof hundred[0]); }
+__attribute__((noinline)) void site_one_mib(void) { FILL(one) }
+__attribute__((noinline)) void site_ten_mib(void) { FILL(ten) }
+__attribute__((noinline)) void site_hundred_mib(void) { FILL(hundred) }
 
 static void release(void **blocks, size_t count)
 {
