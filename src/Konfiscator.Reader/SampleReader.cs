@@ -100,7 +100,13 @@ public static class SampleReader
     public static IEnumerable<SampleReadError> AllErrors =>
         Enum.GetValues<SampleReadError>().Where(e => e is not SampleReadError.None and not SampleReadError.Absent);
 
-    public static SampleReadResult Read(string path, bool peak = false)
+    /// <summary>Only the header's state, mean and counters (no tables): cheap, for folding an ended
+    /// process's counters into its group.</summary>
+    public static SampleReadResult ReadCounters(string path) => Read(path, peak: false, headerOnly: true);
+
+    public static SampleReadResult Read(string path, bool peak = false) => Read(path, peak, headerOnly: false);
+
+    private static SampleReadResult Read(string path, bool peak, bool headerOnly)
     {
         int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (fd < 0)
@@ -109,7 +115,7 @@ public static class SampleReader
         {
             int err = Libc.StatFd(fd, out var st);
             if (err != 0 || !st.IsRegular) return Fail(SampleReadError.Io, "not a readable regular file");
-            return ReadOpen(fd, (long)st.Size, peak);
+            return ReadOpen(fd, (long)st.Size, peak, headerOnly);
         }
         finally
         {
@@ -117,7 +123,7 @@ public static class SampleReader
         }
     }
 
-    private static SampleReadResult ReadOpen(int fd, long fileSize, bool peak)
+    private static SampleReadResult ReadOpen(int fd, long fileSize, bool peak, bool headerOnly)
     {
         var segment = new byte[StatsLayout.HeaderSize];
         if (!ReadAt(fd, segment, 0)) return Fail(SampleReadError.Truncated, "segment header cut short");
@@ -162,6 +168,12 @@ public static class SampleReader
         for (int i = 0; i < counters.Length; i++) counters[i] = U64(header, SampleLayout.OffCounters + 8 * i);
 
         int torn = 0, garbage = 0;
+        if (headerOnly)
+            return new SampleReadResult(new SampleTable
+            {
+                State = U32(header, SampleLayout.OffState), MeanBytes = mean, Samples = [], Stacks = new Dictionary<uint, SampledStack>(),
+                Modules = [], Counters = counters,
+            }, SampleReadError.None, "");
 
         // Stacks first: samples refer to them.
         var stackBytes = new byte[stacksUsed * SampleLayout.StackEntryBytes];

@@ -44,7 +44,8 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     /// <summary>Binds and starts serving; a <see cref="ToolException"/> with a clear message when
     /// the address cannot be used (port in use, no permission, address not on this host).</summary>
-    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, CancellationToken cancel = default)
+    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, CancellationToken cancel = default,
+        ProfileEndpoint? profiles = null)
     {
         // The empty builder reads no configuration files or environment (an appsettings.json in
         // the current directory must not add endpoints) and logs nothing.
@@ -59,7 +60,11 @@ internal sealed class MetricsServer : IAsyncDisposable
         // Signals belong to the tool (run forwards them to its command), not to the host.
         builder.Services.AddSingleton<IHostLifetime, PassiveLifetime>();
         var app = builder.Build();
-        app.Run(context => HandleAsync(context, metrics));
+        app.Run(async context =>
+        {
+            if (profiles is not null && await profiles.TryHandleAsync(context)) return;
+            await HandleAsync(context, metrics);
+        });
         try
         {
             await app.StartAsync(cancel);
