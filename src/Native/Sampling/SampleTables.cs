@@ -25,8 +25,14 @@ namespace Konfiscator.Native.Sampling
 {
     internal static unsafe class SampleTables
     {
-        private const int AddressBits = 17;                   // 2 x SampleCapacity
-        private const int AddressCapacity = 1 << AddressBits;
+        // The address index grows with the live samples (it starts at 1024 entries and
+        // doubles at half full, up to 2 x SampleCapacity): a hash spreads its entries over
+        // every page it has, so a fixed large one would make each sample touch a new page.
+        private const int FirstAddressBits = 10;
+        private const int MaxAddressBits = 17;
+        private static int s_addressBits = FirstAddressBits;
+        private static int s_addressCount;
+        private static uint AddressCapacity => 1u << s_addressBits;
         private const int StackIndexBits = 13;                // 2 x StackCapacity
         private const int StackIndexCapacity = 1 << StackIndexBits;
         /// <summary>A new peak is copied at most this often (ms); one seen in between is
@@ -336,7 +342,7 @@ namespace Konfiscator.Native.Sampling
             *(ulong*)(h + SampleLayout.OffPeakTimeNs) = Clock.RealtimeNanoseconds();
             if (s_shared == null) return;
             ulong* seq = (ulong*)(s_shared + SampleLayout.OffPeakSeq);
-            ulong v = Atomics.Read(seq);
+            ulong v = *(ulong*)(h + SampleLayout.OffPeakSeq);
             Atomics.Write(seq, v + 1);
             Libc.memcpy(s_shared + SampleLayout.PeakOffset, h + SampleLayout.PeakOffset, bytes);
             MirrorHeader();
@@ -346,9 +352,41 @@ namespace Konfiscator.Native.Sampling
 
         // ---- the address index ----
 
-        private static uint Home(ulong address) => (uint)(((address >> 4) * 0x9E3779B97F4A7C15) >> (64 - AddressBits));
+        private static uint Home(ulong address) => (uint)(((address >> 4) * 0x9E3779B97F4A7C15) >> (64 - s_addressBits));
 
         private static void IndexInsert(ulong address, uint slot)
+        {
+            if (2 * (s_addressCount + 1) > AddressCapacity && s_addressBits < MaxAddressBits) GrowIndex();
+            s_addressCount++;
+            Place(address, slot);
+        }
+
+        /// <summary>Twice the entries; every key placed again. Under the lock; if the new arrays
+        /// cannot be mapped, the index stays as it is (at most half full until then, and never
+        /// fuller than SampleCapacity of 2 x SampleCapacity at the largest size).</summary>
+        private static void GrowIndex()
+        {
+            uint oldCapacity = AddressCapacity;
+            ulong* oldKeys = s_addressKeys;
+            uint* oldSlots = s_addressSlots;
+            ulong* keys = (ulong*)MapPrivate((nuint)oldCapacity * 2 * 8);
+            uint* slots = (uint*)MapPrivate((nuint)oldCapacity * 2 * 4);
+            if (keys == null || slots == null)
+            {
+                if (keys != null) Libc.munmap(keys, (nuint)oldCapacity * 2 * 8);
+                if (slots != null) Libc.munmap(slots, ((nuint)oldCapacity * 2 * 4 + 4095) & ~(nuint)4095);
+                return;
+            }
+            s_addressKeys = keys;
+            s_addressSlots = slots;
+            s_addressBits++;
+            for (uint i = 0; i < oldCapacity; i++)
+                if (oldKeys[i] != 0) Place(oldKeys[i], oldSlots[i]);
+            Libc.munmap(oldKeys, (nuint)oldCapacity * 8);
+            Libc.munmap(oldSlots, ((nuint)oldCapacity * 4 + 4095) & ~(nuint)4095);
+        }
+
+        private static void Place(ulong address, uint slot)
         {
             uint i = Home(address);
             while (s_addressKeys[i] != 0) i = (i + 1) & (AddressCapacity - 1);
@@ -382,6 +420,7 @@ namespace Konfiscator.Native.Sampling
                     j = (j + 1) & (AddressCapacity - 1);
                 }
                 s_addressKeys[hole] = 0;
+                s_addressCount--;
                 return slot;
             }
             return NoSlot;
@@ -393,12 +432,17 @@ namespace Konfiscator.Native.Sampling
         private static void MirrorEntry(long offset, int bytes)
         {
             if (s_shared == null) return;
+            // The version comes from the private copy: reading the file's page would fault it
+            // (and its neighbours) in for nothing.
+            byte* src = s_private + offset;
             byte* dst = s_shared + offset;
-            ulong v = Atomics.Read((ulong*)dst);
+            ulong v = *(ulong*)src;
             Atomics.Write((ulong*)dst, v + 1);
-            Libc.memcpy(dst + 8, s_private + offset + 8, (nuint)(bytes - 16));
+            Libc.memcpy(dst + 8, src + 8, (nuint)(bytes - 16));
             Atomics.Write((ulong*)(dst + bytes - 8), v + 2);
             Atomics.Write((ulong*)dst, v + 2);
+            *(ulong*)src = v + 2;
+            *(ulong*)(src + bytes - 8) = v + 2;
         }
 
         private static void MirrorHeader()
