@@ -161,6 +161,50 @@ public class ProfileTests
         Assert.Equal("site_ten_mib", containing);
     }
 
+    /// <summary>A fork child publishes the samples of the blocks it inherited (in a segment of its
+    /// own), and the parent's table does not see the child's.</summary>
+    [ArtifactsFact]
+    public async Task A_fork_child_publishes_the_samples_of_the_blocks_it_inherited()
+    {
+        using var work = new TempDir("fork");
+        using var stats = new TempDir("stats");
+        string program = Artifacts.CompileC("kfork.c", work.Path, "-O0", "-fno-builtin");
+        var start = new ProcessStartInfo(program) { UseShellExecute = false };
+        start.ArgumentList.Add(work.Path);
+        start.Environment["LD_PRELOAD"] = Artifacts.Library;
+        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
+        start.Environment["KONFISCATOR_SAMPLE_BYTES"] = "256"; // a third of the 300 kept 96-byte blocks
+        using var parent = Process.Start(start)!;
+        try
+        {
+            await WaitForFileAsync(work.File("ready1"), parent);
+            string parentFile = Path.Combine(stats.Path, $"{parent.Id}.kstats");
+            var before = Konfiscator.Reader.SampleReader.Read(parentFile);
+            Assert.True(before.Ok, before.Detail);
+            var inherited = before.Table!.Samples.Select(s => s.Address).ToHashSet();
+            Assert.True(inherited.Count >= 20, $"only {inherited.Count} samples of 300 blocks");
+
+            File.Create(work.File("go1")).Dispose();
+            await WaitForFileAsync(work.File("ready2"), parent);
+            int childPid = int.Parse(File.ReadAllText(work.File("child")), CultureInfo.InvariantCulture);
+            var child = Konfiscator.Reader.SampleReader.Read(Path.Combine(stats.Path, $"{childPid}.kstats"));
+            var parentNow = Konfiscator.Reader.SampleReader.Read(parentFile);
+            Assert.True(child.Ok && parentNow.Ok, child.Detail + parentNow.Detail);
+            Assert.Subset(child.Table!.Samples.Select(s => s.Address).ToHashSet(), inherited);
+            Assert.Equal(inherited, parentNow.Table!.Samples.Select(s => s.Address).ToHashSet());
+            Assert.NotEmpty(child.Table.Modules);
+            Assert.Equal(0, child.Table.TornEntries + child.Table.GarbageEntries);
+
+            File.Create(work.File("go2")).Dispose();
+            Assert.True(parent.WaitForExit(20_000));
+            Assert.Equal(0, parent.ExitCode);
+        }
+        finally
+        {
+            if (!parent.HasExited) parent.Kill(entireProcessTree: true);
+        }
+    }
+
     // ---- helpers ----
 
     private sealed record TopRow(double Bytes, string Site);
