@@ -58,6 +58,7 @@ public sealed class SampleTable
         SampleLayout.StateOffBySetting => "off (KONFISCATOR_SAMPLE_BYTES=0)",
         SampleLayout.StateNoUnwinder => "off (no unwinder: _Unwind_Backtrace not found)",
         SampleLayout.StateNotStarted => "not started (the library's initializer has not run)",
+        SampleLayout.StateUnpublished => "on, but no longer published (no space in the stats directory): these tables are stale",
         _ => $"unknown state {State}",
     };
 

@@ -6,7 +6,7 @@ return await Cli.RunAsync(args);
 
 namespace Konfiscator.Tool
 {
-    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>bench</c>.</summary>
+    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>clean</c>, <c>bench</c>.</summary>
     internal static class Cli
     {
         public static async Task<int> RunAsync(string[] args)
@@ -53,8 +53,9 @@ namespace Konfiscator.Tool
             "exporter" => "konfiscator exporter [--listen ADDR:PORT] [--per-pid] [--stats-dir DIR]",
             "stats" => "konfiscator stats [PID] [--json] [--stats-dir DIR]",
             "profile" => ProfileCommand.Usage,
+            "clean" => "konfiscator clean [--dry-run] [--stats-dir DIR]",
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
-            _ => "konfiscator (run | exporter | stats | bench) [OPTIONS]",
+            _ => "konfiscator (run | exporter | stats | clean | bench) [OPTIONS]",
         };
 
         public static RootCommand Build()
@@ -64,11 +65,12 @@ namespace Konfiscator.Tool
             root.Add(RunCommand.Create());
             root.Add(ExporterCommand.Create());
             root.Add(StatsCommand.Create());
+            root.Add(CleanCommand.Create());
             root.Add(BenchCommand.Create());
             root.Add(ProfileCommand.Create());
             root.SetAction(_ =>
             {
-                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats or bench");
+                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats, clean or bench");
                 Console.Error.WriteLine($"Usage: {Usage(root)}");
                 Console.Error.WriteLine("Try 'konfiscator --help' for more information.");
                 return ExitCodes.Usage;
@@ -77,9 +79,13 @@ namespace Konfiscator.Tool
         }
 
         /// <summary>--listen, validated at parse time so a bad address is a usage error.</summary>
-        public static Option<string> ListenOption() => new("--listen", "-l")
+        /// <summary>--listen (also Prometheus exporters' usual --web.listen-address). The default
+        /// listens on every interface, as the seed's exporter did; the help says so.</summary>
+        public static Option<string> ListenOption() => new("--listen", "-l", "--web.listen-address")
         {
-            Description = "Address to serve /metrics on, ADDR:PORT (:PORT = all interfaces, port 0 = any free port)",
+            Description = "Address to serve /metrics on, ADDR:PORT. The default :8000 listens on EVERY interface " +
+                          "(anyone who can reach this host can read the figures); 127.0.0.1:8000 serves this machine only, " +
+                          "the safer choice. Port 0 = any free port",
             HelpName = "ADDR:PORT",
             DefaultValueFactory = _ => Http.ListenAddress.Default,
             Validators =

@@ -101,6 +101,7 @@ namespace Konfiscator.Stats
         public const uint StateOffBySetting = 2;   // KONFISCATOR_SAMPLE_BYTES=0
         public const uint StateNoUnwinder = 3;     // _Unwind_Backtrace not found
         public const uint StateNoInit = 4;         // the library's initializer never ran (unwinder not warmed)
+        public const uint StateUnpublished = 5;    // sampling goes on, but the file had no space for more: these tables are stale
 
         // ---- live-sample entry (SampleEntryBytes) ----
         public const int SampleSeqBegin = 0;   // u64

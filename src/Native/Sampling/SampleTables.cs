@@ -95,12 +95,72 @@ namespace Konfiscator.Native.Sampling
             return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
-        /// <summary>Publishes into <paramref name="shared"/> (a segment file's region; null:
-        /// nowhere) from now on, copying what the tables hold. Start-up or a fork child only.</summary>
-        public static void Attach(byte* shared)
+        /// <summary>Publishes into <paramref name="shared"/> (a segment file's region, at
+        /// <paramref name="fileOffset"/> in the file; null: nowhere) from now on, copying what
+        /// the tables hold. Start-up or a fork child only.</summary>
+        public static void Attach(byte* shared, nuint fileOffset)
         {
             s_shared = shared;
+            s_fileOffset = fileOffset;
+            for (int i = 0; i < SectionCount; i++) BackedEnds[i] = SectionStart(i);
             if (shared != null && s_private != null) CopyAll();
+        }
+
+        // ---- space in the file ----
+        //
+        // A store into a page of the file that the filesystem cannot back (a full tmpfs)
+        // raises SIGBUS, so every page is reserved (SegmentFile.Reserve, fallocate) before
+        // the mirror writes to it: per section, in chunks, as the section's used part grows.
+        // If a reservation fails, the tables stop being published (the private copy, the leak
+        // report and sampling go on) and the published header says so.
+
+        private const int SectionCount = 5;
+        private const long ReserveChunk = 64 << 10;
+        private static nuint s_fileOffset;
+        private struct Ends { public fixed long Values[SectionCount]; }
+#pragma warning disable CS0169 // only ever used through `fixed`
+        private static Ends s_ends;
+#pragma warning restore CS0169
+        private static long* BackedEnds { get { fixed (long* e = s_ends.Values) return e; } }
+
+        private static long SectionStart(int i) => i switch
+        {
+            0 => 0,
+            1 => SampleLayout.SamplesOffset,
+            2 => SampleLayout.StacksOffset,
+            3 => SampleLayout.ModulesOffset,
+            _ => SampleLayout.PeakOffset,
+        };
+
+        private static long SectionEnd(int i) => i < SectionCount - 1 ? SectionStart(i + 1) : SampleLayout.RegionBytes;
+
+        /// <summary>True when region bytes [offset, end) may be stored to in the file; false
+        /// (and publishing stops) when they cannot be backed.</summary>
+        private static bool Backed(long offset, long end)
+        {
+            if (s_shared == null) return false;
+            int section = SectionCount - 1;
+            while (section > 0 && offset < SectionStart(section)) section--;
+            long* backed = BackedEnds;
+            if (end <= backed[section]) return true;
+            long to = SectionStart(section) + (end - SectionStart(section) + ReserveChunk - 1) / ReserveChunk * ReserveChunk;
+            if (to > SectionEnd(section)) to = SectionEnd(section);
+            if (!SegmentFile.Reserve(s_fileOffset + (nuint)backed[section], s_fileOffset + (nuint)to))
+            {
+                Unpublish();
+                return false;
+            }
+            backed[section] = to;
+            return true;
+        }
+
+        /// <summary>No more space in the file: say so in the published header (its page is
+        /// backed) and keep the tables private from now on.</summary>
+        private static void Unpublish()
+        {
+            if (s_shared != null && BackedEnds[0] >= SampleLayout.HeaderBytes)
+                *(uint*)(s_shared + SampleLayout.OffState) = SampleLayout.StateUnpublished;
+            s_shared = null;
         }
 
         public static void SetState(uint state)
@@ -340,7 +400,7 @@ namespace Konfiscator.Native.Sampling
             *(uint*)(h + SampleLayout.OffPeakHighWater) = used;
             *(ulong*)(h + SampleLayout.OffPeakBytes) = inUse;
             *(ulong*)(h + SampleLayout.OffPeakTimeNs) = Clock.RealtimeNanoseconds();
-            if (s_shared == null) return;
+            if (!Backed(0, SampleLayout.HeaderBytes) || !Backed(SampleLayout.PeakOffset, SampleLayout.PeakOffset + (long)bytes)) return;
             ulong* seq = (ulong*)(s_shared + SampleLayout.OffPeakSeq);
             ulong v = *(ulong*)(h + SampleLayout.OffPeakSeq);
             Atomics.Write(seq, v + 1);
@@ -431,7 +491,7 @@ namespace Konfiscator.Native.Sampling
         /// <summary>Copies an entry into the published copy between its sequence words.</summary>
         private static void MirrorEntry(long offset, int bytes)
         {
-            if (s_shared == null) return;
+            if (!Backed(offset, offset + bytes)) return;
             // The version comes from the private copy: reading the file's page would fault it
             // (and its neighbours) in for nothing.
             byte* src = s_private + offset;
@@ -447,7 +507,7 @@ namespace Konfiscator.Native.Sampling
 
         private static void MirrorHeader()
         {
-            if (s_shared == null) return;
+            if (!Backed(0, SampleLayout.HeaderBytes)) return;
             // Everything but the magic (already there) and the peak's sequence word.
             Libc.memcpy(s_shared + 8, s_private + 8, SampleLayout.OffPeakSeq - 8);
             Libc.memcpy(s_shared + SampleLayout.OffPeakSeq + 8, s_private + SampleLayout.OffPeakSeq + 8,
@@ -458,17 +518,19 @@ namespace Konfiscator.Native.Sampling
         private static void CopyAll()
         {
             byte* h = s_private;
+            if (!Backed(0, SampleLayout.HeaderBytes)) return;
             Copy(SampleLayout.SamplesOffset, (long)*(uint*)(h + SampleLayout.OffSamplesHighWater) * SampleLayout.SampleEntryBytes);
             Copy(SampleLayout.StacksOffset, (long)*(uint*)(h + SampleLayout.OffStacksUsed) * SampleLayout.StackEntryBytes);
             Copy(SampleLayout.ModulesOffset, (long)*(uint*)(h + SampleLayout.OffModulesUsed) * SampleLayout.ModuleEntryBytes);
             Copy(SampleLayout.PeakOffset, (long)*(uint*)(h + SampleLayout.OffPeakHighWater) * SampleLayout.SampleEntryBytes);
+            if (s_shared == null) return;
             Copy(8, SampleLayout.HeaderBytes - 8);
             Atomics.Write((ulong*)s_shared, SampleLayout.Magic);
         }
 
         private static void Copy(long offset, long bytes)
         {
-            if (bytes > 0) Libc.memcpy(s_shared + offset, s_private + offset, (nuint)bytes);
+            if (bytes > 0 && Backed(offset, offset + bytes)) Libc.memcpy(s_shared + offset, s_private + offset, (nuint)bytes);
         }
     }
 }
