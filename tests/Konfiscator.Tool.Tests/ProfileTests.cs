@@ -205,6 +205,26 @@ public class ProfileTests
         }
     }
 
+    [Fact]
+    public async Task Bad_input_is_one_clear_line_and_a_status()
+    {
+        using var stats = new TempDir("stats");
+        var (code, _, stderr) = await ToolProcess.RunAsync(["profile", "abc", "--stats-dir", stats.Path]);
+        Assert.Equal(2, code);
+        Assert.Contains("PID must be a positive number", stderr);
+        (code, _, stderr) = await ToolProcess.RunAsync(["profile", "--top", "0", "--stats-dir", stats.Path]);
+        Assert.Equal(2, code);
+        Assert.Contains("--top must be a positive number", stderr);
+        (code, _, stderr) = await ToolProcess.RunAsync(["profile", "424242", "--stats-dir", stats.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains("process 424242 publishes no figures", stderr);
+        // A segment of an older writer (no sample region): said so, not a crash.
+        new SegmentBuilder { Pid = 4242 }.WriteTo(stats.Path);
+        (code, _, stderr) = await ToolProcess.RunAsync(["profile", "4242", "--stats-dir", stats.Path]);
+        Assert.Equal(1, code);
+        Assert.Contains("publishes no allocation samples", stderr);
+    }
+
     // ---- helpers ----
 
     private sealed record TopRow(double Bytes, string Site);
