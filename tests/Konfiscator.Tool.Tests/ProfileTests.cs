@@ -80,6 +80,33 @@ public class ProfileTests
         }
     }
 
+    /// <summary>Samples follow their blocks through realloc: 100 buffers grown to 100 KiB by
+    /// 1024 reallocs each are estimated as 100 blocks of 100 KiB.</summary>
+    [ArtifactsFact]
+    public async Task Buffers_grown_by_realloc_are_estimated_at_their_final_size()
+    {
+        using var work = new TempDir("prof");
+        using var stats = new TempDir("stats");
+        string program = Artifacts.CompileC("kregrow.c", work.Path, "-O0", "-fno-inline");
+        using var grow = StartPreloaded(program, work.Path, stats.Path);
+        try
+        {
+            await WaitForFileAsync(work.File("ready"), grow);
+            var (code, table, stderr) = await Tool(["profile", grow.Id.ToString(CultureInfo.InvariantCulture), "--top", "1", "--stats-dir", stats.Path]);
+            Assert.True(code == 0, stderr);
+            var top = ParseTop(table)[0];
+            Assert.Equal("grow_buffers", top.Site);
+            AssertWithin(100 * 100 * 1024, top.Bytes, table);
+            File.Create(work.File("go")).Dispose();
+            Assert.True(grow.WaitForExit(30_000));
+            Assert.Equal(0, grow.ExitCode);
+        }
+        finally
+        {
+            if (!grow.HasExited) grow.Kill();
+        }
+    }
+
     /// <summary>After the process exits (no exporter collects its file), its final table still
     /// explains the leak, and its peak table shows the heap at its peak.</summary>
     [ArtifactsFact]

@@ -236,6 +236,31 @@ namespace Konfiscator.Native.Sampling
             return recorded;
         }
 
+        /// <summary>A sampled block was resized: its entry gets the new address and size. False
+        /// when it has no entry (the block is then no longer flagged).</summary>
+        public static bool Move(ulong from, ulong to, ulong size)
+        {
+            Lock();
+            uint slot = IndexRemove(from);
+            if (slot != NoSlot)
+            {
+                if (to != from) RemoveLocked(to, countUnknown: false); // a stale entry at the new address
+                long offset = SampleOffset(slot);
+                byte* e = s_private + offset;
+                *(ulong*)(e + SampleLayout.SampleAddress) = to;
+                *(ulong*)(e + SampleLayout.SampleSize) = size;
+                MirrorEntry(offset, SampleLayout.SampleEntryBytes);
+                IndexInsert(to, slot);
+            }
+            else
+            {
+                Counters[SampleLayout.CounterUnknownFrees]++;
+            }
+            MirrorHeader();
+            Unlock();
+            return slot != NoSlot;
+        }
+
         /// <summary>The block at <paramref name="address"/>, flagged as sampled, is freed.</summary>
         public static void Remove(ulong address)
         {

@@ -97,6 +97,39 @@ namespace Konfiscator.Native.Sampling
             return Blocks.Payload(b);
         }
 
+        /// <summary>Charge for a block of <paramref name="size"/> requested bytes of which only
+        /// <paramref name="charged"/> are new (realloc): those are counted down, the sample
+        /// records the whole size.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static byte* ChargeGrowth(ThreadCache* tc, Block* b, nuint charged, nuint size)
+        {
+            if ((tc->SampleCountdown -= (long)charged) < 0) return Take(tc, b, size);
+            return Blocks.Payload(b);
+        }
+
+        /// <summary>A sampled block was resized by the heap (to <paramref name="b"/>, maybe at a new
+        /// address): its sample follows with the new size; the block keeps its flag.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static byte* Moved(ThreadCache* tc, ulong oldPayload, Block* b, nuint size)
+        {
+            byte* payload = Blocks.Payload(b);
+            bool followed = false;
+            if (tc == null || tc->InSampler == 0)
+            {
+                if (tc != null) tc->InSampler = 1;
+                followed = SampleTables.Move(oldPayload, (ulong)payload, size);
+                if (tc != null) tc->InSampler = 0;
+            }
+            else
+            {
+                Interlocked.ExchangeAdd(ref s_stale, 1);
+            }
+            if (followed) b->Flags |= Blocks.FlagSampled;
+            else b->Flags &= unchecked((byte)~Blocks.FlagSampled);
+            b->Check = Blocks.ComputeCheck(b);
+            return payload;
+        }
+
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static byte* Take(ThreadCache* tc, Block* b, nuint size)
         {
