@@ -65,6 +65,10 @@ public static class BenchmarkRunner
                         unavailable[w.Id] = "python3 not found (install python3, or pass its path)";
             }
 
+            foreach (var w in workloads.Where(w => w.Tool is not null && !unavailable.ContainsKey(w.Id)))
+                if (FindOnPath(w.Tool!) is null)
+                    unavailable[w.Id] = $"{w.Tool} not found on the PATH (install Debian's {w.Tool})";
+
             Report(BenchPhase.Compiling, "compiling the workloads");
             string compiler = options.CCompiler ?? NonEmpty(Environment.GetEnvironmentVariable("CC")) ?? "gcc";
             var sources = WorkloadBuilder.ReadSources(options.SourceDirectory);
@@ -270,6 +274,18 @@ public static class BenchmarkRunner
             }
         }
         return (null, null);
+    }
+
+    /// <summary>The first executable file of that name in a PATH directory, or null.</summary>
+    internal static string? FindOnPath(string program)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string path = Path.Combine(dir, program);
+            if (File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+                return path;
+        }
+        return null;
     }
 
     private static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;

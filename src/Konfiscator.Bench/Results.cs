@@ -87,6 +87,8 @@ public sealed record RunSample
     public double? WorkloadSeconds { get; init; }
     /// <summary>Peak of the sum of requested sizes alive at once, when the workload tracks it.</summary>
     public long? PeakLiveBytes { get; init; }
+    /// <summary>malloc+free pairs the workload's timed loop made, when it counts them.</summary>
+    public long? Pairs { get; init; }
     /// <summary>Share of all CPUs that other processes kept busy while this run ran (0..1): from
     /// /proc/stat's busy time over the run, minus the run's own CPU time. High values mean the
     /// machine was shared at that moment and the time is suspect.</summary>
@@ -127,6 +129,11 @@ public sealed record CellResult
     public long? PeakLiveBytes { get; init; }
     /// <summary>Median peak RSS / peak live bytes: 1.0 would be no waste at all.</summary>
     public double? RssPerLiveByte { get; init; }
+    /// <summary>Median over the successful runs of the workload's own loop time per malloc+free
+    /// pair, in nanoseconds (workloads that count their pairs only).</summary>
+    public double? NsPerPair { get; init; }
+    /// <summary>NsPerPair / glibc's.</summary>
+    public double? NsPerPairRatio { get; init; }
     /// <summary>Why it did not run, or the first failure.</summary>
     public string? Note { get; init; }
 }

@@ -27,6 +27,7 @@ internal static class ResultsBuilder
         foreach (var w in workloads)
         {
             var baseline = Medians(samples, w.Id, AllocatorCatalog.Glibc);
+            double? baselinePerPair = NsPerPair(samples.Where(s => s.Workload == w.Id && s.Allocator == AllocatorCatalog.Glibc && s.Succeeded));
             foreach (var a in allocators)
             {
                 if (!a.Available)
@@ -44,6 +45,7 @@ internal static class ResultsBuilder
                 var m = Medians(ok);
                 var failed = runs.Where(s => !s.Succeeded).ToList();
                 long? live = ok.Select(s => s.PeakLiveBytes).FirstOrDefault(v => v is > 0);
+                double? perPair = NsPerPair(ok);
                 cells.Add(new CellResult
                 {
                     Workload = w.Id,
@@ -59,6 +61,8 @@ internal static class ResultsBuilder
                     RssRatio = BenchStatistics.Ratio(m.Rss, baseline.Rss),
                     PeakLiveBytes = live,
                     RssPerLiveByte = BenchStatistics.Ratio(m.Rss, live),
+                    NsPerPair = perPair,
+                    NsPerPairRatio = BenchStatistics.Ratio(perPair, baselinePerPair),
                     Note = failed.Count > 0 ? $"{failed.Count}/{runs.Count} runs failed: {failed[0].Error}"
                          : runs.Count == 0 ? "no run" : null,
                 });
@@ -129,6 +133,15 @@ internal static class ResultsBuilder
     {
         if (ok.Count == 0) return (null, null);
         return (BenchStatistics.Median(ok.Select(s => s.WallSeconds)), BenchStatistics.Median(ok.Select(s => (double)s.PeakRssBytes)));
+    }
+
+    /// <summary>Median of the workload's own loop time per malloc+free pair (ns), over the runs that
+    /// report both; null when none does.</summary>
+    private static double? NsPerPair(IEnumerable<RunSample> ok)
+    {
+        var values = ok.Where(s => s.WorkloadSeconds is > 0 && s.Pairs is > 0)
+                       .Select(s => s.WorkloadSeconds!.Value * 1e9 / s.Pairs!.Value).ToList();
+        return values.Count > 0 ? BenchStatistics.Median(values) : null;
     }
 
     /// <summary>Every workload's checksum depends only on its fixed inputs, so every allocator must

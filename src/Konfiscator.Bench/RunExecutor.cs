@@ -179,6 +179,7 @@ internal sealed class RunExecutor(CompiledSet compiled, string? python, double s
                 Checksum = w.TryGetProperty("checksum", out var sum) ? sum.GetRawText() : null,
                 WorkloadSeconds = w.TryGetProperty("elapsed_ns", out var ns) && ns.TryGetInt64(out long n) ? n / 1e9 : null,
                 PeakLiveBytes = w.TryGetProperty("peak_live_bytes", out var live) && live.TryGetInt64(out long l) ? l : null,
+                Pairs = w.TryGetProperty("pairs", out var pairs) && pairs.TryGetInt64(out long p) && p > 0 ? p : null,
             };
         }
         if (signal != 0)

@@ -13,6 +13,13 @@ public sealed record WorkloadInfo(string Id, string Title, string Description)
     internal IReadOnlyList<string> Arguments { get; init; } = [];
 
     internal bool IsPython => Source.EndsWith(".py", StringComparison.Ordinal);
+
+    /// <summary>True when the time is the allocator's: tight loops of malloc and free (or the
+    /// placement of what they return) with little work of the program's own between calls.</summary>
+    public bool AllocatorBound { get; init; }
+
+    /// <summary>A program the workload runs (found on the PATH), e.g. "sqlite3"; null for none.</summary>
+    internal string? Tool { get; init; }
 }
 
 /// <summary>The workload catalog.</summary>
@@ -42,6 +49,22 @@ internal static class WorkloadCatalog
             { Source = "fragmentation.c" },
         new("python", "python3", "a real program: python3 builds records, JSON round trip, regex, sort")
             { Source = "python_real.py" },
+        new("batch-fifo", "batch FIFO", "batches of 200–4000 blocks of 16–256 B, each touched twice, freed in allocation order")
+            { Source = "small_batches.c", Arguments = ["lifo=0"], AllocatorBound = true },
+        new("batch-lifo", "batch LIFO", "the same batches freed in reverse order")
+            { Source = "small_batches.c", Arguments = ["lifo=1"], AllocatorBound = true },
+        new("larson", "larson", "server: 2 lanes of 1000 blocks (8–1000 B) replaced at random; each thread's blocks go to the next thread")
+            { Source = "larson.c", AllocatorBound = true },
+        new("cross-thread", "cross-thread", "4 threads allocate batches of 100 blocks (8–512 B) and free each other's (shared FIFO)")
+            { Source = "cross_thread.c", AllocatorBound = true },
+        new("cache-scratch", "cache scratch", "passive false sharing: 2 threads free objects another thread allocated, then write into their own")
+            { Source = "cache_scratch.c", AllocatorBound = true },
+        new("bignum", "bignum", "tiny immutable bignums (8–60 B): Pascal's triangle, products and sums, operands freed at once")
+            { Source = "bignum.c", AllocatorBound = true },
+        new("gcc", "gcc -O2", "a real program: gcc -O2 compiles and links a generated 90 KB C file; the result runs")
+            { Source = "real_gcc.c", Tool = "gcc" },
+        new("sqlite", "sqlite3", "a real program: the sqlite3 shell loads 40 000 INSERTs into a memory database and queries it")
+            { Source = "real_sqlite.c", Tool = "sqlite3" },
     ];
 
     public static WorkloadInfo? Find(string id) =>

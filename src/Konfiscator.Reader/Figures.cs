@@ -57,6 +57,9 @@ public static class Figures
         new("mapped_bytes", "Bytes currently mapped from the OS (live processes).", StatsLayout.BytesMapped, FigureKind.Gauge),
         new("free_bytes", "Bytes in free blocks of the heap's regions (live processes).", StatsLayout.FreeBytes, FigureKind.Gauge),
         new("free_blocks", "Free blocks in the heap's regions (live processes).", StatsLayout.FreeBlocks, FigureKind.Gauge),
+        new("cached_bytes", "Bytes of blocks held by thread caches, free to the program but not to the heap (live processes).", StatsLayout.CachedBytes, FigureKind.Gauge),
+        new("cache_refill_blocks_total", "Blocks the thread caches took from the heap.", StatsLayout.CacheRefillBlocks, FigureKind.Counter),
+        new("cache_return_blocks_total", "Blocks the thread caches gave back to the heap.", StatsLayout.CacheReturnBlocks, FigureKind.Counter),
         new("largest_free_block_bytes", "Size of the largest free block; for a group, the largest among its live processes.", StatsLayout.LargestFreeBlock, FigureKind.Gauge, GroupAggregation.Max),
     ];
 
@@ -77,7 +80,7 @@ public static class Figures
     /// <summary>True for counters that only grow (they are folded into a group when a process ends).</summary>
     public static bool IsMonotonic(int counter) => counter switch
     {
-        StatsLayout.BytesInUse or StatsLayout.FreeBytes or StatsLayout.FreeBlocks or StatsLayout.LargestFreeBlock
+        StatsLayout.BytesInUse or StatsLayout.FreeBytes or StatsLayout.FreeBlocks or StatsLayout.LargestFreeBlock or StatsLayout.CachedBytes
             or StatsLayout.BytesMapped or StatsLayout.PeakBytesInUse or StatsLayout.ProcessBytesInUse => false,
         _ => true,
     };

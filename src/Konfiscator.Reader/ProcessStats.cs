@@ -76,7 +76,7 @@ public sealed class ProcessStats
                 v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
             }
             // Read as a signed number; a torn read can make it briefly negative: clamp at 0.
-            if (c == StatsLayout.BytesInUse && (long)v < 0) v = 0;
+            if ((c == StatsLayout.BytesInUse || c == StatsLayout.CachedBytes) && (long)v < 0) v = 0;
             merged[c] = v;
         }
         return merged;

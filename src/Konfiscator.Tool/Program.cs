@@ -6,7 +6,7 @@ return await Cli.RunAsync(args);
 
 namespace Konfiscator.Tool
 {
-    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>clean</c>, <c>bench</c>.</summary>
+    /// <summary>The command line: <c>run</c>, <c>exporter</c>, <c>stats</c>, <c>ps</c>, <c>top</c>, <c>heap</c>, <c>clean</c>, <c>bench</c>.</summary>
     internal static class Cli
     {
         public static async Task<int> RunAsync(string[] args)
@@ -49,13 +49,16 @@ namespace Konfiscator.Tool
 
         private static string Usage(Command command) => command.Name switch
         {
-            "run" => "konfiscator run [--listen ADDR:PORT] [--per-pid] [--hold] [-- CMD [ARGS...]]",
+            "run" => "konfiscator run [--listen ADDR:PORT | --no-serve] [--per-pid] [--hold] [-- CMD [ARGS...]]",
             "exporter" => "konfiscator exporter [--listen ADDR:PORT] [--per-pid] [--stats-dir DIR]",
-            "stats" => "konfiscator stats [PID] [--json] [--stats-dir DIR]",
+            "stats" => "konfiscator stats [PID | -p PID | -n NAME] [--json] [--stats-dir DIR]",
+            "ps" => "konfiscator ps [--interval S] [--json] [--stats-dir DIR]",
+            "heap" => "konfiscator heap [PID | -p PID | -n NAME] [--stats-dir DIR]",
+            "top" => "konfiscator top [-p PID | -n NAME] [--interval S] [--once] [--stats-dir DIR]",
             "profile" => ProfileCommand.Usage,
             "clean" => "konfiscator clean [--dry-run] [--stats-dir DIR]",
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
-            _ => "konfiscator (run | exporter | stats | clean | bench) [OPTIONS]",
+            _ => "konfiscator (run | exporter | stats | ps | top | heap | clean | bench) [OPTIONS]",
         };
 
         public static RootCommand Build()
@@ -65,12 +68,15 @@ namespace Konfiscator.Tool
             root.Add(RunCommand.Create());
             root.Add(ExporterCommand.Create());
             root.Add(StatsCommand.Create());
+            root.Add(PsCommand.Create());
+            root.Add(TopCommand.Create());
+            root.Add(HeapCommand.Create());
             root.Add(CleanCommand.Create());
             root.Add(BenchCommand.Create());
             root.Add(ProfileCommand.Create());
             root.SetAction(_ =>
             {
-                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats, clean or bench");
+                Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats, ps, top, heap, clean or bench");
                 Console.Error.WriteLine($"Usage: {Usage(root)}");
                 Console.Error.WriteLine("Try 'konfiscator --help' for more information.");
                 return ExitCodes.Usage;

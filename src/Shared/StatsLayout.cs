@@ -85,6 +85,10 @@ namespace Konfiscator.Stats
         public const int PeakBytesInUse = 23;      // G  [P] highest process-wide BytesInUse seen
         public const int ProcessBytesInUse = 24;   // G  [P] process-wide BytesInUse (for the peak)
         public const int RequestSizeSum = 25;      // C  sum of requested sizes (histogram _sum)
+        public const int CachedBytes = 26;         // G  bytes of blocks held by thread caches (and on their way back
+                                                   //    to their arena): in use to the heap, free to the program (wrapping per slot)
+        public const int CacheRefillBlocks = 27;   // C  blocks the thread caches took from the heap
+        public const int CacheReturnBlocks = 28;   // C  blocks the thread caches gave back to the heap
 
         /// <summary>Histogram of requested sizes: bucket i counts requests of at most 2^i bytes
         /// (i = 0..HistogramBuckets-2); the last bucket counts everything larger. Not cumulative.</summary>

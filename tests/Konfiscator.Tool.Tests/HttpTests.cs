@@ -18,7 +18,7 @@ public class HttpTests
         SegmentBuilder.For(p, "web").Requests(0, StatsLayout.MallocCalls, 40, 6).WriteTo(dir.Path);
         var metrics = new KonfiscatorMetrics(new Collector(dir.Path), perPid: false);
         ListenAddress.TryParse("127.0.0.1:0", out var listen, out _);
-        return (await MetricsServer.StartAsync(listen!, metrics), dir, p);
+        return (await MetricsServer.StartAsync(listen!, metrics, dir.Path), dir, p);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public class HttpTests
             using var dir = new TempDir();
             var metrics = new KonfiscatorMetrics(new Collector(dir.Path), perPid: false);
             ListenAddress.TryParse($"127.0.0.1:{port}", out var listen, out _);
-            var e = await Assert.ThrowsAsync<ToolException>(() => MetricsServer.StartAsync(listen!, metrics));
+            var e = await Assert.ThrowsAsync<ToolException>(() => MetricsServer.StartAsync(listen!, metrics, dir.Path));
             Assert.Contains("address already in use", e.Message);
             Assert.Contains($"127.0.0.1:{port}", e.Message);
         }

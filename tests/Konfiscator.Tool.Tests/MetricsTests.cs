@@ -19,12 +19,13 @@ public class MetricsTests
         "konfiscator_malloc_usable_size_total", "konfiscator_cfree_total", "konfiscator_munmap_total",
         "konfiscator_failed_allocations_total", "konfiscator_allocated_bytes_total", "konfiscator_freed_bytes_total",
         "konfiscator_exited_processes_total", "konfiscator_exporter_read_errors_total", "konfiscator_exporter_scan_errors_total",
+        "konfiscator_cache_refill_blocks_total", "konfiscator_cache_return_blocks_total",
     ];
 
     private static readonly string[] GaugeNames =
     [
         "konfiscator_in_use_bytes", "konfiscator_peak_in_use_bytes", "konfiscator_mapped_bytes", "konfiscator_free_bytes",
-        "konfiscator_free_blocks", "konfiscator_largest_free_block_bytes", "konfiscator_processes",
+        "konfiscator_free_blocks", "konfiscator_largest_free_block_bytes", "konfiscator_processes", "konfiscator_cached_bytes",
     ];
 
     [Fact]

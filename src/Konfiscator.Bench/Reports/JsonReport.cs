@@ -70,6 +70,7 @@ public static class JsonReport
             w.WriteString("id", wl.Id);
             w.WriteString("title", wl.Title);
             w.WriteString("description", wl.Description);
+            w.WriteBoolean("allocator_bound", wl.AllocatorBound);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -91,6 +92,8 @@ public static class JsonReport
             Num(w, "rss_ratio_to_glibc", c.RssRatio);
             Num(w, "peak_live_bytes", c.PeakLiveBytes);
             Num(w, "peak_rss_per_live_byte", c.RssPerLiveByte);
+            Num(w, "ns_per_pair", c.NsPerPair);
+            Num(w, "ns_per_pair_ratio_to_glibc", c.NsPerPairRatio);
             Str(w, "note", c.Note);
             w.WriteStartArray("samples");
             foreach (var s in c.Runs)
@@ -110,6 +113,7 @@ public static class JsonReport
                 Str(w, "malloc_library", s.MallocLibrary);
                 Str(w, "checksum", s.Checksum);
                 Num(w, "workload_seconds", s.WorkloadSeconds);
+                Num(w, "pairs", s.Pairs);
                 Num(w, "other_cpu_load", s.OtherCpuLoad);
                 w.WriteNumber("attempts", s.Attempts);
                 if (s.Output is not null)

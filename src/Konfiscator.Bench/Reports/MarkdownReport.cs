@@ -26,6 +26,19 @@ public static class MarkdownReport
         sb.AppendLine("### Wall time: median, and ratio to glibc (lower is faster)");
         sb.AppendLine();
         sb.Append(TimeTable(results));
+        if (results.Workloads.Any(w => w.AllocatorBound))
+        {
+            sb.AppendLine();
+            sb.AppendLine(AllocatorBoundNote);
+        }
+        string perPair = PerPairTable(results);
+        if (perPair.Length > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("### Per operation: ns per malloc+free pair (the workload's own loop time ÷ its pairs), and ratio to glibc");
+            sb.AppendLine();
+            sb.Append(perPair);
+        }
         sb.AppendLine();
         sb.AppendLine("### Peak RSS: median, and ratio to glibc");
         sb.AppendLine();
@@ -65,6 +78,39 @@ public static class MarkdownReport
         RatioTable(results, c => c.MedianWallSeconds is double s ? Format.Seconds(s) : null, c => c.TimeRatio,
                    s => s.TimeRatioGeometricMean);
 
+    /// <summary>The footnote that explains the mark on allocator-bound workloads.</summary>
+    public const string AllocatorBoundNote =
+        "† allocator-bound: tight loops of malloc and free (or the placement of what they return) with little work of the program's own between calls.";
+
+    /// <summary>The workload's title, marked † when it is allocator-bound.</summary>
+    public static string Title(WorkloadInfo workload)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        return workload.AllocatorBound ? workload.Title + " †" : workload.Title;
+    }
+
+    /// <summary>ns per malloc+free pair for the workloads that count their pairs; empty when none does.</summary>
+    public static string PerPairTable(BenchResults results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var counted = results.Workloads.Where(w => results.Cells.Any(c => c.Workload == w.Id && c.NsPerPair is not null)).ToList();
+        if (counted.Count == 0) return "";
+        var sb = new StringBuilder();
+        TableHead(sb, results);
+        foreach (var w in counted)
+        {
+            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
+            foreach (var a in results.Allocators)
+            {
+                var c = results.Cell(w.Id, a.Name);
+                string? value = c?.NsPerPair is double ns ? string.Create(CultureInfo.InvariantCulture, $"{ns:0.0} ns") : null;
+                sb.Append(' ').Append(Cell(c, a, value, c?.NsPerPairRatio)).Append(" |");
+            }
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
     /// <summary>Only the peak-RSS table.</summary>
     public static string RssTable(BenchResults results) =>
         RatioTable(results, c => c.MedianPeakRssBytes is long b ? Format.Bytes(b) : null, c => c.RssRatio,
@@ -80,7 +126,7 @@ public static class MarkdownReport
         TableHead(sb, results);
         foreach (var w in results.Workloads)
         {
-            sb.Append("| ").Append(Escape(w.Title)).Append(" |");
+            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
             foreach (var a in results.Allocators)
             {
                 var c = results.Cell(w.Id, a.Name);

@@ -23,6 +23,10 @@ internal static class RunCommand
         {
             Description = "Keep serving the final figures after CMD exits, until Ctrl-C (SIGINT) or SIGTERM",
         };
+        var noServe = new Option<bool>("--no-serve")
+        {
+            Description = "Open no port: run CMD and print the summary when it exits",
+        };
         var command = new Argument<string[]>("CMD")
         {
             Arity = ArgumentArity.ZeroOrMore,
@@ -31,17 +35,26 @@ internal static class RunCommand
         };
         var run = new Command("run", "Run a program under konfiscator, serve its figures while it runs, and summarize them when it exits")
         {
-            listen, perPid, hold, command,
+            listen, perPid, hold, noServe, command,
         };
-        run.SetAction((parse, cancel) => RunAsync(
-            Cli.ParseListen(parse.GetValue(listen)!),
-            parse.GetValue(perPid),
-            parse.GetValue(hold),
-            parse.GetValue(command) ?? []));
+        run.SetAction((parse, cancel) =>
+        {
+            bool quiet = parse.GetValue(noServe);
+            if (quiet && parse.GetValue(hold))
+                throw new ToolException("--hold keeps serving the figures; it cannot go with --no-serve", ExitCodes.Usage);
+            if (quiet && parse.GetResult(listen) is { Implicit: false })
+                throw new ToolException("--listen and --no-serve contradict each other", ExitCodes.Usage);
+            return RunAsync(
+                quiet ? null : Cli.ParseListen(parse.GetValue(listen)!),
+                parse.GetValue(perPid),
+                parse.GetValue(hold),
+                parse.GetValue(command) ?? []);
+        });
         return run;
     }
 
-    public static async Task<int> RunAsync(Http.ListenAddress listen, bool perPid, bool hold, string[] command)
+    /// <param name="listen">null: serve nothing (--no-serve).</param>
+    public static async Task<int> RunAsync(Http.ListenAddress? listen, bool perPid, bool hold, string[] command)
     {
         var err = Console.Error;
         string library = ToolPaths.Library();
@@ -55,7 +68,7 @@ internal static class RunCommand
             if (!File.Exists(driver))
                 throw new ToolException($"no command given and the seed's driver is not at {driver}", ExitCodes.RunFailure);
             command = [driver];
-            hold = true;
+            hold = listen is not null;
         }
 
         string? shared = Environment.GetEnvironmentVariable(StatsDirectory.DirectoryVariable);
@@ -68,6 +81,8 @@ internal static class RunCommand
         bool reportLeaks = Environment.GetEnvironmentVariable("KONFISCATOR_LEAKS") == "1";
         var endedTables = new System.Collections.Concurrent.ConcurrentQueue<(ProcessStats, SampleTable)>();
         MetricsHost? host = null;
+        // ps, stats, top, heap and the exporter's page find a private directory through the registry.
+        using var registration = privateDirectory ? RunRegistry.Register(directory) : null;
         try
         {
             try
@@ -83,7 +98,9 @@ internal static class RunCommand
             {
                 throw new ToolException(e.Message, ExitCodes.RunFailure);
             }
-            err.WriteLine($"konfiscator: serving the figures of {Path.GetFileName(command[0])} at {host.Server!.MetricsUrl}");
+            err.WriteLine(host.Server is { } server
+                ? $"konfiscator: serving the figures of {Path.GetFileName(command[0])} at {server.MetricsUrl} (page: {server.PageUrl}; stats directory {directory})"
+                : $"konfiscator: running {Path.GetFileName(command[0])}; stats directory {directory}");
 
             var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
             foreach (string arg in command.Skip(1)) start.ArgumentList.Add(arg);
@@ -155,7 +172,7 @@ internal static class RunCommand
             }
             if (reportLeaks) Profiling.LeakSummary.Write(err, endedTables, new Profiling.Symbolizer());
 
-            if (hold)
+            if (hold && host.Server is not null)
             {
                 err.WriteLine($"konfiscator: still serving the final figures at {host.Server.MetricsUrl}; press Ctrl-C to stop");
                 await stop.Task;

@@ -44,9 +44,12 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     /// <summary>Binds and starts serving; a <see cref="ToolException"/> with a clear message when
     /// the address cannot be used (port in use, no permission, address not on this host).</summary>
-    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, CancellationToken cancel = default,
+    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, string directory, CancellationToken cancel = default,
         ProfileEndpoint? profiles = null)
     {
+        // The page's charts: the last minutes of every live process, fed by each collection.
+        var web = new Web.WebApi(directory, new Web.History());
+        metrics.Collected += web.History.Record;
         // The empty builder reads no configuration files or environment (an appsettings.json in
         // the current directory must not add endpoints) and logs nothing.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -63,7 +66,7 @@ internal sealed class MetricsServer : IAsyncDisposable
         app.Run(async context =>
         {
             if (profiles is not null && await profiles.TryHandleAsync(context)) return;
-            await HandleAsync(context, metrics);
+            await HandleAsync(context, metrics, web);
         });
         try
         {
@@ -95,7 +98,10 @@ internal sealed class MetricsServer : IAsyncDisposable
         return e is IOException ? e.Message : null;
     }
 
-    private static async Task HandleAsync(HttpContext context, KonfiscatorMetrics metrics)
+    /// <summary>The web page at / (see docs/web.md).</summary>
+    public Uri PageUrl => new UriBuilder(MetricsUrl) { Path = "/" }.Uri;
+
+    private static async Task HandleAsync(HttpContext context, KonfiscatorMetrics metrics, Web.WebApi web)
     {
         var request = context.Request;
         var response = context.Response;
@@ -128,16 +134,10 @@ internal sealed class MetricsServer : IAsyncDisposable
             await body.CopyToAsync(response.Body, context.RequestAborted);
             return;
         }
-        if (request.Path == "/")
-        {
-            response.ContentType = "text/html; charset=utf-8";
-            await response.WriteAsync("<html><head><title>konfiscator</title></head><body><h1>konfiscator</h1>" +
-                                      "<p><a href=\"/metrics\">/metrics</a></p></body></html>\n");
-            return;
-        }
+        if (await web.TryHandleAsync(context)) return;
         response.StatusCode = StatusCodes.Status404NotFound;
         response.ContentType = "text/plain; charset=utf-8";
-        await response.WriteAsync("not found; the metrics are at /metrics\n");
+        await response.WriteAsync("not found; the metrics are at /metrics, the page at /\n");
     }
 
     /// <summary>True when the Accept header lists <c>application/openmetrics-text</c> with a

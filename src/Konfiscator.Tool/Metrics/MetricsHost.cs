@@ -30,7 +30,8 @@ internal sealed class MetricsHost : IAsyncDisposable
     /// <summary>Claims the directory, binds the server, makes a first collection and starts the
     /// background loop. <paramref name="requireClaim"/>: fail when another live collector holds the
     /// directory (the exporter); otherwise only read it (run with a shared directory).</summary>
-    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress listen, bool perPid, bool requireClaim, TextWriter log,
+    /// <paramref name="listen"/> null: no server (run --no-serve), collection only.
+    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log,
         Action<Reader.ProcessStats, string>? onFold = null)
     {
         var registry = Prometheus.Metrics.NewCustomRegistry();
@@ -58,7 +59,8 @@ internal sealed class MetricsHost : IAsyncDisposable
         metrics.Collected += host.Report;
         try
         {
-            host.Server = await MetricsServer.StartAsync(listen, metrics, profiles: new ProfileEndpoint(directory, symbolizer));
+            if (listen is not null)
+                host.Server = await MetricsServer.StartAsync(listen, metrics, directory, profiles: new ProfileEndpoint(directory, symbolizer));
         }
         catch
         {

@@ -29,7 +29,7 @@ namespace Konfiscator.Native.Api
         public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
             if (tc != null && tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested));
+                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested), 0);
             else
                 AllocatedShared(callCounter, requested, usable);
         }
@@ -41,16 +41,28 @@ namespace Konfiscator.Native.Api
         {
             if (tc->StatsSlot >= 0)
                 AllocatedInSlot(tc, callCounter, requested, usable,
-                                bin->Bucket != 0xFF ? bin->Bucket : StatsLayout.HistogramBucket(requested));
+                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested), usable + Blocks.HeaderBytes);
             else
-                AllocatedShared(callCounter, requested, usable);
+                AllocatedSharedFromCache(callCounter, requested, usable);
         }
 
+        /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
+        /// from a table packed 3 bits a size into one constant: 0, 0, 1, 2, 2, 3, 3, 3, 3,
+        /// then 4 up to 16.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
+        private static int SmallestBinBucket(nuint requested) => (int)((SmallBuckets >> (int)(3 * requested)) & 7);
+
+        private const ulong SmallBuckets =
+            (0UL << 0) | (0UL << 3) | (1UL << 6) | (2UL << 9) | (2UL << 12) | (3UL << 15) | (3UL << 18) | (3UL << 21) | (3UL << 24) |
+            (4UL << 27) | (4UL << 30) | (4UL << 33) | (4UL << 36) | (4UL << 39) | (4UL << 42) | (4UL << 45) | (4UL << 48);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket,
+                                            nuint fromCache)
         {
             ulong* s = tc->Stats;
             s[callCounter]++;
+            s[StatsLayout.CachedBytes] -= fromCache;
             s[StatsLayout.BytesAllocated] += usable;
             s[StatsLayout.BytesInUse] += usable;
             s[StatsLayout.RequestSizeSum] += requested;
@@ -62,6 +74,35 @@ namespace Konfiscator.Native.Api
             if (delta >= StatsWriter.PeakQuantumFloor &&
                 (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
                 StatsWriter.FlushInUse(tc);
+        }
+
+        /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void FreedToCache(ThreadCache* tc, int callCounter, nuint usable)
+        {
+            if (tc->StatsSlot >= 0)
+            {
+                ulong* s = tc->Stats;
+                s[callCounter]++;
+                s[StatsLayout.BytesFreed] += usable;
+                s[StatsLayout.BytesInUse] -= usable;
+                s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
+                tc->InUseDelta -= (long)usable;
+                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+            }
+            else
+            {
+                FreedShared(callCounter, usable);
+                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
+            }
+        }
+
+        /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
+        /// for a thread without one): the thread caches' figures, off the fast paths.</summary>
+        public static void Add(ThreadCache* tc, int counter, long delta)
+        {
+            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
+            else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -80,6 +121,13 @@ namespace Konfiscator.Native.Api
             {
                 FreedShared(callCounter, usable);
             }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AllocatedSharedFromCache(int callCounter, nuint requested, nuint usable)
+        {
+            AllocatedShared(callCounter, requested, usable);
+            Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

@@ -2,6 +2,7 @@
 //   int  konfiscator_heap_check(void)
 //   long konfiscator_debug_free_blocks(unsigned long *out, long max_pairs)
 //   long konfiscator_debug_regions(unsigned long *out, long max_pairs)
+//   int  konfiscator_debug_heap_map(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heap;
@@ -27,6 +28,31 @@ namespace Konfiscator.Native.Api
             return problems;
         }
 
+        /// <summary>The bytes of every block the thread caches hold, two ways: walked (every
+        /// block in the Cached state in every arena's regions) and counted (the
+        /// konfiscator_cached_bytes figure, summed over the stats slots as a reader does).
+        /// They agree whenever no other thread is inside the allocator.</summary>
+        [RuntimeExport("konfiscator_debug_cached_bytes")]
+        public static void CachedBytes(long* walked, long* counted)
+        {
+            Heap.Heap.EnsureStarted();
+            long sum = 0;
+            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            {
+                Arena* a = Heap.Heap.ArenaAt(i);
+                Heap.Heap.LockArena(a);
+                for (Region* r = a->Regions; r != null; r = r->Next)
+                {
+                    Block* end = Regions.Sentinel(r);
+                    for (Block* b = Regions.FirstBlock(r); b < end && b->SizeUnits != 0; b = Blocks.Next(b))
+                        if (b->State == Blocks.Cached) sum += (long)Blocks.Bytes(b);
+                }
+                Heap.Heap.UnlockArena(a);
+            }
+            *walked = sum;
+            *counted = (long)Konfiscator.Native.Stats.StatsWriter.SumOverSlots(StatsLayout.CachedBytes);
+        }
+
         [RuntimeExport("konfiscator_debug_free_blocks")]
         public static long FreeBlocks(ulong* output, long maxPairs)
         {
@@ -50,6 +76,23 @@ namespace Konfiscator.Native.Api
             }
             count++;
             InOrder(a, n->Right, output, maxPairs, ref count);
+        }
+
+        /// <summary>Rebuilds every arena's section of the heap map now (it is otherwise rebuilt
+        /// on slow paths, at most every 250 ms). Returns 1 when the map is published, else 0.</summary>
+        [RuntimeExport("konfiscator_debug_heap_map")]
+        public static int HeapMapNow()
+        {
+            Heap.Heap.EnsureStarted();
+            if (Konfiscator.Native.Stats.StatsWriter.MapSection(0) == null) return 0;
+            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            {
+                Arena* a = Heap.Heap.ArenaAt(i);
+                Heap.Heap.LockArena(a);
+                Konfiscator.Native.Stats.HeapMap.UpdateNow(a);
+                Heap.Heap.UnlockArena(a);
+            }
+            return 1;
         }
 
         [RuntimeExport("konfiscator_debug_regions")]

@@ -44,14 +44,15 @@ namespace Konfiscator.Native.Api
             Block* b = Blocks.FromPayload(p);
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, on a heap page, then the header.
-            if (tc != null && ((nuint)p & 15) == 0 && p != null && PageMap.Contains(b) &&
+            // (NULL fails the page test: its header would be 16 bytes below address 0.)
+            if (tc != null && ((nuint)p & 15) == 0 && PageMap.Contains(b) &&
                 Blocks.IsPlainUsed(b) && b->SizeUnits <= ThreadCaches.MaxUnits && Blocks.CheckOk(b))
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count < bin->Capacity)
                 {
                     ThreadCaches.Push(bin, b);
-                    Counting.Freed(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                    Counting.FreedToCache(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
                     return;
                 }
             }

@@ -38,8 +38,12 @@ namespace Konfiscator.Native.Api
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count >= bin->Capacity)
+                {
                     ThreadCaches.Drain(tc, bin, bin->Count / 2 + 1);
+                    bin->Overflowed = 1;
+                }
                 ThreadCaches.Push(bin, b);
+                Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
             else
             {
@@ -48,6 +52,7 @@ namespace Konfiscator.Native.Api
                 {
                     // Another thread's arena, busy: leave it on the remote list.
                     Arenas.PushRemote(a, b);
+                    Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
                 }
                 else
                 {

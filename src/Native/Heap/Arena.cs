@@ -14,9 +14,13 @@ namespace Konfiscator.Native.Heap
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Arena
     {
+        // 128 bytes exactly (Stride): the small fields fill what would be padding.
         public int Lock;               // FutexLock word
         public ushort Index;
+        public bool SpanTried;         // the reservation below was asked for
+        public byte MapCountdown;      // slow-path unlocks until the heap map looks at the clock (HeapMap)
         public int EmptyRegions;       // wholly free regions kept mapped
+        public uint SpanPages;         // the reservation's length in pages (less once its unused tail went back: TrimForRetry)
         public Node* NodeRoot;         // free index (FreeIndex): root node
         public Node* NodeFree;         //   released nodes, linked through Left
         public byte* NodeChunk;        //   where new nodes are carved from
@@ -24,14 +28,13 @@ namespace Konfiscator.Native.Heap
         public ulong NodeDraws;        //   priorities drawn
         public byte* SpanBase;         // the arena's address-space reservation for regions (Regions)
         public nuint SpanUsed;
-        public bool SpanTried;
-        public uint SpanPages;         //   its length in pages (less once its unused tail went back: TrimForRetry)
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
         public ulong DirtyBytes;       // bytes freed since the last purge pass (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
+        public long MapDueMs;          // when the arena's heap-map section may be rebuilt next (HeapMap)
     }
 
     internal static unsafe class Arenas
@@ -63,6 +66,13 @@ namespace Konfiscator.Native.Heap
                 b = FreeIndex.FirstFit(a, units);
                 if (b != null) return b;
             }
+            // And the blocks the calling thread's own cache holds for this arena: a heap
+            // about to grow is the moment to let them coalesce rather than add memory.
+            if (ThreadCaches.ReturnCachedLocked(a))
+            {
+                b = FreeIndex.FirstFit(a, units);
+                if (b != null) return b;
+            }
             return AddRegion(a, units);
         }
 
@@ -71,6 +81,7 @@ namespace Konfiscator.Native.Heap
             if (!FreeIndex.EnsureNode(a)) return null;
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
+            Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
             FreeIndex.Insert(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
@@ -338,6 +349,7 @@ namespace Konfiscator.Native.Heap
             FreeIndex.Remove(a, b);
             if (Regions.TryUnmap(a, Regions.OfWholeBlock(b)))
             {
+                Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
                 s[StatsLayout.FreeBytes] -= bytes;
                 s[StatsLayout.FreeBlocks]--;
                 return true;
@@ -456,11 +468,14 @@ namespace Konfiscator.Native.Heap
         /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
         public static void ReleaseChain(Arena* a, Block* b)
         {
+            ulong* s = a->Stats;
             int call = FreeLinks.CurrentCall();
             while (b != null)
             {
                 FreeLinks.CheckCached(b, call);
                 Block* next = FreeLinks.Next(b, call);
+                s[StatsLayout.CachedBytes] -= Blocks.Bytes(b);
+                s[StatsLayout.CacheReturnBlocks]++;
                 Blocks.SetState(b, Blocks.Used);
                 Release(a, b);
                 b = next;

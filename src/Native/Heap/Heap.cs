@@ -65,6 +65,8 @@ namespace Konfiscator.Native.Heap
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
+            // Arenas sit Stride bytes apart: a field added to Arena must not push it past that.
+            if (sizeof(Arena) > Arenas.Stride) Fatal.Die("the arena struct outgrew its stride");
             s_arenas = OsMemory.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
             for (int i = 0; i < s_arenaCount; i++)
@@ -80,11 +82,14 @@ namespace Konfiscator.Native.Heap
             uint key;
             s_useThreadKey = Libc.pthread_key_create(&key, &ThreadExit) == 0 && key < InlineThreadKeys;
             s_threadKey = key;
+            if (s_useThreadKey) s_keySlotOffset = FindKeySlot(key);
 
             s_state = Ready;
             s_fastPaths = s_useThreadKey;
+            s_fastKeyOffset = s_useThreadKey ? s_keySlotOffset : 0;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
+            ExitSummary.RegisterIfAsked();
             *Libc.__errno_location() = saved;
         }
 
@@ -96,15 +101,71 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
+            nint offset = s_fastKeyOffset;
+            if (offset == 0) return PeekCacheByKey();
+            void* v = *(void**)(Libc.pthread_self_fast() + offset);
+            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static ThreadCache* PeekCacheByKey()
+        {
             if (!s_fastPaths) return null;
             void* v = Libc.pthread_getspecific(s_threadKey);
             return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        // ---- reading the thread key without pthread_getspecific ----
+        //
+        // pthread_getspecific costs 18 instructions a call (a bounds test, the level
+        // split, a sequence-number check), as much as the rest of a fast-path malloc.
+        // glibc keeps the values of the first 32 keys inline in the thread descriptor,
+        // which pthread_self() returns, at an offset that is fixed for a given glibc
+        // but not part of its ABI. So the offset is found at start-up instead of
+        // assumed: two distinct values stored with pthread_setspecific must each
+        // appear at one and the same offset within the descriptor's first bytes, and
+        // nowhere else. The sequence check is not needed: the key is never deleted.
+        // When the search fails (another libc), PeekCache uses pthread_getspecific.
+
+        private static nint s_keySlotOffset;
+        // The same once the heap is ready (the one field the fast paths read), else 0.
+        private static nint s_fastKeyOffset;
+        private const int DescriptorScanBytes = 0x700; // well inside glibc's struct pthread (0x900 and more)
+        private static ulong s_probeA, s_probeB;
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static nint FindKeySlot(uint key)
+        {
+            byte* self = Libc.pthread_self_fast();
+            void* before = Libc.pthread_getspecific(key);
+            nint found = 0;
+            fixed (ulong* a = &s_probeA)
+            fixed (ulong* b = &s_probeB)
+            {
+                if (Libc.pthread_setspecific(key, a) != 0) return 0;
+                for (nint off = 8; off < DescriptorScanBytes; off += 8)
+                {
+                    if (*(void**)(self + off) != a) continue;
+                    if (found != 0) { found = -1; break; }   // twice: ambiguous
+                    found = off;
+                }
+                if (found > 0)
+                {
+                    Libc.pthread_setspecific(key, b);
+                    if (*(void**)(self + found) != b || Libc.pthread_getspecific(key) != b) found = -1;
+                }
+            }
+            Libc.pthread_setspecific(key, before);
+            return found > 0 ? found : 0;
         }
 
         /// <summary>The calling thread's cache, made at its first call; null for a
         /// thread whose cache is gone (exiting) or when there is no thread key.</summary>
         public static ThreadCache* CurrentCache()
         {
+            ThreadCache* known = PeekCache();
+            if (known != null) return known;
             if (!s_useThreadKey) return null;
             void* v = Libc.pthread_getspecific(s_threadKey);
             if (v == ThreadCaches.Exited) return null;
@@ -182,7 +243,12 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
         public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
-        public static void UnlockArena(Arena* a) => FutexLock.Release(&a->Lock);
+        public static void UnlockArena(Arena* a)
+        {
+            // The heap map is kept on slow paths like this one, never on a cache hit.
+            if (a->MapCountdown-- <= 1) HeapMap.Tick(a); // Tick sets it again (0 after a change of regions)
+            FutexLock.Release(&a->Lock);
+        }
 
         // ---- fork: no lock may be held by a thread that will not exist in the child ----
 

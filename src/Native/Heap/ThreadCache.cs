@@ -38,6 +38,8 @@ namespace Konfiscator.Native.Heap
         public Block* Head;        // singly linked through the first payload word, mangled (FreeLinks)
         public uint Count;
         public ushort Capacity;
+        /// <summary>Most blocks one refill carves (see Refill).</summary>
+        public ushort RefillMax;
         /// <summary>The histogram bucket of every request this bin serves: requests of one
         /// block size span 16 byte values between two multiples of 16, and every power of
         /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
@@ -45,6 +47,8 @@ namespace Konfiscator.Native.Heap
         public byte Bucket;
         /// <summary>Refills from the heap so far, up to the one that reached a full batch (see Refill).</summary>
         public byte Refills;
+        /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
+        public byte Overflowed;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -73,9 +77,18 @@ namespace Konfiscator.Native.Heap
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
-        /// <summary>Bytes a bin may hold: few large blocks, many small ones.</summary>
-        private const uint BinBytes = 8192;
-        private const uint MinCapacity = 8, MaxCapacity = 128;
+        /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
+        /// the same budget (half of it at most, see Refill).</summary>
+        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
+        /// <summary>What a bin may grow to: 64 KiB (up to 2048 blocks). A bin that overflows
+        /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
+        /// index later; when that happens (an overflow, then a refill) the program frees
+        /// and allocates this size in batches larger than the bin, and each such round
+        /// trip through the heap doubles the bin, so batches of a few thousand blocks soon
+        /// come and go without the heap. A thread that only frees a size (a consumer of
+        /// another thread's blocks) never refills it, so its bin stays small and the
+        /// blocks go back to their arena.</summary>
+        private const uint MaxBytes = 65536, MaxBlocks = 2048;
         public const int ScratchBlocks = 128;
 
         private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
@@ -152,8 +165,11 @@ namespace Konfiscator.Native.Heap
                 bin->Head = null;
                 bin->Count = 0;
                 bin->Refills = 0;
-                uint capacity = BinBytes / (units << Blocks.UnitShift);
-                bin->Capacity = (ushort)(!s_enabled ? 0 : capacity < MinCapacity ? MinCapacity : capacity > MaxCapacity ? MaxCapacity : capacity);
+                uint capacity = StartBytes / (units << Blocks.UnitShift);
+                capacity = capacity < MinCapacity ? MinCapacity : capacity > StartMaxBlocks ? StartMaxBlocks : capacity;
+                bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
+                bin->RefillMax = (ushort)capacity;
+                bin->Overflowed = 0;
                 bin->Bucket = units == MinUnits ? (byte)0xFF
                     : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
@@ -192,6 +208,8 @@ namespace Konfiscator.Native.Heap
             Arena* home = tc->Home;
             ulong* sorted = tc->Scratch;
             int n = 0;
+            ulong returnedBytes = 0;
+            long returned = 0;
             // Consecutive blocks of one other arena go over as one chain (one CAS).
             Arena* chainArena = null;
             Block* chainHead = null, chainTail = null;
@@ -207,6 +225,8 @@ namespace Konfiscator.Native.Heap
                 Arena* a = Heap.ArenaAt(b->Arena);
                 if (a == home)
                 {
+                    returnedBytes += Blocks.Bytes(b);
+                    returned++;
                     sorted[n++] = (ulong)b;
                     if (n == ScratchBlocks) { ReleaseSorted(home, sorted, n); n = 0; }
                     continue;
@@ -223,14 +243,85 @@ namespace Konfiscator.Native.Heap
             }
             if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
             if (n > 0) ReleaseSorted(home, sorted, n);
+            Returned(tc, returnedBytes, returned);
+        }
+
+        /// <summary>Counts blocks a cache gave back to the heap.</summary>
+        private static void Returned(ThreadCache* tc, ulong bytes, long blocks)
+        {
+            if (blocks == 0) return;
+            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, -(long)bytes);
+            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CacheReturnBlocks, blocks);
         }
 
         /// <summary>Sorts n Cached blocks of arena a by address, joins physical runs, and
         /// frees each run into the heap under one lock.</summary>
         private static void ReleaseSorted(Arena* a, ulong* blocks, int n)
         {
-            SortAddresses(blocks, n);
             Heap.LockArena(a);
+            ReleaseSortedLocked(a, blocks, n);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+        }
+
+        /// <summary>Below this many cached bytes a thread keeps its blocks even when its
+        /// heap is about to grow (ReturnCachedLocked): not worth a pass over the bins.</summary>
+        private const ulong ReturnMinBytes = 64 << 10;
+
+        /// <summary>With home arena a's lock held, when a search found no fit there and a
+        /// region is about to be mapped: the calling thread's cached blocks of that arena
+        /// go back into the heap (sorted, joined, coalesced), so that big bins never make
+        /// the heap grow. True when any went back.</summary>
+        public static bool ReturnCachedLocked(Arena* a)
+        {
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null || tc->Home != a || !s_enabled) return false;
+            ulong held = 0;
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+                held += (ulong)BinFor(tc, units)->Count * (units << Blocks.UnitShift);
+            if (held < ReturnMinBytes) return false;
+            ulong* sorted = tc->Scratch;
+            bool any = false;
+            ulong returnedBytes = 0;
+            long returned = 0;
+            int call = tc->CurrentCall;
+            for (uint units = MinUnits; units <= MaxUnits; units++)
+            {
+                Bin* bin = BinFor(tc, units);
+                Block* keep = null;   // blocks of other arenas stay cached
+                uint kept = 0;
+                int n = 0;
+                while (bin->Head != null)
+                {
+                    Block* b = bin->Head;
+                    if (b->SizeUnits != units) FreeLinks.Corrupted(call, b);
+                    FreeLinks.CheckCached(b, call);
+                    bin->Head = FreeLinks.Next(b, call);
+                    bin->Count--;
+                    if (b->Arena != a->Index)
+                    {
+                        FreeLinks.SetNext(b, keep);
+                        keep = b;
+                        kept++;
+                        continue;
+                    }
+                    sorted[n++] = (ulong)b;
+                    if (n == ScratchBlocks) { ReleaseSortedLocked(a, sorted, n); n = 0; }
+                    any = true;
+                    returnedBytes += Blocks.Bytes(b);
+                    returned++;
+                }
+                if (n > 0) ReleaseSortedLocked(a, sorted, n);
+                bin->Head = keep;
+                bin->Count = kept;
+            }
+            Returned(tc, returnedBytes, returned);
+            return any;
+        }
+
+        private static void ReleaseSortedLocked(Arena* a, ulong* blocks, int n)
+        {
+            SortAddresses(blocks, n);
             ulong* s = a->Stats;
             int start = 0;
             while (start < n)
@@ -258,8 +349,6 @@ namespace Konfiscator.Native.Heap
                 Arenas.Release(a, run);
                 start = next;
             }
-            Arenas.PublishLargest(a);
-            Heap.UnlockArena(a);
         }
 
         /// <summary>Sorts n (at most ScratchBlocks) addresses, ascending. A bin often hands
@@ -297,7 +386,7 @@ namespace Konfiscator.Native.Heap
         /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
         /// blocks other threads freed back to the home arena (adopted into this cache's
         /// bins while they have room), else from the heap: the bin is filled with up to
-        /// half its capacity more (fewer on its first refills), all carved by first fit
+        /// half its refill budget more (fewer on its first refills), all carved by first fit
         /// from one free block. Returns
         /// the caller's block (Used), or null when the heap has no memory.</summary>
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
@@ -305,6 +394,7 @@ namespace Konfiscator.Native.Heap
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
             Block* mine = Pop(bin, units, tc->CurrentCall);
+            if (mine != null) Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(mine));
             if (mine != null && spill == null) return mine;
 
             Heap.LockArena(a);
@@ -316,11 +406,18 @@ namespace Konfiscator.Native.Heap
                 return mine;
             }
             // Slow start: a bin's first refill carves two blocks, each later one twice
-            // as many, up to half its capacity. A size a program asks for once or twice
+            // as many, up to half its refill budget. A size a program asks for once or twice
             // then does not carve (and fault in) a batch it will never use, which is
             // most sizes in a short-lived process; a hot size reaches full batches
             // after a handful of refills.
-            uint want = 1 + (uint)bin->Capacity / 2;
+            if (bin->Overflowed != 0)
+            {
+                bin->Overflowed = 0;
+                uint most = MostBlocks(units);
+                uint grown = (uint)bin->Capacity * 2;
+                bin->Capacity = (ushort)(grown < most ? grown : most);
+            }
+            uint want = 1 + (uint)bin->RefillMax / 2;
             uint ramp = 2u << bin->Refills;
             if (ramp < want)
             {
@@ -349,7 +446,19 @@ namespace Konfiscator.Native.Heap
             {
                 Link(bin, (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift)));
             }
+            if (count > 1)
+            {
+                Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
+                Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CacheRefillBlocks, count - 1);
+            }
             return top;
+        }
+
+        /// <summary>The most blocks a bin of <paramref name="units"/> may grow to.</summary>
+        private static uint MostBlocks(uint units)
+        {
+            uint most = MaxBytes / (units << Blocks.UnitShift);
+            return most < MinCapacity ? MinCapacity : most > MaxBlocks ? MaxBlocks : most;
         }
 
         /// <summary>Takes the home arena's remote list whole (one atomic exchange) and
@@ -366,9 +475,14 @@ namespace Konfiscator.Native.Heap
                 Block* next = FreeLinks.Next(b, call);
                 uint units = b->SizeUnits;
                 Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
-                if (bin != null && bin->Count < bin->Capacity)
+                if (bin != null && bin->Count < MostBlocks(units))
                 {
+                    // The owner takes its blocks back to allocate them again (a producer
+                    // whose consumer frees them): its bin grows to hold them, up to the
+                    // most a bin may hold, rather than freeing them into the heap only to
+                    // carve them out again.
                     Link(bin, b);
+                    if (bin->Count > bin->Capacity) bin->Capacity = (ushort)bin->Count;
                 }
                 else
                 {

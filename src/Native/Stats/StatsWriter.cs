@@ -21,6 +21,9 @@ namespace Konfiscator.Native.Stats
         private static nuint s_reserved;      // bytes of the file backed so far (only these are ever touched)
         private static byte* s_private;       // private fallback
         private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
+        private static nuint s_mapOffset;     // where the heap map starts in the segment
+        private static ulong s_mapBacked;     // bit i: arena i's map section is backed in the file
+        private static ulong s_mapRefused;    // bit i: backing it failed (a full filesystem): no map for arena i
         private static int s_slotCount;
         private static int s_arenaCount;
         private static int s_threadSlots;
@@ -41,7 +44,9 @@ namespace Konfiscator.Native.Stats
             s_arenaCount = arenaCount;
             s_threadSlots = threadSlots;
             s_slotCount = StatsLayout.SlotCount(arenaCount, threadSlots);
-            s_size = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount, threadSlots));
+            // The counters, then (page aligned) the heap map: one section per arena.
+            s_mapOffset = OsMemory.RoundUpToPage((nuint)StatsLayout.SegmentSize(arenaCount, threadSlots));
+            s_size = s_mapOffset + (nuint)(arenaCount * HeapMapLayout.SectionBytes);
             // Mapped directly (not through OsMemory) because counting needs it to exist;
             // it is counted right after.
             void* p = Libc.mmap(null, s_size, Libc.PROT_READ | Libc.PROT_WRITE,
@@ -59,6 +64,39 @@ namespace Konfiscator.Native.Stats
                 Publish();
             return true;
         }
+
+        /// <summary>Arena <paramref name="arena"/>'s section of the heap map, or null while
+        /// nothing is published (nobody could read it).</summary>
+        /// Its two pages are backed in the file (fallocate) the first time, as thread slots are,
+        /// so a full filesystem leaves that arena without a map instead of raising SIGBUS.
+        public static byte* MapSection(int arena)
+        {
+            if (!s_published) return null;
+            ulong bit = 1UL << arena;
+            if ((MapMask(backed: true) & bit) == 0)
+            {
+                if ((MapMask(backed: false) & bit) != 0) return null;
+                nuint from = s_mapOffset + (nuint)HeapMapLayout.SectionOffset(arena);
+                LockSlots(); // SegmentFile.Reserve's scratch space is shared with slot claims
+                bool backed = SegmentFile.Reserve(from, from + HeapMapLayout.SectionBytes);
+                UnlockSlots();
+                if (backed) { fixed (ulong* mask = &s_mapBacked) Atomics.Or(mask, bit); }
+                else { fixed (ulong* mask = &s_mapRefused) Atomics.Or(mask, bit); }
+                if (!backed) return null;
+            }
+            return s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena);
+        }
+
+        private static ulong MapMask(bool backed)
+        {
+            if (backed) { fixed (ulong* mask = &s_mapBacked) return Atomics.Read(mask); }
+            fixed (ulong* mask = &s_mapRefused) return Atomics.Read(mask);
+        }
+
+        /// <summary>Arena <paramref name="arena"/>'s section if it is already backed, else null (never reserves).</summary>
+        public static byte* MapSectionIfBacked(int arena) =>
+            s_published && (MapMask(backed: true) & (1UL << arena)) != 0
+                ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
 
         public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
 
@@ -153,8 +191,40 @@ namespace Konfiscator.Native.Stats
             *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
             *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
             Sampling.SampleTables.Attach(shared + s_size, s_size);
+            // Where the heap map is: header bytes 160..191, before the magic is written.
+            *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
+            *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
+            *(uint*)(shared + HeapMapLayout.OffMapVersion) = HeapMapLayout.Version;
+            *(uint*)(shared + HeapMapLayout.OffMapSections) = (uint)s_arenaCount;
+            *(uint*)(shared + HeapMapLayout.OffMapSectionBytes) = HeapMapLayout.SectionBytes;
             SegmentFile.WriteHeader(shared, s_slotCount, s_arenaCount, s_threadSlots, s_slotsHandedOut);
         }
+
+        // ---- reading the figures back (the exit summary) ----
+
+        /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
+        public static ulong Sum(int counter)
+        {
+            ulong total = 0;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
+                total += *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+            return total;
+        }
+
+        /// <summary>The largest value of a counter over the arena slots.</summary>
+        public static ulong Max(int counter)
+        {
+            ulong largest = 0;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
+            {
+                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+                if (v > largest) largest = v;
+            }
+            return largest;
+        }
+
+        /// <summary>A process-wide figure ([P], slot 0).</summary>
+        public static ulong Process(int counter) => ProcessSlot[counter];
 
         // ---- process-wide figures (atomic: every arena writes them) ----
 
@@ -253,6 +323,7 @@ namespace Konfiscator.Native.Stats
 
             byte* inherited = s_base;
             bool wasPublished = s_published;
+            s_mapBacked = s_mapRefused = 0; // the child's file is a new one
             // Backed up to the slots the child inherits (all of them are written below).
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
             byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(FileSize, reserve) : null;
@@ -280,11 +351,22 @@ namespace Konfiscator.Native.Stats
             if (target != s_private) Adopt(target);
         }
 
+        /// <summary>A figure summed over every slot but the process slot, as a reader sums
+        /// it (wrapping; for the debug exports).</summary>
+        public static ulong SumOverSlots(int counter)
+        {
+            ulong sum = 0;
+            int used = SlotsInUse;
+            for (int slot = StatsLayout.FirstArenaSlot; slot < used; slot++)
+                sum += ((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)))[counter];
+            return sum;
+        }
+
         /// <summary>Slots that may hold figures: process, arenas, shared, and the thread
         /// slots handed out so far (thread slots come last).</summary>
         private static int SlotsInUse => StatsLayout.FirstThreadSlot(s_arenaCount) + s_slotsHandedOut;
 
-        private const int GaugeCount = 7;
+        private const int GaugeCount = 8;
 
         /// <summary>The g-th gauge (g &lt; GaugeCount): the figures that describe the heap
         /// rather than count calls.</summary>
@@ -296,6 +378,7 @@ namespace Konfiscator.Native.Stats
             3 => StatsLayout.LargestFreeBlock,
             4 => StatsLayout.BytesMapped,
             5 => StatsLayout.PeakBytesInUse,
+            6 => StatsLayout.CachedBytes,
             _ => StatsLayout.ProcessBytesInUse,
         };
 

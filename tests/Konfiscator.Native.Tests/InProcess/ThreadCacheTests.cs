@@ -68,6 +68,43 @@ public sealed class ThreadCacheTests : HeapTest
     }
 
     [Fact]
+    public void TheCachedBytesFigure_IsTheBytesOfTheBlocksTheCachesHold()
+    {
+        // docs/metrics.md, konfiscator_cached_bytes: blocks parked in caches (and on their
+        // way back to their arena) are in use to the heap and free to the program. Batches
+        // larger than a bin (so bins overflow, grow and refill), frees from another thread,
+        // realloc through the cache and a thread that exits with a full cache.
+        var (walkedBefore, countedBefore) = Lib.CachedBytes();
+        Assert.Equal(walkedBefore, countedBefore);
+        var kept = new System.Collections.Concurrent.ConcurrentQueue<nint>();
+        OnANewThread(() =>
+        {
+            var rng = new Random(9);
+            for (int round = 0; round < 6; round++)
+            {
+                var batch = new List<nint>();
+                for (int i = 0; i < 3000; i++) batch.Add(Lib.Malloc((nuint)rng.Next(1, 300)));
+                if (round % 2 == 1) batch.Reverse();
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    if (i % 7 == 0) kept.Enqueue(batch[i]);
+                    else if (i % 11 == 0) kept.Enqueue(Lib.Realloc(batch[i], (nuint)rng.Next(1, 1000)));
+                    else Lib.Free(batch[i]);
+                }
+            }
+            var (walked, counted) = Lib.CachedBytes();
+            Assert.True(walked > 0, "a thread that just freed thousands of small blocks holds none in its cache");
+            Assert.Equal(walked, counted);
+        });
+        // Freed by this thread, allocated by the one that ended (whose cache went back).
+        Assert.Equal(Lib.CachedBytes().Walked, Lib.CachedBytes().Counted);
+        while (kept.TryDequeue(out nint p)) Lib.Free(p);
+        var (after, countedAfter) = Lib.CachedBytes();
+        Assert.Equal(after, countedAfter);
+        Assert.Equal(0, Lib.HeapCheck());
+    }
+
+    [Fact]
     public void AnEmptyBin_IsRefilledWithTheBlocksAsManyFirstFitRequestsWouldGet() =>
         OnANewThread(RefillFromTheFirstFit);
 

@@ -50,6 +50,7 @@ internal sealed unsafe class LibKonfiscator
     private readonly delegate* unmanaged<int> _heapCheck;
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugFreeBlocks;
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugRegions;
+    private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
 
     private LibKonfiscator(string path, nint handle)
     {
@@ -69,6 +70,7 @@ internal sealed unsafe class LibKonfiscator
         _heapCheck = (delegate* unmanaged<int>)Export(handle, "konfiscator_heap_check");
         _debugFreeBlocks = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_free_blocks");
         _debugRegions = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_regions");
+        _debugCachedBytes = (delegate* unmanaged<long*, long*, void>)Export(handle, "konfiscator_debug_cached_bytes");
     }
 
     /// <summary>
@@ -151,6 +153,15 @@ internal sealed unsafe class LibKonfiscator
 
     /// <summary>The number of broken heap invariants over all arenas (0 when sound).</summary>
     public int HeapCheck() => _heapCheck();
+
+    /// <summary>The bytes the thread caches hold: walked (every Cached block in the heap) and
+    /// counted (the konfiscator_cached_bytes figure summed over the stats slots).</summary>
+    public (long Walked, long Counted) CachedBytes()
+    {
+        long walked, counted;
+        _debugCachedBytes(&walked, &counted);
+        return (walked, counted);
+    }
 
     /// <summary>The calling thread's arena's free blocks, in address order.</summary>
     public FreeBlock[] FreeBlocks() => ReadPairs(_debugFreeBlocks, (a, b) => new FreeBlock(a, b));

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Konfiscator.Reader;
+using Konfiscator.Tool.Views;
+
+namespace Konfiscator.Tool.Commands;
+
+/// <summary><c>konfiscator heap [PID | -p PID | -n NAME] [--stats-dir DIR]</c>: draws a process's heap
+/// map (one character per cell) and its free blocks by size.</summary>
+internal static class HeapCommand
+{
+    public static Command Create()
+    {
+        var pidArgument = ProcessChoice.PidArgument();
+        var pid = ProcessChoice.PidOption();
+        var name = ProcessChoice.NameOption();
+        var statsDir = Cli.StatsDirOption();
+        var heap = new Command("heap", "Draw a process's heap map: how full each part of each region is, and its free blocks by size")
+        {
+            pidArgument, pid, name, statsDir,
+        };
+        heap.SetAction(parse =>
+        {
+            if (parse.GetValue(pid) is not null && parse.GetValue(pidArgument) is not null)
+                throw new ToolException("give the PID once: either as an argument or with -p", ExitCodes.Usage);
+            return Run(parse.GetValue(pid) ?? parse.GetValue(pidArgument), parse.GetValue(name), parse.GetValue(statsDir));
+        });
+        return heap;
+    }
+
+    public static int Run(int? pid, string? name, string? statsDir)
+    {
+        var chosen = ProcessChoice.Choose(pid, name, statsDir, Console.Error);
+        var map = HeapMapReader.Read(chosen.SegmentPath);
+        Console.Out.Write(HeapText.Render(chosen.Stats, map));
+        if (map is not null) Console.Out.Write(HeapText.FreeBlocks(map));
+        return ExitCodes.Ok;
+    }
+}
