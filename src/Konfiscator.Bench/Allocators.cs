@@ -26,10 +26,14 @@ internal static class AllocatorCatalog
     public const string Glibc = "glibc";
     public const string Konfiscator = "konfiscator";
     public const string KonfiscatorNoStats = "konfiscator-nostats";
+    /// <summary>Allocation sampling off (KONFISCATOR_SAMPLE_BYTES=0), and at a mean of 64 KiB:
+    /// with the default (512 KiB) they give the cost of sampling as ratios in one run.</summary>
+    public const string KonfiscatorNoSample = "konfiscator-nosample";
+    public const string KonfiscatorSample64K = "konfiscator-sample64k";
 
     /// <summary>Every allocator name, in the order tables show them.</summary>
     public static readonly IReadOnlyList<string> Names =
-        [Glibc, Konfiscator, KonfiscatorNoStats, "jemalloc", "mimalloc", "tcmalloc"];
+        [Glibc, Konfiscator, KonfiscatorNoStats, KonfiscatorNoSample, KonfiscatorSample64K, "jemalloc", "mimalloc", "tcmalloc"];
 
     public static readonly IReadOnlyList<string> Defaults = [Glibc, Konfiscator, "jemalloc", "mimalloc", "tcmalloc"];
 
@@ -62,10 +66,13 @@ internal static class AllocatorCatalog
                     break;
                 case Konfiscator:
                 case KonfiscatorNoStats:
+                case KonfiscatorNoSample:
+                case KonfiscatorSample64K:
                 {
                     string? path = explicitPath ?? options.KonfiscatorLibrary ?? FindKonfiscator();
-                    bool stats = name == Konfiscator;
-                    string? note = stats ? null : "KONFISCATOR_STATS=0";
+                    bool stats = name != KonfiscatorNoStats;
+                    string? sampleBytes = name switch { KonfiscatorNoSample => "0", KonfiscatorSample64K => "65536", _ => null };
+                    string? note = !stats ? "KONFISCATOR_STATS=0" : sampleBytes is null ? null : $"KONFISCATOR_SAMPLE_BYTES={sampleBytes}";
                     if (path is not null && File.Exists(path))
                     {
                         // Measure a copy taken now: a rebuild during the run must not mix two builds.
@@ -77,6 +84,7 @@ internal static class AllocatorCatalog
                             ["KONFISCATOR_STATS"] = stats ? "1" : "0",
                             ["KONFISCATOR_STATS_DIR"] = statsDirectory,
                         };
+                        if (sampleBytes is not null) env["KONFISCATOR_SAMPLE_BYTES"] = sampleBytes;
                         result.Add(new AllocatorInfo(name, path, true, note)
                             { Environment = env, Version = BuildIdentity(path) });
                     }

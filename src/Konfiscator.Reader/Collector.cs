@@ -10,6 +10,10 @@ public sealed class CollectorOptions
     public bool RemoveCollected { get; init; } = true;
 
     public IProcessProbe Probe { get; init; } = ProcFs.Instance;
+
+    /// <summary>Called with an ended incarnation's final figures and its file's path, after they are
+    /// folded in and before the file is removed (e.g. to read its sample tables one last time).</summary>
+    public Action<ProcessStats, string>? OnFold { get; init; }
 }
 
 /// <summary>The figures of one command group at one moment.</summary>
@@ -162,6 +166,7 @@ public sealed class Collector
                 Fold(final);
                 newlyFolded.Add(final);
                 _folded[key] = stats.FileName;
+                _options.OnFold?.Invoke(final, Path.Combine(Directory, stats.FileName));
                 Remove(stats.FileName, again.Ok ? again.Identity : segment.Identity);
             }
 

@@ -55,6 +55,7 @@ namespace Konfiscator.Tool
             "ps" => "konfiscator ps [--interval S] [--json] [--stats-dir DIR]",
             "heap" => "konfiscator heap [PID | -p PID | -n NAME] [--stats-dir DIR]",
             "top" => "konfiscator top [-p PID | -n NAME] [--interval S] [--once] [--stats-dir DIR]",
+            "profile" => ProfileCommand.Usage,
             "clean" => "konfiscator clean [--dry-run] [--stats-dir DIR]",
             "bench" => "konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats] [--out DIR]",
             _ => "konfiscator (run | exporter | stats | ps | top | heap | clean | bench) [OPTIONS]",
@@ -72,6 +73,7 @@ namespace Konfiscator.Tool
             root.Add(HeapCommand.Create());
             root.Add(CleanCommand.Create());
             root.Add(BenchCommand.Create());
+            root.Add(ProfileCommand.Create());
             root.SetAction(_ =>
             {
                 Console.Error.WriteLine("konfiscator: say which command: run, exporter, stats, ps, top, heap, clean or bench");

@@ -97,7 +97,10 @@ public class HeapMapTests
         ulong mapBytes = BitConverter.ToUInt64(header[HeapMapLayout.OffMapBytes..]);
         uint sections = BitConverter.ToUInt32(header[HeapMapLayout.OffMapSections..]);
         Assert.Equal((ulong)sections * HeapMapLayout.SectionBytes, mapBytes);
-        Assert.Equal((long)(BitConverter.ToUInt64(header[HeapMapLayout.OffMapOffset..]) + mapBytes), file.Length);
+        // After the map come the fixed-size sample tables (SampleLayout), then the file ends.
+        ulong mapEnd = BitConverter.ToUInt64(header[HeapMapLayout.OffMapOffset..]) + mapBytes;
+        Assert.Equal(mapEnd, BitConverter.ToUInt64(header[SampleLayout.SegOffRegionOffset..]));
+        Assert.Equal((long)(mapEnd + (ulong)SampleLayout.RegionBytes), file.Length);
         heap.Go("go1");
         heap.Go("go2");
     }

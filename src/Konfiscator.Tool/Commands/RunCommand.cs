@@ -77,6 +77,9 @@ internal static class RunCommand
         if (!privateDirectory && StatsDirectory.EnsureTrusted(directory) is { } problem)
             throw new ToolException(problem, ExitCodes.RunFailure);
 
+        // KONFISCATOR_LEAKS=1: the tool reports the leaks, symbolized, instead of the library.
+        bool reportLeaks = Environment.GetEnvironmentVariable("KONFISCATOR_LEAKS") == "1";
+        var endedTables = new System.Collections.Concurrent.ConcurrentQueue<(ProcessStats, SampleTable)>();
         MetricsHost? host = null;
         // ps, stats, top, heap and the exporter's page find a private directory through the registry.
         using var registration = privateDirectory ? RunRegistry.Register(directory) : null;
@@ -84,7 +87,12 @@ internal static class RunCommand
         {
             try
             {
-                host = await MetricsHost.StartAsync(directory, listen, perPid, requireClaim: false, err);
+                host = await MetricsHost.StartAsync(directory, listen, perPid, requireClaim: false, err,
+                    onFold: reportLeaks ? (stats, path) =>
+                    {
+                        var read = SampleReader.Read(path);
+                        if (read.Ok) endedTables.Enqueue((stats, read.Table!));
+                    } : null);
             }
             catch (ToolException e)
             {
@@ -99,6 +107,7 @@ internal static class RunCommand
             string? preload = Environment.GetEnvironmentVariable("LD_PRELOAD");
             start.Environment["LD_PRELOAD"] = string.IsNullOrWhiteSpace(preload) ? library : $"{library} {preload}";
             start.Environment[StatsDirectory.DirectoryVariable] = directory;
+            if (reportLeaks) start.Environment.Remove("KONFISCATOR_LEAKS");
 
             // Signals: before the command starts, remembered and delivered once it runs; while it
             // runs, forwarded; after it ends (--hold), they stop the tool.
@@ -161,6 +170,7 @@ internal static class RunCommand
                 err.WriteLine($"konfiscator: {Path.GetFileName(command[0])} {how}");
                 console.Write(SummaryTable.Build(snapshot));
             }
+            if (reportLeaks) Profiling.LeakSummary.Write(err, endedTables, new Profiling.Symbolizer());
 
             if (hold && host.Server is not null)
             {

@@ -44,7 +44,8 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     /// <summary>Binds and starts serving; a <see cref="ToolException"/> with a clear message when
     /// the address cannot be used (port in use, no permission, address not on this host).</summary>
-    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, string directory, CancellationToken cancel = default)
+    public static async Task<MetricsServer> StartAsync(ListenAddress listen, KonfiscatorMetrics metrics, string directory, CancellationToken cancel = default,
+        ProfileEndpoint? profiles = null)
     {
         // The page's charts: the last minutes of every live process, fed by each collection.
         var web = new Web.WebApi(directory, new Web.History());
@@ -62,7 +63,11 @@ internal sealed class MetricsServer : IAsyncDisposable
         // Signals belong to the tool (run forwards them to its command), not to the host.
         builder.Services.AddSingleton<IHostLifetime, PassiveLifetime>();
         var app = builder.Build();
-        app.Run(context => HandleAsync(context, metrics, web));
+        app.Run(async context =>
+        {
+            if (profiles is not null && await profiles.TryHandleAsync(context)) return;
+            await HandleAsync(context, metrics, web);
+        });
         try
         {
             await app.StartAsync(cancel);

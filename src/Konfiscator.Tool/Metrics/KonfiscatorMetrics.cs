@@ -48,9 +48,10 @@ internal sealed class KonfiscatorMetrics
         public bool HasGauges;
     }
 
-    public KonfiscatorMetrics(Collector collector, bool perPid, CollectorRegistry? registry = null)
+    public KonfiscatorMetrics(Collector collector, bool perPid, CollectorRegistry? registry = null, SampleMetrics? samples = null)
     {
         _collector = collector;
+        Samples = samples;
         _perPid = perPid;
         Registry = registry ?? Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
@@ -83,6 +84,9 @@ internal sealed class KonfiscatorMetrics
 
     public CollectorRegistry Registry { get; }
 
+    /// <summary>The allocation-sample metrics, when this registry serves them.</summary>
+    public SampleMetrics? Samples { get; }
+
     /// <summary>Called with every snapshot (from whichever thread collected it).</summary>
     public event Action<Snapshot>? Collected;
 
@@ -95,6 +99,7 @@ internal sealed class KonfiscatorMetrics
         {
             snapshot = _collector.Collect();
             Apply(snapshot);
+            Samples?.Apply(snapshot);
         }
         Collected?.Invoke(snapshot);
         return snapshot;

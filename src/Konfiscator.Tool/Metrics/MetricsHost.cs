@@ -31,8 +31,10 @@ internal sealed class MetricsHost : IAsyncDisposable
     /// background loop. <paramref name="requireClaim"/>: fail when another live collector holds the
     /// directory (the exporter); otherwise only read it (run with a shared directory).</summary>
     /// <paramref name="listen"/> null: no server (run --no-serve), collection only.
-    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log)
+    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log,
+        Action<Reader.ProcessStats, string>? onFold = null)
     {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
         var claim = ExporterClaim.TryClaim(directory, out int holder);
         if (claim is null)
         {
@@ -41,14 +43,24 @@ internal sealed class MetricsHost : IAsyncDisposable
                 throw new ToolException($"{message}; stop it or use another --stats-dir");
             log.WriteLine($"konfiscator: {message}; only reading it, that process folds in and removes ended processes");
         }
-        var collector = new Collector(directory, new CollectorOptions { RemoveCollected = claim is not null });
-        var metrics = new KonfiscatorMetrics(collector, perPid);
+        var symbolizer = new Profiling.Symbolizer();
+        KonfiscatorMetrics? metrics = null;
+        var collector = new Collector(directory, new CollectorOptions
+        {
+            RemoveCollected = claim is not null,
+            OnFold = (stats, path) =>
+            {
+                metrics?.Samples?.OnFold(stats, path);
+                onFold?.Invoke(stats, path);
+            },
+        });
+        metrics = new KonfiscatorMetrics(collector, perPid, samples: new SampleMetrics(directory, symbolizer, Prometheus.Metrics.WithCustomRegistry(registry)), registry: registry);
         var host = new MetricsHost(directory, claim, metrics, log);
         metrics.Collected += host.Report;
         try
         {
             if (listen is not null)
-                host.Server = await MetricsServer.StartAsync(listen, metrics, directory);
+                host.Server = await MetricsServer.StartAsync(listen, metrics, directory, profiles: new ProfileEndpoint(directory, symbolizer));
         }
         catch
         {

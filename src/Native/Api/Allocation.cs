@@ -5,6 +5,7 @@
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -16,7 +17,12 @@ namespace Konfiscator.Native.Api
         /// (a power of two); counts the call under <paramref name="callCounter"/>. Null and
         /// ENOMEM when there is no memory.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void* Allocate(nuint size, nuint alignment, int callCounter)
+        public static void* Allocate(nuint size, nuint alignment, int callCounter) => Allocate(size, alignment, callCounter, size);
+
+        /// <summary>As above, counting down <paramref name="charge"/> bytes for sampling instead of
+        /// the size (realloc charges only what a block grew by).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void* Allocate(nuint size, nuint alignment, int callCounter, nuint charge)
         {
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
@@ -37,8 +43,9 @@ namespace Konfiscator.Native.Api
             }
             nuint usable = UsableSize(b);
             Counting.Allocated(tc, callCounter, size, usable);
-            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
-            return Blocks.Payload(b);
+            if (tc == null) return Blocks.Payload(b);
+            if (usable >= LargeBlocks.Threshold) StatsWriter.FlushInUse(tc);
+            return Sampler.ChargeGrowth(tc, b, charge, size);
         }
 
         /// <summary>A used block for the request, from the cache, the heap or a mapping of its own; null when the OS has no memory.</summary>

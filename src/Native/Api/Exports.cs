@@ -6,6 +6,7 @@
 using System.Runtime;
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -30,7 +31,7 @@ namespace Konfiscator.Native.Api
                 if (b != null)
                 {
                     Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
-                    return Blocks.Payload(b);
+                    return Sampler.Charge(tc, b, size);
                 }
             }
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
@@ -45,7 +46,7 @@ namespace Konfiscator.Native.Api
             // a wild pointer from being read: aligned, on a heap page, then the header.
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
             if (tc != null && ((nuint)p & 15) == 0 && PageMap.Contains(b) &&
-                b->State == Blocks.Used && b->SizeUnits <= ThreadCaches.MaxUnits && Blocks.CheckOk(b))
+                Blocks.IsPlainUsed(b) && b->SizeUnits <= ThreadCaches.MaxUnits && Blocks.CheckOk(b))
             {
                 Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
                 if (bin->Count < bin->Capacity)

@@ -4,6 +4,7 @@
 
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heap;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -27,6 +28,7 @@ namespace Konfiscator.Native.Api
             ThreadCache* tc = Heap.Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             Block* b = Heap.Heap.Validate(call, p);
+            if (Sampler.IsSampled(b)) Sampler.Forget(tc, b);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)
             {

@@ -4,6 +4,7 @@
 
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -25,8 +26,17 @@ namespace Konfiscator.Native.Api
             ThreadCache* tc = Heap.Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter;
             Block* b = Heap.Heap.Validate("realloc", p);
+            // Sampling: an unsampled block counts down only its growth, and a sampled one keeps
+            // its sample (new size, new address) when it is resized by the heap: its bytes were
+            // counted down as they came, so a buffer grown by many reallocs is sampled as one
+            // malloc of its final size would be. A block that moves by malloc-copy-free is
+            // counted down (and its sample removed by the free) as those calls would be.
+            bool sampled = Sampler.IsSampled(b);
+            nuint before = Allocation.UsableSize(b);
+            nuint growth = size > before ? size - before : 0;
+            nuint charge = sampled ? size : growth;
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
-                return ReallocOutsideHeap(tc, p, b, size, callCounter);
+                return ReallocOutsideHeap(tc, p, b, size, callCounter, sampled, growth);
 
             uint units = Blocks.UnitsFor(size);
             if (units <= b->SizeUnits && b->SizeUnits - units < Blocks.MinUnits)
@@ -36,7 +46,7 @@ namespace Konfiscator.Native.Api
                 nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
                 Counting.Freed(tc, -1, usable);
                 Counting.Allocated(tc, callCounter, size, usable);
-                return p;
+                return Resized(tc, (ulong)p, b, size, sampled, growth);
             }
             if (tc != null && ThreadCaches.Enabled && units > b->SizeUnits && units <= ThreadCaches.MaxUnits &&
                 Blocks.Next(b)->State != Blocks.Free)
@@ -45,7 +55,7 @@ namespace Konfiscator.Native.Api
                 // hint; the heap path below checks again under it). A small block then
                 // moves through the thread cache (a new block from it, the old one into
                 // it), with no lock and no search, as a malloc, copy and free would.
-                void* moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+                void* moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                 if (moved == null) return null;
                 Libc.memcpy(moved, p, Blocks.Bytes(b) - Blocks.HeaderBytes);
                 Release.Free(p, "realloc", -1);
@@ -74,7 +84,7 @@ namespace Konfiscator.Native.Api
                     // No room and no new region: malloc (which trims and retries once when
                     // the OS refuses), copy, free.
                     Heap.Heap.UnlockArena(a);
-                    void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+                    void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                     if (fresh == null) return null;
                     Libc.memcpy(fresh, p, oldUsable);
                     Release.Free(p, "realloc", -1);
@@ -89,11 +99,19 @@ namespace Konfiscator.Native.Api
             Heap.Heap.UnlockArena(a);
             Counting.Freed(tc, -1, oldUsable);
             Counting.Allocated(tc, callCounter, size, newUsable);
-            return Blocks.Payload(result);
+            return Resized(tc, (ulong)p, result, size, sampled, growth);
+        }
+
+        /// <summary>The heap resized the block (in place or within its arena) to <paramref name="b"/>:
+        /// a sample follows it, an unsampled block counts down its growth.</summary>
+        private static byte* Resized(ThreadCache* tc, ulong oldPayload, Block* b, nuint size, bool sampled, nuint growth)
+        {
+            if (sampled) return Sampler.Moved(tc, oldPayload, b, size);
+            return tc != null ? Sampler.ChargeGrowth(tc, b, growth, size) : Blocks.Payload(b);
         }
 
         /// <summary>Either side is a large block: mremap when possible, else move.</summary>
-        private static void* ReallocOutsideHeap(ThreadCache* tc, void* p, Block* b, nuint size, int callCounter)
+        private static void* ReallocOutsideHeap(ThreadCache* tc, void* p, Block* b, nuint size, int callCounter, bool sampled, nuint growth)
         {
             nuint oldUsable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large && size >= LargeBlocks.Threshold)
@@ -104,12 +122,12 @@ namespace Konfiscator.Native.Api
                     Counting.Freed(tc, -1, oldUsable);
                     Counting.Allocated(tc, callCounter, size, LargeBlocks.Usable(moved));
                     if (tc != null) StatsWriter.FlushInUse(tc);
-                    return Blocks.Payload(moved);
+                    return Resized(tc, (ulong)p, moved, size, sampled, growth);
                 }
             }
             // Allocate anew (counted as this call), copy, and free the old block
             // without counting a free() the program never made.
-            void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+            void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, sampled ? size : growth);
             if (fresh == null) return null;
             Libc.memcpy(fresh, p, oldUsable < size ? oldUsable : size);
             Release.Free(p, "realloc", -1);

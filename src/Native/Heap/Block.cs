@@ -49,6 +49,15 @@ namespace Konfiscator.Native.Heap
         public const byte Sentinel = 0xC4;
         public const byte Cached = 0xD5;   // in a thread cache: in use to the heap, free to the program
 
+        /// <summary>A used block whose allocation was sampled (Sampling/Sampler.cs): its free
+        /// must remove the sample. Free blocks use the low flag bits for purging.</summary>
+        public const byte FlagSampled = 0x80;
+
+        /// <summary>State and flags read as one 16-bit word: equal to <see cref="Used"/> exactly
+        /// when the block is used and carries no flag (not sampled), the free fast path's test.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool IsPlainUsed(Block* b) => *(ushort*)&b->State == Used;
+
         // A fixed key mixed into every check, so that plain values a program happens
         // to write (zeros, small integers, ASCII) do not pass by accident.
         private static readonly ulong s_checkKey = 0x9E3779B97F4A7C15;

@@ -77,6 +77,7 @@ namespace Konfiscator.Native.Heap
                 a->Stats = StatsWriter.ArenaSlot(i);
             }
             ThreadCaches.Initialize(enabled: !Settings.IsOff("KONFISCATOR_TCACHE"));
+            Sampling.Sampler.Configure();
 
             uint key;
             s_useThreadKey = Libc.pthread_key_create(&key, &ThreadExit) == 0 && key < InlineThreadKeys;
@@ -254,6 +255,8 @@ namespace Konfiscator.Native.Heap
         [UnmanagedCallersOnly]
         private static void BeforeFork()
         {
+            // First: a stack walk under way may still allocate (and so need the locks below).
+            Sampling.Sampler.BeforeFork();
             ThreadCaches.LockForFork();
             ExitedThreads.Lock();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
@@ -269,6 +272,7 @@ namespace Konfiscator.Native.Heap
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
             ExitedThreads.Unlock();
             ThreadCaches.UnlockAfterFork();
+            Sampling.Sampler.AfterForkInParent();
         }
 
         [UnmanagedCallersOnly]
@@ -276,6 +280,7 @@ namespace Konfiscator.Native.Heap
         {
             // Only this thread exists in the child; its cache and slot carry on.
             ThreadCache* tc = PeekCache();
+            Sampling.Sampler.AfterForkInChild();
             StatsWriter.AfterForkInChild(tc != null ? tc->StatsSlot : -1);
             if (tc != null)
             {

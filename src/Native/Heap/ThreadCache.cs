@@ -57,13 +57,16 @@ namespace Konfiscator.Native.Heap
         public Arena* Home;          // where this thread's heap allocations go
         public ulong* Stats;         // the thread's stats slot
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
-        public int Pooled;           // 1 while in the pool of released caches
+        public int InSampler;        // non-zero while this thread is inside the sampler (see Sampling/Sampler.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
         public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
-        public int Pad1;             // the bins start on their own cache line
+        public int Pooled;           // 1 while in the pool of released caches
+        public long SampleCountdown; // requested bytes until the next sampled allocation
+        public ulong SampleRandom;   // the thread's random state for the next countdown
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
+        public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
 
@@ -152,6 +155,8 @@ namespace Konfiscator.Native.Heap
             tc->Home = home;
             tc->InUseDelta = 0;
             tc->NextFree = null;
+            tc->InSampler = 0;
+            Sampling.Sampler.StartThread(tc);
             tc->StatsSlot = StatsWriter.ClaimThreadSlot();
             tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
             for (uint units = MinUnits; units <= MaxUnits; units++)

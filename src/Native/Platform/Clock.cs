@@ -13,6 +13,16 @@ namespace Konfiscator.Native.Platform
 
         [DllImport("libc")] private static extern int clock_gettime(int clock, TimeSpec* time);
 
+        private const int CLOCK_REALTIME = 0;
+
+        /// <summary>Wall-clock time in nanoseconds since the epoch (vDSO), for sample times.</summary>
+        public static ulong RealtimeNanoseconds()
+        {
+            TimeSpec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            return (ulong)t.Seconds * 1000000000UL + (ulong)t.Nanoseconds;
+        }
+
         public static long CoarseMilliseconds()
         {
             TimeSpec t;

@@ -56,6 +56,18 @@ namespace Konfiscator.Native.Platform
             _bytes[_length] = 0;
         }
 
+        public void AppendHex(ulong value)
+        {
+            Append("0x");
+            int digits = 1;
+            for (ulong v = value >> 4; v != 0; v >>= 4) digits++;
+            for (int i = digits - 1; i >= 0; i--)
+            {
+                uint nibble = (uint)(value >> (i * 4)) & 0xF;
+                Append((byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10));
+            }
+        }
+
         public void Truncate(int length)
         {
             _length = length;

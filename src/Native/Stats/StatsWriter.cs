@@ -14,7 +14,9 @@ namespace Konfiscator.Native.Stats
     internal static unsafe class StatsWriter
     {
         private static byte* s_base;          // where counters are written now
-        private static nuint s_size;          // bytes of a segment, page-rounded
+        private static nuint s_size;          // bytes of the counters, page-rounded
+        // The file also holds the sample tables, after the counters (Shared/SampleLayout.cs).
+        private static nuint FileSize => s_size + (nuint)SampleLayout.RegionBytes;
         private static bool s_published;      // s_base is the shared file mapping
         private static nuint s_reserved;      // bytes of the file backed so far (only these are ever touched)
         private static byte* s_private;       // private fallback
@@ -166,7 +168,7 @@ namespace Konfiscator.Native.Stats
         private static void Publish()
         {
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
-            byte* shared = SegmentFile.Create(s_size, reserve);
+            byte* shared = SegmentFile.Create(FileSize, reserve);
             if (shared == null) return;
             s_reserved = reserve;
             // Counters first, the header (with its magic) last, so a reader never
@@ -185,6 +187,10 @@ namespace Konfiscator.Native.Stats
             s_base = shared;
             s_published = true;
             CountMap(s_size);
+            *(ulong*)(shared + SampleLayout.SegOffRegionOffset) = s_size;
+            *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
+            *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
+            Sampling.SampleTables.Attach(shared + s_size, s_size);
             // Where the heap map is: header bytes 160..191, before the magic is written.
             *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
             *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
@@ -238,6 +244,9 @@ namespace Konfiscator.Native.Stats
 
         /// <summary>Part of a fresh mapping given straight back: one more munmap, fewer bytes.</summary>
         public static void CountTrim(nuint bytes) => CountUnmap(bytes);
+
+        /// <summary>The process-wide bytes in use (as reported so far), for the peak sample table.</summary>
+        public static ulong ProcessInUse => Atomics.Read(&ProcessSlot[StatsLayout.ProcessBytesInUse]);
 
         public static void CountRemap(nuint oldBytes, nuint newBytes)
         {
@@ -317,7 +326,7 @@ namespace Konfiscator.Native.Stats
             s_mapBacked = s_mapRefused = 0; // the child's file is a new one
             // Backed up to the slots the child inherits (all of them are written below).
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
-            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, reserve) : null;
+            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(FileSize, reserve) : null;
             if (target == null) target = s_private;
             else s_reserved = reserve;
             // A new file reads as zeros, and the private copy is mostly zeros already:
@@ -335,7 +344,8 @@ namespace Konfiscator.Native.Stats
                 }
             }
             // The parent's file mapping is shared with the parent: leave it alone.
-            if (wasPublished) Libc.munmap(inherited, s_size);
+            if (wasPublished) Libc.munmap(inherited, FileSize);
+            if (target == s_private) Sampling.SampleTables.Attach(null, 0);
             s_published = false;
             s_base = s_private;
             if (target != s_private) Adopt(target);

@@ -29,7 +29,7 @@ public sealed class GitTests
         Assert.All(runs, run => run.AssertRan("git"));
     }
 
-    private static string Transcript(TempDir dir, string name, Func<IReadOnlyList<string>, string, IReadOnlyDictionary<string, string?>, ChildResult> run)
+    internal static string Transcript(TempDir dir, string name, Func<IReadOnlyList<string>, string, IReadOnlyDictionary<string, string?>, ChildResult> run)
     {
         string home = dir.Subdirectory($"{name}-home");
         string repo = dir.Subdirectory(name);

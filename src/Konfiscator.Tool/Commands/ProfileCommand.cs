@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using Konfiscator.Reader;
+using Konfiscator.Stats;
+using Konfiscator.Tool.Profiling;
+
+namespace Konfiscator.Tool.Commands;
+
+/// <summary><c>konfiscator profile [PID] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]</c>:
+/// a process's heap by allocation site, from its sample tables, symbolized here (docs/profiling.md).
+/// Reads only. Self-contained: the command line registers it with one line.</summary>
+internal static class ProfileCommand
+{
+    public const string Usage = "konfiscator profile [PID] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]";
+
+    public static Command Create()
+    {
+        var pid = new Argument<int?>("PID")
+        {
+            Arity = ArgumentArity.ZeroOrOne,
+            Description = "The process (default: the most recently started live one); an exited one while its file is still there",
+        };
+        pid.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && (!int.TryParse(result.Tokens[0].Value, out int value) || value <= 0))
+                result.AddError($"PID must be a positive number, not '{result.Tokens[0].Value}'");
+        });
+        var top = new Option<int>("--top")
+        {
+            Description = "How many allocation sites the table shows",
+            HelpName = "N",
+            DefaultValueFactory = _ => 20,
+        };
+        top.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && (!int.TryParse(result.Tokens[^1].Value, out int n) || n <= 0))
+                result.AddError($"--top must be a positive number, not '{result.Tokens[^1].Value}'");
+        });
+        var pprof = new Option<string?>("--pprof") { Description = "Write a gzipped profile.proto for go tool pprof", HelpName = "FILE" };
+        var flame = new Option<string?>("--flame")
+        {
+            Description = "Write an SVG flame graph of bytes in use to FILE, and its collapsed stacks beside it (.folded)",
+            HelpName = "FILE",
+        };
+        var peak = new Option<bool>("--peak") { Description = "The heap as it was at the process's peak of bytes in use" };
+        var statsDir = Cli.StatsDirOption();
+        var command = new Command("profile", "Show a process's heap by allocation site (sampled), or write it for pprof or as a flame graph")
+        {
+            pid, top, pprof, flame, peak, statsDir,
+        };
+        command.SetAction(parse => Run(parse.GetValue(pid), parse.GetValue(top), parse.GetValue(pprof), parse.GetValue(flame),
+            parse.GetValue(peak), parse.GetValue(statsDir), Console.Out));
+        return command;
+    }
+
+    public static int Run(int? pid, int top, string? pprof, string? flame, bool peak, string? statsDir, TextWriter output)
+    {
+        string directory = StatsDirectory.Resolve(statsDir);
+        var segment = ProfileSource.Choose(directory, pid, command: null);
+        var profile = ProfileSource.Load(directory, segment, peak, new Symbolizer());
+        var table = profile.Table;
+        if (table.TornEntries + table.GarbageEntries > 0)
+            Console.Error.WriteLine($"konfiscator: skipped {table.TornEntries} torn and {table.GarbageEntries} garbage sample entries of process {profile.Pid}");
+        if (peak && table.PeakBytes == 0)
+            Console.Error.WriteLine($"konfiscator: process {profile.Pid} has no peak sample table yet");
+
+        if (pprof is not null)
+        {
+            Write(pprof, stream => PprofWriter.Write(profile, stream));
+            Console.Error.WriteLine($"konfiscator: wrote {pprof} (go tool pprof -top {pprof})");
+        }
+        if (flame is not null)
+        {
+            string folded = Path.ChangeExtension(flame, ".folded");
+            if (folded == flame) folded = flame + ".folded";
+            Write(flame, stream => { using var w = new StreamWriter(stream); w.Write(FlameGraph.Svg(profile)); });
+            Write(folded, stream => { using var w = new StreamWriter(stream); w.Write(FlameGraph.Collapsed(profile)); });
+            Console.Error.WriteLine($"konfiscator: wrote {flame} and {folded}");
+        }
+        if (pprof is null && flame is null)
+            output.Write(TopTable(profile, top, segment.Live));
+        return ExitCodes.Ok;
+    }
+
+    private static void Write(string path, Action<Stream> write)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
+            write(stream);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DirectoryNotFoundException)
+        {
+            throw new ToolException($"cannot write {path}: {e.Message}");
+        }
+    }
+
+    /// <summary>The top sites as a plain table: one row per site, the site last (it may hold spaces).</summary>
+    public static string TopTable(HeapProfile profile, int top, bool live)
+    {
+        var table = profile.Table;
+        var inv = CultureInfo.InvariantCulture;
+        var text = new System.Text.StringBuilder();
+        string what = profile.Peak
+            ? $"at its peak ({Output.Format.BytesShort(table.PeakBytes)} in use)"
+            : live ? "now" : "when it ended";
+        text.AppendLine(inv, $"process {profile.Pid} ({profile.Command}) {what}: sampling {table.StateText}, mean {table.MeanBytes} bytes; " +
+                             $"{table.Samples.Count} live samples stand for {Output.Format.BytesShort((ulong)profile.InUseBytes)} in {profile.InUseObjects:0} blocks");
+        ulong dropped = table.Counters[SampleLayout.CounterTableFull] + table.Counters[SampleLayout.CounterNoFrames];
+        if (dropped > 0) text.AppendLine(inv, $"({dropped} samples were dropped: see konfiscator_sample_drops_total)");
+        text.AppendLine("   inuse_bytes  inuse%  inuse_objects   alloc_bytes  samples  site");
+        double total = Math.Max(profile.InUseBytes, 1);
+        foreach (var site in profile.Sites().Take(top))
+            text.AppendLine(inv, $"{site.InUseBytes,14:0} {100 * site.InUseBytes / total,6:0.0}% {site.InUseObjects,14:0} {site.AllocBytes,13:0} {site.LiveSamples,8}  {site.Site}");
+        return text.ToString();
+    }
+}

@@ -1,0 +1,62 @@
+using Konfiscator.Tool.Profiling;
+using Microsoft.AspNetCore.Http;
+
+namespace Konfiscator.Tool.Http;
+
+/// <summary><c>/debug/pprof/heap?pid=PID</c> (or <c>?command=NAME</c>: the newest process of the
+/// group; <c>&amp;peak=1</c>: as it was at its peak): a process's heap profile as gzipped
+/// profile.proto, the way Go services serve theirs, so <c>go tool pprof http://host:8000/debug/pprof/heap?pid=123</c>
+/// works as users know it.</summary>
+internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer)
+{
+    public const string HeapPath = "/debug/pprof/heap";
+
+    public async Task<bool> TryHandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        if (request.Path != HeapPath) return false;
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
+        {
+            response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            response.Headers.Allow = "GET, HEAD";
+            return true;
+        }
+        string? pidText = request.Query["pid"];
+        string? command = request.Query["command"];
+        bool peak = request.Query["peak"] is { Count: > 0 } p && p[0] is "1" or "true";
+        int? pid = null;
+        if (pidText is not null)
+        {
+            if (!int.TryParse(pidText, out int value) || value <= 0)
+                return await Fail(response, StatusCodes.Status400BadRequest, $"pid must be a positive number, not '{pidText}'");
+            pid = value;
+        }
+        byte[] body;
+        try
+        {
+            var segment = ProfileSource.Choose(directory, pid, command);
+            var profile = ProfileSource.Load(directory, segment, peak, symbolizer);
+            var buffer = new MemoryStream();
+            PprofWriter.Write(profile, buffer);
+            body = buffer.ToArray();
+        }
+        catch (ToolException e)
+        {
+            return await Fail(response, StatusCodes.Status404NotFound, e.Message);
+        }
+        response.ContentType = "application/octet-stream";
+        response.Headers.ContentDisposition = "attachment; filename=\"heap.pb.gz\"";
+        response.ContentLength = body.Length;
+        if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(body, context.RequestAborted);
+        return true;
+    }
+
+    private static async Task<bool> Fail(HttpResponse response, int status, string message)
+    {
+        response.StatusCode = status;
+        response.ContentType = "text/plain; charset=utf-8";
+        await response.WriteAsync($"konfiscator: {message}\n");
+        return true;
+    }
+}
