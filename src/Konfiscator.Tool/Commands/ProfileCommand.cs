@@ -3,28 +3,24 @@ using System.Globalization;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
 using Konfiscator.Tool.Profiling;
+using Konfiscator.Tool.Views;
 
 namespace Konfiscator.Tool.Commands;
 
-/// <summary><c>konfiscator profile [PID] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]</c>:
+/// <summary><c>konfiscator profile [PID | -p PID | -n NAME] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]</c>:
 /// a process's heap by allocation site, from its sample tables, symbolized here (docs/profiling.md).
 /// Reads only. Self-contained: the command line registers it with one line.</summary>
 internal static class ProfileCommand
 {
-    public const string Usage = "konfiscator profile [PID] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]";
+    public const string Usage = "konfiscator profile [PID | -p PID | -n NAME] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]";
 
     public static Command Create()
     {
-        var pid = new Argument<int?>("PID")
-        {
-            Arity = ArgumentArity.ZeroOrOne,
-            Description = "The process (default: the most recently started live one); an exited one while its file is still there",
-        };
-        pid.Validators.Add(result =>
-        {
-            if (result.Tokens.Count > 0 && (!int.TryParse(result.Tokens[0].Value, out int value) || value <= 0))
-                result.AddError($"PID must be a positive number, not '{result.Tokens[0].Value}'");
-        });
+        // The process is chosen as stats, top and heap choose it (also under any konfiscator run),
+        // and a PID may name one that has exited while its file is still there.
+        var pidArgument = ProcessChoice.PidArgument();
+        var pid = ProcessChoice.PidOption();
+        var name = ProcessChoice.NameOption();
         var top = new Option<int>("--top")
         {
             Description = "How many allocation sites the table shows",
@@ -46,18 +42,23 @@ internal static class ProfileCommand
         var statsDir = Cli.StatsDirOption();
         var command = new Command("profile", "Show a process's heap by allocation site (sampled), or write it for pprof or as a flame graph")
         {
-            pid, top, pprof, flame, peak, statsDir,
+            pidArgument, pid, name, top, pprof, flame, peak, statsDir,
         };
-        command.SetAction(parse => Run(parse.GetValue(pid), parse.GetValue(top), parse.GetValue(pprof), parse.GetValue(flame),
-            parse.GetValue(peak), parse.GetValue(statsDir), Console.Out));
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(pid) is not null && parse.GetValue(pidArgument) is not null)
+                throw new ToolException("give the PID once: either as an argument or with -p", ExitCodes.Usage);
+            return Run(parse.GetValue(pid) ?? parse.GetValue(pidArgument), parse.GetValue(name), parse.GetValue(top),
+                parse.GetValue(pprof), parse.GetValue(flame), parse.GetValue(peak), parse.GetValue(statsDir), Console.Out);
+        });
         return command;
     }
 
-    public static int Run(int? pid, int top, string? pprof, string? flame, bool peak, string? statsDir, TextWriter output)
+    public static int Run(int? pid, string? name, int top, string? pprof, string? flame, bool peak, string? statsDir, TextWriter output)
     {
-        string directory = StatsDirectory.Resolve(statsDir);
-        var segment = ProfileSource.Choose(directory, pid, command: null);
-        var profile = ProfileSource.Load(directory, segment, peak, new Symbolizer());
+        var chosen = ProcessChoice.Choose(pid, name, statsDir, Console.Error);
+        var segment = chosen.Segment;
+        var profile = ProfileSource.Load(chosen.Directory, segment, peak, new Symbolizer());
         var table = profile.Table;
         if (table.TornEntries + table.GarbageEntries > 0)
             Console.Error.WriteLine($"konfiscator: skipped {table.TornEntries} torn and {table.GarbageEntries} garbage sample entries of process {profile.Pid}");
