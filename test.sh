@@ -34,6 +34,11 @@ for trx in "$results"/*.trx; do
   [[ -f "$trx" ]] || continue
   grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | grep -o 'testName="[^"]*"' | sed 's/^/FAILED: /'
 done
+# A skipped test names what it needs (an optional tool missing from this machine).
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  grep -A3 'outcome="NotExecuted"' "$trx" | sed -n 's/.*testName="\([^"]*\)".*/SKIPPED: \1/p; s/.*<Message>\(.*\)<\/Message>.*/  because \1/p'
+done
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 if (( failed > 0 || passed == 0 )); then status=1; fi
 exit $status
