@@ -203,6 +203,53 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Stats_on_a_pipe_never_wraps_hides_zero_rows_unless_all_and_honours_columns()
+    {
+        using var dir = new TempDir();
+        using var p = new Sleeper();
+        SegmentBuilder.For(p, "wide").Requests(0, StatsLayout.MallocCalls, 100, 5).Thread(0, StatsLayout.BytesInUse, 500)
+            .Arena(0, StatsLayout.FreeBytes, 1000).Arena(0, StatsLayout.LargestFreeBlock, 250).WriteTo(dir.Path);
+        var noColumns = new Dictionary<string, string?> { ["COLUMNS"] = null };
+
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.Path], noColumns);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("running for ", stdout);
+        Assert.DoesNotContain("clock ticks", stdout);
+        Assert.Contains("│ fragmentation (1 - largest free / free) │", stdout);
+        Assert.Contains(SummaryTableDefragNote, stdout);
+        Assert.DoesNotContain("│ calloc ", stdout); // zero
+        Assert.Matches(@"\d+ rows that are zero are not shown", stdout);
+        Assert.DoesNotContain("\u001b", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = await ToolProcess.RunAsync(["stats", "--all", "--stats-dir", dir.Path], noColumns);
+        Assert.Equal(0, code);
+        Assert.Contains("│ calloc ", stdout);
+
+        // COLUMNS is honoured: a narrow table, still without escape codes.
+        (code, stdout, _) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.Path], new Dictionary<string, string?> { ["COLUMNS"] = "50" });
+        Assert.Equal(0, code);
+        Assert.All(stdout.Split('\n'), line => Assert.True(line.Length <= 50, line));
+    }
+
+    private const string SummaryTableDefragNote = "defrag = coalesces: a freed block merged with a free neighbour (nothing is moved)";
+
+    [Fact]
+    public async Task Stats_json_writes_the_last_bucket_as_plus_inf()
+    {
+        using var dir = new TempDir();
+        using var p = new Sleeper();
+        SegmentBuilder.For(p, "j").Requests(0, StatsLayout.MallocCalls, 1UL << 40, 1).WriteTo(dir.Path);
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", "--json", "--stats-dir", dir.Path]);
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var buckets = json.RootElement.GetProperty("request_size_bytes").GetProperty("buckets");
+        Assert.Equal("+Inf", buckets[buckets.GetArrayLength() - 1].GetProperty("le").GetString());
+        Assert.Equal(1UL, buckets[buckets.GetArrayLength() - 1].GetProperty("count").GetUInt64());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("figures").GetProperty("mapped_to_in_use_ratio").ValueKind);
+        Assert.True(json.RootElement.GetProperty("age_seconds").GetDouble() >= 0);
+    }
+
+    [Fact]
     public async Task Stats_without_a_live_process_or_directory_is_an_error()
     {
         using var dir = new TempDir();
