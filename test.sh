@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-./build.sh || { echo "tests: 0 passed, 1 failed (build failed)"; exit 1; }
+# --package: the release tarball and the .NET tool package are tested too (PackageTests).
+./build.sh --package || { echo "tests: 0 passed, 1 failed (build failed)"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
