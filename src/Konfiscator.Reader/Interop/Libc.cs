@@ -13,7 +13,6 @@ internal static unsafe partial class Libc
 
     public const int ELOOP = 40;
     public const int ENOENT = 2;
-    public const int ESRCH = 3;
     public const int EPERM = 1;
 
     public const int AT_FDCWD = -100;

@@ -56,12 +56,6 @@ namespace Konfiscator.Native.Platform
             _bytes[_length] = 0;
         }
 
-        public void Truncate(int length)
-        {
-            _length = length;
-            _bytes[length] = 0;
-        }
-
         public static bool Equals(byte* a, string b)
         {
             fixed (char* chars = b)

@@ -1,10 +1,11 @@
-namespace Konfiscator.Native.Tests.Support;
+namespace Konfiscator.Tests.Shared;
 
-/// <summary>A private (0700) temporary directory under /tmp, removed on dispose. Never inside the
-/// repository: the git test creates repositories in here and must not find the project's own.</summary>
+/// <summary>A private (0700) temporary directory under the system's temporary directory (never
+/// inside the repository: the git test creates repositories in here and must not find the
+/// project's own), removed at the end of a test. Shared by every test project.</summary>
 internal sealed class TempDir : IDisposable
 {
-    public TempDir(string prefix = "konfiscator-native-tests")
+    public TempDir(string prefix = "konfiscator-tests")
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -21,6 +22,10 @@ internal sealed class TempDir : IDisposable
         return path;
     }
 
+    /// <summary>The names of the entries in the directory, sorted.</summary>
+    public string[] Names() =>
+        Directory.EnumerateFileSystemEntries(Path).Select(System.IO.Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal).ToArray()!;
+
     public void Dispose()
     {
         try
@@ -29,7 +34,7 @@ internal sealed class TempDir : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A leftover temp directory is not worth failing a test for.
+            // A leftover temporary directory is not worth failing a test for.
         }
     }
 }
