@@ -43,7 +43,8 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 exporter_port=$(free_port)
 prometheus_port=$(free_port)
-mkdir -p "$work/stats" "$work/tsdb"
+mkdir -p "$work/tsdb"
+mkdir -m 0700 "$work/stats"   # a stats directory must be private (mode 0700)
 
 "$tool" exporter --listen "127.0.0.1:$exporter_port" --stats-dir "$work/stats" >"$work/exporter.log" 2>&1 &
 pids+=($!)

@@ -71,6 +71,11 @@ public sealed class Snapshot
     /// <summary>Incarnations folded in by this collection.</summary>
     public required IReadOnlyList<ProcessStats> NewlyFolded { get; init; }
     public string? DirectoryError { get; init; }
+    /// <summary>This collection found the directory untrusted (a link, another user's, open to others).</summary>
+    public bool DirectoryUntrusted { get; init; }
+    /// <summary>Cumulative count of collections that could not read the directory, by reason
+    /// (<see cref="Collector.ScanErrorReasons"/>, every reason present).</summary>
+    public required IReadOnlyDictionary<string, ulong> ScanErrors { get; init; }
 
     public GroupFigures? Group(string command) => Groups.FirstOrDefault(g => g.Command == command);
 }
@@ -89,6 +94,11 @@ public sealed class Collector
     private readonly Dictionary<IncarnationKey, string> _folded = new();
     private readonly HashSet<FileIdentity> _seenBad = new();
     private readonly Dictionary<ReadError, ulong> _errors = SegmentReader.AllErrors.ToDictionary(e => e, _ => 0UL);
+    private readonly Dictionary<string, ulong> _scanErrors = ScanErrorReasons.ToDictionary(r => r, _ => 0UL);
+
+    /// <summary>Why a collection could not read the directory: it was refused (untrusted), or it
+    /// could not be opened or listed (unreadable).</summary>
+    public static readonly IReadOnlyList<string> ScanErrorReasons = ["untrusted_directory", "unreadable_directory"];
 
     private sealed class GroupState
     {
@@ -111,6 +121,14 @@ public sealed class Collector
         lock (_gate)
         {
             var scan = DirectoryScan.Run(Directory, _options.Probe);
+            if (scan.DirectoryError is not null)
+            {
+                // Nothing was read, so nothing is known to have changed: no process is taken for
+                // ended, nothing forgotten (a process seen again later is neither counted twice
+                // nor its file removed). The figures stay as last seen.
+                _scanErrors[scan.Untrusted ? "untrusted_directory" : "unreadable_directory"]++;
+                return BuildSnapshot([], [], scan);
+            }
             var newBad = new List<BadFile>();
             foreach (var bad in scan.BadFiles)
             {
@@ -163,7 +181,7 @@ public sealed class Collector
                 if (!scan.Names.Contains(name)) _folded.Remove(key);
             _seenBad.RemoveWhere(id => !scan.Names.Contains(id.Name));
 
-            return BuildSnapshot(newBad, newlyFolded, scan.DirectoryError);
+            return BuildSnapshot(newBad, newlyFolded, scan);
         }
     }
 
@@ -201,7 +219,7 @@ public sealed class Collector
         }
     }
 
-    private Snapshot BuildSnapshot(List<BadFile> newBad, List<ProcessStats> newlyFolded, string? directoryError)
+    private Snapshot BuildSnapshot(List<BadFile> newBad, List<ProcessStats> newlyFolded, DirectoryScan scan)
     {
         foreach (var stats in _live.Values) GetGroup(stats.Command);
         var liveByCommand = _live.Values.ToLookup(s => s.Command, StringComparer.Ordinal);
@@ -230,7 +248,9 @@ public sealed class Collector
             ReadErrors = new Dictionary<ReadError, ulong>(_errors),
             NewBadFiles = newBad,
             NewlyFolded = newlyFolded,
-            DirectoryError = directoryError,
+            DirectoryError = scan.DirectoryError,
+            DirectoryUntrusted = scan.Untrusted,
+            ScanErrors = new Dictionary<string, ulong>(_scanErrors),
         };
     }
 

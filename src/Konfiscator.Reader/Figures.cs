@@ -86,6 +86,8 @@ public static class Figures
     public const string ExitedHelp = "Process images of this command that ended and whose final counts were folded into the group.";
     public const string ReadErrorsName = "exporter_read_errors_total";
     public const string ReadErrorsHelp = "Files in the stats directory the exporter could not read as a segment (each distinct file once), by reason.";
+    public const string ScanErrorsName = "exporter_scan_errors_total";
+    public const string ScanErrorsHelp = "Collections that could not read the stats directory, by reason: untrusted_directory (a symbolic link, another user's, or open to other users: refused) or unreadable_directory.";
 
     /// <summary>Counter indices whose value lives in the process slot (0) rather than in arena slots.</summary>
     public static bool IsProcessCounter(int counter) => counter is >= StatsLayout.MmapCalls and <= StatsLayout.ProcessBytesInUse;

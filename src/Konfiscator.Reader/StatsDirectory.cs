@@ -28,10 +28,8 @@ public static class StatsDirectory
             : custom;
     }
 
-    /// <summary>Creates the directory (mode 0700) if it does not exist and checks it is one this
-    /// user can trust: a real directory (not a symlink), owned by this user or root (any owner
-    /// when running as root), and not writable by group or others: nobody else can plant a
-    /// segment for one of our pids or replace our files. Returns an error message, or null when it is fine.</summary>
+    /// <summary>Creates the directory (mode 0700) if it does not exist and checks that it is one this
+    /// user can trust (<see cref="OpenTrusted"/>). Returns an error message, or null when it is fine.</summary>
     public static string? EnsureTrusted(string path)
     {
         try
@@ -43,19 +41,40 @@ public static class StatsDirectory
         {
             return $"cannot create the stats directory {path}: {e.Message}";
         }
-        int err = Libc.LStat(path, out var st);
+        int fd = OpenTrusted(path, out string? problem);
+        if (fd >= 0) Libc.Close(fd);
+        return problem;
+    }
+
+    /// <summary>Opens the directory the way the library does and checks the opened directory (not
+    /// the name, which could be swapped between a check and a use): not a symbolic link
+    /// (O_NOFOLLOW), a directory, owned by this process's effective user, no access at all for group
+    /// or others (mode 0700). Anything else would let another user read, delete or forge segments.
+    /// Returns the descriptor (the caller closes it), or -1 with <paramref name="problem"/> set.</summary>
+    public static int OpenTrusted(string path, out string? problem)
+    {
+        problem = null;
+        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            // O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a link as well as for a file.
+            if (errno == Libc.ENOTDIR && Libc.LStat(path, out var link) == 0 && link.IsSymlink)
+                problem = $"the stats directory {path} is a symbolic link; refusing to use it";
+            else
+                problem = $"cannot open the stats directory {path}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}";
+            return -1;
+        }
+        int err = Libc.StatFd(fd, out var st);
         if (err != 0)
-            return $"cannot use the stats directory {path}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(err)}";
-        if (st.IsSymlink)
-            return $"the stats directory {path} is a symbolic link; refusing to use it";
-        if (!st.IsDirectory)
-            return $"the stats directory {path} is not a directory";
-        // root may collect any user's directory (an exporter for a whole host).
-        if (st.Uid != EffectiveUid && st.Uid != 0 && EffectiveUid != 0)
-            return $"the stats directory {path} belongs to uid {st.Uid}, not to this user ({EffectiveUid})";
-        if ((st.Mode & 0x12) != 0) // group or other write
-            return $"the stats directory {path} is writable by other users (mode {Convert.ToString(st.Mode & 0x1FF, 8)}); it must be 0700";
-        return null;
+            problem = $"cannot use the stats directory {path}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(err)}";
+        else if (st.Uid != EffectiveUid)
+            problem = $"the stats directory {path} belongs to uid {st.Uid}, not to this user ({EffectiveUid}); refusing to use it";
+        else if ((st.Mode & 0x3F) != 0)
+            problem = $"the stats directory {path} is open to other users (mode {Convert.ToString(st.Mode & 0x1FF, 8).PadLeft(4, '0')}); it must be 0700";
+        if (problem is null) return fd;
+        Libc.Close(fd);
+        return -1;
     }
 
     /// <summary>Lists the segment files of a directory (by name; nothing is opened).</summary>

@@ -158,7 +158,7 @@ public class CliTests
         File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1FF); // 0777
         var (code, _, stderr) = await ToolProcess.RunAsync(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", dir.Path]);
         Assert.Equal(1, code);
-        Assert.Contains("writable by other users", stderr);
+        Assert.Contains("open to other users (mode 0777); it must be 0700", stderr);
     }
 
     [Fact]

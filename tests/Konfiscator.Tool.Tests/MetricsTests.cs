@@ -18,7 +18,7 @@ public class MetricsTests
         "konfiscator_posix_memalign_total", "konfiscator_aligned_alloc_total", "konfiscator_valloc_total", "konfiscator_pvalloc_total",
         "konfiscator_malloc_usable_size_total", "konfiscator_cfree_total", "konfiscator_munmap_total",
         "konfiscator_failed_allocations_total", "konfiscator_allocated_bytes_total", "konfiscator_freed_bytes_total",
-        "konfiscator_exited_processes_total", "konfiscator_exporter_read_errors_total",
+        "konfiscator_exited_processes_total", "konfiscator_exporter_read_errors_total", "konfiscator_exporter_scan_errors_total",
     ];
 
     private static readonly string[] GaugeNames =

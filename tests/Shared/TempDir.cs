@@ -15,10 +15,11 @@ internal sealed class TempDir : IDisposable
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
+    /// <summary>A subdirectory, mode 0700 like the directory itself (a stats directory must be).</summary>
     public string Subdirectory(string name)
     {
         string path = File(name);
-        Directory.CreateDirectory(path);
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
 

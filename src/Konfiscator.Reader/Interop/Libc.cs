@@ -10,9 +10,11 @@ internal static unsafe partial class Libc
     public const int O_NONBLOCK = 0x800;
     public const int O_NOFOLLOW = 0x20000;    // x86-64 and aarch64 (generic) agree
     public const int O_CLOEXEC = 0x80000;
+    public const int O_DIRECTORY = 0x10000;
 
     public const int ELOOP = 40;
     public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
     public const int EPERM = 1;
 
     public const int AT_FDCWD = -100;
@@ -36,6 +38,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport("libc", EntryPoint = "unlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int UnlinkAt(int dirfd, string name, int flags);
 
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEuid();
@@ -73,6 +78,9 @@ internal static unsafe partial class Libc
     private const int StatxBufferSize = 256;
 
     public static int StatFd(int fd, out FileStatus status) => StatCore(fd, "", AT_EMPTY_PATH, out status);
+
+    /// <summary>fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)-like: a name in an open directory, a symlink described, not followed.</summary>
+    public static int LStatAt(int dirfd, string name, out FileStatus status) => StatCore(dirfd, name, AT_SYMLINK_NOFOLLOW, out status);
 
     /// <summary>lstat-like: a symlink is described, not followed.</summary>
     public static int LStat(string path, out FileStatus status) => StatCore(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, out status);

@@ -15,6 +15,7 @@ internal static class CommandLine
         RunCommand.Create,
         ExporterCommand.Create,
         StatsCommand.Create,
+        CleanCommand.Create,
         BenchCommand.Create,
     ];
 

@@ -6,9 +6,13 @@ namespace Konfiscator.Tool.Cli;
 /// <summary>Options several verbs share, validated at parse time so that a bad value is a usage error.</summary>
 internal static class SharedOptions
 {
-    public static Option<string> Listen() => new("--listen", "-l")
+    /// <summary>--listen (also Prometheus exporters' usual --web.listen-address). The default
+    /// listens on every interface, as the seed's exporter did; the help says so.</summary>
+    public static Option<string> Listen() => new("--listen", "-l", "--web.listen-address")
     {
-        Description = "Address to serve /metrics on, ADDR:PORT (:PORT = all interfaces, port 0 = any free port)",
+        Description = "Address to serve /metrics on, ADDR:PORT. The default :8000 listens on EVERY interface " +
+                      "(anyone who can reach this host can read the metrics); 127.0.0.1:8000 serves this machine only, " +
+                      "the safer choice. Port 0 = any free port",
         HelpName = "ADDR:PORT",
         DefaultValueFactory = _ => ListenAddress.Default,
         Validators =

@@ -41,7 +41,7 @@ internal static class StatsCommand
                                     $"set --stats-dir or {StatsDirectory.DirectoryVariable})");
         var scan = DirectoryScan.Run(directory);
         if (scan.DirectoryError is { } listError)
-            throw new ToolException($"cannot list {directory}: {listError}");
+            throw new ToolException(scan.Untrusted ? listError : $"cannot list {directory}: {listError}");
 
         ScannedSegment? chosen;
         if (pid is int p)

@@ -34,6 +34,7 @@ internal sealed class KonfiscatorMetrics
     private readonly Gauge _processes;
     private readonly Counter _exited;
     private readonly Counter _readErrors;
+    private readonly Counter _scanErrors;
 
     // Series of the figure families, by label values: which incarnation they show (null for a
     // group or for the ended processes of a group) and the histogram feeder behind them.
@@ -83,6 +84,10 @@ internal sealed class KonfiscatorMetrics
             new CounterConfiguration { LabelNames = ["reason"] });
         foreach (var error in SegmentReader.AllErrors)
             _readErrors.WithLabels(SegmentReader.ReasonLabel(error)).IncTo(0);
+        _scanErrors = factory.CreateCounter(Figures.Prefix + Figures.ScanErrorsName, Figures.ScanErrorsHelp,
+            new CounterConfiguration { LabelNames = ["reason"] });
+        foreach (string reason in Collector.ScanErrorReasons)
+            _scanErrors.WithLabels(reason).IncTo(0);
 
         Registry.AddBeforeCollectCallback(() => Update());
     }
@@ -110,6 +115,8 @@ internal sealed class KonfiscatorMetrics
     {
         foreach (var (error, count) in snapshot.ReadErrors)
             _readErrors.WithLabels(SegmentReader.ReasonLabel(error)).IncTo(count);
+        foreach (var (reason, count) in snapshot.ScanErrors)
+            _scanErrors.WithLabels(reason).IncTo(count);
         if (_keepEndedGauges)
             foreach (var ended in snapshot.NewlyFolded)
                 if (!_lastEnded.TryGetValue(ended.Command, out var known) || known.StartTime <= ended.StartTime)

@@ -93,7 +93,9 @@ internal sealed class MetricsHost : IAsyncDisposable
         foreach (var bad in snapshot.NewBadFiles)
             _log.WriteLine($"konfiscator: skipping {Path.Combine(Directory, bad.Identity.Name)}: {bad.Detail}");
         if (snapshot.DirectoryError != _lastDirectoryError && snapshot.DirectoryError is not null)
-            _log.WriteLine($"konfiscator: cannot list {Directory}: {snapshot.DirectoryError}");
+            _log.WriteLine(snapshot.DirectoryUntrusted
+                ? $"konfiscator: {snapshot.DirectoryError}; not reading it until that is fixed"
+                : $"konfiscator: cannot list {Directory}: {snapshot.DirectoryError}");
         _lastDirectoryError = snapshot.DirectoryError;
     }
 

@@ -20,13 +20,35 @@ namespace Konfiscator.Native.Api
         {
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter;
+            Block* b = Place(tc, size, alignment);
+            if (b == null && LargeBlocks.CouldBeMapped(size, alignment))
+            {
+                // The OS refused a mapping: give back what can be given back, try once more.
+                // (A request larger than the address space was never asked of the OS.)
+                Heap.Heap.TrimAfterFailedMapping(tc);
+                b = Place(tc, size, alignment);
+            }
+            if (b == null)
+            {
+                CountFailure(callCounter, outOfMemory: true);
+                Libc.SetErrno(Libc.ENOMEM);
+                return null;
+            }
+            nuint usable = UsableSize(b);
+            Counting.Allocated(tc, callCounter, size, usable);
+            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
+            return Blocks.Payload(b);
+        }
+
+        /// <summary>A used block for the request, from the cache, the heap or a mapping of its own; null when the OS has no memory.</summary>
+        private static Block* Place(ThreadCache* tc, nuint size, nuint alignment)
+        {
             Block* b;
-            nuint usable;
             if (size >= LargeBlocks.Threshold || alignment > LargeBlocks.MaxHeapAlignment)
             {
                 Arena* home = tc != null ? tc->Home : Heap.Heap.FallbackArena();
                 b = LargeBlocks.Allocate(size, alignment < 16 ? 16 : alignment, home->Index);
-                usable = b == null ? 0 : LargeBlocks.Usable(b);
             }
             else
             {
@@ -35,7 +57,7 @@ namespace Konfiscator.Native.Api
                 if (alignment <= Blocks.HeaderBytes && tc != null && ThreadCaches.Enabled && units <= ThreadCaches.MaxUnits)
                 {
                     Bin* bin = ThreadCaches.BinFor(tc, units);
-                    b = ThreadCaches.Pop(bin);
+                    b = ThreadCaches.Pop(bin, units, tc->CurrentCall);
                     if (b == null) b = ThreadCaches.Refill(tc, bin, units);
                 }
                 else
@@ -54,17 +76,8 @@ namespace Konfiscator.Native.Api
                     Arenas.PublishLargest(a);
                     Heap.Heap.UnlockArena(a);
                 }
-                usable = b == null ? 0 : Blocks.Bytes(b) - Blocks.HeaderBytes;
             }
-            if (b == null)
-            {
-                CountFailure(callCounter, outOfMemory: true);
-                Libc.SetErrno(Libc.ENOMEM);
-                return null;
-            }
-            Counting.Allocated(tc, callCounter, size, usable);
-            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
-            return Blocks.Payload(b);
+            return b;
         }
 
         /// <summary>Counts a call that returned nothing (bad arguments, overflow, no memory).</summary>

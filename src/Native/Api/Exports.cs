@@ -24,8 +24,9 @@ namespace Konfiscator.Native.Api
             ThreadCache* tc = Heap.Heap.PeekCache();
             if (tc != null && size <= ThreadCaches.MaxRequest)
             {
-                Bin* bin = ThreadCaches.BinFor(tc, Blocks.UnitsFor(size));
-                Block* b = ThreadCaches.Pop(bin);
+                uint units = Blocks.UnitsFor(size);
+                Bin* bin = ThreadCaches.BinFor(tc, units);
+                Block* b = ThreadCaches.Pop(bin, units, StatsLayout.MallocCalls);
                 if (b != null)
                 {
                     Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);

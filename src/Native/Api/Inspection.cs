@@ -278,61 +278,29 @@ namespace Konfiscator.Native.Api
 
         // ---- malloc_trim ----
 
-        /// <summary>Gives free memory back to the OS: the calling thread's cached blocks go
-        /// back to the heap (where they coalesce), blocks other threads freed are merged in,
-        /// every wholly free region is unmapped, and the inner pages of the remaining free
-        /// blocks are released (madvise MADV_DONTNEED). <paramref name="pad"/> is accepted and
-        /// ignored: there is no top of the heap to keep padded. Returns 1 when anything went
-        /// back, 0 otherwise, as glibc does.</summary>
+        /// <summary>Gives free memory back to the OS: what the heap does after a refused
+        /// mapping (Heap.TrimAfterFailedMapping: the calling thread's cached blocks go back to
+        /// the heap, where they coalesce; blocks other threads freed are merged in; every wholly
+        /// free region is unmapped, also the one an arena otherwise keeps; the unused tail of
+        /// each address-space reservation is given up), then the whole pages inside every
+        /// remaining free block are released. <paramref name="pad"/> is accepted and ignored:
+        /// there is no top of the heap to keep padded. Returns 1 when anything went back, 0
+        /// otherwise, as glibc does.</summary>
         [RuntimeExport("malloc_trim")]
         public static int MallocTrim(nuint pad)
         {
             Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.PeekCache();
-            if (tc != null)
-            {
-                for (uint units = ThreadCaches.MinUnits; units <= ThreadCaches.MaxUnits; units++)
-                {
-                    Bin* bin = ThreadCaches.BinFor(tc, units);
-                    if (bin->Count > 0) ThreadCaches.Drain(tc, bin, bin->Count);
-                }
-            }
-            bool released = false;
+            ulong mappedBefore = ProcessFigure(StatsLayout.BytesMapped);
+            Heap.Heap.TrimAfterFailedMapping(Heap.Heap.PeekCache());
+            bool released = ProcessFigure(StatsLayout.BytesMapped) < mappedBefore;
             for (int i = 0; i < Heap.Heap.ArenaCount; i++)
             {
                 Arena* a = Heap.Heap.ArenaAt(i);
                 Heap.Heap.LockArena(a);
-                if (a->Remote != null) Arenas.ReleaseRemote(a);
-                released |= UnmapWholeRegions(a);
                 released |= ReleasePagesBelow(a->NodeRoot);
-                Arenas.PublishLargest(a);
                 Heap.Heap.UnlockArena(a);
             }
             return released ? 1 : 0;
-        }
-
-        /// <summary>With a's lock held: unmaps every region that is one free block, as a free
-        /// does for every such region beyond the one an arena keeps.</summary>
-        private static bool UnmapWholeRegions(Arena* a)
-        {
-            bool any = false;
-            Region* r = a->Regions;
-            while (r != null)
-            {
-                Region* next = r->Next;
-                Block* b = Regions.FirstBlock(r);
-                if (b->State == Blocks.Free && Regions.IsWholeRegion(b))
-                {
-                    FreeIndex.Remove(a, b);
-                    a->Stats[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
-                    a->Stats[StatsLayout.FreeBlocks]--;
-                    a->EmptyRegions--;
-                    Regions.Unmap(a, r);
-                    any = true;
-                }
-                r = next;
-            }
-            return any;
         }
 
         /// <summary>With the lock held: releases the whole pages inside every free block,

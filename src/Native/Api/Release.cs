@@ -18,12 +18,15 @@ namespace Konfiscator.Native.Api
         public static void Free(void* p, string call, int callCounter)
         {
             Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
             if (p == null)
             {
-                if (callCounter >= 0) Counting.Call(tc, callCounter);
+                // Nothing to free, so nothing to make either: glibc calls free(NULL) from
+                // threads that are past their destructors (Heap/ExitedThreads.cs).
+                if (callCounter >= 0) Counting.Call(Heap.Heap.PeekCache(), callCounter);
                 return;
             }
+            ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             Block* b = Heap.Heap.Validate(call, p);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)

@@ -23,6 +23,7 @@ namespace Konfiscator.Native.Api
             }
             Heap.Heap.EnsureStarted();
             ThreadCache* tc = Heap.Heap.CurrentCache();
+            if (tc != null) tc->CurrentCall = callCounter;
             Block* b = Heap.Heap.Validate("realloc", p);
             if (b->State == Blocks.Large || size >= LargeBlocks.Threshold)
                 return ReallocOutsideHeap(tc, p, b, size, callCounter);
@@ -73,10 +74,14 @@ namespace Konfiscator.Native.Api
                 result = Arenas.FindFit(a, moveUnits);
                 if (result == null)
                 {
+                    // No room and no new region: malloc (which trims and retries once when
+                    // the OS refuses), copy, free.
                     Heap.Heap.UnlockArena(a);
-                    Allocation.CountFailure(callCounter, outOfMemory: true);
-                    Libc.SetErrno(Libc.ENOMEM);
-                    return null;
+                    void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
+                    if (fresh == null) return null;
+                    Libc.memcpy(fresh, p, oldUsable);
+                    Release.Free(p, "realloc", -1);
+                    return fresh;
                 }
                 result = Arenas.Take(a, result, moveUnits);
                 Libc.memcpy(Blocks.Payload(result), p, oldUsable);

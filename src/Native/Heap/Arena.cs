@@ -25,6 +25,7 @@ namespace Konfiscator.Native.Heap
         public byte* SpanBase;         // the arena's address-space reservation for regions (Regions)
         public nuint SpanUsed;
         public bool SpanTried;
+        public uint SpanPages;         //   its length in pages (less once its unused tail went back: TrimForRetry)
         public Region* Regions;        // address order
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
@@ -67,6 +68,7 @@ namespace Konfiscator.Native.Heap
 
         private static Block* AddRegion(Arena* a, uint units)
         {
+            if (!FreeIndex.EnsureNode(a)) return null;
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
             FreeIndex.Insert(a, b);
@@ -154,6 +156,8 @@ namespace Konfiscator.Native.Heap
         /// (docs/heap.md, "Aligned requests"). Returns the used block or null.</summary>
         public static Block* TakeAligned(Arena* a, uint units, nuint alignment)
         {
+            // A tail may need a node of its own; without memory for one, no allocation.
+            if (!FreeIndex.EnsureNode(a)) return null;
             Block* candidate = FreeIndex.FirstFit(a, units);
             Block* target = null;
             while (candidate != null && (target = PlaceAligned(candidate, units, alignment)) == null)
@@ -232,6 +236,11 @@ namespace Konfiscator.Native.Heap
         /// gives a region back to the OS when it is wholly free and another already is.</summary>
         public static void Release(Arena* a, Block* b)
         {
+            // A block that merges with no neighbour needs a node of its own in the index.
+            // With no memory left for one (the OS refused a chunk of nodes), the block
+            // stays in use, lost to the heap, rather than the program being stopped.
+            if (!Blocks.PrevIsFree(b) && Blocks.Next(b)->State != Blocks.Free && !FreeIndex.EnsureNode(a))
+                return;
             ulong* s = a->Stats;
             uint units = b->SizeUnits;
             s[StatsLayout.FreeBytes] += (nuint)units << Blocks.UnitShift;
@@ -282,19 +291,63 @@ namespace Konfiscator.Native.Heap
 
             if (Regions.IsWholeRegion(merged))
             {
-                if (a->EmptyRegions >= RetainedEmptyRegions)
-                {
-                    FreeIndex.Remove(a, merged);
-                    s[StatsLayout.FreeBytes] -= Blocks.Bytes(merged);
-                    s[StatsLayout.FreeBlocks]--;
-                    Regions.Unmap(a, Regions.OfWholeBlock(merged));
-                }
-                else
-                {
+                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, merged))
                     a->EmptyRegions++;
-                }
             }
             if (a->DirtyBytes >= PurgeStepBytes) Purge(a);
+        }
+
+        /// <summary>Gives the region that free block b wholly covers back to the OS. When
+        /// the kernel refuses (no map entry left to split a mapping: vm.max_map_count), the
+        /// region stays, as one more empty region, with its pages given back (madvise needs
+        /// no new map entry); it is tried again the next time it becomes empty, or when a
+        /// mapping fails (TrimForRetry). Returns false then.</summary>
+        private static bool UnmapEmptyRegion(Arena* a, Block* b)
+        {
+            ulong* s = a->Stats;
+            nuint bytes = Blocks.Bytes(b); // b is gone once the region is
+            FreeIndex.Remove(a, b);
+            if (Regions.TryUnmap(a, Regions.OfWholeBlock(b)))
+            {
+                s[StatsLayout.FreeBytes] -= bytes;
+                s[StatsLayout.FreeBlocks]--;
+                return true;
+            }
+            FreeIndex.Insert(a, b); // takes the node Remove just gave back: no mapping needed
+            ReleasePages(b);
+            return false;
+        }
+
+        /// <summary>After a mapping failed (with a's lock held): every wholly free region
+        /// goes back to the OS, the one normally kept included, blocks other threads freed
+        /// back to a first, and the unused tail of a's address-space reservation is given
+        /// up (it counts against an address-space limit), so that the retry has the most
+        /// room the process can give it.</summary>
+        public static void TrimForRetry(Arena* a)
+        {
+            ReleaseRemote(a);
+            for (Region* r = a->Regions; r != null; )
+            {
+                Region* next = r->Next;
+                Block* b = Regions.FirstBlock(r);
+                if (b->State == Blocks.Free && Regions.IsWholeRegion(b) && UnmapEmptyRegion(a, b))
+                    a->EmptyRegions--;
+                r = next;
+            }
+            Regions.ReleaseReservationTail(a);
+            PublishLargest(a);
+        }
+
+        /// <summary>madvise(MADV_DONTNEED) on free block b's inner pages: still mapped,
+        /// no longer resident. The header and the node pointer (the first 32 bytes) stay,
+        /// and nothing past the block's end is touched.</summary>
+        private static void ReleasePages(Block* b)
+        {
+            nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
+            nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
+            if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
+            b->Flags |= FlagPurged;
+            b->Check = Blocks.ComputeCheck(b);
         }
 
         // ---- giving free pages back ----
@@ -328,12 +381,7 @@ namespace Konfiscator.Native.Heap
                 }
                 else
                 {
-                    // Keep the header and the node index (the first 32 bytes) and never
-                    // reach past the block's end, where the next header is.
-                    nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
-                    nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
-                    if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
-                    b->Flags |= FlagPurged;
+                    ReleasePages(b);
                 }
                 b->Check = Blocks.ComputeCheck(b);
             }
@@ -354,7 +402,7 @@ namespace Konfiscator.Native.Heap
             do
             {
                 head = (long)Atomics.Read((ulong*)&a->Remote);
-                *(Block**)Blocks.Payload(b) = (Block*)head;
+                FreeLinks.SetNext(b, (Block*)head);
             }
             while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)b, head) != head);
         }
@@ -367,7 +415,7 @@ namespace Konfiscator.Native.Heap
             do
             {
                 old = (long)Atomics.Read((ulong*)&a->Remote);
-                *(Block**)Blocks.Payload(tail) = (Block*)old;
+                FreeLinks.SetNext(tail, (Block*)old);
             }
             while (Interlocked.CompareExchange(ref *(long*)&a->Remote, (long)head, old) != old);
         }
@@ -379,9 +427,11 @@ namespace Konfiscator.Native.Heap
         /// <summary>With a's lock held: frees a chain of Cached blocks linked through their first word.</summary>
         public static void ReleaseChain(Arena* a, Block* b)
         {
+            int call = FreeLinks.CurrentCall();
             while (b != null)
             {
-                Block* next = *(Block**)Blocks.Payload(b);
+                FreeLinks.CheckCached(b, call);
+                Block* next = FreeLinks.Next(b, call);
                 Blocks.SetState(b, Blocks.Used);
                 Release(a, b);
                 b = next;

@@ -53,9 +53,10 @@ namespace Konfiscator.Native.Heap
 
         // ---- nodes ----
 
-        /// <summary>The node a free block points to from its first payload word.</summary>
+        /// <summary>The node a free block points to from its first payload word (mangled
+        /// there, and checked when read: FreeLinks).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Node* NodeOf(Block* b) => *(Node**)Blocks.Payload(b);
+        public static Node* NodeOf(Block* b) => FreeLinks.NodeOf(b);
 
         /// <summary>The largest size in the subtree under n (0 for none).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -103,6 +104,24 @@ namespace Konfiscator.Native.Heap
             if (p != null) CarryUp(p, p->Left == n, MaxOf(n));
         }
 
+        /// <summary>True when a node can be had without asking the OS, or after asking it
+        /// for a new chunk; false when the OS says no. Whoever may insert calls this first,
+        /// before changing anything, so that no half-done operation meets a missing node.</summary>
+        public static bool EnsureNode(Arena* a)
+        {
+            if (a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node)) return true;
+            byte* chunk = OsMemory.Map(ChunkBytes);
+            if (chunk == null) return false;
+            if (!PageMap.MarkNodes(chunk, ChunkBytes))
+            {
+                OsMemory.Unmap(chunk, ChunkBytes);
+                return false;
+            }
+            a->NodeChunk = chunk;
+            a->NodeChunkLeft = ChunkBytes;
+            return true;
+        }
+
         private static Node* NewNode(Arena* a, Block* b)
         {
             Node* n = a->NodeFree;
@@ -112,12 +131,8 @@ namespace Konfiscator.Native.Heap
             }
             else
             {
-                if (a->NodeChunkLeft < (nuint)sizeof(Node))
-                {
-                    a->NodeChunk = OsMemory.Map(ChunkBytes);
-                    if (a->NodeChunk == null) Fatal.Die("out of memory for the free index");
-                    a->NodeChunkLeft = ChunkBytes;
-                }
+                if (a->NodeChunkLeft < (nuint)sizeof(Node) && !EnsureNode(a))
+                    Fatal.Die("out of memory for the free index"); // callers made sure of a node first
                 n = (Node*)a->NodeChunk;
                 a->NodeChunk += sizeof(Node);
                 a->NodeChunkLeft -= (nuint)sizeof(Node);
@@ -134,7 +149,7 @@ namespace Konfiscator.Native.Heap
             ulong x = (ulong)b ^ ((ulong)(++a->NodeDraws) << 47);
             x ^= x >> 31; x *= 0x7FB5D329728EA185; x ^= x >> 27; x *= 0x81DADEF4BC2DD44D; x ^= x >> 33;
             n->Priority = (uint)x;
-            *(Node**)Blocks.Payload(b) = n;
+            FreeLinks.SetNode(b, n);
             return n;
         }
 
@@ -229,7 +244,7 @@ namespace Konfiscator.Native.Heap
         public static void Replace(Arena* a, Node* old, Block* nw)
         {
             old->Block = nw;
-            *(Node**)Blocks.Payload(nw) = old;
+            FreeLinks.SetNode(nw, old);
             if (old->Size == nw->SizeUnits) return;
             old->Size = nw->SizeUnits;
             SizeChanged(old);
@@ -304,7 +319,7 @@ namespace Konfiscator.Native.Heap
             if (last != null && b <= last) problems++;
             last = b;
             if (b->State != Blocks.Free || !Blocks.CheckOk(b)) problems++;
-            if (n->Size != b->SizeUnits || NodeOf(b) != n) problems++;
+            if (n->Size != b->SizeUnits || FreeLinks.RawNodeOf(b) != n) problems++;
             if (n->Parent != parent) problems++;
             if (parent != null && n->Priority > parent->Priority) problems++;
             problems += Check(n->Right, n, ref nodes, ref last, out uint rightMax);

@@ -56,10 +56,12 @@ namespace Konfiscator.Native.Heap
             }
             int saved = *Libc.__errno_location();
             s_starterTid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            FreeLinks.Initialize();
 
             long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
             int count = cpus <= 0 ? 4 : (int)(cpus * 4);
             s_arenaCount = count > MaxArenas ? MaxArenas : count;
+            if (sizeof(Arena) > Arenas.Stride) Fatal.Die("an arena outgrew its stride");
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
@@ -112,6 +114,10 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static ThreadCache* CreateCache()
         {
+            // A NULL key is also what a thread sees after glibc cleared its keys at exit
+            // (ExitedThreads): such a thread goes on without a cache, counted in the
+            // shared slot, and leaves nothing behind.
+            if (ExitedThreads.IsCallerTornDown()) return null;
             // Arenas are handed out round robin, so threads spread evenly.
             int index = (Interlocked.ExchangeAdd(ref s_nextArena, 1) & 0x7FFFFFFF) % s_arenaCount;
             ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
@@ -129,12 +135,17 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>Thread exit (the key's destructor): the cache goes back to the heap.
         /// The key is then set to Exited, so calls from later destructors still work,
-        /// without a cache; glibc gives up re-running destructors after a few rounds.</summary>
+        /// without a cache; glibc gives up re-running destructors after a few rounds and
+        /// clears the key, so the thread is also recorded in ExitedThreads, which keeps
+        /// its last calls (libc's own clean-up frees) from making a new cache.</summary>
         [UnmanagedCallersOnly]
         private static void ThreadExit(void* value)
         {
             if (value != null && value != ThreadCaches.Exited)
+            {
                 ThreadCaches.Destroy((ThreadCache*)value);
+                ExitedThreads.Record();
+            }
             Libc.pthread_setspecific(s_threadKey, ThreadCaches.Exited);
         }
 
@@ -143,6 +154,24 @@ namespace Konfiscator.Native.Heap
         {
             ThreadCache* tc = CurrentCache();
             return tc != null ? tc->Home : FallbackArena();
+        }
+
+        /// <summary>A mapping failed: give back all the memory this thread can, so that
+        /// one retry has the most room (docs/heap.md, "When the OS says no"). The calling
+        /// thread's cached blocks go back to the heap first (they keep regions from being
+        /// wholly free), then every arena returns its wholly free regions and the unused
+        /// tail of its address-space reservation. Takes each lock in turn; none may be held.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void TrimAfterFailedMapping(ThreadCache* tc)
+        {
+            if (tc != null) ThreadCaches.DrainAll(tc);
+            for (int i = 0; i < s_arenaCount; i++)
+            {
+                Arena* a = ArenaAt(i);
+                LockArena(a);
+                Arenas.TrimForRetry(a);
+                UnlockArena(a);
+            }
         }
 
         // Taking a lock leaves the arena's remote list alone: its blocks are adopted by
@@ -160,7 +189,9 @@ namespace Konfiscator.Native.Heap
         private static void BeforeFork()
         {
             ThreadCaches.LockForFork();
+            ExitedThreads.Lock();
             for (int i = 0; i < s_arenaCount; i++) LockArena(ArenaAt(i));
+            OsMemory.LockForFork();
             StatsWriter.BeforeFork();
         }
 
@@ -168,7 +199,9 @@ namespace Konfiscator.Native.Heap
         private static void AfterForkInParent()
         {
             StatsWriter.AfterForkInParent();
+            OsMemory.UnlockAfterFork();
             for (int i = s_arenaCount - 1; i >= 0; i--) UnlockArena(ArenaAt(i));
+            ExitedThreads.Unlock();
             ThreadCaches.UnlockAfterFork();
         }
 
@@ -189,7 +222,9 @@ namespace Konfiscator.Native.Heap
                 a->Stats = StatsWriter.ArenaSlot(i);
                 FutexLock.ResetAfterFork(&a->Lock);
             }
-            ThreadCaches.ResetAfterForkInChild();
+            ExitedThreads.ResetAfterForkInChild();
+            OsMemory.ResetAfterForkInChild();
+            ThreadCaches.ResetAfterForkInChild(tc);
         }
 
         // ---- is this one of ours? ----

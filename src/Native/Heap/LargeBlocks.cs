@@ -30,6 +30,9 @@ namespace Konfiscator.Native.Heap
         // Requests beyond this cannot be mapped on x86-64 anyway (47-bit user space).
         private const ulong MaxRequest = 1UL << 46;
 
+        /// <summary>False for a request no mapping could ever hold (more than the address space).</summary>
+        public static bool CouldBeMapped(nuint size, nuint alignment) => size <= MaxRequest && alignment <= MaxRequest;
+
         public static byte* MapStart(Block* b) => (byte*)b - ((nuint)b->PrevTag << Blocks.UnitShift);
         public static nuint MapLength(Block* b) => (nuint)b->SizeUnits << PageShift;
         public static nuint Usable(Block* b) => (nuint)(MapStart(b) + MapLength(b) - Blocks.Payload(b));

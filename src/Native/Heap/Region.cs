@@ -46,6 +46,13 @@ namespace Konfiscator.Native.Heap
             nuint need = OsMemory.RoundUpToPage(HeaderBytes + ((nuint)units << Blocks.UnitShift) + Blocks.HeaderBytes);
             if (need > bytes) bytes = need;
             byte* memory = MapRegionMemory(arena, bytes);
+            if (memory == null && bytes > need)
+            {
+                // No room for the next region of the doubling: one just big enough (at
+                // least a first region's size), so that the last of the address space is used.
+                bytes = need > FirstBytes ? need : FirstBytes;
+                memory = MapRegionMemory(arena, bytes);
+            }
             if (memory == null) return null;
             if (!PageMap.Mark(memory, bytes))
             {
@@ -68,11 +75,23 @@ namespace Konfiscator.Native.Heap
             return first;
         }
 
-        public static void Unmap(Arena* arena, Region* r)
+        /// <summary>Gives wholly free region r back to the OS; false when the kernel refuses
+        /// (at vm.max_map_count, see OsMemory.Defer): then r stays as it was, and the
+        /// caller keeps it.</summary>
+        public static bool TryUnmap(Arena* arena, Region* r)
         {
+            nuint bytes = r->Bytes;
+            // Unlinked and unmarked first, so no walk or lookup ever finds a page that
+            // is going away; put back as it was if the kernel refuses.
             Unlink(arena, r);
-            PageMap.Unmark(r, r->Bytes);
-            UnmapRegionMemory(arena, (byte*)r, r->Bytes);
+            PageMap.Unmark(r, bytes);
+            if (!UnmapRegionMemory(arena, (byte*)r, bytes))
+            {
+                PageMap.Mark(r, bytes); // its leaf exists already: cannot fail
+                Link(arena, r);
+                return false;
+            }
+            return true;
         }
 
         // ---- where regions go: upwards through a reservation of the arena's own ----
@@ -86,6 +105,21 @@ namespace Konfiscator.Native.Heap
         // likes, as before.
 
         private const nuint ReservationBytes = (nuint)1 << 30;
+        private const int PageShift = 12;
+
+        private static nuint SpanBytes(Arena* arena) => (nuint)arena->SpanPages << PageShift;
+
+        /// <summary>Gives up the part of the arena's reservation above its topmost region
+        /// (address space only: it holds no memory, but counts against RLIMIT_AS). Regions
+        /// mapped later go wherever the kernel puts them.</summary>
+        public static void ReleaseReservationTail(Arena* arena)
+        {
+            byte* span = arena->SpanBase;
+            nuint total = SpanBytes(arena);
+            if (span == null || arena->SpanUsed >= total) return;
+            if (Libc.munmap(span + arena->SpanUsed, total - arena->SpanUsed) == 0)
+                arena->SpanPages = (uint)(arena->SpanUsed >> PageShift);
+        }
 
         private static byte* MapRegionMemory(Arena* arena, nuint bytes)
         {
@@ -93,8 +127,9 @@ namespace Konfiscator.Native.Heap
             {
                 arena->SpanTried = true;
                 arena->SpanBase = OsMemory.Reserve(ReservationBytes);
+                arena->SpanPages = (uint)(ReservationBytes >> PageShift);
             }
-            if (arena->SpanBase != null && arena->SpanUsed + bytes <= ReservationBytes)
+            if (arena->SpanBase != null && arena->SpanUsed + bytes <= SpanBytes(arena))
             {
                 byte* memory = OsMemory.MapInto(arena->SpanBase + arena->SpanUsed, bytes);
                 if (memory != null)
@@ -106,17 +141,20 @@ namespace Konfiscator.Native.Heap
             return OsMemory.Map(bytes);
         }
 
-        private static void UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
+        private static bool UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
         {
             byte* span = arena->SpanBase;
-            if (span != null && memory >= span && memory < span + ReservationBytes)
+            if (span != null && memory >= span && memory < span + SpanBytes(arena))
             {
-                OsMemory.UnmapInto(memory, bytes);
+                if (!OsMemory.UnmapInto(memory, bytes)) return false;
                 // The topmost region's space can be handed out again.
                 if (memory + bytes == span + arena->SpanUsed) arena->SpanUsed -= bytes;
-                return;
+                return true;
             }
+            // Outside the reservation: a refused munmap is retried later by OsMemory, and
+            // the addresses stay ours meanwhile, so the region is gone either way.
             OsMemory.Unmap(memory, bytes);
+            return true;
         }
 
         private static void Link(Arena* arena, Region* r)

@@ -27,7 +27,7 @@ namespace Konfiscator.Native.Heap
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Bin
     {
-        public Block* Head;        // singly linked through the first payload word
+        public Block* Head;        // singly linked through the first payload word, mangled (FreeLinks)
         public uint Count;
         public ushort Capacity;
         /// <summary>The histogram bucket of every request this bin serves: requests of one
@@ -45,10 +45,12 @@ namespace Konfiscator.Native.Heap
         public Arena* Home;          // where this thread's heap allocations go
         public ulong* Stats;         // the thread's stats slot
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
-        public int Reserved;
+        public int Pooled;           // 1 while in the pool of released caches
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
-        public ulong Pad0, Pad1;     // the bins start on their own cache line
+        public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
+        public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
+        public int Pad1;             // the bins start on their own cache line
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
@@ -74,6 +76,7 @@ namespace Konfiscator.Native.Heap
         private static bool s_enabled;
         private static int s_poolLock;
         private static ThreadCache* s_pool;      // released caches, for new threads
+        private static ThreadCache* s_made;      // every cache ever made (NextMade)
         private static byte* s_chunk;            // where new caches are carved from
         private static nuint s_chunkLeft;
 
@@ -84,16 +87,19 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
 
-        /// <summary>The link to the next cached block lives in the payload's first word.</summary>
+        /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
+        /// null when it is empty. The link to the next one lives in freed memory, so it is
+        /// checked (FreeLinks), and so is the block's header: Cached, of the bin's size.
+        /// <paramref name="call"/> names the API call in the message if a check fails.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block** NextLink(Block* b) => (Block**)Blocks.Payload(b);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block* Pop(Bin* bin)
+        public static Block* Pop(Bin* bin, uint units, int call)
         {
             Block* b = bin->Head;
             if (b == null) return null;
-            bin->Head = *NextLink(b);
+            // Its state is enough here: it came from a checked link (or a push), and only
+            // a forged link could name a Cached block of another size.
+            FreeLinks.CheckCached(b, call);
+            bin->Head = FreeLinks.Next(b, call);
             bin->Count--;
             Blocks.SetState(b, Blocks.Used);
             return b;
@@ -110,7 +116,7 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Link(Bin* bin, Block* b)
         {
-            *NextLink(b) = bin->Head;
+            FreeLinks.SetNext(b, bin->Head);
             bin->Head = b;
             bin->Count++;
         }
@@ -141,15 +147,23 @@ namespace Konfiscator.Native.Heap
             return tc;
         }
 
-        /// <summary>At thread exit: every cached block back to the heap, the slot and the cache to their pools.</summary>
-        public static void Destroy(ThreadCache* tc)
+        /// <summary>Every cached block back to the heap (thread exit, and a failed mapping:
+        /// cached blocks would keep their regions from going back to the OS).</summary>
+        public static void DrainAll(ThreadCache* tc)
         {
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
+        }
+
+        /// <summary>At thread exit: every cached block back to the heap, the slot and the cache to their pools.</summary>
+        public static void Destroy(ThreadCache* tc)
+        {
+            DrainAll(tc);
             StatsWriter.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
             tc->NextFree = s_pool;
+            tc->Pooled = 1;
             s_pool = tc;
             UnlockPool();
         }
@@ -168,10 +182,14 @@ namespace Konfiscator.Native.Heap
             // Consecutive blocks of one other arena go over as one chain (one CAS).
             Arena* chainArena = null;
             Block* chainHead = null, chainTail = null;
+            uint units = (uint)(bin - &tc->FirstBin) + MinUnits;
+            int call = tc->CurrentCall;
             while (count-- > 0 && bin->Head != null)
             {
                 Block* b = bin->Head;
-                bin->Head = *NextLink(b);
+                if (b->SizeUnits != units) FreeLinks.Corrupted(call, b);
+                FreeLinks.CheckCached(b, call);
+                bin->Head = FreeLinks.Next(b, call);
                 bin->Count--;
                 Arena* a = Heap.ArenaAt(b->Arena);
                 if (a == home)
@@ -186,8 +204,8 @@ namespace Konfiscator.Native.Heap
                     chainArena = a;
                     chainHead = null;
                 }
-                *NextLink(b) = null;
-                if (chainHead == null) chainHead = b; else *NextLink(chainTail) = b;
+                FreeLinks.SetNext(b, null);
+                if (chainHead == null) chainHead = b; else FreeLinks.SetNext(chainTail, b);
                 chainTail = b;
             }
             if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
@@ -273,7 +291,7 @@ namespace Konfiscator.Native.Heap
         {
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
-            Block* mine = Pop(bin);
+            Block* mine = Pop(bin, units, tc->CurrentCall);
             if (mine != null && spill == null) return mine;
 
             Heap.LockArena(a);
@@ -328,9 +346,11 @@ namespace Konfiscator.Native.Heap
         {
             Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
             Block* spill = null;
+            int call = tc->CurrentCall;
             while (b != null)
             {
-                Block* next = *NextLink(b);
+                FreeLinks.CheckCached(b, call);
+                Block* next = FreeLinks.Next(b, call);
                 uint units = b->SizeUnits;
                 Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
                 if (bin != null && bin->Count < bin->Capacity)
@@ -339,7 +359,7 @@ namespace Konfiscator.Native.Heap
                 }
                 else
                 {
-                    *NextLink(b) = spill;
+                    FreeLinks.SetNext(b, spill);
                     spill = b;
                 }
                 b = next;
@@ -353,14 +373,33 @@ namespace Konfiscator.Native.Heap
         private static void UnlockPool() { fixed (int* w = &s_poolLock) FutexLock.Release(w); }
         public static void LockForFork() => LockPool();
         public static void UnlockAfterFork() => UnlockPool();
-        public static void ResetAfterForkInChild() { fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w); }
+        /// <summary>In a fork child, where only the forking thread (cache
+        /// <paramref name="survivor"/>, or none) exists: every other cache in use belonged
+        /// to a thread of the parent. glibc clears those threads' keys in the child, so
+        /// none should be reached again; should one be (a descriptor reused with its key
+        /// intact), it must not count into the parent's stats mapping, which the child no
+        /// longer has: it counts in the child's shared slot from now on.</summary>
+        public static void ResetAfterForkInChild(ThreadCache* survivor)
+        {
+            fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w);
+            for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
+            {
+                if (tc == survivor || tc->Pooled != 0) continue;
+                tc->StatsSlot = -1;
+                tc->Stats = StatsWriter.SharedSlot;
+                tc->InUseDelta = 0;
+            }
+        }
 
         private static ThreadCache* TakeFromPool()
         {
             LockPool();
             ThreadCache* tc = s_pool;
             if (tc != null)
+            {
                 s_pool = tc->NextFree;
+                tc->Pooled = 0;
+            }
             else
             {
                 if (s_chunkLeft < (nuint)StructBytes)
@@ -374,6 +413,8 @@ namespace Konfiscator.Native.Heap
                     tc = (ThreadCache*)s_chunk;
                     s_chunk += StructBytes;
                     s_chunkLeft -= (nuint)StructBytes;
+                    tc->NextMade = s_made;
+                    s_made = tc;
                 }
             }
             UnlockPool();

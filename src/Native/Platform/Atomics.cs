@@ -51,5 +51,17 @@ namespace Konfiscator.Native.Platform
                 old = (ulong)seen;
             }
         }
+
+        /// <summary>Lowers *p to at most <paramref name="value"/>.</summary>
+        public static void Min(ulong* p, ulong value)
+        {
+            ulong old = Read(p);
+            while (old > value)
+            {
+                long seen = Interlocked.CompareExchange(ref *(long*)p, (long)value, (long)old);
+                if ((ulong)seen == old) return;
+                old = (ulong)seen;
+            }
+        }
     }
 }

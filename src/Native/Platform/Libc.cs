@@ -16,6 +16,9 @@ namespace Konfiscator.Native.Platform
         public static readonly void* MAP_FAILED = (void*)(-1);
 
         public const int ENOMEM = 12, EINVAL = 22, EEXIST = 17, EINTR = 4, EAGAIN = 11;
+        public const int ENOENT = 2, EACCES = 13, ENOTDIR = 20, ENOSPC = 28, EROFS = 30, ELOOP = 40,
+                         EDQUOT = 122, EOPNOTSUPP = 95, EPERM = 1;
+        public const ulong AT_SECURE = 23;
 
         public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200,
                          O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
@@ -53,6 +56,12 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern nuint pthread_self();
         [DllImport("libc")] public static extern long sysconf(int name);
         [DllImport("libc")] public static extern byte* getenv(byte* name);
+        [DllImport("libc")] public static extern ulong getauxval(ulong type);
+        [DllImport("libc")] public static extern int geteuid();
+        [DllImport("libc")] public static extern int fstat(int fd, Stat* buffer);
+        [DllImport("libc")] public static extern int lstat(byte* path, Stat* buffer);
+        // glibc's fallocate is the system call itself (posix_fallocate may emulate by writing).
+        [DllImport("libc")] public static extern int fallocate(int fd, int mode, long offset, long length);
 
         [DllImport("libc")] public static extern int pthread_key_create(uint* key, delegate* unmanaged<void*, void> destructor);
         // The hot calls skip the P/Invoke frame (see the csproj on RhpTrapThreads).
@@ -61,5 +70,19 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int pthread_atfork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
 
         public static void SetErrno(int value) => *__errno_location() = value;
+        public static int Errno => *__errno_location();
+
+        public const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFREG = 0x8000;
+
+        /// <summary>struct stat on x86-64 (144 bytes); only the fields the library reads are named.</summary>
+        [StructLayout(LayoutKind.Explicit, Size = 144)]
+        public struct Stat
+        {
+            [FieldOffset(0)] public ulong Device;
+            [FieldOffset(8)] public ulong Inode;
+            [FieldOffset(24)] public uint Mode;
+            [FieldOffset(28)] public uint Uid;
+            [FieldOffset(48)] public long Size;
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Memory from the kernel. Every mapping the allocator makes goes through here so
 // that the mmap/munmap counts and mapped bytes it publishes are complete.
 
+using System.Runtime.CompilerServices;
 using Konfiscator.Native.Stats;
 
 namespace Konfiscator.Native.Platform
@@ -14,6 +15,7 @@ namespace Konfiscator.Native.Platform
         /// <summary>Fresh zeroed read-write pages, or null when the kernel says no.</summary>
         public static byte* Map(nuint length, bool noReserve = false)
         {
+            RetryDeferred();
             int flags = Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | (noReserve ? Libc.MAP_NORESERVE : 0);
             void* p = Libc.mmap(null, length, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
             if (p == Libc.MAP_FAILED)
@@ -22,12 +24,96 @@ namespace Konfiscator.Native.Platform
             return (byte*)p;
         }
 
+        /// <summary>Gives a mapping (or a part of one) back. When the kernel refuses, it
+        /// is kept: see Defer.</summary>
         public static void Unmap(void* address, nuint length)
         {
-            if (Libc.munmap(address, length) != 0)
-                Fatal.Die("munmap failed on the allocator's own mapping");
-            StatsWriter.CountUnmap(length);
+            if (Libc.munmap(address, length) == 0)
+                StatsWriter.CountUnmap(length);
+            else
+                Defer(address, length);
         }
+
+        // ---- unmapping that the kernel refused ----
+        //
+        // munmap of part of a mapping splits it in two, which takes a new map entry; a
+        // process at vm.max_map_count has none, and munmap fails with ENOMEM (glibc's
+        // free ignores that). Stopping the program for it would be worse than keeping
+        // the pages: so the memory is given back with madvise(MADV_DONTNEED) (no split
+        // needed), the range stays mapped and counted as mapped, and is remembered here;
+        // the next time the allocator maps memory (when entries may have come free) it
+        // tries the munmap again. Past Capacity remembered ranges the rest stay mapped
+        // for good (still without memory behind them).
+
+        private const int DeferredCapacity = 64;
+        private struct DeferredTable
+        {
+            public fixed ulong Address[DeferredCapacity];
+            public fixed ulong Length[DeferredCapacity];
+        }
+#pragma warning disable CS0169, CS0649 // only ever used through `fixed`
+        private static DeferredTable s_deferred;
+#pragma warning restore CS0169, CS0649
+        private static int s_deferredCount;
+        private static int s_deferredLock;
+
+        private static void Defer(void* address, nuint length)
+        {
+            Libc.madvise(address, length, Libc.MADV_DONTNEED);
+            LockDeferred();
+            fixed (DeferredTable* t = &s_deferred)
+            {
+                if (s_deferredCount < DeferredCapacity)
+                {
+                    t->Address[s_deferredCount] = (ulong)address;
+                    t->Length[s_deferredCount] = length;
+                    s_deferredCount++;
+                }
+            }
+            UnlockDeferred();
+        }
+
+        /// <summary>Tries again the unmaps the kernel refused (see Defer); cheap when there are none.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void RetryDeferred()
+        {
+            fixed (int* count = &s_deferredCount)
+                if (Atomics.Read(count) != 0) RetryDeferredSlow();
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void RetryDeferredSlow()
+        {
+            LockDeferred();
+            fixed (DeferredTable* t = &s_deferred)
+            {
+                int kept = 0;
+                for (int i = 0; i < s_deferredCount; i++)
+                {
+                    void* address = (void*)t->Address[i];
+                    nuint length = (nuint)t->Length[i];
+                    if (Libc.munmap(address, length) == 0)
+                    {
+                        StatsWriter.CountUnmap(length);
+                        continue;
+                    }
+                    t->Address[kept] = (ulong)address;
+                    t->Length[kept] = length;
+                    kept++;
+                }
+                s_deferredCount = kept;
+            }
+            UnlockDeferred();
+        }
+
+        /// <summary>Ranges still waiting for their munmap (tests and the heap check's curiosity).</summary>
+        public static int DeferredCount => s_deferredCount;
+
+        private static void LockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Acquire(w); }
+        private static void UnlockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Release(w); }
+        public static void LockForFork() => LockDeferred();
+        public static void UnlockAfterFork() => UnlockDeferred();
+        public static void ResetAfterForkInChild() { fixed (int* w = &s_deferredLock) FutexLock.ResetAfterFork(w); }
 
         /// <summary>Reserves address space only (no memory, no commit charge): the heap's
         /// regions are later mapped into it in order (MapInto). Not counted as mapped.</summary>
@@ -42,6 +128,7 @@ namespace Konfiscator.Native.Platform
         /// reservation of ours (MAP_FIXED replaces the reserved pages there).</summary>
         public static byte* MapInto(byte* address, nuint length)
         {
+            RetryDeferred();
             void* p = Libc.mmap(address, length, Libc.PROT_READ | Libc.PROT_WRITE,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
             if (p == Libc.MAP_FAILED) return null;
@@ -49,13 +136,16 @@ namespace Konfiscator.Native.Platform
             return (byte*)p;
         }
 
-        /// <summary>Gives pages inside a reservation back, keeping the addresses reserved.</summary>
-        public static void UnmapInto(byte* address, nuint length)
+        /// <summary>Gives pages inside a reservation back, keeping the addresses reserved.
+        /// False when the kernel refuses (no map entry left to split the mapping: see
+        /// Defer); then nothing changed and the caller keeps the pages.</summary>
+        public static bool UnmapInto(byte* address, nuint length)
         {
             void* p = Libc.mmap(address, length, Libc.PROT_NONE,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE | Libc.MAP_FIXED, -1, 0);
-            if (p == Libc.MAP_FAILED) Fatal.Die("cannot return a region to its reservation");
+            if (p == Libc.MAP_FAILED) return false;
             StatsWriter.CountUnmap(length);
+            return true;
         }
 
         /// <summary>Gives back part of a mapping we just made (alignment trimming):
@@ -63,9 +153,10 @@ namespace Konfiscator.Native.Platform
         public static void Trim(void* address, nuint length)
         {
             if (length == 0) return;
-            if (Libc.munmap(address, length) != 0)
-                Fatal.Die("munmap failed while trimming a new mapping");
-            StatsWriter.CountTrim(length);
+            if (Libc.munmap(address, length) == 0)
+                StatsWriter.CountTrim(length);
+            else
+                Defer(address, length);
         }
 
         /// <summary>Grows or shrinks a mapping, possibly moving it; null if it cannot.</summary>

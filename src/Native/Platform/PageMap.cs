@@ -25,38 +25,71 @@ namespace Konfiscator.Native.Platform
         private const nuint LeafBytes = PagesPerGig / 8;
 
         private static ulong** s_top;
+        // A second map of the same shape for the pages of the free index's node chunks
+        // (FreeIndex), so that a node pointer read from a free block is only followed
+        // when it points into one (Heap/FreeLinks.cs). Node chunks are never unmapped.
+        private static ulong** s_nodeTop;
+        // The lowest heap address ever marked and the end of the highest: a cheap range
+        // test (MayContain) for the hot paths, which the exact lookup (Contains) refines
+        // where a few more loads do not matter. Each only ever moves outwards, so a reader
+        // that sees either one new and the other old still gets a window that holds every
+        // page marked before it looked.
+        private static ulong s_low = 0xFFFF_FFFF_FFFF_FFFF, s_high;
 
         public static bool Initialize()
         {
             s_top = (ulong**)OsMemory.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
-            return s_top != null;
+            s_nodeTop = (ulong**)OsMemory.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
+            return s_top != null && s_nodeTop != null;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool Contains(void* address)
+        public static bool Contains(void* address) => Lookup(s_top, address);
+
+        /// <summary>True if <paramref name="address"/> lies in a chunk of free-index nodes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool ContainsNode(void* address) => Lookup(s_nodeTop, address);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool Lookup(ulong** top, void* address)
         {
             ulong a = (ulong)address;
             ulong gig = a >> GigShift;
             if (gig >= TopEntries) return false;
-            ulong* leaf = (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+            ulong* leaf = (ulong*)Atomics.Read((ulong*)&top[gig]);
             if (leaf == null) return false;
             ulong page = (a >> PageShift) & (PagesPerGig - 1);
             return (Atomics.Read(&leaf[page >> 6]) & (1UL << (int)(page & 63))) != 0;
         }
 
+        /// <summary>False for an address outside every heap page ever marked (true does not
+        /// mean it is on one: see Contains).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool MayContain(void* address) => (ulong)address >= s_low && (ulong)address < s_high;
+
         /// <summary>Marks [start, start+length) as heap pages; false if out of memory.</summary>
-        public static bool Mark(void* start, nuint length) => Update(start, length, set: true);
+        public static bool Mark(void* start, nuint length)
+        {
+            if (!Update(s_top, start, length, set: true)) return false;
+            fixed (ulong* low = &s_low) Atomics.Min(low, (ulong)start);
+            fixed (ulong* high = &s_high) Atomics.Max(high, (ulong)start + length);
+            return true;
+        }
 
-        public static void Unmark(void* start, nuint length) => Update(start, length, set: false);
 
-        private static bool Update(void* start, nuint length, bool set)
+        public static void Unmark(void* start, nuint length) => Update(s_top, start, length, set: false);
+
+        /// <summary>Marks a new chunk of free-index nodes; false if out of memory.</summary>
+        public static bool MarkNodes(void* start, nuint length) => Update(s_nodeTop, start, length, set: true);
+
+        private static bool Update(ulong** top, void* start, nuint length, bool set)
         {
             ulong firstPage = (ulong)start >> PageShift;
             ulong endPage = ((ulong)start + length + OsMemory.PageSize - 1) >> PageShift;
             for (ulong page = firstPage; page < endPage; )
             {
                 ulong gig = page >> (GigShift - PageShift);
-                ulong* leaf = set ? LeafFor(gig) : (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+                ulong* leaf = set ? LeafFor(top, gig) : (ulong*)Atomics.Read((ulong*)&top[gig]);
                 if (leaf == null)
                 {
                     if (set) return false;
@@ -78,14 +111,14 @@ namespace Konfiscator.Native.Platform
             return true;
         }
 
-        private static ulong* LeafFor(ulong gig)
+        private static ulong* LeafFor(ulong** top, ulong gig)
         {
-            ulong* leaf = (ulong*)Atomics.Read((ulong*)&s_top[gig]);
+            ulong* leaf = (ulong*)Atomics.Read((ulong*)&top[gig]);
             if (leaf != null) return leaf;
             byte* fresh = OsMemory.Map(LeafBytes);
             if (fresh == null) return null;
             // Two threads may race to install the same leaf: the loser gives its copy back.
-            long won = Interlocked.CompareExchange(ref *(long*)&s_top[gig], (long)fresh, 0);
+            long won = Interlocked.CompareExchange(ref *(long*)&top[gig], (long)fresh, 0);
             if (won == 0) return (ulong*)fresh;
             OsMemory.Unmap(fresh, LeafBytes);
             return (ulong*)won;

@@ -1,13 +1,29 @@
-// Finding, creating and cleaning up segment files in the stats directory.
+// Finding, creating and reserving segment files in the stats directory.
 //
-// Directory: $KONFISCATOR_STATS_DIR, else /dev/shm/konfiscator-<uid>, mode 0700.
+// Directory: $KONFISCATOR_STATS_DIR, else /dev/shm/konfiscator-<euid>, created
+// mode 0700. It is opened without following a link (O_NOFOLLOW|O_DIRECTORY) and
+// the opened directory must belong to this process's effective user and give
+// no access to group or others; otherwise another user could read, delete or
+// forge our segments, and nothing is published. Every file is then opened
+// relative to that descriptor, also with O_NOFOLLOW.
+//
 // Files: <pid>.kstats for the first image of a process, <pid>.<n>.kstats for a
 // later one (after exec the same pid runs a new image with new counters; the
 // earlier image's file is marked final so the exporter folds it in).
-// Every open uses O_NOFOLLOW: a link planted in the directory is never written
-// through. When no exporter is alive to collect them, a starting process removes
-// files of processes that are over, so the directory never grows without bound.
+//
+// Space: the file is mapped shared, and a store into a page the filesystem
+// cannot back (a full tmpfs) kills the process with SIGBUS. So every page that
+// will be written is reserved with fallocate(2) before it is used: the header,
+// process, arena and shared slots at creation, thread slots in chunks as
+// threads claim them (Reserve). When the reservation fails the process counts
+// privately (or the thread uses the shared slot) and says so in one line.
+//
+// Cleaning: a start (or fork) looks at a few directory entries at most
+// (StartEntries, InspectedFiles), and only when no exporter is alive; the
+// exporter and `konfiscator clean` remove what is over. A full directory never
+// slows a start down.
 
+using System.Runtime;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
@@ -16,66 +32,125 @@ namespace Konfiscator.Native.Stats
     internal static unsafe class SegmentFile
     {
         private const int PathCapacity = 512;
-        private const int DirentBytes = 4096;
+        private const int NameCapacity = 64;
         private const int MaxSequence = 1000;
-        private const int MaxSweptEntries = 100000;
+        /// <summary>Directory entries a start may look at ("." and ".." included), and segment
+        /// files among them it may open.</summary>
+        public const int StartEntries = 32, InspectedFiles = 8;
+        private const int DirentBytes = 2048;
+        private const int ZeroBytes = 4096;
 
         private struct Scratch
         {
-            public fixed byte Dir[PathCapacity];
-            public fixed byte Name[64];
+            public fixed byte Dir[PathCapacity];      // the directory's path (kept: Reserve reopens it)
+            public fixed byte OwnName[NameCapacity];  // this process's file name (kept)
+            public fixed byte Name[NameCapacity];
             public fixed byte Header[StatsLayout.HeaderSize];
             public fixed byte Dirents[DirentBytes];
             public fixed byte Text[64];
+            public fixed byte Zeros[ZeroBytes];
         }
-        // Used only during initialization and in a fork child: never concurrently.
-        #pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
+        // Used during initialization, in a fork child, and under the stats slot lock
+        // (Reserve): never concurrently.
+#pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
         private static Scratch s_scratch;
 #pragma warning restore CS0169
+        private static Libc.Stat s_stat;
         private static ulong s_startTime;
         private static int s_pid;
         private static int s_sequence;
+        private static ulong s_fileDevice, s_fileInode;
+        private static int s_publish = -1;   // -1: settings not read yet
+        private static bool s_reported;      // a failure was reported (a fork child keeps quiet)
+        private static int s_entriesExamined;
 
-        public static bool PublishingEnabled() => !Settings.IsOff("KONFISCATOR_STATS");
+        /// <summary>Whether this process publishes: not when KONFISCATOR_STATS is off, and never in a
+        /// setuid/setgid process. Read once, so a fork child does not repeat a settings message.</summary>
+        public static bool PublishingEnabled()
+        {
+            if (s_publish < 0)
+                s_publish = !Settings.IsSecure && Settings.IsOn("KONFISCATOR_STATS", defaultValue: true) ? 1 : 0;
+            return s_publish != 0;
+        }
 
-        /// <summary>Creates and maps this process's segment file; null if publishing is not possible.</summary>
-        public static byte* Create(nuint size, int slotCount)
+        /// <summary>Directory entries the last start looked at (a test's measure of the work a start does).</summary>
+        [RuntimeExport("konfiscator_debug_start_entries")]
+        public static long StartEntriesExamined() => s_entriesExamined;
+
+        /// <summary>Creates and maps this process's segment file of <paramref name="size"/> bytes, the
+        /// first <paramref name="reserve"/> of them backed; null if publishing is not possible.</summary>
+        public static byte* Create(nuint size, nuint reserve)
         {
             s_pid = Libc.getpid();
             s_startTime = ProcFs.StartTime(0);
+            s_fileInode = 0;
             int dirfd = OpenDirectory();
             if (dirfd < 0) return null;
 
             bool exporterAlive = ExporterAlive(dirfd);
             int fd = -1;
-            fixed (byte* name = s_scratch.Name)
+            fixed (byte* name = s_scratch.OwnName)
             {
                 for (int seq = 0; seq < MaxSequence && fd < 0; seq++)
                 {
                     FileName(name, s_pid, seq);
                     fd = Libc.openat(dirfd, name, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180);
                     if (fd >= 0) { s_sequence = seq; break; }
-                    if (*Libc.__errno_location() != Libc.EEXIST) break;
+                    if (Libc.Errno != Libc.EEXIST) break;
                     // Taken: by an earlier image of this very process (mark it final),
                     // or by a process that is over (remove it unless an exporter will).
                     int state = Inspect(dirfd, name, markOursFinal: true);
                     if (state == Over && !exporterAlive && Libc.unlinkat(dirfd, name, 0) == 0)
                         seq--; // retry the same name
                 }
+                if (fd < 0)
+                    ReportFile("cannot create a segment in", Libc.Errno);
             }
             byte* mapping = null;
             if (fd >= 0)
             {
-                if (Libc.ftruncate(fd, (long)size) == 0)
+                if (!Remember(fd) || !Backed(fd, 0, reserve))
                 {
+                    ReportFile("cannot reserve space for a segment in", Libc.Errno);
+                    fixed (byte* name = s_scratch.OwnName) Libc.unlinkat(dirfd, name, 0);
+                    s_fileInode = 0;
+                }
+                else if (Libc.ftruncate(fd, (long)size) == 0)
+                {
+                    // The pages past the reservation are holes: nothing touches them
+                    // before Reserve has backed them.
                     void* p = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
                     if (p != Libc.MAP_FAILED) mapping = (byte*)p;
                 }
                 Libc.close(fd);
             }
-            if (!exporterAlive) Sweep(dirfd);
+            if (!exporterAlive) Tidy(dirfd);
             Libc.close(dirfd);
             return mapping;
+        }
+
+        /// <summary>Backs bytes [<paramref name="from"/>, <paramref name="to"/>) of this process's
+        /// file, reopened by name (the library keeps no descriptor a program could close or
+        /// reuse) and checked to be the same file. False when it cannot: the caller then does
+        /// without those pages.</summary>
+        public static bool Reserve(nuint from, nuint to)
+        {
+            if (s_fileInode == 0) return false;
+            int dirfd;
+            fixed (byte* dir = s_scratch.Dir)
+                dirfd = Libc.open(dir, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (dirfd < 0) return false;
+            int fd;
+            fixed (byte* name = s_scratch.OwnName)
+                fd = Libc.openat(dirfd, name, Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            Libc.close(dirfd);
+            if (fd < 0) return false;
+            bool ok;
+            fixed (Libc.Stat* st = &s_stat)
+                ok = Libc.fstat(fd, st) == 0 && st->Inode == s_fileInode && st->Device == s_fileDevice
+                     && Backed(fd, from, to - from);
+            Libc.close(fd);
+            return ok;
         }
 
         public static void WriteHeader(byte* segment, int slotCount, int arenaSlots, int threadSlots, int threadSlotsUsed)
@@ -96,8 +171,44 @@ namespace Konfiscator.Native.Stats
             Atomics.Write((ulong*)(segment + StatsLayout.OffMagic), StatsLayout.Magic);
         }
 
+        // ---- space ----
+
+        private static bool Remember(int fd)
+        {
+            fixed (Libc.Stat* st = &s_stat)
+            {
+                if (Libc.fstat(fd, st) != 0) return false;
+                s_fileDevice = st->Device;
+                s_fileInode = st->Inode;
+                return true;
+            }
+        }
+
+        /// <summary>Makes the filesystem allocate the range, so that stores into it through the
+        /// mapping cannot fault. A filesystem without fallocate gets zeros written instead (a
+        /// write fails with ENOSPC where a store would raise SIGBUS).</summary>
+        private static bool Backed(int fd, nuint offset, nuint length)
+        {
+            if (length == 0) return true;
+            if (Libc.fallocate(fd, 0, (long)offset, (long)length) == 0) return true;
+            if (Libc.Errno != Libc.EOPNOTSUPP) return false;
+            fixed (byte* zeros = s_scratch.Zeros)
+            {
+                for (nuint done = 0; done < length; )
+                {
+                    nuint chunk = length - done < ZeroBytes ? length - done : ZeroBytes;
+                    nint n = Libc.pwrite(fd, zeros, chunk, (long)(offset + done));
+                    if (n <= 0) { if (n == 0) Libc.SetErrno(Libc.ENOSPC); return false; }
+                    done += (nuint)n;
+                }
+            }
+            return true;
+        }
+
         // ---- the directory ----
 
+        /// <summary>The stats directory, opened and checked; -1 (after one line on stderr) when it
+        /// cannot be used.</summary>
         private static int OpenDirectory()
         {
             fixed (byte* dir = s_scratch.Dir)
@@ -109,18 +220,123 @@ namespace Konfiscator.Native.Stats
                 else
                 {
                     path.Append("/dev/shm/konfiscator-");
-                    path.Append((ulong)Libc.getuid());
+                    path.Append((ulong)Libc.geteuid());
                 }
-                if (!path.Complete) return -1;
-                Libc.mkdir(dir, 0x1C0); // 0700; EEXIST is fine
-                // O_NOFOLLOW: a symlink planted in place of the directory is refused.
-                return Libc.open(dir, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (!path.Complete)
+                {
+                    var line = Notice.Begin();
+                    line.Append("KONFISCATOR_STATS_DIR is too long (");
+                    line.Append((ulong)(PathCapacity - 1));
+                    line.Append(" bytes at most); counting privately, nothing is published");
+                    Report(ref line);
+                    return -1;
+                }
+                Libc.mkdir(dir, 0x1C0); // 0700; EEXIST is fine, and any other failure shows in open
+                int fd = Libc.open(dir, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (fd < 0)
+                {
+                    int errno = Libc.Errno;
+                    fixed (Libc.Stat* st = &s_stat)
+                    {
+                        // O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a link too: tell them apart.
+                        if (errno == Libc.ENOTDIR && Libc.lstat(dir, st) == 0 && (st->Mode & Libc.S_IFMT) == Libc.S_IFLNK)
+                            ReportDirectory("is a symbolic link", 0);
+                        else
+                            ReportDirectory(null, errno);
+                    }
+                    return -1;
+                }
+                fixed (Libc.Stat* st = &s_stat)
+                {
+                    if (Libc.fstat(fd, st) != 0)
+                    {
+                        ReportDirectory(null, Libc.Errno);
+                        Libc.close(fd);
+                        return -1;
+                    }
+                    if (st->Uid != (uint)Libc.geteuid())
+                    {
+                        ReportOwner(st->Uid);
+                        Libc.close(fd);
+                        return -1;
+                    }
+                    if ((st->Mode & 0x3F) != 0) // any access for group or others
+                    {
+                        ReportMode(st->Mode);
+                        Libc.close(fd);
+                        return -1;
+                    }
+                }
+                return fd;
             }
+        }
+
+        /// <summary>"konfiscator: stats directory DIR: <errno text>; counting privately, nothing is published".</summary>
+        private static void ReportDirectory(string problem, int errno)
+        {
+            var line = BeginDirectoryLine();
+            if (problem != null) { line.Append((byte)' '); line.Append(problem); }
+            else { line.Append(": "); Notice.AppendError(ref line, errno); }
+            EndAndReport(ref line);
+        }
+
+        private static void ReportOwner(uint owner)
+        {
+            var line = BeginDirectoryLine();
+            line.Append(" belongs to uid ");
+            line.Append((ulong)owner);
+            line.Append(", not to this user (uid ");
+            line.Append((ulong)Libc.geteuid());
+            line.Append((byte)')');
+            EndAndReport(ref line);
+        }
+
+        private static void ReportMode(uint mode)
+        {
+            var line = BeginDirectoryLine();
+            line.Append(" is open to other users (mode ");
+            Notice.AppendOctal(ref line, mode & 0x1FF);
+            line.Append("; it must be 0700)");
+            EndAndReport(ref line);
+        }
+
+        private static TextBuffer BeginDirectoryLine()
+        {
+            var line = Notice.Begin();
+            line.Append("stats directory ");
+            fixed (byte* dir = s_scratch.Dir) Notice.AppendQuoted(ref line, dir);
+            return line;
+        }
+
+        private static void EndAndReport(ref TextBuffer line)
+        {
+            line.Append("; counting privately, nothing is published");
+            Report(ref line);
+        }
+
+        private static void ReportFile(string what, int errno)
+        {
+            var line = Notice.Begin();
+            line.Append(what);
+            line.Append((byte)' ');
+            fixed (byte* dir = s_scratch.Dir) Notice.AppendQuoted(ref line, dir);
+            line.Append(": ");
+            Notice.AppendError(ref line, errno);
+            EndAndReport(ref line);
+        }
+
+        /// <summary>Sends a failure line, once per process: a fork child of a process that
+        /// reported already stays quiet (it inherits s_reported).</summary>
+        private static void Report(ref TextBuffer line)
+        {
+            if (s_reported) return;
+            s_reported = true;
+            Notice.Send(ref line);
         }
 
         private static void FileName(byte* name, int pid, int seq)
         {
-            var n = new TextBuffer(name, 64);
+            var n = new TextBuffer(name, NameCapacity);
             n.Append((ulong)pid);
             if (seq > 0) { n.Append((byte)'.'); n.Append((ulong)seq); }
             n.Append(".kstats");
@@ -185,31 +401,35 @@ namespace Konfiscator.Native.Stats
             return result;
         }
 
-        /// <summary>Removes the files of processes that are over (no exporter will).</summary>
-        private static void Sweep(int dirfd)
+        /// <summary>Removes the files of processes that are over among the first few entries of
+        /// the directory (no exporter will). Bounded: one short read of the directory, and at most
+        /// InspectedFiles segments opened, starting at an entry chosen by the pid so that
+        /// processes do not all look at the same few files.</summary>
+        private static void Tidy(int dirfd)
         {
             fixed (byte* buffer = s_scratch.Dirents)
-            fixed (byte* name = s_scratch.Name)
             {
-                int seen = 0;
-                while (seen < MaxSweptEntries)
+                long n = Libc.syscall(Libc.SYS_getdents64, (void*)(nint)dirfd, (long)buffer, DirentBytes, null, null, 0);
+                // struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+                int count = 0;
+                for (long offset = 0; offset < n && count < StartEntries; count++)
+                    offset += *(ushort*)(buffer + offset + 16);
+                s_entriesExamined = count;
+                if (count == 0) return;
+                int first = s_pid % count, inspected = 0;
+                long at = 0;
+                for (int i = 0; i < first; i++) at += *(ushort*)(buffer + at + 16);
+                for (int i = 0; i < count && inspected < InspectedFiles; i++)
                 {
-                    long n = Libc.syscall(Libc.SYS_getdents64, (void*)(nint)dirfd, (long)buffer, DirentBytes, null, null, 0);
-                    if (n <= 0) break;
-                    // struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
-                    for (long offset = 0; offset < n; )
+                    if (first + i == count) at = 0; // wrap around to the first entry
+                    byte* entryName = buffer + at + 19;
+                    if (IsSegmentName(entryName) && !IsOwnName(entryName))
                     {
-                        byte* entry = buffer + offset;
-                        ushort length = *(ushort*)(entry + 16);
-                        byte* entryName = entry + 19;
-                        seen++;
-                        if (IsSegmentName(entryName) && !IsOwnName(entryName))
-                        {
-                            if (Inspect(dirfd, entryName, markOursFinal: false) == Over)
-                                Libc.unlinkat(dirfd, entryName, 0);
-                        }
-                        offset += length;
+                        inspected++;
+                        if (Inspect(dirfd, entryName, markOursFinal: false) == Over)
+                            Libc.unlinkat(dirfd, entryName, 0);
                     }
+                    at += *(ushort*)(buffer + at + 16);
                 }
             }
         }

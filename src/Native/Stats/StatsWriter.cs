@@ -16,6 +16,7 @@ namespace Konfiscator.Native.Stats
         private static byte* s_base;          // where counters are written now
         private static nuint s_size;          // bytes of a segment, page-rounded
         private static bool s_published;      // s_base is the shared file mapping
+        private static nuint s_reserved;      // bytes of the file backed so far (only these are ever touched)
         private static byte* s_private;       // private fallback
         private static ulong* s_forkGauges;   // the gauges of each slot at fork (BeforeFork)
         private static int s_slotCount;
@@ -69,7 +70,7 @@ namespace Konfiscator.Native.Stats
             int index = -1;
             if (s_releasedCount > 0)
                 index = s_releasedSlots[--s_releasedCount];
-            else if (s_slotsHandedOut < s_threadSlots)
+            else if (s_slotsHandedOut < s_threadSlots && Backed(s_slotsHandedOut + 1))
             {
                 index = s_slotsHandedOut++;
                 if (s_published)
@@ -96,11 +97,40 @@ namespace Konfiscator.Native.Stats
 
         private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.ProcessSlot, 0));
 
+        // ---- space in the file ----
+
+        /// <summary>Thread slots are backed in chunks of this many bytes as threads claim them.</summary>
+        private const int ReserveChunk = 16384;
+
+        /// <summary>Bytes to back for <paramref name="threadSlots"/> thread slots in use: everything
+        /// before them, and them, rounded up to a chunk (never past the end of the file).</summary>
+        private static nuint ReserveFor(int threadSlots)
+        {
+            nuint end = (nuint)StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + threadSlots, 0);
+            end = (end + ReserveChunk - 1) & ~(nuint)(ReserveChunk - 1);
+            return end < s_size ? end : s_size;
+        }
+
+        /// <summary>True when the first <paramref name="threadSlots"/> thread slots may be written:
+        /// counting is private, or the file's pages for them are backed (backed now if need be).
+        /// False leaves the thread on the shared slot rather than risk SIGBUS on a full filesystem.</summary>
+        private static bool Backed(int threadSlots)
+        {
+            if (!s_published) return true;
+            nuint needed = ReserveFor(threadSlots);
+            if (needed <= s_reserved) return true;
+            if (!SegmentFile.Reserve(s_reserved, needed)) return false;
+            s_reserved = needed;
+            return true;
+        }
+
         /// <summary>Moves the counters into a new file in the stats directory, if one can be made.</summary>
         private static void Publish()
         {
-            byte* shared = SegmentFile.Create(s_size, s_slotCount);
+            nuint reserve = ReserveFor(s_slotsHandedOut + 1);
+            byte* shared = SegmentFile.Create(s_size, reserve);
             if (shared == null) return;
+            s_reserved = reserve;
             // Counters first, the header (with its magic) last, so a reader never
             // sees a valid-looking header over missing counters.
             // Only the slots that may hold figures: the rest of a new file reads as
@@ -214,8 +244,11 @@ namespace Konfiscator.Native.Stats
 
             byte* inherited = s_base;
             bool wasPublished = s_published;
-            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, s_slotCount) : null;
+            // Backed up to the slots the child inherits (all of them are written below).
+            nuint reserve = ReserveFor(s_slotsHandedOut + 1);
+            byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(s_size, reserve) : null;
             if (target == null) target = s_private;
+            else s_reserved = reserve;
             // A new file reads as zeros, and the private copy is mostly zeros already:
             // only values that differ are written, so few pages are touched.
             int used = SlotsInUse;

@@ -1,0 +1,52 @@
+using Konfiscator.Hardening.Tests.Support;
+using Konfiscator.Native.Tests.Native;
+using Konfiscator.Native.Tests.Support;
+
+namespace Konfiscator.Hardening.Tests;
+
+/// <summary>Issue 8 item 11: with no exporter running, every start used to look at every file in
+/// the stats directory (0.5 s per start with 100 000 junk files). A start now looks at a bounded
+/// number of entries whatever the directory holds; cleaning is the exporter's and
+/// `konfiscator clean`'s. Asserted on the work (entries looked at, files removed), not on time.</summary>
+public class JunkSegmentFilesTests
+{
+    private const int Junk = 20_000;
+    /// <summary>What "a few" may mean: far below the junk, and no more than one short read of the directory.</summary>
+    private const int FewEntries = 64;
+
+    [Fact]
+    public void A_start_looks_at_a_few_entries_of_a_directory_of_20000_junk_files()
+    {
+        using var dir = new TempDir("konfiscator-junk");
+        string stats = dir.Subdirectory("stats");
+        for (int i = 0; i < Junk; i++)
+            File.WriteAllBytes(Path.Combine(stats, $"junk-{i}"), []);
+
+        var result = Preloaded.Run(StatsCasePrograms.StartWork, [], new Dictionary<string, string?> { ["KONFISCATOR_STATS_DIR"] = stats });
+        result.AssertSucceeded();
+        int entries = int.Parse(result.StdoutText.Trim().Split('=')[1]);
+        Assert.InRange(entries, 1, FewEntries);
+        Assert.Equal(Junk + 1, Directory.GetFiles(stats).Length); // the junk, and this process's segment
+    }
+
+    [Fact]
+    public void A_start_removes_a_few_segments_of_ended_processes_not_20000()
+    {
+        using var dir = new TempDir("konfiscator-junk");
+        string stats = dir.Subdirectory("stats");
+        // A real segment of a process that has ended, copied under 20 000 segment names.
+        var driver = Preloaded.Run(NativePrograms.Instance.Driver, [], new Dictionary<string, string?> { ["KONFISCATOR_STATS_DIR"] = stats });
+        driver.AssertSucceeded();
+        string ended = Assert.Single(Directory.GetFiles(stats));
+        byte[] header = File.ReadAllBytes(ended)[..256];
+        File.Delete(ended);
+        for (int i = 0; i < Junk; i++)
+            File.WriteAllBytes(Path.Combine(stats, $"{4_000_000 + i}.kstats"), header);
+
+        var result = Preloaded.Run(StatsCasePrograms.StartWork, [], new Dictionary<string, string?> { ["KONFISCATOR_STATS_DIR"] = stats });
+        result.AssertSucceeded();
+        int left = Directory.GetFiles(stats, "4*.kstats").Length;
+        Assert.True(left >= Junk - FewEntries, $"a start removed {Junk - left} files of ended processes; it may tidy a few, not all");
+        Assert.True(left < Junk, "a start with no exporter running should still tidy the first few ended segments it sees");
+    }
+}

@@ -1,0 +1,28 @@
+using Konfiscator.Hardening.Tests.Support;
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Hardening.Tests;
+
+/// <summary>
+/// Issue 8, case 4: at vm.max_map_count, giving part of a mapping back needs a map entry the
+/// process does not have, and munmap fails with ENOMEM. The library used to abort; it must keep
+/// the memory (pages released, the range still mapped) and try again later, as glibc carries on.
+/// The child uses up its own map entries (single pages of alternating protection), so nothing
+/// outside it is touched and no privilege is needed.
+/// </summary>
+public sealed class MapCountExhaustionTests
+{
+    [Fact]
+    public void FreesAtTheMapEntryLimitKeepTheMemoryAndRetryLater()
+    {
+        var run = Preload.Run(TrialPrograms.Get("map_count_exhaustion"), []);
+        var result = run.Result.AssertSucceeded();
+        Assert.Contains("heap check 0", result.StdoutText, StringComparison.Ordinal);
+        // The program frees the second of four heap regions, so it checks both kinds of
+        // refused unmapping: a large block's munmap and a region's return to its reservation.
+        Assert.Contains(", 4 regions,", result.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("freed large block unmapped: yes", result.StdoutText, StringComparison.Ordinal);
+        Assert.Contains("ok", result.StdoutText, StringComparison.Ordinal);
+        Assert.DoesNotContain("konfiscator:", result.Stderr, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,53 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Konfiscator.Hardening.Tests.Support;
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Hardening.Tests;
+
+/// <summary>
+/// Issue 8, case 7: two blocks freed, a chosen address written into their first words (where the
+/// allocator keeps its links), three mallocs. Unprotected, a malloc returned memory in the
+/// program's .bss (thread caches) or one block twice (the heap's free index). The links are
+/// mangled and checked (docs/heap.md); the process must stop with SIGABRT and one line
+/// `konfiscator: malloc(): corrupted free list (ptr=0x...)` naming one of the two freed blocks.
+/// </summary>
+public sealed partial class UseAfterFreeTests
+{
+    public static TheoryData<int, string> Cases => new()
+    {
+        // Thread-cache sizes (smallest, middle, largest bin), then heap blocks: 5 000 bytes
+        // as in the trial, and 60 000 bytes, below the mapping threshold.
+        { 24, "1" }, { 200, "1" }, { 1000, "1" }, { 5000, "1" }, { 60000, "1" },
+        { 24, "0" }, { 1000, "0" }, { 5000, "0" }, { 60000, "0" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void PoisonedLinks_StopTheProcessWithOneLine(int size, string tcache)
+    {
+        var run = Preload.Run(TrialPrograms.Get("uaf_poison"), [size.ToString(CultureInfo.InvariantCulture)],
+            environment: new Dictionary<string, string?> { ["KONFISCATOR_TCACHE"] = tcache });
+        var result = run.Result;
+        Assert.True(result.KilledBy(ChildResult.SIGABRT), $"expected SIGABRT\n{result.Describe()}");
+
+        var freed = Freed().Match(result.StdoutText);
+        Assert.True(freed.Success, $"the program did not print its freed blocks\n{result.Describe()}");
+        var candidates = new[] { Hex(freed.Groups[1].Value), Hex(freed.Groups[2].Value) };
+
+        var ours = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => l.StartsWith("konfiscator:", StringComparison.Ordinal)).ToList();
+        Assert.True(ours.Count == 1, $"expected exactly one line from the library\n{result.Describe()}");
+        var line = Line().Match(ours[0]);
+        Assert.True(line.Success, $"unexpected line: {ours[0]}");
+        Assert.Contains(Hex(line.Groups[1].Value), candidates);
+    }
+
+    private static ulong Hex(string digits) => ulong.Parse(digits, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^freed=0x([0-9a-f]+) 0x([0-9a-f]+)$", RegexOptions.Multiline)]
+    private static partial Regex Freed();
+
+    [GeneratedRegex(@"^konfiscator: malloc\(\): corrupted free list \(ptr=0x([0-9a-f]+)\)$")]
+    private static partial Regex Line();
+}
