@@ -59,7 +59,7 @@ public class CliTests
         Assert.Equal(0, code);
         Assert.Contains("stats [PID]", top); // optional, so in brackets
         Assert.DoesNotContain("stats <PID>", top);
-        foreach (string verb in new[] { "run", "exporter", "stats", "bench" })
+        foreach (string verb in new[] { "run", "exporter", "stats", "clean", "bench" })
         {
             Assert.Contains($"  {verb} ", top);
             var (verbCode, help, _) = await ToolProcess.RunAsync([verb, "--help"]);

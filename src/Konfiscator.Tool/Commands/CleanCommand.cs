@@ -20,6 +20,9 @@ internal static class CleanCommand
         {
             dryRun, statsDir,
         };
+        Help.Examples(clean,
+            ("konfiscator clean --dry-run", "what would go, and why"),
+            ("konfiscator clean --stats-dir /srv/kstats", "another directory"));
         clean.SetAction(parse => Run(parse.GetValue(dryRun), parse.GetValue(statsDir)));
         return clean;
     }
