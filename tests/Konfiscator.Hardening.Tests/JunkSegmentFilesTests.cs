@@ -17,8 +17,8 @@ public class JunkSegmentFilesTests
     [Fact]
     public void A_start_looks_at_a_few_entries_of_a_directory_of_20000_junk_files()
     {
-        using var dir = new TempDir("konfiscator-junk");
-        string stats = dir.Subdirectory("stats");
+        using var dir = new MemoryDir();
+        string stats = dir.Path;
         for (int i = 0; i < Junk; i++)
             File.WriteAllBytes(Path.Combine(stats, $"junk-{i}"), []);
 
@@ -32,8 +32,8 @@ public class JunkSegmentFilesTests
     [Fact]
     public void A_start_removes_a_few_segments_of_ended_processes_not_20000()
     {
-        using var dir = new TempDir("konfiscator-junk");
-        string stats = dir.Subdirectory("stats");
+        using var dir = new MemoryDir();
+        string stats = dir.Path;
         // A real segment of a process that has ended, copied under 20 000 segment names.
         var driver = Preloaded.Run(NativePrograms.Instance.Driver, [], new Dictionary<string, string?> { ["KONFISCATOR_STATS_DIR"] = stats });
         driver.AssertSucceeded();
@@ -48,5 +48,26 @@ public class JunkSegmentFilesTests
         int left = Directory.GetFiles(stats, "4*.kstats").Length;
         Assert.True(left >= Junk - FewEntries, $"a start removed {Junk - left} files of ended processes; it may tidy a few, not all");
         Assert.True(left < Junk, "a start with no exporter running should still tidy the first few ended segments it sees");
+    }
+}
+
+/// <summary>A private (0700) directory on /dev/shm, where the default stats directory lives (tmpfs:
+/// 20 000 files are made and removed in memory, not on a shared disk); under the temporary
+/// directory when there is no /dev/shm. Removed on dispose.</summary>
+internal sealed class MemoryDir : IDisposable
+{
+    public MemoryDir()
+    {
+        string parent = Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+        Path = System.IO.Path.Combine(parent, $"konfiscator-junk-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

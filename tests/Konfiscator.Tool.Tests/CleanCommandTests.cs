@@ -72,7 +72,7 @@ public class CleanCommandTests
     [Fact]
     public async Task Clean_removes_20000_junk_files()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDir(inMemory: true);
         for (int i = 0; i < 20_000; i++) File.WriteAllBytes(dir.File($"junk-{i}"), []);
         var (code, stdout, stderr) = await ToolProcess.RunAsync(["clean", "--stats-dir", dir.Path], timeout: TimeSpan.FromSeconds(120));
         Assert.True(code == 0, stderr);

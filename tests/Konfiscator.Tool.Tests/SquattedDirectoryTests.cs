@@ -94,6 +94,21 @@ public class SquattedDirectoryTests
         Assert.True(resumed.Value("konfiscator_exporter_scan_errors_total", ("reason", "untrusted_directory")) >= errors);
     }
 
+    [Theory]
+    [InlineData("stats"), InlineData("exporter")]
+    public async Task The_tool_refuses_a_directory_open_to_everyone_with_the_reason(string verb)
+    {
+        using var dir = new TempDir();
+        using var p = new Sleeper();
+        SegmentBuilder.For(p, "sshd").Requests(0, StatsLayout.MallocCalls, 24, 7).WriteTo(dir.Path);
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)Convert.ToInt32("777", 8));
+        string[] args = verb == "stats" ? ["stats", "--stats-dir", dir.Path] : ["exporter", "--listen", "127.0.0.1:0", "--stats-dir", dir.Path];
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(args);
+        Assert.Equal(1, code);
+        Assert.Equal($"konfiscator: the stats directory {dir.Path} is open to other users (mode 0777); it must be 0700\n", stderr);
+        Assert.DoesNotContain("sshd", stdout);
+    }
+
     private static class Interop
     {
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]

@@ -5,9 +5,12 @@ namespace Konfiscator.Tests.Shared;
 /// project's own), removed at the end of a test. Shared by every test project.</summary>
 internal sealed class TempDir : IDisposable
 {
-    public TempDir(string prefix = "konfiscator-tests")
+    /// <param name="inMemory">Under /dev/shm (tmpfs, where the default stats directory lives) when
+    /// it exists: for tests that make and remove thousands of files.</param>
+    public TempDir(string prefix = "konfiscator-tests", bool inMemory = false)
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string parent = inMemory && Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+        Path = System.IO.Path.Combine(parent, $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 

@@ -272,23 +272,39 @@ namespace Konfiscator.Native.Heap
             }
         }
 
-        /// <summary>The lowest-addressed block above <paramref name="after"/> of at least <paramref name="units"/>, or null.</summary>
-        public static Block* FirstFitAbove(Arena* a, uint units, Block* after)
+        /// <summary>FirstFit, as the node (null when nothing fits).</summary>
+        public static Node* FirstFitNode(Arena* a, uint units)
         {
-            Node* n = FirstFitAbove(a->NodeRoot, units, after);
-            return n == null ? null : n->Block;
+            Node* n = a->NodeRoot;
+            return MaxOf(n) < units ? null : LowestFitUnder(n, units);
         }
 
-        private static Node* FirstFitAbove(Node* n, uint units, Block* after)
+        /// <summary>The next node after n in address order whose block has at least
+        /// <paramref name="units"/>, or null: down n's right subtree if its maximum says so,
+        /// else up to the first ancestor reached from its left that fits itself or whose
+        /// right subtree does. Walking successive fits this way costs O(1) per step on
+        /// average (each edge is crossed at most twice over a whole walk).</summary>
+        public static Node* NextFit(Node* n, uint units)
         {
-            if (MaxOf(n) < units) return null;
-            if (n->Block > after)
+            if (n->RightMax >= units) return LowestFitUnder(n->Right, units);
+            for (Node* p = n->Parent; p != null; n = p, p = p->Parent)
             {
-                Node* found = FirstFitAbove(n->Left, units, after);
-                if (found != null) return found;
-                if (n->Size >= units) return n;
+                if (p->Left != n) continue;
+                if (p->Size >= units) return p;
+                if (p->RightMax >= units) return LowestFitUnder(p->Right, units);
             }
-            return FirstFitAbove(n->Right, units, after);
+            return null;
+        }
+
+        /// <summary>The lowest fit in the subtree under n, whose maximum is known to be at least <paramref name="units"/>.</summary>
+        private static Node* LowestFitUnder(Node* n, uint units)
+        {
+            while (true)
+            {
+                if (n->LeftMax >= units) n = n->Left;
+                else if (n->Size >= units) return n;
+                else n = n->Right;
+            }
         }
 
         /// <summary>The largest free size in the index, exactly.</summary>

@@ -14,6 +14,14 @@
 //
 // KONFISCATOR_TCACHE=0 turns caching off (every call goes to the heap): the
 // placement is then exactly docs/heap.md's first fit, which the model test checks.
+//
+// Whatever replaces this front end must keep three protections (issue 8):
+//   - links kept in freed memory are stored and read through FreeLinks (mangled
+//     with the process's secret, checked before they are followed);
+//   - a thread gets no new cache once its key destructor ran (ExitedThreads), and
+//     free(NULL) makes nothing;
+//   - in a fork child, caches of the parent's other threads never count into the
+//     parent's stats mapping (ResetAfterForkInChild).
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;

@@ -110,17 +110,22 @@ namespace Konfiscator.Native.Stats
             if (fd >= 0)
             {
                 if (!Remember(fd) || !Backed(fd, 0, reserve))
-                {
                     ReportFile("cannot reserve space for a segment in", Libc.Errno);
-                    fixed (byte* name = s_scratch.OwnName) Libc.unlinkat(dirfd, name, 0);
-                    s_fileInode = 0;
-                }
-                else if (Libc.ftruncate(fd, (long)size) == 0)
+                else if (Libc.ftruncate(fd, (long)size) != 0)
+                    ReportFile("cannot size a segment in", Libc.Errno);
+                else
                 {
                     // The pages past the reservation are holes: nothing touches them
                     // before Reserve has backed them.
                     void* p = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
                     if (p != Libc.MAP_FAILED) mapping = (byte*)p;
+                    else ReportFile("cannot map a segment in", Libc.Errno);
+                }
+                if (mapping == null)
+                {
+                    // Leave no half-made file behind for readers to puzzle over.
+                    fixed (byte* name = s_scratch.OwnName) Libc.unlinkat(dirfd, name, 0);
+                    s_fileInode = 0;
                 }
                 Libc.close(fd);
             }

@@ -47,13 +47,32 @@ internal sealed class FirstFitModel
 
     public IReadOnlyList<Region> Regions => _regions.OrderBy(r => r.First).ToList();
 
-    /// <summary>The placement in the lowest-addressed free block that can hold the request, or
-    /// null when none can (then the arena must map a new region).</summary>
+    /// <summary>How many free blocks of the block size an aligned request tries before it
+    /// settles for one large enough for any alignment (docs/heap.md, "Aligned requests").</summary>
+    public const int AlignedTries = 4;
+
+    /// <summary>The placement, or null when there is none (then the arena must map a new region).
+    /// Alignment 16 or less: the lowest-addressed free block of at least the block size. Larger:
+    /// the lowest of the first <see cref="AlignedTries"/> free blocks of at least the block size
+    /// that can hold it; failing those, the lowest free block of at least the block size + A + 32
+    /// bytes (which always can).</summary>
     public Placement? FindFit(ulong blockSize, ulong alignment)
     {
+        int tried = 0;
         foreach (var (header, size) in _free)
         {
-            if (FitIn(new FreeBlock(header, size), blockSize, alignment) is { } placement)
+            if (size < blockSize)
+                continue;
+            var free = new FreeBlock(header, size);
+            if (alignment > Unit && tried == AlignedTries)
+            {
+                if (size < blockSize + alignment + MinBlock)
+                    continue;
+                return FitIn(free, blockSize, alignment)
+                    ?? throw new InvalidOperationException($"model bug: {free} cannot hold {blockSize} bytes aligned to {alignment}");
+            }
+            tried++;
+            if (FitIn(free, blockSize, alignment) is { } placement)
                 return placement;
         }
         return null;
