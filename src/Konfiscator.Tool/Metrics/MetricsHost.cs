@@ -30,8 +30,9 @@ internal sealed class MetricsHost : IAsyncDisposable
     /// <summary>Claims the directory, binds the server, makes a first collection and starts the
     /// background loop. <paramref name="requireClaim"/>: fail when another live collector holds the
     /// directory (the exporter); otherwise only read it (run with a shared directory).</summary>
-    /// <paramref name="listen"/> null: no server (run --no-serve), collection only.
-    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log)
+    /// <param name="listen">null: no server (run --no-serve), collection only.</param>
+    public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log,
+        bool keepEndedGauges = false)
     {
         var claim = ExporterClaim.TryClaim(directory, out int holder);
         if (claim is null)
@@ -42,7 +43,7 @@ internal sealed class MetricsHost : IAsyncDisposable
             log.WriteLine($"konfiscator: {message}; only reading it, that process folds in and removes ended processes");
         }
         var collector = new Collector(directory, new CollectorOptions { RemoveCollected = claim is not null });
-        var metrics = new KonfiscatorMetrics(collector, perPid);
+        var metrics = new KonfiscatorMetrics(collector, perPid, keepEndedGauges: keepEndedGauges);
         var host = new MetricsHost(directory, claim, metrics, log);
         metrics.Collected += host.Report;
         try

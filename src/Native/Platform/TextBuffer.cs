@@ -56,6 +56,8 @@ namespace Konfiscator.Native.Platform
             _bytes[_length] = 0;
         }
 
+        /// <summary>Sets the length after text was written straight into the bytes (the exit
+        /// summary's command name, read from /proc into the buffer).</summary>
         public void Truncate(int length)
         {
             _length = length;
