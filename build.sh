@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds everything into artifacts/:
 #   artifacts/lib/libkonfiscator.so   the allocator (NativeAOT, no .NET runtime inside)
-#   artifacts/bin/konfiscator         the tool (run, exporter, stats, bench)
+#   artifacts/bin/konfiscator         the tool (run, exporter, stats, ps, top, heap, clean, bench)
 #   artifacts/bin/konf-driver         the seed's driver program (C)
-# Usage: ./build.sh [--lib-only]
+# Usage: ./build.sh [--lib-only | --package]
+#   --lib-only  the library and the driver only
+#   --package   also artifacts/konfiscator-<version>-linux-x64.tar.gz (runs without .NET:
+#               the tool is published self-contained) and artifacts/nupkg/konfiscator.<version>.nupkg
+#               (the tool as a .NET global tool, the library and driver inside)
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$PWD
@@ -29,11 +33,40 @@ echo "== C programs"
 cc=${CC:-gcc}
 "$cc" -O2 -Wall -Werror -o artifacts/bin/konf-driver tests/native/driver.c
 
-if [[ "${1:-}" == "--lib-only" ]]; then exit 0; fi
+mode=${1:-}
+case "$mode" in
+  ""|--lib-only|--package) ;;
+  *) echo "build.sh: unknown option $mode (use --lib-only or --package)" >&2; exit 2 ;;
+esac
+if [[ "$mode" == "--lib-only" ]]; then exit 0; fi
 
-if [[ -f src/Konfiscator.Tool/Konfiscator.Tool.csproj ]]; then
-  echo "== konfiscator tool"
-  dotnet publish src/Konfiscator.Tool/Konfiscator.Tool.csproj -c "$config" -nologo -v quiet \
-    -o artifacts/bin
-fi
+echo "== konfiscator tool"
+tool=src/Konfiscator.Tool/Konfiscator.Tool.csproj
+dotnet publish "$tool" -c "$config" -nologo -v quiet -o artifacts/bin
 echo "built: $root/artifacts/lib/libkonfiscator.so"
+
+if [[ "$mode" == "--package" ]]; then
+  version=$(dotnet msbuild "$tool" -nologo -getProperty:Version)
+  name=konfiscator-$version-linux-x64
+  stage=artifacts/obj/package/$name
+  echo "== $name.tar.gz"
+  rm -rf "$stage" artifacts/konfiscator-*-linux-x64.tar.gz artifacts/nupkg && mkdir -p "$stage/bin" "$stage/lib"
+  # Self-contained, one file: the runtime travels with the tool, so the machine needs no .NET.
+  dotnet publish "$tool" -c "$config" -nologo -v quiet -r linux-x64 --self-contained true \
+    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:DebugType=none \
+    -o artifacts/obj/package/tool
+  cp artifacts/obj/package/tool/konfiscator "$stage/bin/"
+  cp artifacts/bin/konf-driver "$stage/bin/"
+  cp artifacts/lib/libkonfiscator.so "$stage/lib/"
+  cp README.md "$stage/"
+  mkdir -p "$stage/docs" && cp docs/metrics.md docs/heap.md "$stage/docs/"
+  for licence in LICENSE LICENSE.md LICENSE.txt COPYING; do
+    if [[ -f $licence ]]; then cp "$licence" "$stage/"; fi
+  done
+  tar -czf "artifacts/$name.tar.gz" -C artifacts/obj/package "$name"
+  echo "packaged: $root/artifacts/$name.tar.gz"
+
+  echo "== konfiscator.$version.nupkg (.NET tool)"
+  dotnet pack "$tool" -c "$config" -nologo -v quiet -p:KonfiscatorToolPackage=true -o artifacts/nupkg
+  echo "packaged: $root/artifacts/nupkg/konfiscator.$version.nupkg"
+fi

@@ -16,6 +16,12 @@ public enum GroupAggregation
     Max,
 }
 
+/// <summary>A ratio computed from one set of figures (<c>v(counter)</c> reads one).</summary>
+public sealed record RatioFigure(string Name, string Help, Func<Func<int, ulong>, double> Compute)
+{
+    public string MetricName => Figures.Prefix + Name;
+}
+
 /// <summary>One published figure: its metric name (without the <c>konfiscator_</c> prefix), help
 /// text, where it comes from in the segment, and how processes of one command add up.</summary>
 public sealed record Figure(string Name, string Help, int Counter, FigureKind Kind, GroupAggregation Aggregation = GroupAggregation.Sum)
@@ -35,7 +41,7 @@ public static class Figures
         new("malloc_total", "Calls of malloc().", StatsLayout.MallocCalls, FigureKind.Counter),
         new("free_total", "Calls of free() and cfree(), NULL pointers included.", StatsLayout.FreeCalls, FigureKind.Counter),
         new("mmap_total", "mmap() and mremap() calls that mapped memory from the OS.", StatsLayout.MmapCalls, FigureKind.Counter),
-        new("defrag_total", "Free blocks merged with a free neighbour when freed (coalesces).", StatsLayout.Coalesces, FigureKind.Counter),
+        new("defrag_total", "Coalesces: free blocks merged with a free neighbour when freed (the seed's name; nothing is moved).", StatsLayout.Coalesces, FigureKind.Counter),
         // The other entry points.
         new("calloc_total", "Calls of calloc().", StatsLayout.CallocCalls, FigureKind.Counter),
         new("realloc_total", "Calls of realloc().", StatsLayout.ReallocCalls, FigureKind.Counter),
@@ -61,6 +67,18 @@ public static class Figures
         new("cache_refill_blocks_total", "Blocks the thread caches took from the heap.", StatsLayout.CacheRefillBlocks, FigureKind.Counter),
         new("cache_return_blocks_total", "Blocks the thread caches gave back to the heap.", StatsLayout.CacheReturnBlocks, FigureKind.Counter),
         new("largest_free_block_bytes", "Size of the largest free block; for a group, the largest among its live processes.", StatsLayout.LargestFreeBlock, FigureKind.Gauge, GroupAggregation.Max),
+    ];
+
+    /// <summary>Ratios derived from the gauges, for live processes (a group's from its summed
+    /// gauges): how a heap's free space and mappings relate to what it holds.</summary>
+    public static readonly IReadOnlyList<RatioFigure> Ratios =
+    [
+        new("fragmentation_ratio",
+            "1 - largest free block / free bytes: 0 when the free space is one block, near 1 when it is scattered in small pieces (0 with no free bytes).",
+            v => v(StatsLayout.FreeBytes) == 0 ? 0 : 1 - Math.Min(1.0, (double)v(StatsLayout.LargestFreeBlock) / v(StatsLayout.FreeBytes))),
+        new("mapped_to_in_use_ratio",
+            "Bytes mapped from the OS / bytes in use: 1 means every mapped byte is handed out; above 1, the rest is free space, headers and unused mappings (NaN with nothing in use).",
+            v => v(StatsLayout.BytesInUse) == 0 ? double.NaN : (double)v(StatsLayout.BytesMapped) / v(StatsLayout.BytesInUse)),
     ];
 
     public const string RequestSizeName = "request_size_bytes";

@@ -79,6 +79,10 @@ public sealed class ProcessStats
             if ((c == StatsLayout.BytesInUse || c == StatsLayout.CachedBytes) && (long)v < 0) v = 0;
             merged[c] = v;
         }
+        // The library reports a thread's growth to the process-wide peak in quanta (a plain store
+        // per call, no atomic), so a small or young process's peak can lag its bytes in use. A
+        // peak below the current level is never true: report at least the level.
+        merged[StatsLayout.PeakBytesInUse] = Math.Max(merged[StatsLayout.PeakBytesInUse], merged[StatsLayout.BytesInUse]);
         return merged;
     }
 }

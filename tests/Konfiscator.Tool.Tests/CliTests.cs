@@ -28,6 +28,49 @@ public class CliTests
         Assert.Equal("", stdout);
     }
 
+    [Theory]
+    [InlineData("--frob", "run", "--frob", "--", "true")]
+    [InlineData("--jsn", "stats", "--jsn")]
+    [InlineData("-x", "stats", "-x", "12")]
+    public async Task An_unknown_option_is_a_usage_error_never_an_argument(string option, params string[] args)
+    {
+        using var dir = new TempDir();
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(args, HarmlessRun(dir.Path));
+        Assert.Equal(2, code);
+        Assert.StartsWith($"konfiscator: unknown option '{option}'\n", stderr);
+        Assert.Contains($"Usage: konfiscator {args[0]} ", stderr);
+        Assert.DoesNotContain("serving", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public async Task Bench_names_the_workloads_when_given_an_unknown_one()
+    {
+        var (code, _, stderr) = await ToolProcess.RunAsync(["bench", "--workloads", "fifo,nope"]);
+        Assert.Equal(2, code);
+        Assert.Contains("no workload 'nope'; the workloads are fifo, lifo", stderr);
+        Assert.DoesNotContain("Parameter", stderr);
+    }
+
+    [Fact]
+    public async Task Help_is_generated_for_every_command_with_examples_and_plain_words()
+    {
+        var (code, top, _) = await ToolProcess.RunAsync(["--help"]);
+        Assert.Equal(0, code);
+        Assert.Contains("stats [PID]", top); // optional, so in brackets
+        Assert.DoesNotContain("stats <PID>", top);
+        foreach (string verb in new[] { "run", "exporter", "stats", "ps", "top", "heap", "clean", "bench" })
+        {
+            Assert.Contains($"  {verb} ", top);
+            var (verbCode, help, _) = await ToolProcess.RunAsync([verb, "--help"]);
+            Assert.Equal(0, verbCode);
+            Assert.Contains($"Usage:\n  konfiscator {verb}", help);
+            Assert.Contains("Examples:\n  konfiscator " + verb, help);
+            foreach (string word in new[] { "the seed", "seed's", "figures", "image" })
+                Assert.DoesNotContain(word, help + top, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
     [Fact]
     public async Task No_command_is_a_usage_error_and_help_works()
     {
@@ -160,6 +203,53 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Stats_on_a_pipe_never_wraps_hides_zero_rows_unless_all_and_honours_columns()
+    {
+        using var dir = new TempDir();
+        using var p = new Sleeper();
+        SegmentBuilder.For(p, "wide").Requests(0, StatsLayout.MallocCalls, 100, 5).Thread(0, StatsLayout.BytesInUse, 500)
+            .Arena(0, StatsLayout.FreeBytes, 1000).Arena(0, StatsLayout.LargestFreeBlock, 250).WriteTo(dir.Path);
+        var noColumns = new Dictionary<string, string?> { ["COLUMNS"] = null };
+
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.Path], noColumns);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("running for ", stdout);
+        Assert.DoesNotContain("clock ticks", stdout);
+        Assert.Contains("│ fragmentation (1 - largest free / free) │", stdout);
+        Assert.Contains(SummaryTableDefragNote, stdout);
+        Assert.DoesNotContain("│ calloc ", stdout); // zero
+        Assert.Matches(@"\d+ rows that are zero are not shown", stdout);
+        Assert.DoesNotContain("\u001b", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = await ToolProcess.RunAsync(["stats", "--all", "--stats-dir", dir.Path], noColumns);
+        Assert.Equal(0, code);
+        Assert.Contains("│ calloc ", stdout);
+
+        // COLUMNS is honoured: a narrow table, still without escape codes.
+        (code, stdout, _) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.Path], new Dictionary<string, string?> { ["COLUMNS"] = "50" });
+        Assert.Equal(0, code);
+        Assert.All(stdout.Split('\n'), line => Assert.True(line.Length <= 50, line));
+    }
+
+    private const string SummaryTableDefragNote = "defrag = coalesces: a freed block merged with a free neighbour (nothing is moved)";
+
+    [Fact]
+    public async Task Stats_json_writes_the_last_bucket_as_plus_inf()
+    {
+        using var dir = new TempDir();
+        using var p = new Sleeper();
+        SegmentBuilder.For(p, "j").Requests(0, StatsLayout.MallocCalls, 1UL << 40, 1).WriteTo(dir.Path);
+        var (code, stdout, stderr) = await ToolProcess.RunAsync(["stats", "--json", "--stats-dir", dir.Path]);
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var buckets = json.RootElement.GetProperty("request_size_bytes").GetProperty("buckets");
+        Assert.Equal("+Inf", buckets[buckets.GetArrayLength() - 1].GetProperty("le").GetString());
+        Assert.Equal(1UL, buckets[buckets.GetArrayLength() - 1].GetProperty("count").GetUInt64());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("figures").GetProperty("mapped_to_in_use_ratio").ValueKind);
+        Assert.True(json.RootElement.GetProperty("age_seconds").GetDouble() >= 0);
+    }
+
+    [Fact]
     public async Task Stats_without_a_live_process_or_directory_is_an_error()
     {
         using var dir = new TempDir();
@@ -167,9 +257,20 @@ public class CliTests
         Assert.Equal(1, code);
         Assert.Contains("no live process", stderr);
 
-        (code, _, stderr) = await ToolProcess.RunAsync(["stats", "12345", "--stats-dir", dir.Path]);
+        // A pid above the kernel's largest possible pid (2^22) cannot exist.
+        (code, _, stderr) = await ToolProcess.RunAsync(["stats", "4194305", "--stats-dir", dir.Path]);
         Assert.Equal(1, code);
-        Assert.Contains("process 12345 publishes no figures", stderr);
+        Assert.Contains("no process 4194305 is running", stderr);
+
+        // A process that runs without the library: a different message, with what to check.
+        using (var plain = new Sleeper())
+        {
+            string pid = plain.Pid.ToString(CultureInfo.InvariantCulture);
+            (code, _, stderr) = await ToolProcess.RunAsync(["stats", pid, "--stats-dir", dir.Path]);
+            Assert.Equal(1, code);
+            Assert.Contains($"process {pid} (sleep) is running but publishes no statistics", stderr);
+            Assert.Contains("libkonfiscator.so preloaded", stderr);
+        }
 
         (code, _, stderr) = await ToolProcess.RunAsync(["stats", "--stats-dir", dir.File("missing")]);
         Assert.Equal(1, code);
@@ -203,14 +304,50 @@ public class CliTests
         Assert.Contains("killed by signal 9", stderr);
     }
 
-    [Fact]
-    public async Task Run_of_a_missing_command_exits_127()
+    [Theory]
+    [InlineData("no-such-cmd-k10", 127, "konfiscator: no-such-cmd-k10: command not found\n")]
+    [InlineData("/nonexistent/program", 127, "konfiscator: /nonexistent/program: No such file or directory\n")]
+    [InlineData("/", 126, "konfiscator: /: Is a directory\n")]
+    public async Task Run_fails_to_start_a_command_in_a_shell_s_words(string command, int status, string message)
     {
-        var (code, _, stderr) = await ToolProcess.RunAsync(
-            ["run", "--listen", "127.0.0.1:0", "--", "/nonexistent/program"], HarmlessRun());
-        Assert.Equal(127, code);
-        Assert.Contains("/nonexistent/program", stderr);
+        var (code, _, stderr) = await ToolProcess.RunAsync(["run", "--listen", "127.0.0.1:0", "--", command], HarmlessRun());
+        Assert.Equal(status, code);
+        Assert.Equal(message, stderr);
     }
+
+    [Fact]
+    public async Task Run_of_a_file_that_is_not_executable_exits_126()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("script"), "#!/bin/sh\necho hi\n");
+        File.SetUnixFileMode(dir.File("script"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var (code, _, stderr) = await ToolProcess.RunAsync(["run", "--listen", "127.0.0.1:0", "--", dir.File("script")], HarmlessRun());
+        Assert.Equal(126, code);
+        Assert.Equal($"konfiscator: {dir.File("script")}: Permission denied\n", stderr);
+    }
+
+    [Fact]
+    public async Task Run_warns_that_a_set_user_id_program_keeps_glibc_s_malloc()
+    {
+        // A set-user-ID copy of `true` owned by another user than us: the loader would run it in
+        // secure mode, ignoring LD_PRELOAD. Making one needs the right to chown (root); as another
+        // user the check is the reverse: a program set-user-ID to root.
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0x1ED); // 0755, so that the owner can be anyone
+        string program = dir.File("setuid-true");
+        File.Copy("/bin/true", program);
+        uint me = Konfiscator.Reader.StatsDirectory.EffectiveUid;
+        int owner = me == 0 ? 65534 : 0;
+        if (me == 0) Assert.Equal(0, Chown(program, owner, -1));
+        else if (!File.Exists("/usr/bin/passwd")) throw new Xunit.Sdk.XunitException("needs root, or /usr/bin/passwd (set-user-ID root)");
+        else program = "/usr/bin/passwd";
+        if (me == 0) File.SetUnixFileMode(program, (UnixFileMode)0x9ED); // 04755
+        var (_, _, stderr) = await ToolProcess.RunAsync(["run", "--listen", "127.0.0.1:0", "--", program, "--help"], HarmlessRun());
+        Assert.Contains("set-user-ID program: the loader ignores LD_PRELOAD", stderr);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
+    private static extern int Chown(string path, int owner, int group);
 
     [Fact]
     public async Task Run_without_the_library_fails_before_starting_anything()

@@ -26,6 +26,7 @@ public class MetricsTests
     [
         "konfiscator_in_use_bytes", "konfiscator_peak_in_use_bytes", "konfiscator_mapped_bytes", "konfiscator_free_bytes",
         "konfiscator_free_blocks", "konfiscator_largest_free_block_bytes", "konfiscator_processes", "konfiscator_cached_bytes",
+        "konfiscator_fragmentation_ratio", "konfiscator_mapped_to_in_use_ratio", "konfiscator_build_info",
     ];
 
     [Fact]
@@ -44,6 +45,55 @@ public class MetricsTests
         Assert.Equal(CounterNames.Length + GaugeNames.Length + 1, e.Types.Count);
         // Nothing but our own families: the tool's process metrics stay out.
         Assert.All(e.Samples, s => Assert.StartsWith("konfiscator_", s.Name));
+    }
+
+    [Fact]
+    public async Task Peak_is_never_below_in_use_and_the_ratios_follow_their_definitions()
+    {
+        using var dir = new TempDir();
+        using var a = new Sleeper();
+        // Small allocations whose growth the library has not yet reported to the peak: peak 0.
+        SegmentBuilder.For(a, "small").Requests(0, StatsLayout.MallocCalls, 4, 50).Thread(0, StatsLayout.BytesInUse, 800)
+            .Process(StatsLayout.BytesMapped, 4000)
+            .Arena(0, StatsLayout.FreeBytes, 1000).Arena(0, StatsLayout.LargestFreeBlock, 600).WriteTo(dir.Path);
+        var metrics = new KonfiscatorMetrics(new Collector(dir.Path), perPid: false);
+        var e = await Exposition.FromRegistryAsync(metrics.Registry);
+        var small = ("command", "small");
+        Assert.Equal(800, e.Value("konfiscator_in_use_bytes", small));
+        Assert.Equal(800, e.Value("konfiscator_peak_in_use_bytes", small));
+        Assert.Equal(1 - 600.0 / 1000, e.Value("konfiscator_fragmentation_ratio", small)!.Value, 9);
+        Assert.Equal(4000.0 / 800, e.Value("konfiscator_mapped_to_in_use_ratio", small)!.Value, 9);
+
+        var (version, _) = BuildInfo.Get();
+        Assert.Matches(@"^\d+\.\d+\.\d+", version);
+        Assert.Equal(1, e.Value("konfiscator_build_info", ("version", version)));
+    }
+
+    [Fact]
+    public async Task Run_keeps_the_gauges_a_command_ended_with()
+    {
+        using var dir = new TempDir();
+        using var a = new Sleeper();
+        var seg = SegmentBuilder.For(a, "job").Requests(0, StatsLayout.MallocCalls, 100, 5).Thread(0, StatsLayout.BytesInUse, 640)
+            .Process(StatsLayout.BytesMapped, 1 << 20).Process(StatsLayout.PeakBytesInUse, 4096);
+        seg.WriteTo(dir.Path);
+        var kept = new KonfiscatorMetrics(new Collector(dir.Path, new CollectorOptions { RemoveCollected = false }), perPid: false, keepEndedGauges: true);
+        var dropped = new KonfiscatorMetrics(new Collector(dir.Path, new CollectorOptions { RemoveCollected = false }), perPid: false);
+        await Exposition.FromRegistryAsync(kept.Registry);
+        await Exposition.FromRegistryAsync(dropped.Registry);
+
+        // Its last writes happen after the last collection while it ran.
+        seg.Thread(0, StatsLayout.BytesInUse, 320).WriteTo(dir.Path);
+        a.End();
+        var job = ("command", "job");
+        var e = await Exposition.FromRegistryAsync(kept.Registry);
+        Assert.Equal(0, e.Value("konfiscator_processes", job));
+        Assert.Equal(320, e.Value("konfiscator_in_use_bytes", job));
+        Assert.Equal(1 << 20, e.Value("konfiscator_mapped_bytes", job));
+        Assert.Equal(4096, e.Value("konfiscator_peak_in_use_bytes", job));
+        Assert.Equal((1 << 20) / 320.0, e.Value("konfiscator_mapped_to_in_use_ratio", job)!.Value, 9);
+        e = await Exposition.FromRegistryAsync(dropped.Registry);
+        Assert.Null(e.Value("konfiscator_in_use_bytes", job));
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public partial class TestbenchTests
         Assert.Matches(@"konfiscator_malloc_total\{command=""konf-driver""\} = [1-9]", output);
     }
 
-    [Fact]
+    [NeedsProgramFact("docker-compose", "Debian's docker-compose package")]
     public void Compose_file_is_accepted_by_docker_compose()
     {
         var (status, output) = Run("docker-compose", TimeSpan.FromSeconds(60),
@@ -71,7 +71,7 @@ public partial class TestbenchTests
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new Xunit.Sdk.XunitException($"cannot run {program} ({e.Message}); .ci/run installs it");
+            throw new Xunit.Sdk.XunitException($"cannot run `{program}` ({e.Message}); README's Prerequisites list it, .ci/run installs it");
         }
         using (process)
         {

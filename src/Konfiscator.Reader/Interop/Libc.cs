@@ -15,7 +15,6 @@ internal static unsafe partial class Libc
     public const int ELOOP = 40;
     public const int ENOENT = 2;
     public const int ENOTDIR = 20;
-    public const int ESRCH = 3;
     public const int EPERM = 1;
 
     public const int AT_FDCWD = -100;
@@ -48,6 +47,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
+
+    public const int X_OK = 1;
+
+    /// <summary>access(2): 0 when the calling process may use the file as <paramref name="mode"/> asks.</summary>
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Access(string path, int mode);
 
     [LibraryImport("libc", EntryPoint = "isatty")]
     public static partial int IsATty(int fd);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Bench;
 using Konfiscator.Bench.Reports;
 using Spectre.Console;
@@ -25,6 +26,13 @@ internal static class BenchCommand
             Description = "Comma-separated subset of: " + string.Join(",", BenchmarkRunner.Workloads.Select(w => w.Id)),
             HelpName = "A,B",
         };
+        workloads.Validators.Add(r =>
+        {
+            var known = BenchmarkRunner.Workloads.Select(w => w.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (string name in Split(r.Tokens.Count > 0 ? r.Tokens[^1].Value : null) ?? [])
+                if (!known.Contains(name))
+                    r.AddError($"--workloads: no workload '{name}'; the workloads are {string.Join(", ", known)}");
+        });
         var allocators = new Option<string?>("--allocators")
         {
             Description = "Comma-separated subset of: " + string.Join(",", BenchmarkRunner.AllocatorNames),
@@ -41,6 +49,10 @@ internal static class BenchCommand
         {
             quick, rounds, seed, workloads, allocators, noStats, output,
         };
+        Help.Examples(bench,
+            ("konfiscator bench --quick", "seconds: checks the harness, measures nothing"),
+            ("konfiscator bench --nostats --out bench-results", "the full run (minutes), with the cost of statistics"),
+            ("konfiscator bench --workloads fifo,lifo --allocators glibc,konfiscator", "a subset"));
         bench.SetAction(async (parse, cancel) =>
         {
             var options = new BenchOptions
@@ -52,11 +64,17 @@ internal static class BenchCommand
                 Allocators = Split(parse.GetValue(allocators)),
                 IncludeNoStats = parse.GetValue(noStats),
                 KonfiscatorLibrary = ToolPaths.Library(),
+                WorkDirectory = CacheDirectory,
             };
             return await RunAsync(options, parse.GetValue(output)!, cancel);
         });
         return bench;
     }
+
+    /// <summary>Compiled workloads are kept here between runs (they are rebuilt only when their
+    /// source changes); the path is printed after every run and may be deleted at any time.</summary>
+    private static string CacheDirectory =>
+        Path.Combine(Path.GetTempPath(), "konfiscator-bench-" + Reader.StatsDirectory.EffectiveUid.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private static IReadOnlyList<string>? Split(string? list) =>
         string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -79,7 +97,9 @@ internal static class BenchCommand
             }
             catch (ArgumentException e)
             {
-                throw new ToolException(e.Message, ExitCodes.Usage);
+                // The harness names the parameter for programmers; a user needs only the sentence.
+                string message = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "");
+                throw new ToolException(message, ExitCodes.Usage);
             }
             catch (BenchmarkException e)
             {
@@ -94,6 +114,12 @@ internal static class BenchCommand
             Console.WriteLine($"report: {paths.Markdown}");
             Console.WriteLine($"        {paths.Json}");
             Console.WriteLine($"chart:  {paths.Svg}");
+            Console.WriteLine($"cache:  {options.WorkDirectory} (compiled workloads, reused by the next run; safe to delete)");
+            // The report's warnings, on screen too: nobody should quote these figures unwarned.
+            if (results.Environment.Quick)
+                Console.Error.WriteLine("konfiscator bench: warning: quick mode (sizes ÷10, one round): a smoke test of the harness, not a measurement");
+            foreach (string problem in results.Problems)
+                Console.Error.WriteLine($"konfiscator bench: warning: {problem}");
             return results.HasFailures ? ExitCodes.Failure : ExitCodes.Ok;
         }
         finally

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Reader;
 
 namespace Konfiscator.Tool.Commands;
@@ -12,13 +13,16 @@ internal static class CleanCommand
     public static Command Create()
     {
         var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Only list what would be removed, and why" };
-        var statsDir = Cli.StatsDirOption();
+        var statsDir = SharedOptions.StatsDir();
         var clean = new Command("clean",
             "Remove segments of processes that have ended and files that are not segments from the stats directory " +
             "(live segments, subdirectories and a running exporter's files stay; an exporter's ended segments are left to it)")
         {
             dryRun, statsDir,
         };
+        Help.Examples(clean,
+            ("konfiscator clean --dry-run", "what would go, and why"),
+            ("konfiscator clean --stats-dir /srv/kstats", "another directory"));
         clean.SetAction(parse => Run(parse.GetValue(dryRun), parse.GetValue(statsDir)));
         return clean;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Reader;
 using Konfiscator.Tool.Metrics;
 
@@ -10,15 +11,19 @@ internal static class ExporterCommand
 {
     public static Command Create()
     {
-        var listen = Cli.ListenOption();
-        var perPid = Cli.PerPidOption();
-        var statsDir = Cli.StatsDirOption();
+        var listen = SharedOptions.Listen();
+        var perPid = SharedOptions.PerPid();
+        var statsDir = SharedOptions.StatsDir();
         var exporter = new Command("exporter", "Serve /metrics (Prometheus text or OpenMetrics) for every process publishing in the stats directory")
         {
             listen, perPid, statsDir,
         };
+        Help.Examples(exporter,
+            ("konfiscator exporter", "every process publishing in the default directory, on :8000"),
+            ("konfiscator exporter --listen 127.0.0.1:9100", "loopback only, another port"),
+            ("konfiscator exporter --stats-dir /srv/kstats", "with KONFISCATOR_STATS_DIR=/srv/kstats set for the programs"));
         exporter.SetAction((parse, cancel) => RunAsync(
-            Cli.ParseListen(parse.GetValue(listen)!),
+            SharedOptions.ParseListen(parse.GetValue(listen)!),
             parse.GetValue(perPid),
             parse.GetValue(statsDir)));
         return exporter;

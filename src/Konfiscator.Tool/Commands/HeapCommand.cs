@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Konfiscator.Reader;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Tool.Views;
 
 namespace Konfiscator.Tool.Commands;
@@ -13,11 +14,15 @@ internal static class HeapCommand
         var pidArgument = ProcessChoice.PidArgument();
         var pid = ProcessChoice.PidOption();
         var name = ProcessChoice.NameOption();
-        var statsDir = Cli.StatsDirOption();
+        var statsDir = SharedOptions.StatsDir();
         var heap = new Command("heap", "Draw a process's heap map: how full each part of each region is, and its free blocks by size")
         {
             pidArgument, pid, name, statsDir,
         };
+        Help.Examples(heap,
+            ("konfiscator heap", "the most recently started process that publishes"),
+            ("konfiscator heap -n python3", "the newest live python3"),
+            ("konfiscator heap 4242 | less", "process 4242, page by page"));
         heap.SetAction(parse =>
         {
             if (parse.GetValue(pid) is not null && parse.GetValue(pidArgument) is not null)

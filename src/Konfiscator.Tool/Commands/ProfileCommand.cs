@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Tool.Profiling;
 using Konfiscator.Tool.Views;
 
@@ -12,8 +13,6 @@ namespace Konfiscator.Tool.Commands;
 /// Reads only. Self-contained: the command line registers it with one line.</summary>
 internal static class ProfileCommand
 {
-    public const string Usage = "konfiscator profile [PID | -p PID | -n NAME] [--top N] [--pprof FILE] [--flame FILE] [--peak] [--stats-dir DIR]";
-
     public static Command Create()
     {
         // The process is chosen as stats, top and heap choose it (also under any konfiscator run),
@@ -39,11 +38,15 @@ internal static class ProfileCommand
             HelpName = "FILE",
         };
         var peak = new Option<bool>("--peak") { Description = "The heap as it was at the process's peak of bytes in use" };
-        var statsDir = Cli.StatsDirOption();
+        var statsDir = SharedOptions.StatsDir();
         var command = new Command("profile", "Show a process's heap by allocation site (sampled), or write it for pprof or as a flame graph")
         {
             pidArgument, pid, name, top, pprof, flame, peak, statsDir,
         };
+        Help.Examples(command,
+            ("konfiscator profile -n python3", "the newest live python3's heap by allocation site"),
+            ("konfiscator profile 4242 --pprof heap.pb.gz", "write process 4242's heap for go tool pprof -top heap.pb.gz"),
+            ("konfiscator profile --peak --flame peak.svg", "a flame graph of the heap at its peak"));
         command.SetAction(parse =>
         {
             if (parse.GetValue(pid) is not null && parse.GetValue(pidArgument) is not null)

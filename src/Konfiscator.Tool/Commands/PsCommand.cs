@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Tool.Output;
 using Konfiscator.Tool.Views;
 
@@ -29,8 +30,12 @@ internal static class PsCommand
             },
         };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var statsDir = Cli.StatsDirOption();
-        var ps = new Command("ps", "List the processes that publish figures (also those under any konfiscator run)") { interval, json, statsDir };
+        var statsDir = SharedOptions.StatsDir();
+        var ps = new Command("ps", "List the processes that publish allocator statistics (also those under any konfiscator run)") { interval, json, statsDir };
+        Help.Examples(ps,
+            ("konfiscator ps", "every live process that publishes, with its calls/s"),
+            ("konfiscator ps --interval 0", "at once: calls/s averaged since each process started"),
+            ("konfiscator ps --json", "the same, for scripts"));
         ps.SetAction(async (parse, cancel) => await RunAsync(parse.GetValue(interval), parse.GetValue(json), parse.GetValue(statsDir)));
         return ps;
     }
@@ -84,7 +89,7 @@ internal static class PsCommand
                 $"{s.Pid,7} {Clip(s.Command, 15),-15} {Rates.Age(r.Age),7} {Format.BytesShort(s[StatsLayout.BytesInUse]),9} " +
                 $"{Format.BytesShort(s[StatsLayout.PeakBytesInUse]),9} {Rates.Rate(r.CallsPerSecond),8}  {r.Publisher.Directory}"));
         }
-        if (rows.Count == 0) text.AppendLine("(no live process publishes figures)");
+        if (rows.Count == 0) text.AppendLine("(no live process publishes statistics)");
         return text.ToString();
     }
 

@@ -1,27 +1,24 @@
 using System.CommandLine;
-using System.ComponentModel;
-using System.Diagnostics;
-using System.Runtime.InteropServices;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Reader;
 using Konfiscator.Reader.Interop;
 using Konfiscator.Tool.Metrics;
 using Konfiscator.Tool.Output;
-using Spectre.Console;
 
 namespace Konfiscator.Tool.Commands;
 
-/// <summary><c>konfiscator run [--listen ADDR:PORT] [--per-pid] [--hold] -- CMD [ARGS...]</c>: runs CMD
-/// with libkonfiscator.so preloaded, serves the figures of CMD and every preloaded child while
+/// <summary><c>konfiscator run [--listen ADDR:PORT | --no-serve] [--per-pid] [--hold] -- CMD [ARGS...]</c>: runs CMD
+/// with libkonfiscator.so preloaded, serves the metrics of CMD and every preloaded child while
 /// they run, forwards signals, prints a summary when CMD ends and exits with CMD's status.</summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
-        var listen = Cli.ListenOption();
-        var perPid = Cli.PerPidOption();
+        var listen = SharedOptions.Listen();
+        var perPid = SharedOptions.PerPid();
         var hold = new Option<bool>("--hold")
         {
-            Description = "Keep serving the final figures after CMD exits, until Ctrl-C (SIGINT) or SIGTERM",
+            Description = "Keep serving the final metrics after CMD exits, until Ctrl-C (SIGINT) or SIGTERM",
         };
         var noServe = new Option<bool>("--no-serve")
         {
@@ -31,21 +28,32 @@ internal static class RunCommand
         {
             Arity = ArgumentArity.ZeroOrMore,
             HelpName = "CMD [ARGS...]",
-            Description = "The program to run and its arguments, after --. Without one: the seed's driver program, and --hold",
+            Description = "The program to run and its arguments, after --. Without one: the demo program konf-driver, with --hold",
         };
-        var run = new Command("run", "Run a program under konfiscator, serve its figures while it runs, and summarize them when it exits")
+        var run = new Command("run", "Run a program with the allocator preloaded, serve its metrics while it runs, and print a summary when it exits")
         {
             listen, perPid, hold, noServe, command,
         };
+        Help.Examples(run,
+            ("konfiscator run", "the demo program; metrics stay on :8000 until Ctrl-C"),
+            ("konfiscator run -- python3 app.py", "any dynamically linked program; exits with its status"),
+            ("konfiscator run --listen 127.0.0.1:0 -- make -j4", "a free port; make and every child it starts"),
+            ("konfiscator run --no-serve -- ./app", "no port; the summary when it exits, and ps, top or stats meanwhile"),
+            ("konfiscator run --hold --per-pid -- sh -c 'ls; sort x'", "one series per process, kept after exit"));
+        // At parse time, so that these are usage errors with the generated usage line.
+        run.Validators.Add(result =>
+        {
+            if (!result.GetValue(noServe)) return;
+            if (result.GetValue(hold))
+                result.AddError("--hold keeps serving the metrics; it cannot go with --no-serve");
+            if (result.GetResult(listen) is { Implicit: false })
+                result.AddError("--listen and --no-serve contradict each other");
+        });
         run.SetAction((parse, cancel) =>
         {
             bool quiet = parse.GetValue(noServe);
-            if (quiet && parse.GetValue(hold))
-                throw new ToolException("--hold keeps serving the figures; it cannot go with --no-serve", ExitCodes.Usage);
-            if (quiet && parse.GetResult(listen) is { Implicit: false })
-                throw new ToolException("--listen and --no-serve contradict each other", ExitCodes.Usage);
             return RunAsync(
-                quiet ? null : Cli.ParseListen(parse.GetValue(listen)!),
+                quiet ? null : SharedOptions.ParseListen(parse.GetValue(listen)!),
                 parse.GetValue(perPid),
                 parse.GetValue(hold),
                 parse.GetValue(command) ?? []);
@@ -62,14 +70,21 @@ internal static class RunCommand
             throw new ToolException(
                 $"the allocator library is not at {library}; build it with ./build.sh or point {ToolPaths.LibraryVariable} at libkonfiscator.so",
                 ExitCodes.RunFailure);
+        bool demo = false;
         if (command.Length == 0)
         {
             string driver = ToolPaths.Driver();
             if (!File.Exists(driver))
-                throw new ToolException($"no command given and the seed's driver is not at {driver}", ExitCodes.RunFailure);
+                throw new ToolException($"no command given and the demo program is not at {driver}", ExitCodes.RunFailure);
             command = [driver];
+            // The demo keeps serving after it ends, unless nothing is served (--no-serve).
             hold = listen is not null;
+            demo = true;
         }
+        string name = command[0];
+        string program = CommandLauncher.Resolve(name);
+        if (CommandLauncher.SecureModeHint(name, program) is { } hint)
+            err.WriteLine($"konfiscator: {hint}");
 
         string? shared = Environment.GetEnvironmentVariable(StatsDirectory.DirectoryVariable);
         bool privateDirectory = string.IsNullOrEmpty(shared);
@@ -92,128 +107,108 @@ internal static class RunCommand
                     {
                         var read = SampleReader.Read(path);
                         if (read.Ok) endedTables.Enqueue((stats, read.Table!));
-                    } : null);
+                    } : null,
+                    keepEndedGauges: true);
             }
             catch (ToolException e)
             {
                 throw new ToolException(e.Message, ExitCodes.RunFailure);
             }
-            err.WriteLine(host.Server is { } server
-                ? $"konfiscator: serving the figures of {Path.GetFileName(command[0])} at {server.MetricsUrl} (page: {server.PageUrl}; stats directory {directory})"
-                : $"konfiscator: running {Path.GetFileName(command[0])}; stats directory {directory}");
 
-            var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
-            foreach (string arg in command.Skip(1)) start.ArgumentList.Add(arg);
             string? preload = Environment.GetEnvironmentVariable("LD_PRELOAD");
-            start.Environment["LD_PRELOAD"] = string.IsNullOrWhiteSpace(preload) ? library : $"{library} {preload}";
-            start.Environment[StatsDirectory.DirectoryVariable] = directory;
-            if (reportLeaks) start.Environment.Remove("KONFISCATOR_LEAKS");
-
-            // Signals: before the command starts, remembered and delivered once it runs; while it
-            // runs, forwarded; after it ends (--hold), they stop the tool.
-            Process? running = null;
-            int pendingSignal = 0;
-            bool ended = false;
-            var gate = new object();
-            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            bool keyboardReachesChild = Signals.KeyboardSignalsReachChild();
-            using var signals = new Signals(signal =>
+            var environment = new Dictionary<string, string?>
             {
-                lock (gate)
-                {
-                    if (ended)
-                    {
-                        stop.TrySetResult();
-                        return;
-                    }
-                    // Ctrl-C and Ctrl-\ from the terminal already went to the child (same process group).
-                    if (keyboardReachesChild && signal is PosixSignal.SIGINT or PosixSignal.SIGQUIT) return;
-                    if (running is null) pendingSignal = Signals.Number(signal);
-                    else Libc.Kill(running.Id, Signals.Number(signal));
-                }
-            });
-            Process child;
-            try
-            {
-                child = Process.Start(start) ?? throw new ToolException($"cannot start {command[0]}", ExitCodes.CannotExecute);
-            }
-            catch (Win32Exception e)
-            {
-                throw new ToolException($"{command[0]}: {e.Message}",
-                    e.NativeErrorCode == 2 ? ExitCodes.NotFound : ExitCodes.CannotExecute);
-            }
-            lock (gate)
-            {
-                running = child;
-                if (pendingSignal != 0) Libc.Kill(child.Id, pendingSignal);
-            }
+                ["LD_PRELOAD"] = string.IsNullOrWhiteSpace(preload) ? library : $"{library} {preload}",
+                [StatsDirectory.DirectoryVariable] = directory,
+            };
+            if (reportLeaks) environment["KONFISCATOR_LEAKS"] = null; // the tool reports them (below)
+            using var relay = new SignalRelay();
+            var child = CommandLauncher.Start(name, program, command.Skip(1), environment);
+            // Only now that the program runs: nothing claims to serve a program that never started.
+            err.WriteLine(host.Server is { } server
+                ? $"konfiscator: serving the metrics of {Path.GetFileName(name)} at {server.MetricsUrl} (page: {server.PageUrl}; stats directory {directory})"
+                : $"konfiscator: running {Path.GetFileName(name)}; stats directory {directory}");
+            relay.Started(child);
             await child.WaitForExitAsync();
-            lock (gate)
-            {
-                running = null;
-                ended = true;
-            }
+            relay.Ended();
             // .NET reports a child killed by signal N as 128 + N, as shells do.
             int status = child.ExitCode;
             child.Dispose();
 
-            var snapshot = host.Collect();
-            var console = Format.ErrorConsole();
-            string how = status > 128 && status < 128 + 65 ? $"was killed by signal {status - 128}" : $"exited with status {status}";
-            if (snapshot is null || snapshot.Groups.Count == 0)
-            {
-                err.WriteLine($"konfiscator: {Path.GetFileName(command[0])} {how}; no process published figures " +
-                              $"(statically linked, or {StatsDirectory.PublishVariable}=0?)");
-            }
-            else
-            {
-                err.WriteLine($"konfiscator: {Path.GetFileName(command[0])} {how}");
-                console.Write(SummaryTable.Build(snapshot));
-            }
+            PrintSummary(host, Path.GetFileName(name), status);
             if (reportLeaks) Profiling.LeakSummary.Write(err, endedTables, new Profiling.Symbolizer());
-
+            if (demo) err.WriteLine(DemoNote);
             if (hold && host.Server is not null)
             {
-                err.WriteLine($"konfiscator: still serving the final figures at {host.Server.MetricsUrl}; press Ctrl-C to stop");
-                await stop.Task;
+                err.WriteLine($"konfiscator: still serving the final metrics at {host.Server.MetricsUrl}; press Ctrl-C to stop");
+                await relay.Stopped;
             }
             return status;
         }
         finally
         {
             if (host is not null) await host.DisposeAsync();
-            if (privateDirectory)
-            {
-                try
-                {
-                    Directory.Delete(directory, recursive: true);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                }
-            }
+            if (privateDirectory) RemoveDirectory(directory);
         }
     }
 
-    /// <summary>A fresh directory of this run's own (mode 0700), under /dev/shm when it is usable.</summary>
+    /// <summary>What the demo program's numbers mean, printed under its summary.</summary>
+    public const string DemoNote =
+        "konfiscator: the demo put 50 ints each in a malloc of its own, printed them and freed each: 50 mallocs " +
+        "of 4 bytes, 50 frees. The one more malloc, still in use at exit, is stdio's output buffer (glibc never frees it).";
+
+    private static void PrintSummary(MetricsHost host, string name, int status)
+    {
+        var err = Console.Error;
+        var snapshot = host.Collect();
+        string how = status > 128 && status < 128 + 65 ? $"was killed by signal {status - 128}" : $"exited with status {status}";
+        if (snapshot is null || snapshot.Groups.Count == 0)
+        {
+            err.WriteLine($"konfiscator: {name} {how}; no process published statistics " +
+                          $"(statically linked, set-user-ID, or {StatsDirectory.PublishVariable}=0?)");
+            return;
+        }
+        err.WriteLine($"konfiscator: {name} {how}");
+        Format.ErrorConsole().Write(SummaryTable.Build(snapshot));
+        err.WriteLine(SummaryTable.DefragNote);
+    }
+
+    private static void RemoveDirectory(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>A fresh directory of this run's own (mode 0700), under /dev/shm when it is usable,
+    /// else under the temporary directory. A few attempts, then a clear failure.</summary>
     private static string CreatePrivateDirectory()
     {
-        string parent = Directory.Exists("/dev/shm") && Libc.LStat("/dev/shm", out var shm) == 0 && shm.IsDirectory
-            ? "/dev/shm"
-            : Path.GetTempPath();
-        for (int attempt = 0; ; attempt++)
+        const int Attempts = 8;
+        bool shm = Directory.Exists("/dev/shm") && Libc.LStat("/dev/shm", out var status) == 0 && status.IsDirectory;
+        string? lastProblem = null;
+        for (int attempt = 0; attempt < Attempts; attempt++)
         {
+            // Half the attempts under /dev/shm, the rest under the temporary directory.
+            string parent = shm && attempt < Attempts / 2 ? "/dev/shm" : Path.GetTempPath();
             string path = Path.Combine(parent, $"konfiscator-run-{StatsDirectory.EffectiveUid}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
             if (Directory.Exists(path) || File.Exists(path)) continue;
             try
             {
                 var info = Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                if (StatsDirectory.EnsureTrusted(info.FullName) is null) return info.FullName;
+                lastProblem = StatsDirectory.EnsureTrusted(info.FullName);
+                if (lastProblem is null) return info.FullName;
+                RemoveDirectory(info.FullName);
             }
-            catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && attempt < 3)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                parent = Path.GetTempPath();
+                lastProblem = $"cannot create {path}: {e.Message}";
             }
         }
+        throw new ToolException($"no private stats directory could be made ({lastProblem ?? "every name was taken"})", ExitCodes.RunFailure);
     }
 }

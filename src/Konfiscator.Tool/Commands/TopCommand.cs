@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Konfiscator.Reader;
+using Konfiscator.Tool.Cli;
 using Konfiscator.Tool.Views;
 using Spectre.Console;
 
@@ -31,11 +32,15 @@ internal static class TopCommand
             },
         };
         var once = new Option<bool>("--once") { Description = "Print one frame (rates over one interval) and exit" };
-        var statsDir = Cli.StatsDirOption();
+        var statsDir = SharedOptions.StatsDir();
         var top = new Command("top", "Watch one process live: call and byte rates, bytes in use, fragmentation, request sizes")
         {
             pid, name, interval, once, statsDir,
         };
+        Help.Examples(top,
+            ("konfiscator top", "the most recently started process; q or Ctrl-C leaves"),
+            ("konfiscator top -n python3 --interval 2", "the newest live python3, every 2 s"),
+            ("konfiscator top -p 4242 --once", "one frame of process 4242, for a log"));
         top.SetAction((parse, cancel) => RunAsync(parse.GetValue(pid), parse.GetValue(name), parse.GetValue(interval),
             parse.GetValue(once), parse.GetValue(statsDir)));
         return top;

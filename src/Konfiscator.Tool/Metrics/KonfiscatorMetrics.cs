@@ -26,6 +26,10 @@ internal sealed class KonfiscatorMetrics
     private readonly bool _perPid;
     private readonly Dictionary<Figure, Counter> _counters = new();
     private readonly Dictionary<Figure, Gauge> _gauges = new();
+    private readonly Dictionary<RatioFigure, Gauge> _ratios = new();
+    private readonly bool _keepEndedGauges;
+    // The last ended process of each command (for _keepEndedGauges).
+    private readonly Dictionary<string, ProcessStats> _lastEnded = new(StringComparer.Ordinal);
     private readonly Histogram _requestSizes;
     private readonly Gauge _processes;
     private readonly Counter _exited;
@@ -48,11 +52,15 @@ internal sealed class KonfiscatorMetrics
         public bool HasGauges;
     }
 
-    public KonfiscatorMetrics(Collector collector, bool perPid, CollectorRegistry? registry = null, SampleMetrics? samples = null)
+    /// <param name="keepEndedGauges">When a command's last process ends, keep serving the gauges
+    /// it ended with (run: the final levels stay visible after the program exits) instead of
+    /// removing them (exporter: gauges describe live processes).</param>
+    public KonfiscatorMetrics(Collector collector, bool perPid, CollectorRegistry? registry = null, SampleMetrics? samples = null, bool keepEndedGauges = false)
     {
         _collector = collector;
         Samples = samples;
         _perPid = perPid;
+        _keepEndedGauges = keepEndedGauges;
         Registry = registry ?? Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         string[] labels = perPid ? ["command", "pid"] : ["command"];
@@ -64,6 +72,9 @@ internal sealed class KonfiscatorMetrics
             else
                 _gauges[figure] = factory.CreateGauge(figure.MetricName, figure.Help, new GaugeConfiguration { LabelNames = labels });
         }
+        foreach (var ratio in Figures.Ratios)
+            _ratios[ratio] = factory.CreateGauge(ratio.MetricName, ratio.Help, new GaugeConfiguration { LabelNames = labels });
+        BuildInfo.Register(factory);
         _requestSizes = factory.CreateHistogram(Figures.Prefix + Figures.RequestSizeName, Figures.RequestSizeHelp,
             new HistogramConfiguration { LabelNames = labels, Buckets = BucketBounds });
         _processes = factory.CreateGauge(Figures.Prefix + Figures.ProcessesName, Figures.ProcessesHelp,
@@ -111,6 +122,10 @@ internal sealed class KonfiscatorMetrics
             _readErrors.WithLabels(SegmentReader.ReasonLabel(error)).IncTo(count);
         foreach (var (reason, count) in snapshot.ScanErrors)
             _scanErrors.WithLabels(reason).IncTo(count);
+        if (_keepEndedGauges)
+            foreach (var ended in snapshot.NewlyFolded)
+                if (!_lastEnded.TryGetValue(ended.Command, out var known) || known.StartTime <= ended.StartTime)
+                    _lastEnded[ended.Command] = ended;
 
         var present = new HashSet<SeriesKey>();
         foreach (var group in snapshot.Groups)
@@ -127,6 +142,11 @@ internal sealed class KonfiscatorMetrics
                 string[] labels = key.Labels(true);
                 foreach (var (figure, counter) in _counters)
                     counter.WithLabels(labels).IncTo(group.Folded(figure.Counter));
+                if (group.Live == 0 && _lastEnded.TryGetValue(group.Command, out var last))
+                {
+                    SetGauges(labels, c => last[c]);
+                    state.HasGauges = true;
+                }
                 state.Feeder.Feed(_requestSizes.WithLabels(labels), group.FoldedHistogram, group.Folded(StatsLayout.RequestSizeSum));
             }
             else
@@ -139,14 +159,18 @@ internal sealed class KonfiscatorMetrics
                     counter.WithLabels(labels).IncTo(group[figure.Counter]);
                 if (group.Live > 0)
                 {
-                    foreach (var (figure, gauge) in _gauges)
-                        gauge.WithLabels(labels).Set(group[figure.Counter]);
+                    SetGauges(labels, c => group[c]);
+                    state.HasGauges = true;
+                }
+                else if (_lastEnded.TryGetValue(group.Command, out var last))
+                {
+                    SetGauges(labels, c => last[c]);
                     state.HasGauges = true;
                 }
                 else if (state.HasGauges)
                 {
                     // Gauges describe live processes; a group with none has no such series.
-                    foreach (var gauge in _gauges.Values) gauge.WithLabels(labels).Remove();
+                    RemoveGauges(labels);
                     state.HasGauges = false;
                 }
                 state.Feeder.Feed(_requestSizes.WithLabels(labels), group.Histogram, group[StatsLayout.RequestSizeSum]);
@@ -165,8 +189,7 @@ internal sealed class KonfiscatorMetrics
                 string[] labels = key.Labels(true);
                 foreach (var (figure, counter) in _counters)
                     counter.WithLabels(labels).IncTo(process[figure.Counter]);
-                foreach (var (figure, gauge) in _gauges)
-                    gauge.WithLabels(labels).Set(process[figure.Counter]);
+                SetGauges(labels, c => process[c]);
                 state.HasGauges = true;
                 state.Feeder.Feed(_requestSizes.WithLabels(labels), process.Histogram, process[StatsLayout.RequestSizeSum]);
             }
@@ -194,8 +217,21 @@ internal sealed class KonfiscatorMetrics
         if (!_series.Remove(key, out var state)) return;
         string[] labels = key.Labels(_perPid);
         foreach (var counter in _counters.Values) counter.WithLabels(labels).Remove();
-        if (state.HasGauges)
-            foreach (var gauge in _gauges.Values) gauge.WithLabels(labels).Remove();
+        if (state.HasGauges) RemoveGauges(labels);
         _requestSizes.WithLabels(labels).Remove();
+    }
+
+    private void SetGauges(string[] labels, Func<int, ulong> value)
+    {
+        foreach (var (figure, gauge) in _gauges)
+            gauge.WithLabels(labels).Set(value(figure.Counter));
+        foreach (var (ratio, gauge) in _ratios)
+            gauge.WithLabels(labels).Set(ratio.Compute(value));
+    }
+
+    private void RemoveGauges(string[] labels)
+    {
+        foreach (var gauge in _gauges.Values) gauge.WithLabels(labels).Remove();
+        foreach (var gauge in _ratios.Values) gauge.WithLabels(labels).Remove();
     }
 }

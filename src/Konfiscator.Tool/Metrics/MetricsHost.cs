@@ -30,9 +30,10 @@ internal sealed class MetricsHost : IAsyncDisposable
     /// <summary>Claims the directory, binds the server, makes a first collection and starts the
     /// background loop. <paramref name="requireClaim"/>: fail when another live collector holds the
     /// directory (the exporter); otherwise only read it (run with a shared directory).</summary>
-    /// <paramref name="listen"/> null: no server (run --no-serve), collection only.
+    /// <param name="listen">null: no server (run --no-serve), collection only.</param>
+    /// <param name="onFold">called with each ended process's final figures and segment path (run's leak report)</param>
     public static async Task<MetricsHost> StartAsync(string directory, ListenAddress? listen, bool perPid, bool requireClaim, TextWriter log,
-        Action<Reader.ProcessStats, string>? onFold = null)
+        Action<Reader.ProcessStats, string>? onFold = null, bool keepEndedGauges = false)
     {
         var registry = Prometheus.Metrics.NewCustomRegistry();
         var claim = ExporterClaim.TryClaim(directory, out int holder);
@@ -54,7 +55,7 @@ internal sealed class MetricsHost : IAsyncDisposable
                 onFold?.Invoke(stats, path);
             },
         });
-        metrics = new KonfiscatorMetrics(collector, perPid, samples: new SampleMetrics(directory, symbolizer, Prometheus.Metrics.WithCustomRegistry(registry)), registry: registry);
+        metrics = new KonfiscatorMetrics(collector, perPid, samples: new SampleMetrics(directory, symbolizer, Prometheus.Metrics.WithCustomRegistry(registry)), registry: registry, keepEndedGauges: keepEndedGauges);
         var host = new MetricsHost(directory, claim, metrics, log);
         metrics.Collected += host.Report;
         try

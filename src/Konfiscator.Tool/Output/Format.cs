@@ -39,6 +39,10 @@ internal static class Format
         return v;
     }
 
+    /// <summary>A ratio with three decimals; "–" when it is undefined (NaN).</summary>
+    public static string Ratio(double value) =>
+        double.IsFinite(value) ? value.ToString("0.000", CultureInfo.InvariantCulture) : "–";
+
     public static bool IsBytes(Figure figure) => figure.Name.Contains("bytes", StringComparison.Ordinal);
 
     public static string Value(Figure figure, ulong value) => IsBytes(figure) ? Bytes(value) : Count(value);
@@ -81,13 +85,28 @@ internal static class Format
 
     public static IAnsiConsole OutputConsole() => Create(Console.Out, Console.IsOutputRedirected);
 
-    /// <summary>Colours and cursor codes only on a terminal (and not with NO_COLOR).</summary>
-    private static IAnsiConsole Create(TextWriter writer, bool redirected) =>
-        AnsiConsole.Create(new AnsiConsoleSettings
+    /// <summary>Colours and cursor codes only on a terminal (and not with NO_COLOR). The width:
+    /// COLUMNS when it is set, else the terminal's, else (a pipe or a file) wide enough that a
+    /// table is never wrapped: its rows stay whole lines for grep and diff.</summary>
+    private static IAnsiConsole Create(TextWriter writer, bool redirected)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
             Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
             ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
             Interactive = InteractionSupport.No,
         });
+        if (Columns() is int columns) console.Profile.Width = columns;
+        else if (redirected) console.Profile.Width = UnwrappedWidth;
+        return console;
+    }
+
+    /// <summary>Width of output that is not a terminal and has no COLUMNS.</summary>
+    public const int UnwrappedWidth = 1000;
+
+    private static int? Columns() =>
+        int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 20
+            ? n
+            : null;
 }

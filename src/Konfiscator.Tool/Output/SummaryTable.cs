@@ -30,7 +30,7 @@ internal static class SummaryTable
     private static Table Detailed(IReadOnlyList<GroupFigures> groups)
     {
         var table = new Table().Border(TableBorder.Rounded);
-        table.AddColumn(new TableColumn(new Text("figure")));
+        table.AddColumn(new TableColumn(new Text("statistic")).NoWrap());
         foreach (var g in groups)
             table.AddColumn(new TableColumn(new Text(g.Command)).RightAligned());
 
@@ -44,11 +44,13 @@ internal static class SummaryTable
             Row(Label(figure), g => Format.ValueShort(figure, g[figure.Counter]));
         }
         Row("peak bytes in use", g => Format.BytesShort(Peak(g)));
-        Row("in use when ended", g => g.Exited > 0 ? Format.BytesShort(g.EndedInUseBytes) : "–");
+        Row("in use at exit (never freed)", g => g.Exited > 0 ? Format.BytesShort(g.EndedInUseBytes) : "–");
         if (groups.Any(g => g.Live > 0))
         {
             foreach (var figure in Figures.All.Where(f => f.Kind == FigureKind.Gauge && f.Counter != StatsLayout.PeakBytesInUse))
                 Row(Label(figure) + " (live)", g => g.Live > 0 ? Format.ValueShort(figure, g[figure.Counter]) : "–");
+            foreach (var ratio in Figures.Ratios)
+                Row(Label(ratio) + " (live)", g => g.Live > 0 ? Format.Ratio(ratio.Compute(c => g[c])) : "–");
         }
         Row("requests", g => Format.Count(g.HistogramCount));
         Row("request size p50", g => Format.Quantile(g.Histogram, 0.5));
@@ -61,7 +63,7 @@ internal static class SummaryTable
         var table = new Table().Border(TableBorder.Rounded);
         string[] headers = ["command", "procs", "malloc", "free", "defrag", "mmap", "allocated", "peak"];
         table.AddColumn(new TableColumn(new Text(headers[0])).NoWrap());
-        foreach (string h in headers.Skip(1)) table.AddColumn(new TableColumn(new Text(h)).RightAligned());
+        foreach (string h in headers.Skip(1)) table.AddColumn(new TableColumn(new Text(h)).RightAligned().NoWrap());
 
         void Row(string command, ulong processes, Func<int, ulong> value, ulong peak) =>
             table.AddRow(new[]
@@ -85,6 +87,17 @@ internal static class SummaryTable
 
     private static ulong Peak(GroupFigures g) => Math.Max(g.EndedPeakBytesInUse, g[StatsLayout.PeakBytesInUse]);
 
+    /// <summary>What the seed's name "defrag" counts, printed wherever the figure is shown.</summary>
+    public const string DefragNote = "defrag = coalesces: a freed block merged with a free neighbour (nothing is moved)";
+
+    /// <summary>"fragmentation_ratio" → "fragmentation (1 - largest free / free)".</summary>
+    public static string Label(RatioFigure ratio) => ratio.Name switch
+    {
+        "fragmentation_ratio" => "fragmentation (1 - largest free / free)",
+        "mapped_to_in_use_ratio" => "mapped / in use",
+        var other => other.Replace('_', ' '),
+    };
+
     /// <summary>"malloc_total" → "malloc", "allocated_bytes_total" → "allocated bytes".</summary>
     public static string Label(Figure figure)
     {
@@ -93,6 +106,7 @@ internal static class SummaryTable
         return name.Replace('_', ' ') switch
         {
             "defrag" => "defrag (coalesces)",
+            "peak in use bytes" => "peak bytes in use",
             "malloc usable size" => "malloc_usable_size",
             "posix memalign" => "posix_memalign",
             "aligned alloc" => "aligned_alloc",

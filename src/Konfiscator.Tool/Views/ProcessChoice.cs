@@ -30,7 +30,7 @@ internal static class ProcessChoice
     public static Argument<int?> PidArgument() => new("PID")
     {
         Arity = ArgumentArity.ZeroOrOne,
-        Description = "The process (same as -p)",
+        Description = "The process, same as -p (default: the only, or most recently started, live one)",
         Validators =
         {
             result =>
@@ -48,7 +48,7 @@ internal static class ProcessChoice
     {
         var directories = Publishers.Directories(statsDir);
         if (statsDir is not null && !Directory.Exists(directories[0]))
-            throw new ToolException($"no stats directory at {directories[0]} (has any process run under konfiscator? " +
+            throw new ToolException($"no stats directory at {directories[0]} (has any program run with libkonfiscator.so? " +
                                     $"set --stats-dir or {StatsDirectory.DirectoryVariable})");
         if (pid is not null && name is not null)
             throw new ToolException("give either -p PID or -n NAME, not both", ExitCodes.Usage);
@@ -63,28 +63,75 @@ internal static class ProcessChoice
         if (pid is int p)
         {
             return all.Where(s => s.Stats.Pid == p).OrderByDescending(s => s.Live).FirstOrDefault()
-                   ?? throw new ToolException($"process {p} publishes no figures in {where}");
+                   ?? throw new ToolException(NoSegmentFor(p, where));
         }
         var live = all.Where(s => s.Live).ToList();
         if (name is not null)
         {
             var named = live.Where(s => s.Stats.Command == name).ToList();
             if (named.Count == 0)
-                throw new ToolException($"no live process named '{name}' publishes figures in {where} (konfiscator ps lists them)");
+                throw new ToolException($"no live process named '{name}' publishes statistics in {where} (konfiscator ps lists them)");
             log.WriteLine(named.Count == 1
                 ? $"konfiscator: chose pid {named[0].Stats.Pid} ({named[0].Stats.Command}), the only live process named '{name}'"
                 : $"konfiscator: chose pid {named[0].Stats.Pid} ({named[0].Stats.Command}), the most recently started of {named.Count} processes named '{name}'; -p PID picks another (konfiscator ps lists them)");
             return named[0];
         }
         if (live.Count == 0)
-            throw new ToolException($"no live process publishes figures in {where}");
+            throw new ToolException($"no live process publishes statistics in {where} " +
+                                    "(start one with 'konfiscator run -- CMD', or LD_PRELOAD=libkonfiscator.so)");
         log.WriteLine(live.Count == 1
             ? $"konfiscator: chose pid {live[0].Stats.Pid} ({live[0].Stats.Command}), the only live process that publishes"
             : $"konfiscator: chose pid {live[0].Stats.Pid} ({live[0].Stats.Command}), the most recently started of {live.Count} live processes; -p PID or -n NAME picks another (konfiscator ps lists them)");
         return live[0];
     }
 
-    /// <summary>Reads the chosen process again (its figures now); null when its file is gone.</summary>
+    /// <summary>Why a pid has no segment: it does not exist, or it runs without the library
+    /// (a set-user-ID program, whose loader ignores LD_PRELOAD, gets its own hint).</summary>
+    private static string NoSegmentFor(int pid, string where)
+    {
+        if (ProcFs.Instance.ReadStat(pid) is null)
+            return $"no process {pid} is running (and none with that pid left statistics in {where})";
+        string name = ReadComm(pid) is { } comm ? $"process {pid} ({comm})" : $"process {pid}";
+        if (IsSetId(pid))
+            return $"{name} runs a set-user-ID or set-group-ID program: the loader ignores LD_PRELOAD for it, " +
+                   "so it runs with glibc's malloc and publishes nothing";
+        return $"{name} is running but publishes no statistics in {where}: it was not started with " +
+               $"libkonfiscator.so preloaded, or with {StatsDirectory.PublishVariable}=0, or it publishes in another " +
+               $"directory (--stats-dir, {StatsDirectory.DirectoryVariable})";
+    }
+
+    private static string? ReadComm(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>True when the process runs with other credentials than it was started with (real
+    /// and effective uid or gid differ), as a set-user-ID program does.</summary>
+    private static bool IsSetId(int pid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (!line.StartsWith("Uid:", StringComparison.Ordinal) && !line.StartsWith("Gid:", StringComparison.Ordinal)) continue;
+                var ids = line[4..].Split('\t', ' ').Where(x => x.Length > 0).ToArray();
+                if (ids.Length >= 2 && ids[0] != ids[1]) return true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return false;
+    }
+
+    /// <summary>Reads the chosen process again (its statistics now); null when its file is gone.</summary>
     public static ProcessStats? Reread(Publisher publisher)
     {
         var result = SegmentReader.Read(publisher.SegmentPath);

@@ -5,6 +5,7 @@
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heap;
 using Konfiscator.Native.Sampling;
+using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -63,6 +64,9 @@ namespace Konfiscator.Native.Api
                     {
                         Heap.Heap.UnlockArena(a);
                         Heap.Heap.Validate(call, p);
+                        // Validate returned: the block was allocated again between the two
+                        // looks. Still a double free, and the lock is no longer held: stop.
+                        Fatal.Misuse(call, "double free", p);
                     }
                     Arenas.Release(a, b);
                     Arenas.PublishLargest(a);

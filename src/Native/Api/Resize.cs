@@ -67,6 +67,9 @@ namespace Konfiscator.Native.Api
             {
                 Heap.Heap.UnlockArena(a);
                 Heap.Heap.Validate("realloc", p);
+                // Validate returned: the block was allocated again between the two looks.
+                // Still a use after free, and the lock is no longer held: stop.
+                Fatal.Misuse("realloc", "pointer already freed", p);
             }
             nuint oldUsable = Blocks.Bytes(b) - Blocks.HeaderBytes;
             Block* result = b;

@@ -17,7 +17,7 @@ using Konfiscator.Native.Platform;
 
 namespace Konfiscator.Native.Heap
 {
-    internal static unsafe class LargeBlocks
+    internal static unsafe partial class LargeBlocks
     {
         public const nuint InitialThreshold = 128 << 10;
         public const nuint MaxThreshold = 32 << 20;
@@ -84,7 +84,7 @@ namespace Konfiscator.Native.Heap
             byte* start = MapStart(b);
             nuint length = MapLength(b);
             nuint usable = Usable(b);
-            if (usable > s_threshold && usable <= MaxThreshold)
+            if (usable > s_threshold && usable <= MaxThreshold && !s_thresholdFixed)
                 s_threshold = usable + 1; // racy on purpose: any recent value is as good
             PageMap.Unmark(start, length);
             OsMemory.Unmap(start, length);

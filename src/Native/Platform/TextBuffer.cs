@@ -68,6 +68,8 @@ namespace Konfiscator.Native.Platform
             }
         }
 
+        /// <summary>Sets the length after text was written straight into the bytes (the exit
+        /// summary's command name, read from /proc into the buffer).</summary>
         public void Truncate(int length)
         {
             _length = length;

@@ -28,7 +28,7 @@ internal readonly record struct Region(ulong First, ulong End)
 /// Loaded this way (not preloaded) it is a heap of its own beside glibc's: the .NET runtime keeps
 /// using glibc, and only the tests' calls reach the library.
 /// </summary>
-internal sealed unsafe class LibKonfiscator
+internal sealed unsafe partial class LibKonfiscator
 {
     private static readonly Lock s_loadLock = new();
     private static readonly Lazy<string> s_statsDirectory = new(CreateStatsDirectory);
@@ -52,9 +52,12 @@ internal sealed unsafe class LibKonfiscator
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugRegions;
     private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
 
+    private readonly nint _handle;
+
     private LibKonfiscator(string path, nint handle)
     {
         Path = path;
+        _handle = handle;
         _malloc = (delegate* unmanaged<nuint, void*>)Export(handle, "malloc");
         _free = (delegate* unmanaged<void*, void>)Export(handle, "free");
         _cfree = (delegate* unmanaged<void*, void>)Export(handle, "cfree");

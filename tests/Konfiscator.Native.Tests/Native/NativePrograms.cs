@@ -32,6 +32,9 @@ internal sealed class NativePrograms
     /// <summary>Double frees, foreign pointers, overwritten headers, by mode.</summary>
     public string Misuse => Path.Combine(Directory, "misuse");
 
+    /// <summary>Calls glibc's inspection functions (mallinfo2, malloc_trim, malloc_info…) and checks them.</summary>
+    public string Inspect => Path.Combine(Directory, "inspect");
+
     /// <summary>The library preloaded beside libkonfiscator.so to prove, in every process, that
     /// the malloc API resolved to it.</summary>
     public string Probe => Path.Combine(Directory, "libkonfiscator-probe.so");
@@ -55,6 +58,8 @@ internal sealed class NativePrograms
             ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
+            // mallinfo() is deprecated in glibc's header, and still what many programs call.
+            ("inspect", $"-O2 {Warnings} -Wno-deprecated-declarations inspect.c"),
             ("libkonfiscator-probe.so", $"-O2 {Warnings} -shared -fPIC probe.c -ldl"),
         };
         var results = builds.AsParallel().Select(build =>

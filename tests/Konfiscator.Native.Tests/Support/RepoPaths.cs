@@ -1,15 +1,13 @@
 namespace Konfiscator.Native.Tests.Support;
 
-/// <summary>Paths inside the repository, found from the test assembly's location so that the
-/// suite runs from any clone (the root is the nearest ancestor holding build.sh).</summary>
+/// <summary>Paths inside the repository (the shared <see cref="Repo"/> finds the root and the
+/// artifacts, honouring KONFISCATOR_ARTIFACTS like every test project).</summary>
 internal static class RepoPaths
 {
-    private static readonly Lazy<string> s_root = new(FindRoot);
-
-    public static string Root => s_root.Value;
+    public static string Root => Repo.Root;
 
     /// <summary>The artifact under test, where build.sh puts it.</summary>
-    public static string Library => Path.Combine(Root, "artifacts", "lib", "libkonfiscator.so");
+    public static string Library => Repo.Library;
 
     /// <summary>The C programs (and the Python workload) the preloaded tests build and run.</summary>
     public static string NativeSource(string fileName) => Path.Combine(Root, "tests", "native", fileName);
@@ -20,15 +18,5 @@ internal static class RepoPaths
         if (!File.Exists(Library))
             Assert.Fail($"{Library} does not exist: build it first with `./build.sh --lib-only` (or ./build.sh).");
         return Library;
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "build.sh")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException($"No build.sh above {AppContext.BaseDirectory}: the tests must run inside the repository.");
     }
 }

@@ -7,14 +7,11 @@ namespace Konfiscator.Tool.Tests.Support;
 /// KONFISCATOR_ARTIFACTS may name another directory with the same bin/ and lib/ layout.</summary>
 internal static class Artifacts
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot => Repo.Root;
 
-    public static string Directory =>
-        Environment.GetEnvironmentVariable("KONFISCATOR_ARTIFACTS") is { Length: > 0 } custom
-            ? custom
-            : Path.Combine(RepoRoot, "artifacts");
+    public static string Directory => Repo.Artifacts;
 
-    public static string Library => Path.Combine(Directory, "lib", "libkonfiscator.so");
+    public static string Library => Repo.Library;
     public static string Tool => Path.Combine(Directory, "bin", "konfiscator");
     public static string Driver => Path.Combine(Directory, "bin", "konf-driver");
 
@@ -22,14 +19,6 @@ internal static class Artifacts
     public static string DriverCommand => Path.GetFileName(Driver) is var n && n.Length > 15 ? n[..15] : n;
 
     public static bool Built => File.Exists(Tool) && File.Exists(Library);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "build.sh")) && System.IO.Directory.Exists(Path.Combine(dir.FullName, "src")))
-                return dir.FullName;
-        throw new InvalidOperationException("cannot find the repository root above " + AppContext.BaseDirectory);
-    }
 
     /// <summary>A library that is harmless to preload, to exercise `run` without the allocator.</summary>
     public static string HarmlessLibrary()

@@ -1,8 +1,7 @@
 using Konfiscator.Reader;
 using Konfiscator.Stats;
-using Konfiscator.Tool.Tests.Support;
 
-namespace Konfiscator.Tool.Tests;
+namespace Konfiscator.Reader.Tests;
 
 /// <summary>Folding: ended processes' final counts stay in their group; their files go.
 /// Liveness is real: the segments carry the pid and start time of real `sleep` processes.</summary>

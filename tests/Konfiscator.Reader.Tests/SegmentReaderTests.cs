@@ -2,9 +2,8 @@ using System.Buffers.Binary;
 using CsCheck;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
-using Konfiscator.Tool.Tests.Support;
 
-namespace Konfiscator.Tool.Tests;
+namespace Konfiscator.Reader.Tests;
 
 public class SegmentReaderTests
 {

@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
-using Konfiscator.Tool.Tests.Support;
 
-namespace Konfiscator.Tool.Tests;
+namespace Konfiscator.Reader.Tests;
 
 /// <summary>The heap map reader against hand-made and hostile maps: it decodes what the layout
 /// says and refuses (null, never an exception) what does not fit.</summary>

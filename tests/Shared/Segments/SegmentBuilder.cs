@@ -3,7 +3,7 @@ using System.Text;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Tool.Tests.Support;
+namespace Konfiscator.Tests.Shared;
 
 /// <summary>Writes a segment file byte by byte from <see cref="StatsLayout"/>, the way the
 /// writer in libkonfiscator.so lays it out, with knobs to break it.</summary>

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Konfiscator.Reader;
 
-namespace Konfiscator.Tool.Tests.Support;
+namespace Konfiscator.Tests.Shared;
 
 /// <summary>A real short-lived process (<c>sleep</c>) whose pid and start time go into synthetic
 /// segments, so liveness is decided by the real /proc.</summary>

@@ -1,8 +1,7 @@
 using System.Globalization;
 using Konfiscator.Reader;
-using Konfiscator.Tool.Tests.Support;
 
-namespace Konfiscator.Tool.Tests;
+namespace Konfiscator.Reader.Tests;
 
 /// <summary>run.&lt;pid&gt;.dir entries: what ps, stats, top and heap trust, and what they clean up.</summary>
 public class RunRegistryTests

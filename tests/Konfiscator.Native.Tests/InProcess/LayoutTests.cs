@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using Konfiscator.Native.Tests.Native;
+using Konfiscator.Native.Tests.Support;
+
+namespace Konfiscator.Native.Tests.InProcess;
+
+/// <summary>Facts the library's code assumes but no compiler checks: struct sizes against the
+/// constants that stand for them, and the export list against the exported methods.</summary>
+public sealed partial class LayoutTests
+{
+    [Fact]
+    public unsafe void StructSizes_MatchTheConstantsTheHeapUses()
+    {
+        string copy = LibKonfiscator.Default.Path;
+        nint handle = NativeLibrary.Load(copy);
+        var layout = (delegate* unmanaged<ulong*, nint, nint>)NativeLibrary.GetExport(handle, "konfiscator_debug_layout");
+        var facts = new ulong[16];
+        nint count;
+        fixed (ulong* p = facts) count = layout(p, facts.Length);
+        Assert.Equal(10, count);
+        var (arena, stride, region, regionHeader, block, blockHeader, _, _, slot, line) =
+            (facts[0], facts[1], facts[2], facts[3], facts[4], facts[5], facts[6], facts[7], facts[8], facts[9]);
+
+        Assert.True(arena <= stride, $"sizeof(Arena) = {arena} does not fit in Arenas.Stride = {stride}: arenas would overlap");
+        Assert.True(stride % line == 0, $"Arenas.Stride = {stride} is not whole cache lines: arenas would share one");
+        Assert.Equal(regionHeader, region);   // Regions.HeaderBytes is where the first block starts
+        Assert.Equal(blockHeader, block);     // Blocks.HeaderBytes is where the payload starts
+        Assert.Equal(0UL, slot % line);       // stats slots never share a cache line
+    }
+
+    [Fact]
+    public void ExportList_NamesExactlyTheExportedMethods_AndTheLibraryExportsThem()
+    {
+        string source = Path.Combine(RepoPaths.Root, "src", "Native");
+        var listed = File.ReadAllLines(Path.Combine(source, "exports.txt"))
+            .Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToHashSet();
+        var attributed = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            // SystemModule's exports are the helpers ILC links against (Rhp*), not the C API.
+            .Where(f => !f.Contains("/obj/") && !f.Contains("/bin/") && !f.Contains("/SystemModule/"))
+            .SelectMany(f => RuntimeExport().Matches(File.ReadAllText(f)).Select(m => m.Groups[1].Value))
+            .ToHashSet();
+
+        Assert.Empty(listed.Except(attributed));  // listed but no [RuntimeExport]: a link error at best
+        Assert.Empty(attributed.Except(listed));  // exported method missing from the list: invisible to programs
+        nint handle = NativeLibrary.Load(LibKonfiscator.Default.Path);
+        Assert.All(listed, name => Assert.True(NativeLibrary.TryGetExport(handle, name, out _), $"the library does not export {name}"));
+    }
+
+    [GeneratedRegex(@"\[RuntimeExport\(""([A-Za-z0-9_]+)""\)\]")]
+    private static partial Regex RuntimeExport();
+}

@@ -1,0 +1,2 @@
+// Like the reader: Linux only (segments, /proc).
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
