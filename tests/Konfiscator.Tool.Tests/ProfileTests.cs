@@ -244,7 +244,7 @@ public class ProfileTests
         Assert.Contains("--top must be a positive number", stderr);
         (code, _, stderr) = await ToolProcess.RunAsync(["profile", "424242", "--stats-dir", stats.Path]);
         Assert.Equal(1, code);
-        Assert.Contains("process 424242 publishes no figures", stderr);
+        Assert.Contains("no process 424242 is running", stderr);
         // A segment of an older writer (no sample region): said so, not a crash.
         new SegmentBuilder { Pid = 4242 }.WriteTo(stats.Path);
         (code, _, stderr) = await ToolProcess.RunAsync(["profile", "4242", "--stats-dir", stats.Path]);
