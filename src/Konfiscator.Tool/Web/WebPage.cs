@@ -34,6 +34,8 @@ internal static class WebPage
   .chart .grid { stroke: #eee; }
   .chart .bar { fill: #16a085; }
   #status { color: #888; }
+  #flame { overflow-x: auto; max-width: 100%; }
+  #flame svg { display: block; }
 </style>
 </head>
 <body>
@@ -107,7 +109,27 @@ async function refreshDetail(processes) {
   const title = document.createElement("h2");
   title.id = "title";
   title.textContent = p.command + " (pid " + p.pid + ")";
-  detail.replaceChildren(title, ...charts.filter(c => c));
+  detail.replaceChildren(title, ...charts.filter(c => c), await flame(pid));
+}
+
+// The allocation-site flame graph (bytes in use, sampled), or a note saying why there is none.
+async function flame(pid) {
+  const box = document.createElement("div");
+  box.id = "flame";
+  box.className = "chart";
+  const response = await fetch("/api/process/" + pid + "/flame.svg", { cache: "no-store" });
+  if (response.ok) {
+    const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+    box.append(document.importNode(doc.documentElement, true));
+  } else {
+    let reason = "no samples";
+    try { reason = (await response.json()).error || reason; } catch (e) { }
+    const note = document.createElement("p");
+    note.id = "flame-none";
+    note.textContent = "Allocation sites: " + reason + " (sampling is set by KONFISCATOR_SAMPLE_BYTES).";
+    box.append(note);
+  }
+  return box;
 }
 
 async function refresh() {
