@@ -60,6 +60,18 @@ public class SampledViewsTests
             string text = string.Join('\n', svg.Descendants().Where(e => e.Name.LocalName is "text" or "title").Select(e => e.Value));
             foreach (string site in SiteOrder) Assert.Contains(site, text);
 
+            // The process's JSON says whether there is a flame graph (the page asks for it only then).
+            using (var json = JsonDocument.Parse(await Net.Http.GetStringAsync(new Uri(root, $"/api/process/{pid}"))))
+            {
+                Assert.True(json.RootElement.GetProperty("sampling").GetProperty("on").GetBoolean());
+                Assert.True(json.RootElement.GetProperty("sampling").GetProperty("live_samples").GetInt32() > 1000);
+            }
+            using (var json = JsonDocument.Parse(await Net.Http.GetStringAsync(new Uri(root, $"/api/process/{quiet}"))))
+            {
+                Assert.False(json.RootElement.GetProperty("sampling").GetProperty("on").GetBoolean());
+                Assert.StartsWith("off", json.RootElement.GetProperty("sampling").GetProperty("state").GetString());
+            }
+
             var none = await Net.Http.GetAsync(new Uri(root, $"/api/process/{quiet}/flame.svg"));
             Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
             using (var json = JsonDocument.Parse(await none.Content.ReadAsStringAsync()))
@@ -78,6 +90,49 @@ public class SampledViewsTests
             if (!sites.HasExited) sites.Kill();
             unsampled.Go("go1");
             unsampled.Go("go2");
+        }
+    }
+
+    /// <summary>native/khostile.c: its one site's symbol is markup with quotes, an ampersand and a
+    /// control character. The flame graph stays well-formed XML and holds the name as text (the
+    /// control as '?'); top prints it as text too.</summary>
+    [ArtifactsFact]
+    public async Task A_hostile_function_name_is_text_in_the_flame_graph_and_in_top()
+    {
+        const string Shown = "<script>alert(1)</script>&'?site";
+        using var work = new TempDir("hostile");
+        using var stats = new TempDir("stats");
+        string program = Artifacts.CompileC("khostile.c", work.Path, "-O0", "-fno-inline");
+        using var process = ProfileTests.StartPreloaded(program, work.Path, stats.Path);
+        try
+        {
+            await ProfileTests.WaitForFileAsync(work.File("ready"), process);
+            string pid = process.Id.ToString(CultureInfo.InvariantCulture);
+
+            var (code, frame, stderr) = await Tool("top", "-p", pid, "--once", "--interval", "0.2", "--stats-dir", stats.Path);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("  " + Shown, frame);
+            Assert.DoesNotContain("\u0001", frame, StringComparison.Ordinal);
+
+            using var exporter = ToolProcess.Start(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", stats.Path], tool: Artifacts.Tool);
+            var root = new Uri(await exporter.WaitForMetricsUrlAsync(), "/");
+            var flame = await Net.Http.GetAsync(new Uri(root, $"/api/process/{pid}/flame.svg"));
+            string body = await flame.Content.ReadAsStringAsync();
+            Assert.True(flame.StatusCode == HttpStatusCode.OK, body);
+            Assert.DoesNotContain("<script>", body, StringComparison.Ordinal);
+            var svg = XDocument.Parse(body);
+            Assert.DoesNotContain(svg.Descendants(), e => e.Name.LocalName == "script");
+            Assert.Contains(svg.Descendants().Where(e => e.Name.LocalName == "title"), t => t.Value.StartsWith(Shown + " (", StringComparison.Ordinal));
+
+            exporter.Signal(2);
+            Assert.Equal(0, await exporter.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            File.Create(work.File("go")).Dispose();
+            Assert.True(process.WaitForExit(30_000));
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill();
         }
     }
 

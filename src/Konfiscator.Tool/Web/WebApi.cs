@@ -145,9 +145,24 @@ internal sealed class WebApi(string directory, History history, Symbolizer? symb
             json.WriteEndObject();
             if (map is null) json.WriteNull("heap_map");
             else WriteMap(json, map);
+            WriteSampling(json, Path.Combine(directory, p.FileName));
             json.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Whether there is a flame graph to show: the sampling state and the live samples
+    /// (the page asks for flame.svg only when there are some, and says why not otherwise).</summary>
+    private static void WriteSampling(Utf8JsonWriter json, string segmentPath)
+    {
+        var read = SampleReader.Read(segmentPath);
+        json.WriteStartObject("sampling");
+        json.WriteBoolean("on", read.Ok && read.Table!.SamplingOn);
+        json.WriteString("state", !read.Ok
+            ? read.Error == SampleReadError.Absent ? "no sample tables" : $"unreadable: {SampleReader.ReasonLabel(read.Error)}"
+            : read.Table!.StateText);
+        json.WriteNumber("live_samples", read.Ok ? read.Table!.Samples.Count : 0);
+        json.WriteEndObject();
     }
 
     private static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<double> values)

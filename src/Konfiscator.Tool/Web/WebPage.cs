@@ -117,16 +117,19 @@ async function flame(pid) {
   const box = document.createElement("div");
   box.id = "flame";
   box.className = "chart";
-  const response = await fetch("/api/process/" + pid + "/flame.svg", { cache: "no-store" });
-  if (response.ok) {
+  const info = await fetch("/api/process/" + pid, { cache: "no-store" });
+  const sampling = info.ok ? (await info.json()).sampling : null;
+  let response = null;
+  if (sampling && sampling.live_samples > 0)
+    response = await fetch("/api/process/" + pid + "/flame.svg", { cache: "no-store" });
+  if (response && response.ok) {
     const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
     box.append(document.importNode(doc.documentElement, true));
   } else {
-    let reason = "no samples";
-    try { reason = (await response.json()).error || reason; } catch (e) { }
     const note = document.createElement("p");
     note.id = "flame-none";
-    note.textContent = "Allocation sites: " + reason + " (sampling is set by KONFISCATOR_SAMPLE_BYTES).";
+    note.textContent = "No allocation samples (sampling: " + (sampling ? sampling.state : "unknown") +
+      "; set by KONFISCATOR_SAMPLE_BYTES), so no flame graph.";
     box.append(note);
   }
   return box;
