@@ -319,7 +319,7 @@ public class ProfileTests
         return (code, tool.Stdout, tool.Stderr);
     }
 
-    private static Process StartPreloaded(string program, string workDir, string statsDir)
+    internal static Process StartPreloaded(string program, string workDir, string statsDir)
     {
         var start = new ProcessStartInfo(program) { UseShellExecute = false };
         start.ArgumentList.Add(workDir);
@@ -329,7 +329,7 @@ public class ProfileTests
         return Process.Start(start)!;
     }
 
-    private static async Task WaitForFileAsync(string path, Process process)
+    internal static async Task WaitForFileAsync(string path, Process process)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!File.Exists(path))

@@ -19,7 +19,9 @@ public class PageTests(ITestOutputHelper output)
     {
         ArtifactsCheck.RequireBuilt();
         using var stats = new TempDir("stats");
-        using var heap = await KHeap.StartAsync(stats.Path, threadCaches: true);
+        // Sampled with a 4 KiB mean, so its megabytes surely have live samples (a flame graph).
+        using var heap = await KHeap.StartAsync(stats.Path, threadCaches: true,
+            environment: new Dictionary<string, string> { ["KONFISCATOR_SAMPLE_BYTES"] = "4096" });
         using var hostile = new Sleeper();
         SegmentBuilder.For(hostile, Hostile).Requests(0, StatsLayout.MallocCalls, 64, 3).WriteTo(stats.Path);
         using var exporter = ToolProcess.Start(["exporter", "--listen", "127.0.0.1:0", "--stats-dir", stats.Path], tool: Artifacts.Tool);
@@ -60,6 +62,11 @@ public class PageTests(ITestOutputHelper output)
                 Assert.Contains($"0x{start:x}", shown);
             Assert.True(await page.Locator("#heapmap rect").CountAsync() > 16);
 
+            // The allocation-site flame graph: an SVG of frames (rect), with the program's main among them.
+            await page.Locator("#flame svg").WaitForAsync();
+            Assert.True(await page.Locator("#flame svg rect").CountAsync() > 2);
+            Assert.Contains("main", await page.Locator("#flame svg").TextContentAsync());
+
             if (Browser.ScreenshotPath("web-page.png") is { } shot)
                 await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = false });
 
@@ -67,9 +74,14 @@ public class PageTests(ITestOutputHelper output)
             var bad = page.Locator($"#processes tr[data-pid=\"{hostile.Pid}\"] td.cmd");
             Assert.Equal(Hostile, await bad.TextContentAsync());
             await page.GotoAsync(new Uri(root, "/#" + hostile.Pid.ToString(CultureInfo.InvariantCulture)).ToString());
-            await page.Locator("#title").WaitForAsync();
+            // Only the address's hash changes: wait for the refresh that draws the chosen process.
+            await page.WaitForFunctionAsync($"() => (document.querySelector('#title') || {{}}).textContent?.endsWith('(pid {hostile.Pid})')",
+                null, new PageWaitForFunctionOptions { Timeout = 30_000 });
             Assert.Equal($"{Hostile} (pid {hostile.Pid})", await page.Locator("#title").TextContentAsync());
             await page.Locator("#inuse").WaitForAsync();
+            // No sample tables in the synthetic segment: the note, no flame graph.
+            await page.Locator("#flame-none").WaitForAsync();
+            Assert.Contains("No allocation samples", await page.Locator("#flame-none").TextContentAsync());
             Assert.Equal("undefined", await page.EvaluateAsync<string>("() => typeof window.pwned"));
             Assert.Equal(0, await page.Locator("img").CountAsync());
             Assert.Equal(1, await page.Locator("script").CountAsync());

@@ -122,6 +122,7 @@ internal static class TopCommand
     private sealed class Reading(Publisher publisher, double interval)
     {
         private ProcessStats _previous = publisher.Stats;
+        private readonly TopSites _sites = new(publisher.SegmentPath, publisher.Stats.Pid, publisher.Stats.Command);
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
         public bool Live { get; private set; } = publisher.Live;
 
@@ -132,7 +133,7 @@ internal static class TopCommand
             now ??= _previous;
             double seconds = _clock.Elapsed.TotalSeconds;
             var map = HeapMapReader.Read(publisher.SegmentPath);
-            string frame = TopFrame.Render(publisher, now, seconds >= 0.05 ? _previous : null, seconds, map, interval, Live);
+            string frame = TopFrame.Render(publisher, now, seconds >= 0.05 ? _previous : null, seconds, map, interval, Live, _sites.Render());
             _previous = now;
             _clock.Restart();
             return frame;

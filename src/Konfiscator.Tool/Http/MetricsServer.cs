@@ -48,7 +48,7 @@ internal sealed class MetricsServer : IAsyncDisposable
         ProfileEndpoint? profiles = null)
     {
         // The page's charts: the last minutes of every live process, fed by each collection.
-        var web = new Web.WebApi(directory, new Web.History());
+        var web = new Web.WebApi(directory, new Web.History(), profiles?.Symbolizer);
         metrics.Collected += web.History.Record;
         // The empty builder reads no configuration files or environment (an appsettings.json in
         // the current directory must not add endpoints) and logs nothing.

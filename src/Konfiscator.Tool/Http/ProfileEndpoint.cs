@@ -11,6 +11,9 @@ internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer)
 {
     public const string HeapPath = "/debug/pprof/heap";
 
+    /// <summary>Shared with the web page's flame graphs.</summary>
+    public Symbolizer Symbolizer => symbolizer;
+
     public async Task<bool> TryHandleAsync(HttpContext context)
     {
         var request = context.Request;

@@ -51,12 +51,18 @@ internal static class FlameGraph
         svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{height}\" font-family=\"monospace\" font-size=\"12\">\n");
         svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"#fdfdf6\"/>\n");
         string title = $"{profile.Command} (pid {profile.Pid}): {(profile.Peak ? "at its peak, " : "")}{Output.Format.BytesShort((ulong)profile.InUseBytes)} in use (sampled, mean {Output.Format.BytesShort(profile.MeanBytes)})";
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Margin}\" y=\"24\" font-size=\"15\">{WebUtility.HtmlEncode(title)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Margin}\" y=\"24\" font-size=\"15\">{Escape(title)}</text>\n");
         double scale = root.Bytes > 0 ? (Width - 2 * Margin) / root.Bytes : 0;
         Draw(svg, "all", root, Margin, height - Margin - RowHeight, scale, RowHeight, root.Bytes);
         svg.Append("</svg>\n");
         return svg.ToString();
     }
+
+    /// <summary>Text for the SVG: function and process names are anyone's choice, so markup
+    /// characters are escaped and characters XML cannot hold at all (controls) become '?', keeping
+    /// the document well-formed.</summary>
+    private static string Escape(string text) =>
+        WebUtility.HtmlEncode(new string(text.Select(c => c < ' ' || c is '\uFFFE' or '\uFFFF' ? '?' : c).ToArray()));
 
     private static int Depth(Node node) => node.Children.Count == 0 ? 0 : 1 + node.Children.Values.Max(Depth);
 
@@ -68,12 +74,12 @@ internal static class FlameGraph
         string color = $"rgb({205 + hash % 50},{(hash >> 8) % 130 + 60},{(hash >> 16) % 55})";
         string label = $"{name} ({Output.Format.BytesShort((ulong)node.Bytes)}, {100 * node.Bytes / Math.Max(total, 1):0.#}%)";
         svg.Append(CultureInfo.InvariantCulture,
-            $"<g><title>{WebUtility.HtmlEncode(label)}</title><rect x=\"{x:0.##}\" y=\"{y:0.##}\" width=\"{width:0.##}\" height=\"{rowHeight - 1}\" fill=\"{color}\" rx=\"2\"/>");
+            $"<g><title>{Escape(label)}</title><rect x=\"{x:0.##}\" y=\"{y:0.##}\" width=\"{width:0.##}\" height=\"{rowHeight - 1}\" fill=\"{color}\" rx=\"2\"/>");
         int chars = (int)((width - 6) / 7.2);
         if (chars >= 3)
         {
             string text = name.Length <= chars ? name : name[..(chars - 2)] + "..";
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 3:0.##}\" y=\"{y + rowHeight - 5:0.##}\">{WebUtility.HtmlEncode(text)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 3:0.##}\" y=\"{y + rowHeight - 5:0.##}\">{Escape(text)}</text>");
         }
         svg.Append("</g>\n");
         double childX = x;

@@ -19,7 +19,8 @@ internal static class TopFrame
     private const int CacheReturnCounter = StatsLayout.CacheReturnBlocks;
 
     /// <param name="before">the previous reading of the same process, or null (then: since start)</param>
-    public static string Render(Publisher p, ProcessStats now, ProcessStats? before, double seconds, HeapMap? map, double interval, bool live)
+    public static string Render(Publisher p, ProcessStats now, ProcessStats? before, double seconds, HeapMap? map, double interval, bool live,
+        string? sites = null)
     {
         double? age = Rates.AgeSeconds(now);
         double span = before is null ? age ?? 0 : seconds;
@@ -70,6 +71,12 @@ internal static class TopFrame
             }
         }
         text.AppendLine();
+        if (sites is not null)
+        {
+            // The sampled allocation sites (TopSites), already fitted to 80 columns.
+            text.Append(sites);
+            text.AppendLine();
+        }
         text.AppendLine(Clip($"segment {p.SegmentPath}"));
         return text.ToString();
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
+using Konfiscator.Tool.Profiling;
 using Konfiscator.Tool.Views;
 using Microsoft.AspNetCore.Http;
 
@@ -10,8 +11,11 @@ namespace Konfiscator.Tool.Web;
 /// <summary>The page at <c>/</c> and what it reads: <c>/api/processes</c>, <c>/api/process/{pid}</c>
 /// (JSON, docs/web.md) and <c>/svg/{pid}/{chart}.svg</c> (charts drawn here). Processes are the live
 /// ones of the served directory, as of the last collection (every second).</summary>
-internal sealed class WebApi(string directory, History history)
+internal sealed class WebApi(string directory, History history, Symbolizer? symbolizer = null)
 {
+    // Shared with /debug/pprof/heap when the server has one: symbol tables are read once per object.
+    private readonly Symbolizer _symbolizer = symbolizer ?? new Symbolizer();
+
     public History History { get; } = history;
 
     /// <summary>Handles the request when it is one of ours; false otherwise.</summary>
@@ -34,6 +38,17 @@ internal sealed class WebApi(string directory, History history)
         if (parts.Length == 3 && parts[0] == "api" && parts[1] == "process" && ParsePid(parts[2]) is int pid)
         {
             await SendOrMissingAsync(context, "application/json", Process(pid));
+            return true;
+        }
+        if (parts.Length == 4 && parts[0] == "api" && parts[1] == "process" && parts[3] == "flame.svg" && ParsePid(parts[2]) is int flamePid)
+        {
+            var (status, body) = Flame(flamePid);
+            if (status != StatusCodes.Status200OK)
+            {
+                context.Response.StatusCode = status;
+                await SendAsync(context, "application/json", body);
+            }
+            else await SendAsync(context, "image/svg+xml", body);
             return true;
         }
         if (parts.Length == 3 && parts[0] == "svg" && ParsePid(parts[1]) is int chartPid)
@@ -130,9 +145,24 @@ internal sealed class WebApi(string directory, History history)
             json.WriteEndObject();
             if (map is null) json.WriteNull("heap_map");
             else WriteMap(json, map);
+            WriteSampling(json, Path.Combine(directory, p.FileName));
             json.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Whether there is a flame graph to show: the sampling state and the live samples
+    /// (the page asks for flame.svg only when there are some, and says why not otherwise).</summary>
+    private static void WriteSampling(Utf8JsonWriter json, string segmentPath)
+    {
+        var read = SampleReader.Read(segmentPath);
+        json.WriteStartObject("sampling");
+        json.WriteBoolean("on", read.Ok && read.Table!.SamplingOn);
+        json.WriteString("state", !read.Ok
+            ? read.Error == SampleReadError.Absent ? "no sample tables" : $"unreadable: {SampleReader.ReasonLabel(read.Error)}"
+            : read.Table!.StateText);
+        json.WriteNumber("live_samples", read.Ok ? read.Table!.Samples.Count : 0);
+        json.WriteEndObject();
     }
 
     private static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<double> values)
@@ -183,6 +213,34 @@ internal sealed class WebApi(string directory, History history)
         }
         json.WriteEndArray();
         json.WriteEndObject();
+    }
+
+    /// <summary>The allocation-site flame graph of a live process (bytes in use, from its sample
+    /// tables), drawn by the profile command's renderer; 404 with a JSON reason when the process is
+    /// not live or publishes no samples.</summary>
+    public (int Status, string Body) Flame(int pid)
+    {
+        static string Error(string message)
+        {
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                json.WriteStartObject();
+                json.WriteString("error", message);
+                json.WriteEndObject();
+            }
+            return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+        }
+        if (History.Find(pid) is not var (p, _)) return (StatusCodes.Status404NotFound, Error("no such live process"));
+        var read = SampleReader.Read(Path.Combine(directory, p.FileName));
+        if (!read.Ok)
+            return (StatusCodes.Status404NotFound, Error(read.Error == SampleReadError.Absent
+                ? "no allocation samples"
+                : $"cannot read the allocation samples: {SampleReader.ReasonLabel(read.Error)}"));
+        if (!read.Table!.SamplingOn && read.Table.Samples.Count == 0)
+            return (StatusCodes.Status404NotFound, Error($"no allocation samples: sampling {read.Table.StateText}"));
+        var profile = HeapProfile.Build(read.Table, _symbolizer, p.Pid, p.Command, peak: false);
+        return (StatusCodes.Status200OK, FlameGraph.Svg(profile));
     }
 
     public string? Chart(int pid, string name)

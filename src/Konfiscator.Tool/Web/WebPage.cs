@@ -34,6 +34,8 @@ internal static class WebPage
   .chart .grid { stroke: #eee; }
   .chart .bar { fill: #16a085; }
   #status { color: #888; }
+  #flame { overflow-x: auto; max-width: 100%; }
+  #flame svg { display: block; }
 </style>
 </head>
 <body>
@@ -107,7 +109,30 @@ async function refreshDetail(processes) {
   const title = document.createElement("h2");
   title.id = "title";
   title.textContent = p.command + " (pid " + p.pid + ")";
-  detail.replaceChildren(title, ...charts.filter(c => c));
+  detail.replaceChildren(title, ...charts.filter(c => c), await flame(pid));
+}
+
+// The allocation-site flame graph (bytes in use, sampled), or a note saying why there is none.
+async function flame(pid) {
+  const box = document.createElement("div");
+  box.id = "flame";
+  box.className = "chart";
+  const info = await fetch("/api/process/" + pid, { cache: "no-store" });
+  const sampling = info.ok ? (await info.json()).sampling : null;
+  let response = null;
+  if (sampling && sampling.live_samples > 0)
+    response = await fetch("/api/process/" + pid + "/flame.svg", { cache: "no-store" });
+  if (response && response.ok) {
+    const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+    box.append(document.importNode(doc.documentElement, true));
+  } else {
+    const note = document.createElement("p");
+    note.id = "flame-none";
+    note.textContent = "No allocation samples (sampling: " + (sampling ? sampling.state : "unknown") +
+      "; set by KONFISCATOR_SAMPLE_BYTES), so no flame graph.";
+    box.append(note);
+  }
+  return box;
 }
 
 async function refresh() {
