@@ -97,7 +97,8 @@ public sealed class ThreadCacheTests : HeapTest
             Assert.Equal(walked, counted);
         });
         // Freed by this thread, allocated by the one that ended (whose cache went back).
-        Assert.Equal(Lib.CachedBytes().Walked, Lib.CachedBytes().Counted);
+        var (walkedAfterExit, countedAfterExit) = Lib.CachedBytes(); // one reading: walk and figure together
+        Assert.Equal(walkedAfterExit, countedAfterExit);
         while (kept.TryDequeue(out nint p)) Lib.Free(p);
         var (after, countedAfter) = Lib.CachedBytes();
         Assert.Equal(after, countedAfter);
@@ -126,10 +127,13 @@ public sealed class ThreadCacheTests : HeapTest
     private static void OnANewThread(Action test)
     {
         Exception? failure = null;
+        string? task = null;
         var thread = new Thread(() =>
         {
             try
             {
+                // /proc/thread-self links to /proc/PID/task/TID: gone once the OS thread is.
+                task = "/proc/" + new DirectoryInfo("/proc/thread-self").LinkTarget;
                 test();
             }
             catch (Exception e)
@@ -139,6 +143,9 @@ public sealed class ThreadCacheTests : HeapTest
         });
         thread.Start();
         thread.Join();
+        // Join returns when the managed code is done; the OS thread's key destructors (which give
+        // its cache back) may still be running. Wait until the thread is gone (bounded).
+        for (int i = 0; i < 1000 && task is not null && Directory.Exists(task); i++) Thread.Sleep(5);
         if (failure is not null)
             throw new Xunit.Sdk.XunitException($"on a new thread: {failure.Message}", failure);
     }
