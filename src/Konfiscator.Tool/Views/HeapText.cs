@@ -60,7 +60,7 @@ internal static class HeapText
 
     /// <summary>", as of 2.1 s ago": the map is rebuilt on the allocator's slow paths, so a process
     /// that has gone quiet shows its heap as it was when it last had one.</summary>
-    private static string Age(HeapMap map)
+    internal static string Age(HeapMap map)
     {
         if (map.Arenas.Count == 0) return "";
         // Both sides read CLOCK_MONOTONIC_COARSE in milliseconds (.NET's TickCount64 on Linux).

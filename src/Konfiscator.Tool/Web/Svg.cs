@@ -136,7 +136,7 @@ internal static class Svg
         svg.Append(CultureInfo.InvariantCulture,
             $"<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"heapmap\" class=\"chart\" viewBox=\"0 0 {Width} {height}\" width=\"{Width}\" height=\"{height}\" data-regions=\"{regionCount}\">");
         svg.Append(CultureInfo.InvariantCulture,
-            $"<text x=\"0\" y=\"12\" class=\"title\">heap map: {Escape(Format.BytesShort(map.UsedBytes))} used, {Escape(Format.BytesShort(map.FreeBytes))} free, {Escape(Format.BytesShort(map.CachedBytes))} in thread caches</text>");
+            $"<text x=\"0\" y=\"12\" class=\"title\">heap map: {Escape(Format.BytesShort(map.UsedBytes))} used, {Escape(Format.BytesShort(map.FreeBytes))} free, {Escape(Format.BytesShort(map.CachedBytes))} in thread caches{Escape(Views.HeapText.Age(map))}</text>");
         svg.Append(body);
         int lx = 0;
         foreach (var (name, cell) in new[] { ("used", new HeapCell(255, 0, 0)), ("half used", new HeapCell(128, 127, 0)), ("free", new HeapCell(0, 255, 0)), ("cached", new HeapCell(0, 0, 255)) })
