@@ -26,6 +26,22 @@ internal static class SharedOptions
         },
     };
 
+    /// <summary>--interval S: seconds, within [min, max] (ps between its two readings, top between frames).</summary>
+    public static Option<double> Interval(string description, double defaultSeconds, double min, double max) => new("--interval")
+    {
+        Description = description,
+        HelpName = "S",
+        DefaultValueFactory = _ => defaultSeconds,
+        Validators =
+        {
+            r =>
+            {
+                if (r.Tokens.Count > 0 && (!double.TryParse(r.Tokens[^1].Value, System.Globalization.CultureInfo.InvariantCulture, out double v) || v < min || v > max))
+                    r.AddError(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"--interval: seconds between {min} and {max}"));
+            },
+        },
+    };
+
     public static Option<bool> PerPid() => new("--per-pid")
     {
         Description = "Label series by pid as well as by command (for a single run; every process gets its own series)",

@@ -15,20 +15,7 @@ internal static class PsCommand
 {
     public static Command Create()
     {
-        var interval = new Option<double>("--interval")
-        {
-            Description = "Seconds between the two readings that give calls/s (0: the average since each process started)",
-            HelpName = "S",
-            DefaultValueFactory = _ => 0.5,
-            Validators =
-            {
-                r =>
-                {
-                    if (r.Tokens.Count > 0 && (!double.TryParse(r.Tokens[^1].Value, CultureInfo.InvariantCulture, out double v) || v < 0 || v > 60))
-                        r.AddError("--interval: seconds between 0 and 60");
-                },
-            },
-        };
+        var interval = SharedOptions.Interval("Seconds between the two readings that give calls/s (0: the average since each process started)", 0.5, 0, 60);
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var statsDir = SharedOptions.StatsDir();
         var ps = new Command("ps", "List the processes that publish allocator statistics (also those under any konfiscator run)") { interval, json, statsDir };

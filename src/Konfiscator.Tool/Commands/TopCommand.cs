@@ -17,20 +17,7 @@ internal static class TopCommand
     {
         var pid = ProcessChoice.PidOption();
         var name = ProcessChoice.NameOption();
-        var interval = new Option<double>("--interval")
-        {
-            Description = "Seconds between refreshes",
-            HelpName = "S",
-            DefaultValueFactory = _ => 1.0,
-            Validators =
-            {
-                r =>
-                {
-                    if (r.Tokens.Count > 0 && (!double.TryParse(r.Tokens[^1].Value, CultureInfo.InvariantCulture, out double v) || v < 0.1 || v > 3600))
-                        r.AddError("--interval: seconds between 0.1 and 3600");
-                },
-            },
-        };
+        var interval = SharedOptions.Interval("Seconds between refreshes", 1.0, 0.1, 3600);
         var once = new Option<bool>("--once") { Description = "Print one frame (rates over one interval) and exit" };
         var statsDir = SharedOptions.StatsDir();
         var top = new Command("top", "Watch one process live: call and byte rates, bytes in use, fragmentation, request sizes")
