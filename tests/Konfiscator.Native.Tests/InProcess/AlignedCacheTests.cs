@@ -1,0 +1,136 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.InProcess;
+
+/// <summary>
+/// Aligned requests of cached sizes with the thread caches on (src/Native/Heap/AlignedCache.cs,
+/// docs/heap.md "Thread caches"): an aligned block already in the bin of its size is taken
+/// back without the heap; otherwise the aligned block is cut from a padded block of the cache
+/// (size + A + 16 bytes) as the heap would cut it, and the gaps before and after it are parked
+/// in their bins. With the caches off the heap's own rule places every call (the model test and
+/// the hardening test's `verify` runs check that).
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class AlignedCacheTests : HeapTest
+{
+    [Theory]
+    [InlineData(64ul, 100ul)]
+    [InlineData(256ul, 24ul)]
+    [InlineData(1024ul, 1000ul)]
+    public void AnAlignedBlockFreed_IsTakenBackByTheNextAlignedRequestOfItsSize_WithoutTheHeap(ulong alignment, ulong size) =>
+        OnANewThread(() =>
+        {
+            Lib.Free(Lib.Malloc(20000));   // room in the thread's arena (20000 is not cached)
+            nint p = Lib.Memalign((nuint)alignment, (nuint)size);
+            AssertAligned(p, alignment, $"memalign({alignment}, {size})");
+            Fill(p, size, 3);
+            Lib.Free(p);
+            var before = Lib.FreeBlocks();
+
+            nint again = Lib.Memalign((nuint)alignment, (nuint)size);
+
+            Assert.True(again == p, $"memalign({alignment}, {size}) after freeing 0x{p:x} (aligned, on top of its bin) returned 0x{again:x}");
+            Assert.Equal(before, Lib.FreeBlocks());
+            Fill(again, size, 4);
+            AssertFilled(again, size, 4, "the block taken back");
+            Lib.Free(again);
+            AssertHeapSound();
+        });
+
+    [Theory]
+    [InlineData(64ul, 100ul)]
+    [InlineData(256ul, 100ul)]
+    [InlineData(128ul, 500ul)]
+    [InlineData(32ul, 1ul)]
+    public void AnAlignedRequestWithNoAlignedBlockCached_IsCutFromAPaddedBlock_AndItsGapsAreCached(ulong alignment, ulong size) =>
+        OnANewThread(() =>
+        {
+            // A new thread's bins are empty: the padded block (the block size + A + 16 bytes)
+            // is the first block of its bin's refill, the lowest free block that fits it.
+            Lib.Free(Lib.Malloc(20000));
+            ulong block = HeapContract.BlockSize(size);
+            ulong padded = block + alignment + HeapContract.HeaderBytes;
+            var source = ModelOfArena().FindFit(padded, HeapContract.Unit)!.Value.Source;
+            // A refill that takes the whole free block gives a 16-byte rest with it.
+            ulong taken = source.Size - padded == HeapContract.Unit ? source.Size : padded;
+            ulong start = source.Header, end = start + taken;
+            ulong header = HeapContract.AlignUp(start + HeapContract.HeaderBytes, alignment) - HeapContract.HeaderBytes;
+            if (header - start == HeapContract.Unit) header += alignment;   // a gap before is 0 or a block
+
+            nint p = Lib.Memalign((nuint)alignment, (nuint)size);
+
+            AssertAligned(p, alignment, $"memalign({alignment}, {size})");
+            Assert.Equal(header, HeapContract.HeaderOf(p));
+            Fill(p, size, 7);
+            ulong tail = end - (header + block);
+            Assert.True(Lib.UsableSize(p) == block - HeapContract.HeaderBytes + (tail == HeapContract.Unit ? tail : 0),
+                $"usable size {Lib.UsableSize(p)} of a {block}-byte block with a {tail}-byte rest after it");
+            var gaps = new List<nint>();
+            // The gaps are cached blocks of their sizes: the next mallocs of those sizes get them
+            // (the gap after was parked last: of equal sizes, it is on top).
+            if (tail >= HeapContract.MinBlockBytes)
+                gaps.Add(AssertNextMallocIs(header + block, tail));
+            if (header != start)
+                gaps.Add(AssertNextMallocIs(start, header - start));
+            foreach (nint gap in gaps) Fill(gap, Lib.UsableSize(gap), 9);
+            AssertFilled(p, size, 7, "the aligned block, after its gaps were handed out");
+            var (walked, counted) = Lib.CachedBytes();
+            Assert.Equal(walked, counted);
+            AssertHeapSound();
+            foreach (nint gap in gaps) Lib.Free(gap);
+            Lib.Free(p);
+        });
+
+    private nint AssertNextMallocIs(ulong header, ulong blockBytes)
+    {
+        nint q = Lib.Malloc((nuint)(blockBytes - HeapContract.HeaderBytes));
+        Assert.True((ulong)q == header + HeapContract.HeaderBytes,
+            $"malloc({blockBytes - HeapContract.HeaderBytes}) returned 0x{q:x}; the {blockBytes}-byte gap of the aligned cut is at 0x{header + HeapContract.HeaderBytes:x}");
+        return q;
+    }
+
+    [Fact]
+    public void MixedAlignedAndPlainRequests_KeepEveryBlockIntact_AndTheCachedBytesRight() =>
+        OnANewThread(() =>
+        {
+            // Every path at once: aligned blocks from their own bins, from bins one unit
+            // larger, cut from padded blocks (gaps parked or freed into the heap once their
+            // bins are full), and from the heap (A = 1024: no padded block is cached).
+            var random = new Random(8);
+            ulong[] alignments = [32, 64, 128, 256, 512, 1024];
+            var live = new List<(nint P, ulong Size, ulong Alignment, byte Seed)>();
+            for (int round = 0; round < 6000; round++)
+            {
+                if (live.Count > 0 && random.Next(100) < 45)
+                {
+                    int i = random.Next(live.Count);
+                    var (p, size, alignment, seed) = live[i];
+                    AssertFilled(p, size, seed, $"block of round {round}, aligned to {alignment}");
+                    Lib.Free(p);
+                    live[i] = live[^1];
+                    live.RemoveAt(live.Count - 1);
+                    continue;
+                }
+                ulong request = (ulong)random.Next(1, 1025);
+                ulong align = random.Next(3) == 0 ? 16 : alignments[random.Next(alignments.Length)];
+                nint q = align == 16 ? Lib.Malloc((nuint)request) : Lib.Memalign((nuint)align, (nuint)request);
+                AssertAligned(q, align, $"memalign({align}, {request})");
+                Assert.True(Lib.UsableSize(q) >= request, $"usable size {Lib.UsableSize(q)} for a request of {request}");
+                byte s = (byte)random.Next(256);
+                Fill(q, request, s);
+                live.Add((q, request, align, s));
+                if (round % 1000 == 999)
+                {
+                    AssertHeapSound();
+                    var (walked, counted) = Lib.CachedBytes();
+                    Assert.Equal(walked, counted);
+                }
+            }
+            foreach (var (p, size, alignment, seed) in live)
+            {
+                AssertFilled(p, size, seed, $"block aligned to {alignment}, at the end");
+                Lib.Free(p);
+            }
+            AssertHeapSound();
+        });
+}
