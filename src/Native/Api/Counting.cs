@@ -5,7 +5,7 @@
 // freed = in use, exactly; the histogram counts requested sizes.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;

@@ -6,7 +6,7 @@
 //   long konfiscator_debug_layout(unsigned long *out, long max)
 
 using System.Runtime;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -17,14 +17,14 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_heap_check")]
         public static int HeapCheck()
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             int problems = 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
                 problems += HeapChecker.CheckArena(a);
-                Heap.Heap.UnlockArena(a);
+                Heap.UnlockArena(a);
             }
             return problems;
         }
@@ -36,19 +36,19 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_cached_bytes")]
         public static void CachedBytes(long* walked, long* counted)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             long sum = 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
                 for (Region* r = a->Regions; r != null; r = r->Next)
                 {
                     Block* end = Regions.Sentinel(r);
                     for (Block* b = Regions.FirstBlock(r); b < end && b->SizeUnits != 0; b = Blocks.Next(b))
                         if (b->State == Blocks.Cached) sum += (long)Blocks.Bytes(b);
                 }
-                Heap.Heap.UnlockArena(a);
+                Heap.UnlockArena(a);
             }
             *walked = sum;
             *counted = (long)Konfiscator.Native.Stats.StatsWriter.SumOverSlots(StatsLayout.CachedBytes);
@@ -57,12 +57,12 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_free_blocks")]
         public static long FreeBlocks(ulong* output, long maxPairs)
         {
-            Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.HomeArena();
-            Heap.Heap.LockArena(a);
+            Heap.EnsureStarted();
+            Arena* a = Heap.HomeArena();
+            Heap.LockArena(a);
             long count = 0;
             InOrder(a, a->NodeRoot, output, maxPairs, ref count);
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             return count;
         }
 
@@ -84,14 +84,14 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_heap_map")]
         public static int HeapMapNow()
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             if (Konfiscator.Native.Stats.StatsWriter.MapSection(0) == null) return 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
                 Konfiscator.Native.Stats.HeapMap.UpdateNow(a);
-                Heap.Heap.UnlockArena(a);
+                Heap.UnlockArena(a);
             }
             return 1;
         }
@@ -99,9 +99,9 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_regions")]
         public static long RegionList(ulong* output, long maxPairs)
         {
-            Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.HomeArena();
-            Heap.Heap.LockArena(a);
+            Heap.EnsureStarted();
+            Arena* a = Heap.HomeArena();
+            Heap.LockArena(a);
             long count = 0;
             for (Region* r = a->Regions; r != null; r = r->Next, count++)
             {
@@ -109,7 +109,7 @@ namespace Konfiscator.Native.Api
                 output[2 * count] = (ulong)Regions.FirstBlock(r);
                 output[2 * count + 1] = (ulong)Regions.Sentinel(r);
             }
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             return count;
         }
     }
@@ -134,8 +134,8 @@ namespace Konfiscator.Native.Api
             output[5] = Blocks.HeaderBytes;
             // Measured on the calling thread's cache (a field address through a null pointer
             // would be a null dereference to the compiler): 0 without one.
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             output[6] = tc == null ? 0 : (ulong)((byte*)&tc->FirstBin - (byte*)tc);
             output[7] = (ulong)sizeof(Bin);
             output[8] = StatsLayout.SlotSize;

@@ -2,7 +2,7 @@
 // whenever the block or its free upper neighbour allows, mremap for large
 // blocks, and otherwise allocate-copy-free within the block's own arena.
 
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
@@ -22,10 +22,10 @@ namespace Konfiscator.Native.Api
                 Release.Free(p, "realloc", callCounter);
                 return null;
             }
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter;
-            Block* b = Heap.Heap.Validate("realloc", p);
+            Block* b = Heap.Validate("realloc", p);
             // Sampling: an unsampled block counts down only its growth, and a sampled one keeps
             // its sample (new size, new address) when it is resized by the heap: its bytes were
             // counted down as they came, so a buffer grown by many reallocs is sampled as one
@@ -61,12 +61,12 @@ namespace Konfiscator.Native.Api
                 Release.Free(p, "realloc", -1);
                 return moved;
             }
-            Arena* a = Heap.Heap.ArenaAt(b->Arena);
-            Heap.Heap.LockArena(a);
+            Arena* a = Heap.ArenaAt(b->Arena);
+            Heap.LockArena(a);
             if (b->State != Blocks.Used)
             {
-                Heap.Heap.UnlockArena(a);
-                Heap.Heap.Validate("realloc", p);
+                Heap.UnlockArena(a);
+                Heap.Validate("realloc", p);
                 // Validate returned: the block was allocated again between the two looks.
                 // Still a use after free, and the lock is no longer held: stop.
                 Fatal.Misuse("realloc", "pointer already freed", p);
@@ -86,7 +86,7 @@ namespace Konfiscator.Native.Api
                 {
                     // No room and no new region: malloc (which trims and retries once when
                     // the OS refuses), copy, free.
-                    Heap.Heap.UnlockArena(a);
+                    Heap.UnlockArena(a);
                     void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                     if (fresh == null) return null;
                     Libc.memcpy(fresh, p, oldUsable);
@@ -99,7 +99,7 @@ namespace Konfiscator.Native.Api
             }
             nuint newUsable = Blocks.Bytes(result) - Blocks.HeaderBytes;
             Arenas.PublishLargest(a);
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             Counting.Freed(tc, -1, oldUsable);
             Counting.Allocated(tc, callCounter, size, newUsable);
             return Resized(tc, (ulong)p, result, size, sampled, growth);

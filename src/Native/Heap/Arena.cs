@@ -10,7 +10,7 @@ using System.Threading;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Arena

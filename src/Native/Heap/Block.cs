@@ -22,7 +22,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal struct Block

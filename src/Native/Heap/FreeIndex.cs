@@ -43,7 +43,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Node

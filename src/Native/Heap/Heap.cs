@@ -7,7 +7,7 @@ using System.Threading;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class Heap
     {

@@ -15,7 +15,7 @@
 
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe partial class LargeBlocks
     {

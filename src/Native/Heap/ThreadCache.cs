@@ -30,7 +30,7 @@ using Konfiscator.Native.Stats;
 using System.Threading;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Bin

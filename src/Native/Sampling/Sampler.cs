@@ -20,7 +20,7 @@
 
 using System.Runtime.CompilerServices;
 using System.Threading;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 

@@ -7,7 +7,7 @@
 // here calls malloc, and nothing is written while the segment is not published
 // (no reader could see it).
 
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 

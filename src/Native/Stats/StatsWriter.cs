@@ -281,7 +281,7 @@ namespace Konfiscator.Native.Stats
 
         /// <summary>Adds a thread's not yet reported change of bytes in use to the
         /// process-wide figure (and so to the peak).</summary>
-        public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)
+        public static void FlushInUse(Konfiscator.Native.Heaps.ThreadCache* tc)
         {
             if (tc->InUseDelta == 0) return;
             AddInUse(tc->InUseDelta);
