@@ -155,11 +155,11 @@ namespace Konfiscator.Native.Heaps
         public static bool EnsureNode(Arena* a)
         {
             if (a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node)) return true;
-            byte* chunk = OsMemory.Map(ChunkBytes);
+            byte* chunk = Mappings.Map(ChunkBytes);
             if (chunk == null) return false;
             if (!PageMap.MarkNodes(chunk, ChunkBytes))
             {
-                OsMemory.Unmap(chunk, ChunkBytes);
+                Mappings.Unmap(chunk, ChunkBytes);
                 return false;
             }
             a->NodeChunk = chunk;

@@ -532,7 +532,7 @@ namespace Konfiscator.Native.Heaps
                 if (s_chunkLeft < (nuint)StructBytes)
                 {
                     const nuint chunkBytes = 64 << 10;
-                    s_chunk = OsMemory.Map(chunkBytes);
+                    s_chunk = Mappings.Map(chunkBytes);
                     s_chunkLeft = s_chunk == null ? 0 : chunkBytes;
                 }
                 if (s_chunkLeft >= (nuint)StructBytes)

@@ -55,10 +55,14 @@ namespace Konfiscator.Native.Stats
             s_private = (byte*)p;
             s_base = s_private;
             CountMap(s_size);
-            s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
+            nuint releasedBytes = OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int)));
+            s_releasedSlots = (int*)OsMemory.Map(releasedBytes);
             if (s_releasedSlots == null) return false;
-            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong))));
+            CountMap(releasedBytes);
+            nuint forkBytes = OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong)));
+            s_forkGauges = (ulong*)OsMemory.Map(forkBytes);
             if (s_forkGauges == null) return false;
+            CountMap(forkBytes);
 
             if (SegmentFile.PublishingEnabled())
                 Publish();
@@ -235,10 +239,13 @@ namespace Konfiscator.Native.Stats
             Atomics.Add(&slot[StatsLayout.BytesMapped], (long)bytes);
         }
 
-        public static void CountUnmap(nuint bytes)
+        public static void CountUnmap(nuint bytes) => CountUnmaps(1, bytes);
+
+        /// <summary><paramref name="calls"/> munmaps that gave back <paramref name="bytes"/> in all.</summary>
+        public static void CountUnmaps(int calls, nuint bytes)
         {
             ulong* slot = ProcessSlot;
-            Atomics.Add(&slot[StatsLayout.MunmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.MunmapCalls], calls);
             Atomics.Add(&slot[StatsLayout.BytesMapped], -(long)bytes);
         }
 
