@@ -44,7 +44,7 @@ namespace Konfiscator.Native.Api
             nuint usable = UsableSize(b);
             Counting.Allocated(tc, callCounter, size, usable);
             if (tc == null) return Blocks.Payload(b);
-            if (usable >= LargeBlocks.Threshold) StatsWriter.FlushInUse(tc);
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
             return Sampler.ChargeGrowth(tc, b, charge, size);
         }
 

@@ -73,7 +73,7 @@ namespace Konfiscator.Native.Api
             long delta = tc->InUseDelta;
             if (delta >= StatsWriter.PeakQuantumFloor &&
                 (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                StatsWriter.FlushInUse(tc);
+                ThreadCaches.FlushInUse(tc);
         }
 
         /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
@@ -88,7 +88,7 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesInUse] -= usable;
                 s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
             }
             else
             {
@@ -115,7 +115,7 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesFreed] += usable;
                 s[StatsLayout.BytesInUse] -= usable;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
             }
             else
             {

@@ -74,7 +74,7 @@ namespace Konfiscator.Native.Api
                 }
             }
             Counting.Freed(tc, callCounter, usable);
-            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
+            if (usable >= LargeBlocks.Threshold && tc != null) ThreadCaches.FlushInUse(tc);
         }
     }
 }

@@ -124,7 +124,7 @@ namespace Konfiscator.Native.Api
                 {
                     Counting.Freed(tc, -1, oldUsable);
                     Counting.Allocated(tc, callCounter, size, LargeBlocks.Usable(moved));
-                    if (tc != null) StatsWriter.FlushInUse(tc);
+                    if (tc != null) ThreadCaches.FlushInUse(tc);
                     return Resized(tc, (ulong)p, moved, size, sampled, growth);
                 }
             }

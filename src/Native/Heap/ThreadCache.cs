@@ -188,13 +188,22 @@ namespace Konfiscator.Native.Heaps
         public static void Destroy(ThreadCache* tc)
         {
             DrainAll(tc);
-            StatsWriter.FlushInUse(tc);
+            ThreadCaches.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
             tc->NextFree = s_pool;
             tc->Pooled = 1;
             s_pool = tc;
             UnlockPool();
+        }
+
+        /// <summary>Adds the thread's not yet reported change of bytes in use to the
+        /// process-wide figure (and so to the peak).</summary>
+        public static void FlushInUse(ThreadCache* tc)
+        {
+            if (tc->InUseDelta == 0) return;
+            StatsWriter.AddInUse(tc->InUseDelta);
+            tc->InUseDelta = 0;
         }
 
         /// <summary>Returns up to <paramref name="count"/> blocks of a bin: those of other

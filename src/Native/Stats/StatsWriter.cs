@@ -286,15 +286,6 @@ namespace Konfiscator.Native.Stats
 
         public const long PeakQuantumFloor = 1024;
 
-        /// <summary>Adds a thread's not yet reported change of bytes in use to the
-        /// process-wide figure (and so to the peak).</summary>
-        public static void FlushInUse(Konfiscator.Native.Heaps.ThreadCache* tc)
-        {
-            if (tc->InUseDelta == 0) return;
-            AddInUse(tc->InUseDelta);
-            tc->InUseDelta = 0;
-        }
-
         // ---- fork ----
 
         /// <summary>In the parent, with every arena locked: take a consistent copy.</summary>
