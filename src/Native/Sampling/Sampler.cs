@@ -22,6 +22,7 @@ using System.Runtime.CompilerServices;
 using System.Threading;
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Sampling
@@ -170,7 +171,7 @@ namespace Konfiscator.Native.Sampling
             else if (depth > 0)
             {
                 uint tid = (uint)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
-                if (SampleTables.Record((ulong)payload, size, tc->SampleFrames, depth, tid, s_reentrant, s_stale, s_forkSkips))
+                if (SampleTables.Record((ulong)payload, size, SampleMath.WeightBytes(size, s_mean), tc->SampleFrames, depth, tid, s_reentrant, s_stale, s_forkSkips))
                 {
                     b->Flags |= Blocks.FlagSampled;
                     b->Check = Blocks.ComputeCheck(b);

@@ -194,7 +194,7 @@ namespace Konfiscator.Native.Stats
             *(ulong*)(shared + SampleLayout.SegOffRegionOffset) = s_size;
             *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
             *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
-            Sampling.SampleTables.Attach(shared + s_size, s_size);
+            SampleTables.Attach(shared + s_size, s_size);
             // Where the heap map is: header bytes 160..191, before the magic is written.
             *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
             *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
@@ -343,7 +343,7 @@ namespace Konfiscator.Native.Stats
             }
             // The parent's file mapping is shared with the parent: leave it alone.
             if (wasPublished) Libc.munmap(inherited, FileSize);
-            if (target == s_private) Sampling.SampleTables.Attach(null, 0);
+            if (target == s_private) SampleTables.Attach(null, 0);
             s_published = false;
             s_base = s_private;
             if (target != s_private) Adopt(target);
