@@ -90,7 +90,7 @@ namespace Konfiscator.Native.Api
             {
                 Arena* a = Heap.ArenaAt(i);
                 Heap.LockArena(a);
-                Konfiscator.Native.Stats.HeapMap.UpdateNow(a);
+                HeapMap.UpdateNow(a);
                 Heap.UnlockArena(a);
             }
             return 1;

@@ -82,7 +82,7 @@ namespace Konfiscator.Native.Heaps
             if (!FreeIndex.EnsureNode(a)) return null;
             Block* b = Regions.Map(a, units);
             if (b == null) return null;
-            Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
+            HeapMap.RegionsChanged(a);
             FreeIndex.Insert(a, b);
             a->EmptyRegions++;
             a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
@@ -376,7 +376,7 @@ namespace Konfiscator.Native.Heaps
             FreeIndex.Remove(a, b);
             if (Regions.TryUnmap(a, Regions.OfWholeBlock(b)))
             {
-                Konfiscator.Native.Stats.HeapMap.RegionsChanged(a);
+                HeapMap.RegionsChanged(a);
                 s[StatsLayout.FreeBytes] -= bytes;
                 s[StatsLayout.FreeBlocks]--;
                 return true;
