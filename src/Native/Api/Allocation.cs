@@ -5,7 +5,6 @@
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -45,7 +44,7 @@ namespace Konfiscator.Native.Api
             Counting.Allocated(tc, callCounter, size, usable);
             if (tc == null) return Blocks.Payload(b);
             if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
-            return Sampler.ChargeGrowth(tc, b, charge, size);
+            return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
         /// <summary>A used block for the request, from the cache, the heap or a mapping of its own; null when the OS has no memory.</summary>

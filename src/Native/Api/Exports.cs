@@ -6,7 +6,6 @@
 using System.Runtime;
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -31,7 +30,7 @@ namespace Konfiscator.Native.Api
                 if (b != null)
                 {
                     Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
-                    return Sampler.Charge(tc, b, size);
+                    return SampledBlocks.Charge(tc, b, size);
                 }
             }
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);

@@ -4,7 +4,6 @@
 
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heaps;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
@@ -29,7 +28,7 @@ namespace Konfiscator.Native.Api
             ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             Block* b = Heap.Validate(call, p);
-            if (Sampler.IsSampled(b)) Sampler.Forget(tc, b);
+            if (SampledBlocks.IsSampled(b)) SampledBlocks.Forget(tc, b);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)
             {

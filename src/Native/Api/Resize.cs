@@ -4,7 +4,6 @@
 
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -31,7 +30,7 @@ namespace Konfiscator.Native.Api
             // counted down as they came, so a buffer grown by many reallocs is sampled as one
             // malloc of its final size would be. A block that moves by malloc-copy-free is
             // counted down (and its sample removed by the free) as those calls would be.
-            bool sampled = Sampler.IsSampled(b);
+            bool sampled = SampledBlocks.IsSampled(b);
             nuint before = Allocation.UsableSize(b);
             nuint growth = size > before ? size - before : 0;
             nuint charge = sampled ? size : growth;
@@ -109,8 +108,8 @@ namespace Konfiscator.Native.Api
         /// a sample follows it, an unsampled block counts down its growth.</summary>
         private static byte* Resized(ThreadCache* tc, ulong oldPayload, Block* b, nuint size, bool sampled, nuint growth)
         {
-            if (sampled) return Sampler.Moved(tc, oldPayload, b, size);
-            return tc != null ? Sampler.ChargeGrowth(tc, b, growth, size) : Blocks.Payload(b);
+            if (sampled) return SampledBlocks.Moved(tc, oldPayload, b, size);
+            return tc != null ? SampledBlocks.ChargeGrowth(tc, b, growth, size) : Blocks.Payload(b);
         }
 
         /// <summary>Either side is a large block: mremap when possible, else move.</summary>

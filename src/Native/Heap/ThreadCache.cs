@@ -57,7 +57,7 @@ namespace Konfiscator.Native.Heaps
         public Arena* Home;          // where this thread's heap allocations go
         public ulong* Stats;         // the thread's stats slot
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
-        public int InSampler;        // non-zero while this thread is inside the sampler (see Sampling/Sampler.cs)
+        public int InSampler;        // non-zero while this thread is inside the sampler (see Heap/SampledBlocks.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
@@ -156,7 +156,7 @@ namespace Konfiscator.Native.Heaps
             tc->InUseDelta = 0;
             tc->NextFree = null;
             tc->InSampler = 0;
-            Sampling.Sampler.StartThread(tc);
+            SampledBlocks.StartThread(tc);
             tc->StatsSlot = StatsWriter.ClaimThreadSlot();
             tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
             for (uint units = MinUnits; units <= MaxUnits; units++)
