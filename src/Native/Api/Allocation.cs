@@ -64,7 +64,7 @@ namespace Konfiscator.Native.Api
                 {
                     Bin* bin = ThreadCaches.BinFor(tc, units);
                     b = ThreadCaches.Pop(bin, units, tc->CurrentCall);
-                    if (b != null) Counting.Add(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
+                    if (b != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
                     else b = ThreadCaches.Refill(tc, bin, units);
                 }
                 else

@@ -97,14 +97,6 @@ namespace Konfiscator.Native.Api
             }
         }
 
-        /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
-        /// for a thread without one): the thread caches' figures, off the fast paths.</summary>
-        public static void Add(ThreadCache* tc, int counter, long delta)
-        {
-            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
-            else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
-        }
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Freed(ThreadCache* tc, int callCounter, nuint usable)
         {

@@ -18,15 +18,7 @@ namespace Konfiscator.Native.Api
         public static int HeapCheck()
         {
             Heap.EnsureStarted();
-            int problems = 0;
-            for (int i = 0; i < Heap.ArenaCount; i++)
-            {
-                Arena* a = Heap.ArenaAt(i);
-                Heap.LockArena(a);
-                problems += HeapChecker.CheckArena(a);
-                Heap.UnlockArena(a);
-            }
-            return problems;
+            return Heap.CheckAll();
         }
 
         /// <summary>The bytes of every block the thread caches hold, two ways: walked (every
@@ -123,8 +115,9 @@ namespace Konfiscator.Native.Api
         {
             // In this order: sizeof(Arena), Arenas.Stride, sizeof(Region), Regions.HeaderBytes,
             // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.FirstBin, sizeof(Bin),
-            // StatsLayout.SlotSize, StatsLayout.CacheLine.
-            const long Count = 10;
+            // StatsLayout.SlotSize, StatsLayout.CacheLine, address of the calling thread's
+            // first bin, ThreadCaches.BinCount.
+            const long Count = 12;
             if (max < Count) return Count;
             output[0] = (ulong)sizeof(Arena);
             output[1] = Arenas.Stride;
@@ -140,63 +133,9 @@ namespace Konfiscator.Native.Api
             output[7] = (ulong)sizeof(Bin);
             output[8] = StatsLayout.SlotSize;
             output[9] = StatsLayout.CacheLine;
+            output[10] = tc == null ? 0 : (ulong)&tc->FirstBin;
+            output[11] = ThreadCaches.BinCount;
             return Count;
-        }
-    }
-
-    /// <summary>The invariants of one arena (docs/heap.md), checked with its lock held.</summary>
-    internal static unsafe class HeapChecker
-    {
-        public static int CheckArena(Arena* a)
-        {
-            int problems = 0;
-            ulong freeBytes = 0, freeBlocks = 0;
-            int emptyRegions = 0;
-            for (Region* r = a->Regions; r != null; r = r->Next)
-            {
-                if (r->Next != null && r->Next <= r) problems++;           // address order
-                Block* end = Regions.Sentinel(r);
-                Block* b = Regions.FirstBlock(r);
-                if (b->PrevTag != 0) problems++;
-                uint prevUnits = 0;
-                bool prevFree = false;
-                while (b < end)
-                {
-                    if (!Blocks.CheckOk(b) || b->Arena != a->Index || b->SizeUnits < Blocks.MinUnits)
-                    {
-                        problems++;
-                        break;                                                // cannot walk on
-                    }
-                    if (Blocks.PrevSize(b) != prevUnits || Blocks.PrevIsFree(b) != prevFree)
-                        problems++;                                           // boundary tags and free bits agree
-                    bool free = b->State == Blocks.Free;
-                    if (!free && b->State != Blocks.Used && b->State != Blocks.Cached) problems++;
-                    if (free && prevFree) problems++;                         // no two free neighbours
-                    if (free)
-                    {
-                        freeBytes += Blocks.Bytes(b);
-                        freeBlocks++;
-                        if (!FreeIndex.Contains(a, b)) problems++;            // the index knows it
-                        if (Regions.IsWholeRegion(b)) emptyRegions++;
-                    }
-                    prevUnits = b->SizeUnits;
-                    prevFree = free;
-                    b = Blocks.Next(b);
-                }
-                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || Blocks.PrevSize(end) != prevUnits || Blocks.PrevIsFree(end) != prevFree)
-                    problems++;                                               // ends exactly at the sentinel
-            }
-
-            ulong nodes = 0;
-            Block* last = null;
-            problems += FreeIndex.Check(a->NodeRoot, null, ref nodes, ref last, out _);
-            if (nodes != freeBlocks) problems++;                              // index == walk
-
-            ulong* s = a->Stats;
-            if (s[StatsLayout.FreeBytes] != freeBytes) problems++;            // counts add up
-            if (s[StatsLayout.FreeBlocks] != freeBlocks) problems++;
-            if (a->EmptyRegions != emptyRegions) problems++;
-            return problems;
         }
     }
 }

@@ -43,7 +43,7 @@ namespace Konfiscator.Native.Api
                     bin->Overflowed = 1;
                 }
                 ThreadCaches.Push(bin, b);
-                Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
+                ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
             else
             {
@@ -52,7 +52,7 @@ namespace Konfiscator.Native.Api
                 {
                     // Another thread's arena, busy: leave it on the remote list.
                     Arenas.PushRemote(a, b);
-                    Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
+                    ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
                 }
                 else
                 {

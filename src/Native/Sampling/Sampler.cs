@@ -41,7 +41,6 @@ namespace Konfiscator.Native.Sampling
         // Counted where the table lock cannot be taken; folded into the header later.
         private static long s_reentrant, s_stale, s_forkSkips;
 
-        public static ulong Mean => s_mean;
         private const long Never = 0x7FFFFFFFFFFFFFFF;
 
         // Statics never move (there is no GC), but C# wants `fixed` to take their address.

@@ -35,7 +35,6 @@ namespace Konfiscator.Native.Stats
         private static int* s_releasedSlots;
         private static int s_releasedCount;
 
-        public static bool Published => s_published;
 
         /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas and up to
         /// <paramref name="threadSlots"/> threads with slots of their own. Must run before any other mapping.</summary>
