@@ -35,7 +35,7 @@ using System.Runtime.CompilerServices;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class AlignedCache
     {
@@ -184,11 +184,11 @@ namespace Konfiscator.Native.Heap
         private static void Park(ThreadCache* tc, Block* b, uint units)
         {
             ThreadCaches.Push(ThreadCaches.BinFor(tc, units), b);
-            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, (long)units << Blocks.UnitShift);
+            ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)units << Blocks.UnitShift);
         }
 
         /// <summary>Counts a block of <paramref name="units"/> taken out of a bin.</summary>
         private static void Uncached(ThreadCache* tc, uint units) =>
-            Konfiscator.Native.Api.Counting.Add(tc, StatsLayout.CachedBytes, -((long)units << Blocks.UnitShift));
+            ThreadCaches.Count(tc, StatsLayout.CachedBytes, -((long)units << Blocks.UnitShift));
     }
 }
