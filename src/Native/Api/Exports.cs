@@ -4,6 +4,7 @@
 // Release and Resize.
 
 using System.Runtime;
+using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
@@ -111,7 +112,29 @@ namespace Konfiscator.Native.Api
                 Libc.SetErrno(Libc.EINVAL);
                 return null;
             }
+            if (alignment <= Blocks.HeaderBytes)   // rounded up, still 16 at most
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.MemalignCalls);
+                if (cached != null) return cached;
+            }
             return Allocation.Allocate(size, RoundUpToPowerOfTwo(alignment), StatsLayout.MemalignCalls);
+        }
+
+        /// <summary>An aligned request whose alignment every block has (16 bytes or less): from
+        /// the thread's bin as malloc's fast path serves it, counted under the call made; null
+        /// when the bin cannot serve it (the caller goes on to Allocation). Without it such a
+        /// call cost the slow path's 270 instructions, three times glibc's (callgrind).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void* AlignedEnoughFromBin(nuint size, int callCounter)
+        {
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null || size > ThreadCaches.MaxRequest) return null;
+            uint units = Blocks.UnitsFor(size);
+            Bin* bin = ThreadCaches.BinFor(tc, units);
+            Block* b = ThreadCaches.Pop(bin, units, callCounter);
+            if (b == null) return null;
+            Counting.AllocatedFromBin(tc, bin, callCounter, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
+            return SampledBlocks.Charge(tc, b, size);
         }
 
         [RuntimeExport("aligned_alloc")]
@@ -123,6 +146,11 @@ namespace Konfiscator.Native.Api
                 Allocation.CountFailure(StatsLayout.AlignedAllocCalls, outOfMemory: false);
                 Libc.SetErrno(Libc.EINVAL);
                 return null;
+            }
+            if (alignment <= Blocks.HeaderBytes)
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.AlignedAllocCalls);
+                if (cached != null) return cached;
             }
             return Allocation.Allocate(size, alignment, StatsLayout.AlignedAllocCalls);
         }
@@ -136,6 +164,15 @@ namespace Konfiscator.Native.Api
             {
                 Allocation.CountFailure(StatsLayout.PosixMemalignCalls, outOfMemory: false);
                 return Libc.EINVAL;
+            }
+            if (alignment <= Blocks.HeaderBytes)
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.PosixMemalignCalls);
+                if (cached != null)
+                {
+                    *result = cached;
+                    return 0;
+                }
             }
             int saved = *Libc.__errno_location();
             void* p = Allocation.Allocate(size, alignment, StatsLayout.PosixMemalignCalls);

@@ -38,6 +38,30 @@ public sealed class AlignedCacheTests : HeapTest
         });
 
     [Theory]
+    [InlineData("memalign", 8ul)]
+    [InlineData("memalign", 16ul)]
+    [InlineData("posix_memalign", 8ul)]
+    [InlineData("posix_memalign", 16ul)]
+    [InlineData("aligned_alloc", 16ul)]
+    public void AnAlignmentEveryBlockHas_IsServedFromTheBinAsMallocIs(string call, ulong alignment) =>
+        OnANewThread(() =>
+        {
+            const ulong Size = 96;   // a multiple of every alignment here (aligned_alloc)
+            nint p = Lib.Malloc((nuint)Size);
+            Lib.Free(p);
+            nint again = call switch
+            {
+                "memalign" => Lib.Memalign((nuint)alignment, (nuint)Size),
+                "aligned_alloc" => Lib.AlignedAlloc((nuint)alignment, (nuint)Size),
+                _ => Lib.PosixMemalign(out nint q, (nuint)alignment, (nuint)Size) == 0 ? q : 0,
+            };
+            Assert.True(again == p, $"{call}({alignment}, {Size}) after freeing 0x{p:x} returned 0x{again:x}, not the block on top of its bin");
+            Fill(again, Size, 5);
+            AssertFilled(again, Size, 5, $"the block from {call}");
+            Lib.Free(again);
+        });
+
+    [Theory]
     [InlineData(64ul, 100ul)]
     [InlineData(256ul, 100ul)]
     [InlineData(128ul, 500ul)]
