@@ -81,21 +81,25 @@ namespace Konfiscator.Native.Heaps
         {
             Block* prev = null;
             Block* b = bin->Head;
-            for (int i = 0; b != null && i < probes; i++)
+            // A block's address says whether it fits: a link is read only to take the block
+            // or to look at the next one, so a miss on the top block alone reads nothing.
+            for (int i = 1; b != null; i++)
             {
-                FreeLinks.CheckCached(b, call);
-                Block* next = FreeLinks.Next(b, call);
                 if (((nuint)Blocks.Payload(b) & (alignment - 1)) == 0)
                 {
+                    FreeLinks.CheckCached(b, call);
                     if (b->SizeUnits != units) FreeLinks.Corrupted(call, b);
+                    Block* next = FreeLinks.Next(b, call);
                     if (prev == null) bin->Head = next;
                     else FreeLinks.SetNext(prev, next);
                     bin->Count--;
                     Blocks.SetState(b, Blocks.Used);
                     return b;
                 }
+                if (i == probes) break;
+                FreeLinks.CheckCached(b, call);
                 prev = b;
-                b = next;
+                b = FreeLinks.Next(b, call);
             }
             return null;
         }
