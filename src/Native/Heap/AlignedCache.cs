@@ -29,7 +29,7 @@
 // block taken must say Cached and have its bin's size, and a block is cut only after
 // its header's check passed. Headers change under the lock of the block's arena, as
 // they do everywhere else, so a walk of the arena (the heap map, the heap check)
-// never sees a block half cut.
+// never sees a block half cut. A step 1 hit changes no header and takes no lock.
 
 using System.Runtime.CompilerServices;
 using Konfiscator.Native.Platform;
@@ -147,9 +147,9 @@ namespace Konfiscator.Native.Heaps
 
             Arena* a = Heap.ArenaAt(b->Arena);
             ushort index = b->Arena;
+            // The lock of the block's arena, as for every change of headers: the heap map
+            // and the heap check walk the arena's blocks (cached ones too) holding it.
             Heap.LockArena(a);
-            // Inner headers first, the outer block's size last: a walk of the region
-            // sees the block whole or cut, whichever it reads.
             if (tailUnits != 0)
             {
                 Blocks.SetPrev(tail, units, free: false);
