@@ -127,6 +127,52 @@ public sealed class AlignedCacheTests : HeapTest
     }
 
     [Fact]
+    public void AnAlignedRequestThatFindsNoRoomInTheHeap_FirstTakesBackTheThreadsCachedBlocks()
+    {
+        // docs/heap.md: before an arena maps a region, the calling thread's cached blocks of it
+        // (64 KiB or more) go back into the heap, and the search is made again; the aligned
+        // search too. Here the arena's one region holds nothing free but what this thread's
+        // bins hold: a memalign on the heap's path must find its room there, not in a new region.
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        OnANewThread(() =>
+        {
+            var cached = new List<nint>();
+            for (ulong units = 50; units <= 65; units++)
+            {
+                // Four blocks of each of 16 sizes near 1 KiB: with the refills' leftovers, six a
+                // bin once freed, fewer than a bin holds (so none goes back to the heap yet).
+                for (int i = 0; i < 4; i++)
+                    cached.Add(lib.Malloc((nuint)(units * HeapContract.Unit - HeapContract.HeaderBytes)));
+            }
+            var fillers = new List<nint>();
+            for (int i = 0; i < 64 && lib.FreeBlocks().Length > 0; i++)
+            {
+                // The rest of the region in heap blocks (above the cached sizes, below the
+                // mapping threshold), the last one exactly what is left.
+                ulong left = lib.FreeBlocks().Max(f => f.Size);
+                ulong take = left > 102 * 1024 ? 100 * 1024 : left;
+                fillers.Add(lib.Malloc((nuint)(take - HeapContract.HeaderBytes)));
+            }
+            Assert.Empty(lib.FreeBlocks());
+            foreach (nint p in cached) lib.Free(p);
+            Assert.Empty(lib.FreeBlocks());
+            var regions = lib.Regions();
+            Assert.Single(regions);
+
+            nint aligned = lib.Memalign(4096, 5000);
+
+            AssertAligned(aligned, 4096, "memalign(4096, 5000)");
+            Assert.True(lib.Regions().Length == 1 && regions[0].Contains((ulong)aligned),
+                $"memalign(4096, 5000) = 0x{aligned:x} with {lib.Regions().Length} regions; the thread's bins held the room for it in the one region {regions[0]}");
+            Fill(aligned, 5000, 3);
+            AssertFilled(aligned, 5000, 3, "the aligned block");
+            lib.Free(aligned);
+            foreach (nint p in fillers) lib.Free(p);
+            Assert.Equal(0, lib.HeapCheck());
+        });
+    }
+
+    [Fact]
     public void MixedAlignedAndPlainRequests_KeepEveryBlockIntact_AndTheCachedBytesRight() =>
         OnANewThread(() =>
         {
