@@ -15,8 +15,8 @@ namespace Konfiscator.Native.Api
     internal static unsafe class Counting
     {
         /// <summary>Bytes in use are added to the process-wide figure (for the peak)
-        /// once a thread's unreported change reaches this much.</summary>
-        private const long InUseReportStep = 16 << 10;
+        /// once a thread's unreported change reaches this much (sooner for a new peak).</summary>
+        private const long InUseReportStep = StatsWriter.InUseReportStep;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Call(ThreadCache* tc, int counter)
@@ -34,17 +34,53 @@ namespace Konfiscator.Native.Api
                 AllocatedShared(callCounter, requested, usable);
         }
 
-        /// <summary>Allocated, for a block from a thread-cache bin, whose histogram bucket
-        /// is known unless the bin says 0xFF.</summary>
+        /// <summary>The malloc fast path's counting, for a block from bin <paramref name="index"/>
+        /// of a thread with a slot of its own. True when the thread's unreported growth of
+        /// bytes in use is large enough to look at (ReportGrowth).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
+        public static bool AllocatedFromBin(ThreadCache* tc, Bin* bin, nuint index, nuint requested)
         {
-            if (tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable,
-                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested), usable + Blocks.HeaderBytes);
-            else
-                AllocatedSharedFromCache(callCounter, requested, usable);
+            nuint usable = (index + 1) << Blocks.UnitShift;
+            ulong* s = tc->Stats;
+            s[StatsLayout.MallocCalls]++;
+            s[StatsLayout.CachedBytes] -= usable + Blocks.HeaderBytes;
+            s[StatsLayout.BytesAllocated] += usable;
+            s[StatsLayout.BytesInUse] += usable;
+            s[StatsLayout.RequestSizeSum] += requested;
+            int bucket = bin->Bucket;
+            if (bucket == 0xFF) bucket = SmallestBinBucket(requested);
+            s[StatsLayout.HistogramFirst + bucket]++;
+            return (tc->InUseDelta += (long)usable) >= tc->GrowthLimit;
         }
+
+        /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
+        /// in steps of 16 KiB, or sooner when it would set a new peak (see WouldRaisePeak
+        /// for how much sooner); called once it reached the thread's GrowthLimit.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void ReportGrowth(ThreadCache* tc)
+        {
+            long delta = tc->InUseDelta;
+            if (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)) StatsWriter.FlushInUse(tc);
+            else tc->GrowthLimit = StatsWriter.GrowthToLookAt();   // other threads moved the peak
+        }
+
+        /// <summary>The free fast path's counting, for a block parked in bin
+        /// <paramref name="index"/> of a thread with a slot of its own. True when the
+        /// thread's unreported shrinking of bytes in use is due for a report (ReportShrink).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool FreedToBin(ThreadCache* tc, nuint index)
+        {
+            nuint usable = (index + 1) << Blocks.UnitShift;
+            ulong* s = tc->Stats;
+            s[StatsLayout.FreeCalls]++;
+            s[StatsLayout.BytesFreed] += usable;
+            s[StatsLayout.BytesInUse] -= usable;
+            s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
+            return (tc->InUseDelta -= (long)usable) <= -InUseReportStep;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void ReportShrink(ThreadCache* tc) => StatsWriter.FlushInUse(tc);
 
         /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
         /// from a table packed 3 bits a size into one constant: 0, 0, 1, 2, 2, 3, 3, 3, 3,
@@ -67,34 +103,7 @@ namespace Konfiscator.Native.Api
             s[StatsLayout.BytesInUse] += usable;
             s[StatsLayout.RequestSizeSum] += requested;
             s[StatsLayout.HistogramFirst + bucket]++;
-            tc->InUseDelta += (long)usable;
-            // Reported in steps of 16 KiB, or sooner when it would set a new peak
-            // (see WouldRaisePeak for how much sooner).
-            long delta = tc->InUseDelta;
-            if (delta >= StatsWriter.PeakQuantumFloor &&
-                (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                StatsWriter.FlushInUse(tc);
-        }
-
-        /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void FreedToCache(ThreadCache* tc, int callCounter, nuint usable)
-        {
-            if (tc->StatsSlot >= 0)
-            {
-                ulong* s = tc->Stats;
-                s[callCounter]++;
-                s[StatsLayout.BytesFreed] += usable;
-                s[StatsLayout.BytesInUse] -= usable;
-                s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
-                tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
-            }
-            else
-            {
-                FreedShared(callCounter, usable);
-                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
-            }
+            if ((tc->InUseDelta += (long)usable) >= tc->GrowthLimit) ReportGrowth(tc);
         }
 
         /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
@@ -121,13 +130,6 @@ namespace Konfiscator.Native.Api
             {
                 FreedShared(callCounter, usable);
             }
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void AllocatedSharedFromCache(int callCounter, nuint requested, nuint usable)
-        {
-            AllocatedShared(callCounter, requested, usable);
-            Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

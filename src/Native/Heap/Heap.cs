@@ -107,6 +107,19 @@ namespace Konfiscator.Native.Heap
             return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
         }
 
+        /// <summary>PeekCache for the fast paths, without folding the two markers into null:
+        /// null or <see cref="ThreadCaches.Exited"/> (no cache; one unsigned compare against
+        /// Exited tells both), or the calling thread's cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static ThreadCache* PeekCacheOrMarker()
+        {
+            nint offset = s_fastKeyOffset;
+            if (offset == 0) return PeekCacheByKey();
+            // One expression: the load is made before the GC poll that follows the call
+            // (a no-op here, but a call), so fewer values are kept across it.
+            return *(ThreadCache**)(Libc.pthread_self_fast() + offset);
+        }
+
         /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static ThreadCache* PeekCacheByKey()
@@ -286,6 +299,7 @@ namespace Konfiscator.Native.Heap
             {
                 tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
                 tc->InUseDelta = 0;
+                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             }
             for (int i = 0; i < s_arenaCount; i++)
             {

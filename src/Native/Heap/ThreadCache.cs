@@ -59,6 +59,7 @@ namespace Konfiscator.Native.Heap
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
         public int InSampler;        // non-zero while this thread is inside the sampler (see Sampling/Sampler.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
+        public long GrowthLimit;     // InUseDelta at which to look at it again (StatsWriter.GrowthToLookAt)
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
         public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
@@ -111,6 +112,11 @@ namespace Konfiscator.Native.Heap
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
 
+        /// <summary>The bin at <paramref name="index"/> (units - MinUnits, below BinCount).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Bin* BinAt(ThreadCache* tc, nuint index) =>
+            (Bin*)((byte*)tc + (sizeof(ThreadCache) - sizeof(Bin))) + index;   // FirstBin is the last field
+
         /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
         /// null when it is empty. The link to the next one lives in freed memory, so it is
         /// checked (FreeLinks), and so is the block's header: Cached, of the bin's size.
@@ -154,6 +160,7 @@ namespace Konfiscator.Native.Heap
             if (tc == null) return null;
             tc->Home = home;
             tc->InUseDelta = 0;
+            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             tc->NextFree = null;
             tc->InSampler = 0;
             Sampling.Sampler.StartThread(tc);
@@ -515,6 +522,7 @@ namespace Konfiscator.Native.Heap
                 tc->StatsSlot = -1;
                 tc->Stats = StatsWriter.SharedSlot;
                 tc->InUseDelta = 0;
+                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             }
         }
 

@@ -279,13 +279,35 @@ namespace Konfiscator.Native.Stats
 
         public const long PeakQuantumFloor = 1024;
 
+        /// <summary>A thread's change of bytes in use is reported in steps of this much at most.</summary>
+        public const long InUseReportStep = 16 << 10;
+
+        /// <summary>The growth of a thread's unreported bytes in use at which it is looked at
+        /// again: where it would set a new peak (WouldRaisePeak), or a full step. The fast
+        /// path then compares with one figure instead of reading the process-wide ones on
+        /// every call. With one thread this is exactly when WouldRaisePeak turns true; with
+        /// several, other threads' reports made since can move that point, by at most what
+        /// they report (a step each): the same bound as the unreported changes themselves.</summary>
+        public static long GrowthToLookAt()
+        {
+            ulong* slot = ProcessSlot;
+            long peak = (long)slot[StatsLayout.PeakBytesInUse];
+            long quantum = peak >> 6 > PeakQuantumFloor ? peak >> 6 : PeakQuantumFloor;
+            long toPeak = peak - (long)slot[StatsLayout.ProcessBytesInUse] + 1;
+            long limit = toPeak > quantum ? toPeak : quantum;
+            return limit < InUseReportStep ? limit : InUseReportStep;
+        }
+
         /// <summary>Adds a thread's not yet reported change of bytes in use to the
         /// process-wide figure (and so to the peak).</summary>
         public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)
         {
-            if (tc->InUseDelta == 0) return;
-            AddInUse(tc->InUseDelta);
-            tc->InUseDelta = 0;
+            if (tc->InUseDelta != 0)
+            {
+                AddInUse(tc->InUseDelta);
+                tc->InUseDelta = 0;
+            }
+            tc->GrowthLimit = GrowthToLookAt();
         }
 
         // ---- fork ----
