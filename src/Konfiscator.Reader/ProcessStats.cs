@@ -75,10 +75,29 @@ public sealed class ProcessStats
                 // allocated, so its own BytesInUse goes "negative"; the total is still right.
                 v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
             }
-            // Read as a signed number; a torn read can make it briefly negative: clamp at 0.
-            if ((c == StatsLayout.BytesInUse || c == StatsLayout.CachedBytes) && (long)v < 0) v = 0;
             merged[c] = v;
         }
+        // The fast paths' calls are counted per size class; what they add to each figure
+        // follows from the counts summed over the slots (StatsLayout.FromBins).
+        var mallocs = new ulong[StatsLayout.CacheBins];
+        var frees = new ulong[StatsLayout.CacheBins];
+        for (int s = 1; s < slotCount; s++)
+            for (int k = 0; k < StatsLayout.CacheBins; k++)
+            {
+                mallocs[k] = unchecked(mallocs[k] + slots[s * perSlot + StatsLayout.BinMallocsFirst + k]);
+                frees[k] = unchecked(frees[k] + slots[s * perSlot + StatsLayout.BinFreesFirst + k]);
+            }
+        unsafe
+        {
+            fixed (ulong* m = mallocs)
+            fixed (ulong* f = frees)
+                for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
+                    if (!Figures.IsProcessCounter(c))
+                        merged[c] = unchecked(merged[c] + StatsLayout.FromBins(c, m, f));
+        }
+        // Gauges read as signed numbers; a torn read can make one briefly negative: clamp at 0.
+        foreach (int c in new[] { StatsLayout.BytesInUse, StatsLayout.CachedBytes })
+            if ((long)merged[c] < 0) merged[c] = 0;
         // The library reports a thread's growth to the process-wide peak in quanta (a plain store
         // per call, no atomic), so a small or young process's peak can lag its bytes in use. A
         // peak below the current level is never true: report at least the level.

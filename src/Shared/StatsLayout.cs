@@ -25,6 +25,15 @@
 // A slot of a thread that exits is handed to the next new thread *without*
 // being reset, so sums never go down. A reader can see a torn *set* of counters
 // (one updated, the next not yet), never a torn single counter.
+//
+// Calls of the thread caches' fast paths are counted once, by size class: a
+// thread slot holds, after the figures, how many mallocs each bin served and
+// how many frees it took (BinMallocsFirst, BinFreesFirst). Every block of bin k
+// has the same usable size, so calls, bytes allocated and freed, bytes in use,
+// cached bytes and the histogram (but for bin 0, whose requests span several
+// buckets and are counted in the histogram directly) follow from those counts
+// exactly: a reader adds FromBins(figure, ...) to each figure's sum. The fast
+// paths then make one store for their figures instead of six.
 
 namespace Konfiscator.Stats
 {
@@ -32,7 +41,7 @@ namespace Konfiscator.Stats
     {
         /// <summary>"KNFSTATS" read as a little-endian 64-bit integer.</summary>
         public const ulong Magic = 0x5354415453464E4B;
-        public const uint Version = 1;
+        public const uint Version = 2;   // 2: per-bin counts of the fast paths in every slot
 
         public const int HeaderSize = 256;
         public const int CacheLine = 64;
@@ -95,8 +104,51 @@ namespace Konfiscator.Stats
         public const int HistogramFirst = 32;
         public const int HistogramBuckets = 34;    // le=1,2,4,…,2^32, +Inf
 
+        /// <summary>The figures of a slot (a reader's merged figures have this many).</summary>
         public const int CountersPerSlot = HistogramFirst + HistogramBuckets; // 66
-        public const int SlotSize = ((CountersPerSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 576
+
+        /// <summary>Size classes of the thread caches: bin k holds blocks of (k + 2) * 16 bytes,
+        /// (k + 1) * 16 usable, for requests of k * 16 + 1 up to (k + 1) * 16 bytes.</summary>
+        public const int CacheBins = 64;
+        /// <summary>C: mallocs served from bin k by the fast path (CacheBins counters).</summary>
+        public const int BinMallocsFirst = CountersPerSlot;
+        /// <summary>C: frees the fast path parked in bin k (CacheBins counters).</summary>
+        public const int BinFreesFirst = BinMallocsFirst + CacheBins;
+        /// <summary>Every counter of a slot: the figures, then the per-bin counts.</summary>
+        public const int CountersInSlot = BinFreesFirst + CacheBins; // 194
+        public const int SlotSize = ((CountersInSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1600
+
+        /// <summary>Usable bytes of every block of bin <paramref name="bin"/>.</summary>
+        public static ulong BinUsableBytes(int bin) => (ulong)(bin + 1) * 16;
+
+        /// <summary>What per-bin counts add to figure <paramref name="counter"/>:
+        /// <paramref name="mallocs"/> and <paramref name="frees"/> point at the CacheBins counts
+        /// of one slot, or at their sums over slots (every figure here is linear in them).
+        /// Wrapping arithmetic, like the figures themselves.</summary>
+        public static unsafe ulong FromBins(int counter, ulong* mallocs, ulong* frees)
+        {
+            ulong sum = 0;
+            unchecked
+            {
+                for (int k = 0; k < CacheBins; k++)
+                {
+                    ulong m = mallocs[k], f = frees[k], usable = BinUsableBytes(k);
+                    switch (counter)
+                    {
+                        case MallocCalls: sum += m; break;
+                        case FreeCalls: sum += f; break;
+                        case BytesAllocated: sum += m * usable; break;
+                        case BytesFreed: sum += f * usable; break;
+                        case BytesInUse: sum += (m - f) * usable; break;
+                        case CachedBytes: sum += (f - m) * (usable + 16); break;
+                        default:
+                            if (k > 0 && counter == HistogramFirst + HistogramBucket(usable)) sum += m;
+                            break;
+                    }
+                }
+            }
+            return sum;
+        }
 
         public const int ProcessSlot = 0;
         public const int FirstArenaSlot = 1;

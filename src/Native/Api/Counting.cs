@@ -38,19 +38,15 @@ namespace Konfiscator.Native.Api
         /// of a thread with a slot of its own. True when the thread's unreported growth of
         /// bytes in use is large enough to look at (ReportGrowth).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool AllocatedFromBin(ThreadCache* tc, Bin* bin, nuint index, nuint requested)
+        public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested)
         {
-            nuint usable = (index + 1) << Blocks.UnitShift;
+            // The call, its bytes, the cached bytes and (but in bin 0) its histogram
+            // bucket all follow from the bin's count (StatsLayout.FromBins).
             ulong* s = tc->Stats;
-            s[StatsLayout.MallocCalls]++;
-            s[StatsLayout.CachedBytes] -= usable + Blocks.HeaderBytes;
-            s[StatsLayout.BytesAllocated] += usable;
-            s[StatsLayout.BytesInUse] += usable;
+            s[StatsLayout.BinMallocsFirst + index]++;
             s[StatsLayout.RequestSizeSum] += requested;
-            int bucket = bin->Bucket;
-            if (bucket == 0xFF) bucket = SmallestBinBucket(requested);
-            s[StatsLayout.HistogramFirst + bucket]++;
-            return (tc->InUseDelta += (long)usable) >= tc->GrowthLimit;
+            if (index == 0) s[StatsLayout.HistogramFirst + SmallestBinBucket(requested)]++;
+            return (tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift)) >= tc->GrowthLimit;
         }
 
         /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
@@ -70,13 +66,8 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool FreedToBin(ThreadCache* tc, nuint index)
         {
-            nuint usable = (index + 1) << Blocks.UnitShift;
-            ulong* s = tc->Stats;
-            s[StatsLayout.FreeCalls]++;
-            s[StatsLayout.BytesFreed] += usable;
-            s[StatsLayout.BytesInUse] -= usable;
-            s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
-            return (tc->InUseDelta -= (long)usable) <= -InUseReportStep;
+            tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromBins)
+            return (tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift)) <= -InUseReportStep;
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

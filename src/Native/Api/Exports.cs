@@ -38,12 +38,17 @@ namespace Konfiscator.Native.Api
                     Block* next = FreeLinks.UncheckedNext(b);
                     if (b->State == Blocks.Cached && tc->StatsSlot >= 0)
                     {
-                        if (FreeLinks.IsImplausibleNext(next)) goto slow;
+                        // FreeLinks.IsPlausibleNext, spelt out as branches (which it compiles to).
+                        if (next != null)
+                        {
+                            if (((nuint)next & 15) != 0) goto slow;
+                            if ((ulong)next < PageMap.Low || (ulong)next >= PageMap.High) goto slow;
+                        }
                         bin->Head = next;
                         bin->Count--;
                         Blocks.SetState(b, Blocks.Used);
                         // Everything rarely needed is a tail call, so this path keeps no frame.
-                        if (Counting.AllocatedFromBin(tc, bin, index, size)) return Allocation.AfterGrowth(tc, b, size);
+                        if (Counting.AllocatedFromBin(tc, index, size)) return Allocation.AfterGrowth(tc, b, size);
                         return Sampler.Charge(tc, b, size);
                     }
                 }

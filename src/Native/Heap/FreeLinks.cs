@@ -91,13 +91,8 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>The test Next makes of a demangled link.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsPlausibleNext(Block* next) => !IsImplausibleNext(next);
-
-        /// <summary>True when a demangled link cannot be one: not null, and misaligned or
-        /// outside the heap's pages.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsImplausibleNext(Block* next) =>
-            next != null && (((nuint)next & 15) != 0 || PageMap.Outside(next));
+        public static bool IsPlausibleNext(Block* next) =>
+            next == null || (((nuint)next & 15) == 0 && PageMap.MayContain(next));
 
         /// <summary>A block taken from a bin or a remote list must say Cached (and, for a
         /// bin, have the bin's size).</summary>

@@ -40,11 +40,6 @@ namespace Konfiscator.Native.Heap
         public ushort Capacity;
         /// <summary>Most blocks one refill carves (see Refill).</summary>
         public ushort RefillMax;
-        /// <summary>The histogram bucket of every request this bin serves: requests of one
-        /// block size span 16 byte values between two multiples of 16, and every power of
-        /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
-        /// bin, whose requests 0..16 spread over five; it holds 0xFF).</summary>
-        public byte Bucket;
         /// <summary>Refills from the heap so far, up to the one that reached a full batch (see Refill).</summary>
         public byte Refills;
         /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
@@ -76,6 +71,9 @@ namespace Konfiscator.Native.Heap
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
         public const uint MaxUnits = 65;                        // requests up to 1 KiB
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
+        // The stats slots count the fast paths' calls per bin (StatsLayout.FromBins): the
+        // same bins, or this does not compile.
+        private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
@@ -177,8 +175,6 @@ namespace Konfiscator.Native.Heap
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;
-                bin->Bucket = units == MinUnits ? (byte)0xFF
-                    : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
             return tc;
         }

@@ -67,9 +67,9 @@ namespace Konfiscator.Native.Platform
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool MayContain(void* address) => (ulong)address >= s_low && (ulong)address < s_high;
 
-        /// <summary>!MayContain, written so that it compiles to two compares and branches.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool Outside(void* address) => (ulong)address < s_low || (ulong)address >= s_high;
+        /// <summary>The bounds MayContain tests.</summary>
+        public static ulong Low => s_low;
+        public static ulong High => s_high;
 
         /// <summary>Marks [start, start+length) as heap pages; false if out of memory.</summary>
         public static bool Mark(void* start, nuint length)

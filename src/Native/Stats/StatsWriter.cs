@@ -203,13 +203,12 @@ namespace Konfiscator.Native.Stats
         // ---- reading the figures back (the exit summary) ----
 
         /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
-        public static ulong Sum(int counter)
-        {
-            ulong total = 0;
-            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
-                total += *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
-            return total;
-        }
+        public static ulong Sum(int counter) => SumOverSlots(counter);
+
+        /// <summary>Figure <paramref name="counter"/> of one slot: its own value and what the
+        /// slot's per-bin counts add to it (StatsLayout.FromBins).</summary>
+        private static ulong SlotFigure(ulong* c, int counter) =>
+            c[counter] + StatsLayout.FromBins(counter, c + StatsLayout.BinMallocsFirst, c + StatsLayout.BinFreesFirst);
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
         public static ulong Max(int counter)
@@ -324,8 +323,10 @@ namespace Konfiscator.Native.Stats
             for (int slot = 0; slot < used; slot++)
             {
                 ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
+                // The gauges with what the per-bin counts add to them: the child starts
+                // its counts at zero.
                 for (int g = 0; g < GaugeCount; g++)
-                    s_forkGauges[slot * GaugeCount + g] = c[GaugeAt(g)];
+                    s_forkGauges[slot * GaugeCount + g] = SlotFigure(c, GaugeAt(g));
             }
         }
 
@@ -357,7 +358,7 @@ namespace Konfiscator.Native.Stats
             for (int slot = 0; slot < used; slot++)
             {
                 ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
-                for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
+                for (int i = 0; i < StatsLayout.CountersInSlot; i++)
                     if (c[i] != 0 && !IsGauge(i)) c[i] = 0;
                 for (int g = 0; g < GaugeCount; g++)
                 {
@@ -380,7 +381,7 @@ namespace Konfiscator.Native.Stats
             ulong sum = 0;
             int used = SlotsInUse;
             for (int slot = StatsLayout.FirstArenaSlot; slot < used; slot++)
-                sum += ((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)))[counter];
+                sum += SlotFigure((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)), counter);
             return sum;
         }
 
