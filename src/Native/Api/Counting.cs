@@ -46,7 +46,8 @@ namespace Konfiscator.Native.Api
             s[StatsLayout.BinMallocsFirst + index]++;
             s[StatsLayout.RequestSizeSum] += requested;
             if (index == 0) s[StatsLayout.HistogramFirst + SmallestBinBucket(requested)]++;
-            return (tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift)) >= tc->GrowthLimit;
+            tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift);
+            return tc->InUseDelta >= tc->GrowthLimit;
         }
 
         /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
@@ -67,7 +68,8 @@ namespace Konfiscator.Native.Api
         public static bool FreedToBin(ThreadCache* tc, nuint index)
         {
             tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromBins)
-            return (tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift)) <= -InUseReportStep;
+            tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift);
+            return tc->InUseDelta <= -InUseReportStep;
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
