@@ -78,22 +78,17 @@ public sealed class ProcessStats
             merged[c] = v;
         }
         // The fast paths' calls are counted per size class; what they add to each figure
-        // follows from the counts summed over the slots (StatsLayout.FromBins).
-        var mallocs = new ulong[StatsLayout.CacheBins];
-        var frees = new ulong[StatsLayout.CacheBins];
+        // follows from the counts summed over the slots (StatsLayout.FromFastCounts).
+        var counts = new ulong[StatsLayout.FastCounts];
         for (int s = 1; s < slotCount; s++)
-            for (int k = 0; k < StatsLayout.CacheBins; k++)
-            {
-                mallocs[k] = unchecked(mallocs[k] + slots[s * perSlot + StatsLayout.BinMallocsFirst + k]);
-                frees[k] = unchecked(frees[k] + slots[s * perSlot + StatsLayout.BinFreesFirst + k]);
-            }
+            for (int k = 0; k < StatsLayout.FastCounts; k++)
+                counts[k] = unchecked(counts[k] + slots[s * perSlot + StatsLayout.FastCountsFirst + k]);
         unsafe
         {
-            fixed (ulong* m = mallocs)
-            fixed (ulong* f = frees)
+            fixed (ulong* fast = counts)
                 for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
                     if (!Figures.IsProcessCounter(c))
-                        merged[c] = unchecked(merged[c] + StatsLayout.FromBins(c, m, f));
+                        merged[c] = unchecked(merged[c] + StatsLayout.FromFastCounts(c, fast));
         }
         // Gauges read as signed numbers; a torn read can make one briefly negative: clamp at 0.
         foreach (int c in new[] { StatsLayout.BytesInUse, StatsLayout.CachedBytes })

@@ -28,12 +28,14 @@
 //
 // Calls of the thread caches' fast paths are counted once, by size class: a
 // thread slot holds, after the figures, how many mallocs each bin served and
-// how many frees it took (BinMallocsFirst, BinFreesFirst). Every block of bin k
-// has the same usable size, so calls, bytes allocated and freed, bytes in use,
-// cached bytes and the histogram (but for bin 0, whose requests span several
-// buckets and are counted in the histogram directly) follow from those counts
-// exactly: a reader adds FromBins(figure, ...) to each figure's sum. The fast
-// paths then make one store for their figures instead of six.
+// how many frees it took (BinMallocsFirst, BinFreesFirst; the smallest bin's
+// mallocs by request size, 1..16 bytes, SmallMallocsFirst, because they span
+// five histogram buckets). Every block of bin k has the same usable size, and
+// the requests of one bin above the smallest fall in one histogram bucket, so
+// calls, bytes allocated and freed, bytes in use, cached bytes and the
+// histogram follow from those counts exactly: a reader adds
+// FromFastCounts(figure, ...) to each figure's sum. The fast paths then make one
+// store for their figures instead of six.
 
 namespace Konfiscator.Stats
 {
@@ -110,29 +112,49 @@ namespace Konfiscator.Stats
         /// <summary>Size classes of the thread caches: bin k holds blocks of (k + 2) * 16 bytes,
         /// (k + 1) * 16 usable, for requests of k * 16 + 1 up to (k + 1) * 16 bytes.</summary>
         public const int CacheBins = 64;
-        /// <summary>C: mallocs served from bin k by the fast path (CacheBins counters).</summary>
-        public const int BinMallocsFirst = CountersPerSlot;
-        /// <summary>C: frees the fast path parked in bin k (CacheBins counters).</summary>
+        /// <summary>The smallest bin's requests: 1..16 bytes.</summary>
+        public const int SmallRequests = 16;
+        /// <summary>The fast paths' counts (all C), after the figures.</summary>
+        public const int FastCountsFirst = CountersPerSlot;
+        /// <summary>Mallocs of j + 1 bytes (j &lt; SmallRequests) served from bin 0 by the fast path.</summary>
+        public const int SmallMallocsFirst = FastCountsFirst;
+        /// <summary>Mallocs served from bin k by the fast path (CacheBins counters; k = 0 is
+        /// unused: bin 0's are counted by request size, SmallMallocsFirst).</summary>
+        public const int BinMallocsFirst = SmallMallocsFirst + SmallRequests;
+        /// <summary>Frees the fast path parked in bin k (CacheBins counters).</summary>
         public const int BinFreesFirst = BinMallocsFirst + CacheBins;
-        /// <summary>Every counter of a slot: the figures, then the per-bin counts.</summary>
-        public const int CountersInSlot = BinFreesFirst + CacheBins; // 194
-        public const int SlotSize = ((CountersInSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1600
+        public const int FastCounts = BinFreesFirst + CacheBins - FastCountsFirst; // 144
+        /// <summary>Every counter of a slot: the figures, then the fast paths' counts.</summary>
+        public const int CountersInSlot = FastCountsFirst + FastCounts; // 210
+        public const int SlotSize = ((CountersInSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1728
 
         /// <summary>Usable bytes of every block of bin <paramref name="bin"/>.</summary>
         public static ulong BinUsableBytes(int bin) => (ulong)(bin + 1) * 16;
 
-        /// <summary>What per-bin counts add to figure <paramref name="counter"/>:
-        /// <paramref name="mallocs"/> and <paramref name="frees"/> point at the CacheBins counts
-        /// of one slot, or at their sums over slots (every figure here is linear in them).
-        /// Wrapping arithmetic, like the figures themselves.</summary>
-        public static unsafe ulong FromBins(int counter, ulong* mallocs, ulong* frees)
+        /// <summary>What the fast paths' counts add to figure <paramref name="counter"/>:
+        /// <paramref name="counts"/> points at the FastCounts counts of one slot (its
+        /// FastCountsFirst), or at their sums over slots (every figure here is linear in
+        /// them). Wrapping arithmetic, like the figures themselves.</summary>
+        public static unsafe ulong FromFastCounts(int counter, ulong* counts)
         {
+            ulong* small = counts + (SmallMallocsFirst - FastCountsFirst);
+            ulong* mallocs = counts + (BinMallocsFirst - FastCountsFirst);
+            ulong* frees = counts + (BinFreesFirst - FastCountsFirst);
             ulong sum = 0;
             unchecked
             {
                 for (int k = 0; k < CacheBins; k++)
                 {
                     ulong m = mallocs[k], f = frees[k], usable = BinUsableBytes(k);
+                    if (k == 0)
+                    {
+                        m = 0;
+                        for (int j = 0; j < SmallRequests; j++)
+                        {
+                            m += small[j];
+                            if (counter == HistogramFirst + HistogramBucket((ulong)j + 1)) sum += small[j];
+                        }
+                    }
                     switch (counter)
                     {
                         case MallocCalls: sum += m; break;

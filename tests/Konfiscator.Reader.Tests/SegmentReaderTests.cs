@@ -56,12 +56,12 @@ public class SegmentReaderTests
     public void Per_bin_counts_of_the_fast_paths_add_calls_bytes_cached_bytes_and_histogram()
     {
         using var dir = new TempDir();
-        // Thread 0: 10 mallocs from bin 3 (64 usable bytes) and 4 frees into it; 2 mallocs from
-        // bin 0 (16 usable; its histogram is counted directly, here in bucket le=8).
+        // Thread 0: 10 mallocs from bin 3 (64 usable bytes) and 4 frees into it; 2 mallocs of
+        // 7 bytes from bin 0 (16 usable; counted by request size, so in bucket le=8).
         // Thread 1: 5 frees into bin 3 of blocks thread 0 allocated, 1 plain malloc of 100 bytes.
         var b = new SegmentBuilder()
             .Thread(0, StatsLayout.BinMallocsFirst + 3, 10).Thread(0, StatsLayout.BinFreesFirst + 3, 4)
-            .Thread(0, StatsLayout.BinMallocsFirst + 0, 2).Thread(0, StatsLayout.HistogramFirst + 3, 2)
+            .Thread(0, StatsLayout.SmallMallocsFirst + 6, 2)
             // Refills put two 80-byte blocks in bin 3 and two 32-byte blocks in bin 0 (counted
             // by the slow path).
             .Thread(0, StatsLayout.CachedBytes, 2 * 80 + 2 * 32)

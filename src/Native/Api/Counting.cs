@@ -29,7 +29,7 @@ namespace Konfiscator.Native.Api
         public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
             if (tc != null && tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested), 0);
+                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested));
             else
                 AllocatedShared(callCounter, requested, usable);
         }
@@ -40,12 +40,13 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested)
         {
-            // The call, its bytes, the cached bytes and (but in bin 0) its histogram
-            // bucket all follow from the bin's count (StatsLayout.FromBins).
+            // The call, its bytes, the cached bytes and its histogram bucket all follow
+            // from one count (StatsLayout.FromFastCounts): the bin's, or in bin 0, whose
+            // requests span five buckets, the request size's.
             ulong* s = tc->Stats;
-            s[StatsLayout.BinMallocsFirst + index]++;
+            if (index != 0) s[StatsLayout.BinMallocsFirst + index]++;
+            else s[StatsLayout.SmallMallocsFirst - 1 + requested]++;
             s[StatsLayout.RequestSizeSum] += requested;
-            if (index == 0) s[StatsLayout.HistogramFirst + SmallestBinBucket(requested)]++;
             tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift);
             return tc->InUseDelta >= tc->GrowthLimit;
         }
@@ -67,7 +68,7 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool FreedToBin(ThreadCache* tc, nuint index)
         {
-            tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromBins)
+            tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromFastCounts)
             tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift);
             return tc->InUseDelta <= -InUseReportStep;
         }
@@ -75,23 +76,11 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void ReportShrink(ThreadCache* tc) => StatsWriter.FlushInUse(tc);
 
-        /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
-        /// from a table packed 3 bits a size into one constant: 0, 0, 1, 2, 2, 3, 3, 3, 3,
-        /// then 4 up to 16.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static int SmallestBinBucket(nuint requested) => (int)((SmallBuckets >> (int)(3 * requested)) & 7);
-
-        private const ulong SmallBuckets =
-            (0UL << 0) | (0UL << 3) | (1UL << 6) | (2UL << 9) | (2UL << 12) | (3UL << 15) | (3UL << 18) | (3UL << 21) | (3UL << 24) |
-            (4UL << 27) | (4UL << 30) | (4UL << 33) | (4UL << 36) | (4UL << 39) | (4UL << 42) | (4UL << 45) | (4UL << 48);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket,
-                                            nuint fromCache)
+        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
         {
             ulong* s = tc->Stats;
             s[callCounter]++;
-            s[StatsLayout.CachedBytes] -= fromCache;
             s[StatsLayout.BytesAllocated] += usable;
             s[StatsLayout.BytesInUse] += usable;
             s[StatsLayout.RequestSizeSum] += requested;

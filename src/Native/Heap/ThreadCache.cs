@@ -71,7 +71,7 @@ namespace Konfiscator.Native.Heap
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
         public const uint MaxUnits = 65;                        // requests up to 1 KiB
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
-        // The stats slots count the fast paths' calls per bin (StatsLayout.FromBins): the
+        // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
         // same bins, or this does not compile.
         private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>

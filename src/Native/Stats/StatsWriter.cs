@@ -206,9 +206,9 @@ namespace Konfiscator.Native.Stats
         public static ulong Sum(int counter) => SumOverSlots(counter);
 
         /// <summary>Figure <paramref name="counter"/> of one slot: its own value and what the
-        /// slot's per-bin counts add to it (StatsLayout.FromBins).</summary>
+        /// slot's fast-path counts add to it (StatsLayout.FromFastCounts).</summary>
         private static ulong SlotFigure(ulong* c, int counter) =>
-            c[counter] + StatsLayout.FromBins(counter, c + StatsLayout.BinMallocsFirst, c + StatsLayout.BinFreesFirst);
+            c[counter] + StatsLayout.FromFastCounts(counter, c + StatsLayout.FastCountsFirst);
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
         public static ulong Max(int counter)
@@ -323,7 +323,7 @@ namespace Konfiscator.Native.Stats
             for (int slot = 0; slot < used; slot++)
             {
                 ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
-                // The gauges with what the per-bin counts add to them: the child starts
+                // The gauges with what the fast-path counts add to them: the child starts
                 // its counts at zero.
                 for (int g = 0; g < GaugeCount; g++)
                     s_forkGauges[slot * GaugeCount + g] = SlotFigure(c, GaugeAt(g));
