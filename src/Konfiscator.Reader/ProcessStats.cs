@@ -54,23 +54,24 @@ public sealed class ProcessStats
 
     public ulong HistogramCount => Figures.HistogramTotal(Histogram);
 
-    /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots) into one
-    /// set of figures.</summary>
-    internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount)
+    /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots; as
+    /// 64-bit words from the end of the header) into one set of figures.</summary>
+    internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount, int arenaCount)
     {
-        const int perSlot = StatsLayout.SlotSize / 8;
+        // Where slot s starts, in words.
+        int At(int s) => (StatsLayout.SlotOffset(arenaCount, s) - StatsLayout.HeaderSize) / 8;
         var merged = new ulong[StatsLayout.CountersPerSlot];
         for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
         {
             if (Figures.IsProcessCounter(c))
             {
-                merged[c] = slots[StatsLayout.ProcessSlot * perSlot + c];
+                merged[c] = slots[At(StatsLayout.ProcessSlot) + c];
                 continue;
             }
             ulong v = 0;
             for (int s = 1; s < slotCount; s++)
             {
-                ulong x = slots[s * perSlot + c];
+                ulong x = slots[At(s) + c];
                 // Sums wrap like the writer's arithmetic: a thread may free what another thread
                 // allocated, so its own BytesInUse goes "negative"; the total is still right.
                 v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
@@ -79,10 +80,11 @@ public sealed class ProcessStats
         }
         // The fast paths' calls are counted per size class; what they add to each figure
         // follows from the counts summed over the slots (StatsLayout.FromFastCounts).
+        // Only thread slots have them.
         var counts = new ulong[StatsLayout.FastCounts];
-        for (int s = 1; s < slotCount; s++)
+        for (int s = StatsLayout.FirstThreadSlot(arenaCount); s < slotCount; s++)
             for (int k = 0; k < StatsLayout.FastCounts; k++)
-                counts[k] = unchecked(counts[k] + slots[s * perSlot + StatsLayout.FastCountsFirst + k]);
+                counts[k] = unchecked(counts[k] + slots[At(s) + StatsLayout.FastCountsFirst + k]);
         unsafe
         {
             fixed (ulong* fast = counts)

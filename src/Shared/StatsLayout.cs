@@ -11,7 +11,8 @@
 //   HeaderSize    Slot 0: process-wide figures (mappings, peak)
 //   then          ArenaSlots slots: one per arena (heap gauges, coalesces), under the arena's lock
 //   then          1 shared slot: calls of threads that have no slot of their own (atomic adds)
-//   then          ThreadSlots slots: one per live thread (its calls and bytes), written
+//   then          ThreadSlots thread slots (ThreadSlotSize each: the figures, then the fast
+//                 paths' counts): one per live thread (its calls and bytes), written
 //                 only by that thread, with plain stores, no lock
 //
 // Every counter is a little-endian 64-bit integer at an 8-byte aligned offset.
@@ -27,7 +28,7 @@
 // (one updated, the next not yet), never a torn single counter.
 //
 // Calls of the thread caches' fast paths are counted once, by size class: a
-// thread slot holds, after the figures, how many mallocs each bin served and
+// thread slot (larger than the others) holds, after the figures, how many mallocs each bin served and
 // how many frees it took (BinMallocsFirst, BinFreesFirst; the smallest bin's
 // mallocs by request size, 1..16 bytes, SmallMallocsFirst, because they span
 // five histogram buckets). Every block of bin k has the same usable size, and
@@ -124,9 +125,12 @@ namespace Konfiscator.Stats
         /// <summary>Frees the fast path parked in bin k (CacheBins counters).</summary>
         public const int BinFreesFirst = BinMallocsFirst + CacheBins;
         public const int FastCounts = BinFreesFirst + CacheBins - FastCountsFirst; // 144
-        /// <summary>Every counter of a slot: the figures, then the fast paths' counts.</summary>
-        public const int CountersInSlot = FastCountsFirst + FastCounts; // 210
-        public const int SlotSize = ((CountersInSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1728
+        /// <summary>Every counter of a thread slot: the figures, then the fast paths' counts.</summary>
+        public const int CountersInThreadSlot = FastCountsFirst + FastCounts; // 210
+        /// <summary>The process, arena and shared slots: the figures.</summary>
+        public const int SlotSize = ((CountersPerSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 576
+        /// <summary>Thread slots: the figures and the fast paths' counts (implied by the version).</summary>
+        public const int ThreadSlotSize = ((CountersInThreadSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1728
 
         /// <summary>Usable bytes of every block of bin <paramref name="bin"/>.</summary>
         public static ulong BinUsableBytes(int bin) => (ulong)(bin + 1) * 16;
@@ -178,9 +182,21 @@ namespace Konfiscator.Stats
         public static int FirstThreadSlot(int arenaCount) => 2 + arenaCount;
         public static int SlotCount(int arenaCount, int threadSlots) => 2 + arenaCount + threadSlots;
 
-        public static int SegmentSize(int arenaCount, int threadSlots) => HeaderSize + SlotCount(arenaCount, threadSlots) * SlotSize;
+        public static int SegmentSize(int arenaCount, int threadSlots) => SlotOffset(arenaCount, SlotCount(arenaCount, threadSlots));
 
-        public static int CounterOffset(int slot, int counter) => HeaderSize + slot * SlotSize + counter * 8;
+        /// <summary>Where slot <paramref name="slot"/> starts (or the slots end, for the slot count):
+        /// slots before the thread slots are SlotSize bytes, thread slots ThreadSlotSize.</summary>
+        public static int SlotOffset(int arenaCount, int slot)
+        {
+            int first = FirstThreadSlot(arenaCount);
+            return slot <= first ? HeaderSize + slot * SlotSize
+                                 : HeaderSize + first * SlotSize + (slot - first) * ThreadSlotSize;
+        }
+
+        public static int CounterOffset(int arenaCount, int slot, int counter) => SlotOffset(arenaCount, slot) + counter * 8;
+
+        /// <summary>True for a thread slot, which has the fast paths' counts.</summary>
+        public static bool IsThreadSlot(int arenaCount, int slot) => slot >= FirstThreadSlot(arenaCount);
 
         /// <summary>Bucket index of a request of <paramref name="size"/> bytes: the
         /// smallest i with 2^i >= size (ceil(log2(size))), capped at the +Inf bucket.</summary>

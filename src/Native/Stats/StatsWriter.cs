@@ -98,10 +98,10 @@ namespace Konfiscator.Native.Stats
             s_published && (MapMask(backed: true) & (1UL << arena)) != 0
                 ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
 
-        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
+        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstArenaSlot + arena, 0));
 
         /// <summary>The slot shared (with atomic adds) by threads without one of their own.</summary>
-        public static ulong* SharedSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.SharedSlot(s_arenaCount), 0));
+        public static ulong* SharedSlot => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.SharedSlot(s_arenaCount), 0));
 
         /// <summary>A slot of the calling thread's own, or -1 when all are taken.</summary>
         public static int ClaimThreadSlot()
@@ -133,9 +133,9 @@ namespace Konfiscator.Native.Stats
         private static void UnlockSlots() { fixed (int* w = &s_slotLock) FutexLock.Release(w); }
 
         public static ulong* ThreadSlot(int index) =>
-            (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
+            (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
 
-        private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.ProcessSlot, 0));
+        private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.ProcessSlot, 0));
 
         // ---- space in the file ----
 
@@ -146,7 +146,7 @@ namespace Konfiscator.Native.Stats
         /// before them, and them, rounded up to a chunk (never past the end of the file).</summary>
         private static nuint ReserveFor(int threadSlots)
         {
-            nuint end = (nuint)StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + threadSlots, 0);
+            nuint end = (nuint)StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstThreadSlot(s_arenaCount) + threadSlots, 0);
             end = (end + ReserveChunk - 1) & ~(nuint)(ReserveChunk - 1);
             return end < s_size ? end : s_size;
         }
@@ -176,7 +176,7 @@ namespace Konfiscator.Native.Stats
             // Only the slots that may hold figures: the rest of a new file reads as
             // zeros, and copying untouched pages would fault every one of them in.
             Libc.memcpy(shared + StatsLayout.HeaderSize, s_private + StatsLayout.HeaderSize,
-                        (nuint)(StatsLayout.CounterOffset(SlotsInUse, 0) - StatsLayout.HeaderSize));
+                        (nuint)(StatsLayout.CounterOffset(s_arenaCount, SlotsInUse, 0) - StatsLayout.HeaderSize));
             Adopt(shared);
         }
 
@@ -207,8 +207,10 @@ namespace Konfiscator.Native.Stats
 
         /// <summary>Figure <paramref name="counter"/> of one slot: its own value and what the
         /// slot's fast-path counts add to it (StatsLayout.FromFastCounts).</summary>
-        private static ulong SlotFigure(ulong* c, int counter) =>
-            c[counter] + StatsLayout.FromFastCounts(counter, c + StatsLayout.FastCountsFirst);
+        private static ulong SlotFigure(int slot, ulong* c, int counter) =>
+            StatsLayout.IsThreadSlot(s_arenaCount, slot)
+                ? c[counter] + StatsLayout.FromFastCounts(counter, c + StatsLayout.FastCountsFirst)
+                : c[counter];
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
         public static ulong Max(int counter)
@@ -216,7 +218,7 @@ namespace Konfiscator.Native.Stats
             ulong largest = 0;
             for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
             {
-                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, counter));
                 if (v > largest) largest = v;
             }
             return largest;
@@ -322,11 +324,11 @@ namespace Konfiscator.Native.Stats
             int used = SlotsInUse;
             for (int slot = 0; slot < used; slot++)
             {
-                ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
+                ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
                 // The gauges with what the fast-path counts add to them: the child starts
                 // its counts at zero.
                 for (int g = 0; g < GaugeCount; g++)
-                    s_forkGauges[slot * GaugeCount + g] = SlotFigure(c, GaugeAt(g));
+                    s_forkGauges[slot * GaugeCount + g] = SlotFigure(slot, c, GaugeAt(g));
             }
         }
 
@@ -357,8 +359,9 @@ namespace Konfiscator.Native.Stats
             int used = SlotsInUse;
             for (int slot = 0; slot < used; slot++)
             {
-                ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
-                for (int i = 0; i < StatsLayout.CountersInSlot; i++)
+                ulong* c = (ulong*)(target + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
+                int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
+                for (int i = 0; i < counters; i++)
                     if (c[i] != 0 && !IsGauge(i)) c[i] = 0;
                 for (int g = 0; g < GaugeCount; g++)
                 {
@@ -381,7 +384,7 @@ namespace Konfiscator.Native.Stats
             ulong sum = 0;
             int used = SlotsInUse;
             for (int slot = StatsLayout.FirstArenaSlot; slot < used; slot++)
-                sum += SlotFigure((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)), counter);
+                sum += SlotFigure(slot, (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0)), counter);
             return sum;
         }
 
