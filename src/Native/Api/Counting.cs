@@ -5,7 +5,7 @@
 // freed = in use, exactly; the histogram counts requested sizes.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
@@ -58,7 +58,7 @@ namespace Konfiscator.Native.Api
         public static void ReportGrowth(ThreadCache* tc)
         {
             long delta = tc->InUseDelta;
-            if (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)) StatsWriter.FlushInUse(tc);
+            if (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)) ThreadCaches.FlushInUse(tc);
             else tc->GrowthLimit = StatsWriter.GrowthToLookAt();   // other threads moved the peak
         }
 
@@ -74,7 +74,7 @@ namespace Konfiscator.Native.Api
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void ReportShrink(ThreadCache* tc) => StatsWriter.FlushInUse(tc);
+        public static void ReportShrink(ThreadCache* tc) => ThreadCaches.FlushInUse(tc);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
@@ -88,14 +88,6 @@ namespace Konfiscator.Native.Api
             if ((tc->InUseDelta += (long)usable) >= tc->GrowthLimit) ReportGrowth(tc);
         }
 
-        /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
-        /// for a thread without one): the thread caches' figures, off the fast paths.</summary>
-        public static void Add(ThreadCache* tc, int counter, long delta)
-        {
-            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
-            else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
-        }
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Freed(ThreadCache* tc, int callCounter, nuint usable)
         {
@@ -106,7 +98,7 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesFreed] += usable;
                 s[StatsLayout.BytesInUse] -= usable;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
             }
             else
             {

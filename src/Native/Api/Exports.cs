@@ -4,9 +4,8 @@
 // Release and Resize.
 
 using System.Runtime;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -22,7 +21,7 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc")]
         public static void* Malloc(nuint size)
         {
-            ThreadCache* tc = Heap.Heap.PeekCacheOrMarker();
+            ThreadCache* tc = Heap.PeekCacheOrMarker();
             // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
             // MaxRequest; 0 wraps around to a huge index and goes the slow way.
             nuint index = (size - 1) >> Blocks.UnitShift;
@@ -49,7 +48,7 @@ namespace Konfiscator.Native.Api
                         Blocks.SetState(b, Blocks.Used);
                         // Everything rarely needed is a tail call, so this path keeps no frame.
                         if (Counting.AllocatedFromBin(tc, index, size)) return Allocation.AfterGrowth(tc, b, size);
-                        return Sampler.Charge(tc, b, size);
+                        return SampledBlocks.Charge(tc, b, size);
                     }
                 }
             }
@@ -60,7 +59,7 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("free")]
         public static void Free(void* p)
         {
-            ThreadCache* tc = Heap.Heap.PeekCacheOrMarker();
+            ThreadCache* tc = Heap.PeekCacheOrMarker();
             Block* b = Blocks.FromPayload(p);
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, on a heap page, then the header.
@@ -190,7 +189,7 @@ namespace Konfiscator.Native.Api
         {
             Allocation.CountCall(StatsLayout.UsableSizeCalls);
             if (p == null) return 0;
-            return Allocation.UsableSize(Heap.Heap.Validate("malloc_usable_size", p));
+            return Allocation.UsableSize(Heap.Validate("malloc_usable_size", p));
         }
 
         private static bool IsPowerOfTwo(nuint x) => x != 0 && (x & (x - 1)) == 0;

@@ -11,6 +11,7 @@
 // with write(2); the only memory taken is one mapping for the per-stack sums.
 
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Sampling

@@ -35,7 +35,6 @@ namespace Konfiscator.Native.Stats
         private static int* s_releasedSlots;
         private static int s_releasedCount;
 
-        public static bool Published => s_published;
 
         /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas and up to
         /// <paramref name="threadSlots"/> threads with slots of their own. Must run before any other mapping.</summary>
@@ -55,10 +54,14 @@ namespace Konfiscator.Native.Stats
             s_private = (byte*)p;
             s_base = s_private;
             CountMap(s_size);
-            s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
+            nuint releasedBytes = OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int)));
+            s_releasedSlots = (int*)OsMemory.Map(releasedBytes);
             if (s_releasedSlots == null) return false;
-            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong))));
+            CountMap(releasedBytes);
+            nuint forkBytes = OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong)));
+            s_forkGauges = (ulong*)OsMemory.Map(forkBytes);
             if (s_forkGauges == null) return false;
+            CountMap(forkBytes);
 
             if (SegmentFile.PublishingEnabled())
                 Publish();
@@ -190,7 +193,7 @@ namespace Konfiscator.Native.Stats
             *(ulong*)(shared + SampleLayout.SegOffRegionOffset) = s_size;
             *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
             *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
-            Sampling.SampleTables.Attach(shared + s_size, s_size);
+            SampleTables.Attach(shared + s_size, s_size);
             // Where the heap map is: header bytes 160..191, before the magic is written.
             *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
             *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
@@ -236,10 +239,13 @@ namespace Konfiscator.Native.Stats
             Atomics.Add(&slot[StatsLayout.BytesMapped], (long)bytes);
         }
 
-        public static void CountUnmap(nuint bytes)
+        public static void CountUnmap(nuint bytes) => CountUnmaps(1, bytes);
+
+        /// <summary><paramref name="calls"/> munmaps that gave back <paramref name="bytes"/> in all.</summary>
+        public static void CountUnmaps(int calls, nuint bytes)
         {
             ulong* slot = ProcessSlot;
-            Atomics.Add(&slot[StatsLayout.MunmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.MunmapCalls], calls);
             Atomics.Add(&slot[StatsLayout.BytesMapped], -(long)bytes);
         }
 
@@ -297,18 +303,6 @@ namespace Konfiscator.Native.Stats
             long toPeak = peak - (long)slot[StatsLayout.ProcessBytesInUse] + 1;
             long limit = toPeak > quantum ? toPeak : quantum;
             return limit < InUseReportStep ? limit : InUseReportStep;
-        }
-
-        /// <summary>Adds a thread's not yet reported change of bytes in use to the
-        /// process-wide figure (and so to the peak).</summary>
-        public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)
-        {
-            if (tc->InUseDelta != 0)
-            {
-                AddInUse(tc->InUseDelta);
-                tc->InUseDelta = 0;
-            }
-            tc->GrowthLimit = GrowthToLookAt();
         }
 
         // ---- fork ----
@@ -371,7 +365,7 @@ namespace Konfiscator.Native.Stats
             }
             // The parent's file mapping is shared with the parent: leave it alone.
             if (wasPublished) Libc.munmap(inherited, FileSize);
-            if (target == s_private) Sampling.SampleTables.Attach(null, 0);
+            if (target == s_private) SampleTables.Attach(null, 0);
             s_published = false;
             s_base = s_private;
             if (target != s_private) Adopt(target);
