@@ -176,5 +176,15 @@ namespace Konfiscator.Native.Heaps
             b->SizeUnits = 0;
             b->Check = ComputeCheck(b);
         }
+
+        /// <summary>Retire for a block whose arena's part of the check is known:
+        /// <paramref name="seed"/> is CheckSeed(0, its arena, 0).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Retire(Block* b, ulong seed)
+        {
+            b->State = Free;
+            b->SizeUnits = 0;
+            b->Check = CheckFromSeed(b, seed ^ ((ulong)b->Flags << 56));
+        }
     }
 }

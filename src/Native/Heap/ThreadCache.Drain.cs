@@ -207,6 +207,9 @@ namespace Konfiscator.Native.Heaps
         {
             SortAddresses(blocks, n);
             ulong* s = a->Stats;
+            // Every block here is of arena a (Drain and ReturnCachedLocked see to it).
+            ulong retiredSeed = Blocks.CheckSeed(0, a->Index, 0);
+            int joins = 0;
             int start = 0;
             while (start < n)
             {
@@ -216,14 +219,16 @@ namespace Konfiscator.Native.Heaps
                 // Join the blocks that follow run directly in memory: they become its
                 // payload, so no header of theirs may survive (Retire), and each join is
                 // a coalesce like any other.
-                while (next < n && (Block*)blocks[next] == (Block*)((byte*)run + ((nuint)units << Blocks.UnitShift)))
+                Block* end = (Block*)((byte*)run + ((nuint)units << Blocks.UnitShift));
+                while (next < n && (Block*)blocks[next] == end)
                 {
-                    Block* joined = (Block*)blocks[next];
-                    units += joined->SizeUnits;
-                    Blocks.Retire(joined);
-                    s[StatsLayout.Coalesces]++;
+                    uint joinedUnits = end->SizeUnits;
+                    units += joinedUnits;
+                    Blocks.Retire(end, retiredSeed);
+                    end = (Block*)((byte*)end + ((nuint)joinedUnits << Blocks.UnitShift));
                     next++;
                 }
+                joins += next - start - 1;
                 if (units != run->SizeUnits)
                 {
                     Blocks.Set(run, units, a->Index, Blocks.Used);
@@ -233,6 +238,7 @@ namespace Konfiscator.Native.Heaps
                 Arenas.Release(a, run);
                 start = next;
             }
+            s[StatsLayout.Coalesces] += (ulong)joins;
         }
 
         /// <summary>Sorts n (at most ScratchBlocks) addresses, ascending. A bin often hands
