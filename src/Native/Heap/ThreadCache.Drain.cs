@@ -248,14 +248,15 @@ namespace Konfiscator.Native.Heaps
         /// would take up to n²/2 moves).</summary>
         private static void SortAddresses(ulong* a, int n)
         {
-            bool ascending = true, descending = true;
-            for (int i = 1; i < n; i++)
-            {
-                if (a[i - 1] > a[i]) ascending = false;
-                else descending = false;
-            }
-            if (ascending) return;
-            if (descending)
+            // Two passes that each stop at the first pair out of their order, rather than
+            // one pass that keeps two flags to the end: the usual orders cost one compare
+            // a block.
+            int up = 1;
+            while (up < n && a[up - 1] <= a[up]) up++;
+            if (up >= n) return;
+            int down = 1;
+            while (down < n && a[down - 1] > a[down]) down++;
+            if (down >= n)
             {
                 for (int i = 0, j = n - 1; i < j; i++, j--) { ulong t = a[i]; a[i] = a[j]; a[j] = t; }
                 return;
