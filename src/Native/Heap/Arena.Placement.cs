@@ -113,12 +113,8 @@ namespace Konfiscator.Native.Heaps
                 Blocks.SetPrev(Blocks.Next(b), units, free: false);
                 s[StatsLayout.FreeBlocks]--;
             }
-            for (uint k = 0; k < count; k++)
-            {
-                Block* piece = (Block*)((byte*)b + ((nuint)(k * units) << Blocks.UnitShift));
-                if (k > 0) Blocks.SetPrev(piece, units, free: false);
-                Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
-            }
+            Blocks.Set(b, units, a->Index, Blocks.Used);
+            Blocks.SetRun((Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), count - 1, units, a->Index, Blocks.Cached);
             s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
             return b;
         }

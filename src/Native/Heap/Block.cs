@@ -109,6 +109,17 @@ namespace Konfiscator.Native.Heaps
             return (uint)((x * 0xFF51AFD7ED558CCD) >> 32);
         }
 
+        /// <summary>ComputeCheck split in two for many headers of one size, arena and flags
+        /// (a carved run): the part that does not depend on the address ...</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static ulong CheckSeed(uint units, ushort arena, byte flags) =>
+            s_checkKey ^ ((ulong)units << 24) ^ ((ulong)arena << 8) ^ ((ulong)flags << 56);
+
+        /// <summary>... and the check of the header at b from it (equal to ComputeCheck(b)
+        /// once b's header holds those fields).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint CheckFromSeed(Block* b, ulong seed) => (uint)((((ulong)b ^ seed) * 0xFF51AFD7ED558CCD) >> 32);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool CheckOk(Block* b) => b->Check == ComputeCheck(b);
 
@@ -133,6 +144,25 @@ namespace Konfiscator.Native.Heaps
             b->Check = ComputeCheck(b);
         }
 
+        /// <summary>Writes the headers of <paramref name="count"/> blocks of <paramref name="units"/>
+        /// that follow each other from <paramref name="first"/> on, each with the one below as
+        /// its (used) lower neighbour, in the given state, sealed: what Set and SetPrev write
+        /// block by block, two stores a header (a carved run, Arenas.TakeRun).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void SetRun(Block* first, uint count, uint units, ushort arena, byte state)
+        {
+            ulong seed = CheckSeed(units, arena, 0);
+            ulong sizes = units | ((ulong)units << 32);                  // SizeUnits, PrevTag
+            ulong rest = arena | ((ulong)state << 16);                   // Arena, State, Flags 0
+            nuint step = (nuint)units << UnitShift;
+            byte* end = (byte*)first + count * step;
+            for (byte* p = (byte*)first; p < end; p += step)
+            {
+                ((ulong*)p)[0] = sizes;
+                ((ulong*)p)[1] = rest | ((ulong)CheckFromSeed((Block*)p, seed) << 32);
+            }
+        }
+
         /// <summary>Changes only the state (not covered by the check).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void SetState(Block* b, byte state) => b->State = state;
@@ -145,6 +175,16 @@ namespace Konfiscator.Native.Heaps
             b->State = Free;
             b->SizeUnits = 0;
             b->Check = ComputeCheck(b);
+        }
+
+        /// <summary>Retire for a block whose arena's part of the check is known:
+        /// <paramref name="seed"/> is CheckSeed(0, its arena, 0).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Retire(Block* b, ulong seed)
+        {
+            b->State = Free;
+            b->SizeUnits = 0;
+            b->Check = CheckFromSeed(b, seed ^ ((ulong)b->Flags << 56));
         }
     }
 }

@@ -31,44 +31,103 @@ namespace Konfiscator.Native.Heaps
         public static void Drain(ThreadCache* tc, Bin* bin, uint count)
         {
             Arena* home = tc->Home;
-            ulong* sorted = tc->Scratch;
-            int n = 0;
-            ulong returnedBytes = 0;
-            long returned = 0;
-            // Consecutive blocks of one other arena go over as one chain (one CAS).
-            Arena* chainArena = null;
-            Block* chainHead = null, chainTail = null;
+            ulong* taken = tc->Scratch;
+            ushort homeIndex = home->Index;
             uint units = (uint)(bin - &tc->FirstBin) + MinUnits;
-            int call = tc->CurrentCall;
-            while (count-- > 0 && bin->Head != null)
+            RemoteChain chain = default;
+            long returned = 0;
+            // A scratch-full at a time: popped and checked first (TakeChecked, a loop
+            // short enough to keep its values in registers), then, only if some belong to
+            // other arenas, those set aside (Partition), and the rest freed into the heap.
+            while (count > 0)
             {
-                Block* b = bin->Head;
-                if (b->SizeUnits != units) FreeLinks.Corrupted(call, b);
-                FreeLinks.CheckCached(b, call);
-                bin->Head = FreeLinks.Next(b, call);
-                bin->Count--;
-                Arena* a = Heap.ArenaAt(b->Arena);
-                if (a == home)
-                {
-                    returnedBytes += Blocks.Bytes(b);
-                    returned++;
-                    sorted[n++] = (ulong)b;
-                    if (n == ScratchBlocks) { ReleaseSorted(home, sorted, n); n = 0; }
-                    continue;
-                }
-                if (a != chainArena)
-                {
-                    if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
-                    chainArena = a;
-                    chainHead = null;
-                }
-                FreeLinks.SetNext(b, null);
-                if (chainHead == null) chainHead = b; else FreeLinks.SetNext(chainTail, b);
-                chainTail = b;
+                uint others = 0;
+                int got = TakeChecked(bin, units, taken, count < ScratchBlocks ? (int)count : ScratchBlocks, homeIndex, &others);
+                if (got == 0) break;
+                count -= (uint)got;
+                int n = others == 0 ? got : Partition(taken, got, homeIndex, &chain);
+                if (n > 0) ReleaseSorted(home, taken, n);
+                returned += n;
             }
-            if (chainHead != null) Arenas.PushRemoteChain(chainArena, chainHead, chainTail);
-            if (n > 0) ReleaseSorted(home, sorted, n);
-            Returned(tc, returnedBytes, returned);
+            if (chain.Head != null) Arenas.PushRemoteChain(chain.Arena, chain.Head, chain.Tail);
+            Returned(tc, (ulong)returned * ((ulong)units << Blocks.UnitShift), returned);
+        }
+
+        /// <summary>Keeps the blocks of the home arena at the front of <paramref name="taken"/>
+        /// (returns how many) and chains the others for their arenas.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static int Partition(ulong* taken, int got, ushort homeIndex, RemoteChain* chain)
+        {
+            int n = 0;
+            for (int i = 0; i < got; i++)
+            {
+                Block* b = (Block*)taken[i];
+                if (b->Arena == homeIndex) taken[n++] = (ulong)b;
+                else ChainRemote(chain, b);   // consecutive blocks of one other arena go as one chain (one CAS)
+            }
+            return n;
+        }
+
+        /// <summary>Pops up to <paramref name="most"/> blocks off a bin of <paramref name="units"/>
+        /// into <paramref name="into"/>, each checked as Pop checks it (and its size too, as
+        /// a drain has always done); returns how many, and in <paramref name="others"/> non-zero
+        /// when any belongs to an arena other than the home arena.</summary>
+        private static int TakeChecked(Bin* bin, uint units, ulong* into, int most, ushort homeIndex, uint* others)
+        {
+            Block* b = bin->Head;
+            int n = 0;
+            uint foreign = 0;
+            // A failed check leaves the loop (a call inside it would make ILC keep the
+            // loop's values in saved registers and on the stack).
+            while (n < most && b != null)
+            {
+                if (b->SizeUnits != units || b->State != Blocks.Cached) goto corrupted;
+                Block* next = FreeLinks.UncheckedNext(b);
+                // FreeLinks.IsPlausibleNext, spelt out as branches.
+                if (next != null)
+                {
+                    if (((nuint)next & 15) != 0) goto corrupted;
+                    if ((ulong)next < PageMap.Low || (ulong)next >= PageMap.High) goto corrupted;
+                }
+                foreign |= (uint)(b->Arena ^ homeIndex);
+                into[n++] = (ulong)b;
+                b = next;
+            }
+            bin->Head = b;
+            bin->Count -= (uint)n;
+            *others = foreign;
+            return n;
+        corrupted:
+            DrainCorrupted(b);
+            return 0;
+        }
+
+        /// <summary>The report for a bin whose block or link failed its check while draining,
+        /// naming the call the thread is in (out of line: the loop keeps no call number).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void DrainCorrupted(Block* b) => FreeLinks.Corrupted(FreeLinks.CurrentCall(), b);
+
+        /// <summary>Blocks of other arenas on their way home from one Drain: a chain of
+        /// one arena's, sent when a block of another arena comes along (or at the end).</summary>
+        private struct RemoteChain
+        {
+            public Arena* Arena;
+            public Block* Head, Tail;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void ChainRemote(RemoteChain* chain, Block* b)
+        {
+            Arena* a = Heap.ArenaAt(b->Arena);
+            if (a != chain->Arena)
+            {
+                if (chain->Head != null) Arenas.PushRemoteChain(chain->Arena, chain->Head, chain->Tail);
+                chain->Arena = a;
+                chain->Head = null;
+            }
+            FreeLinks.SetNext(b, null);
+            if (chain->Head == null) chain->Head = b; else FreeLinks.SetNext(chain->Tail, b);
+            chain->Tail = b;
         }
 
         /// <summary>Counts blocks a cache gave back to the heap.</summary>
@@ -148,6 +207,9 @@ namespace Konfiscator.Native.Heaps
         {
             SortAddresses(blocks, n);
             ulong* s = a->Stats;
+            // Every block here is of arena a (Drain and ReturnCachedLocked see to it).
+            ulong retiredSeed = Blocks.CheckSeed(0, a->Index, 0);
+            int joins = 0;
             int start = 0;
             while (start < n)
             {
@@ -157,14 +219,16 @@ namespace Konfiscator.Native.Heaps
                 // Join the blocks that follow run directly in memory: they become its
                 // payload, so no header of theirs may survive (Retire), and each join is
                 // a coalesce like any other.
-                while (next < n && (Block*)blocks[next] == (Block*)((byte*)run + ((nuint)units << Blocks.UnitShift)))
+                Block* end = (Block*)((byte*)run + ((nuint)units << Blocks.UnitShift));
+                while (next < n && (Block*)blocks[next] == end)
                 {
-                    Block* joined = (Block*)blocks[next];
-                    units += joined->SizeUnits;
-                    Blocks.Retire(joined);
-                    s[StatsLayout.Coalesces]++;
+                    uint joinedUnits = end->SizeUnits;
+                    units += joinedUnits;
+                    Blocks.Retire(end, retiredSeed);
+                    end = (Block*)((byte*)end + ((nuint)joinedUnits << Blocks.UnitShift));
                     next++;
                 }
+                joins += next - start - 1;
                 if (units != run->SizeUnits)
                 {
                     Blocks.Set(run, units, a->Index, Blocks.Used);
@@ -174,6 +238,7 @@ namespace Konfiscator.Native.Heaps
                 Arenas.Release(a, run);
                 start = next;
             }
+            s[StatsLayout.Coalesces] += (ulong)joins;
         }
 
         /// <summary>Sorts n (at most ScratchBlocks) addresses, ascending. A bin often hands
@@ -183,14 +248,15 @@ namespace Konfiscator.Native.Heaps
         /// would take up to n²/2 moves).</summary>
         private static void SortAddresses(ulong* a, int n)
         {
-            bool ascending = true, descending = true;
-            for (int i = 1; i < n; i++)
-            {
-                if (a[i - 1] > a[i]) ascending = false;
-                else descending = false;
-            }
-            if (ascending) return;
-            if (descending)
+            // Two passes that each stop at the first pair out of their order, rather than
+            // one pass that keeps two flags to the end: the usual orders cost one compare
+            // a block.
+            int up = 1;
+            while (up < n && a[up - 1] <= a[up]) up++;
+            if (up >= n) return;
+            int down = 1;
+            while (down < n && a[down - 1] > a[down]) down++;
+            if (down >= n)
             {
                 for (int i = 0, j = n - 1; i < j; i++, j--) { ulong t = a[i]; a[i] = a[j]; a[j] = t; }
                 return;

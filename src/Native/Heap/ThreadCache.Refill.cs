@@ -72,16 +72,30 @@ namespace Konfiscator.Native.Heaps
             Heap.UnlockArena(a);
             // Pieces lie above the caller's, in the order first-fit requests would get
             // them: push the farthest first so the nearest comes out first.
-            for (uint k = count - 1; k > 0; k--)
-            {
-                Link(bin, (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift)));
-            }
+            if (count > 1) LinkRun(bin, top, units, count);
             if (count > 1)
             {
                 Count(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
                 Count(tc, StatsLayout.CacheRefillBlocks, count - 1);
             }
             return top;
+        }
+
+        /// <summary>Links blocks 1 to count-1 of a carved run (Cached) on top of a bin, the
+        /// farthest first, so the nearest comes out first: what Link does block by block,
+        /// with the count added once.</summary>
+        private static void LinkRun(Bin* bin, Block* top, uint units, uint count)
+        {
+            nuint step = (nuint)units << Blocks.UnitShift;
+            Block* below = bin->Head;
+            byte* last = (byte*)top + (count - 1) * step;
+            for (byte* p = last; p > (byte*)top; p -= step)
+            {
+                FreeLinks.SetNext((Block*)p, below);
+                below = (Block*)p;
+            }
+            bin->Head = below;
+            bin->Count += count - 1;
         }
 
         /// <summary>The most blocks a bin of <paramref name="units"/> may grow to.</summary>
