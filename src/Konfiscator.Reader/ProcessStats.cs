@@ -43,9 +43,8 @@ public sealed class ProcessStats
     public int ArenaCount { get; }
     public IncarnationKey Key => new(Pid, StartTime, Generation);
 
-    /// <summary>A figure by its <see cref="StatsLayout"/> counter index: summed over slots
-    /// 1..SlotCount-1 (arenas, the shared slot, threads; the largest free block: the maximum),
-    /// process figures ([P]) from slot 0.</summary>
+    /// <summary>A figure by its <see cref="StatsLayout"/> counter index, its slots merged by the
+    /// schema's rule (<see cref="SlotMerge"/>).</summary>
     public ulong this[int counter] => _values[counter];
 
     /// <summary>Request-size histogram, not cumulative: bucket i counts requests of at most 2^i
@@ -55,14 +54,15 @@ public sealed class ProcessStats
     public ulong HistogramCount => Figures.HistogramTotal(Histogram);
 
     /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots) into one
-    /// set of figures.</summary>
+    /// set of figures, each by its schema row's rule (Shared/StatsSchema.cs).</summary>
     internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount)
     {
         const int perSlot = StatsLayout.SlotSize / 8;
         var merged = new ulong[StatsLayout.CountersPerSlot];
         for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
         {
-            if (Figures.IsProcessCounter(c))
+            var rule = Figures.SchemaOf(c).Merge;
+            if (rule == SlotMerge.ProcessSlot)
             {
                 merged[c] = slots[StatsLayout.ProcessSlot * perSlot + c];
                 continue;
@@ -73,10 +73,10 @@ public sealed class ProcessStats
                 ulong x = slots[s * perSlot + c];
                 // Sums wrap like the writer's arithmetic: a thread may free what another thread
                 // allocated, so its own BytesInUse goes "negative"; the total is still right.
-                v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
+                v = rule == SlotMerge.Max ? Math.Max(v, x) : unchecked(v + x);
             }
             // Read as a signed number; a torn read can make it briefly negative: clamp at 0.
-            if ((c == StatsLayout.BytesInUse || c == StatsLayout.CachedBytes) && (long)v < 0) v = 0;
+            if (rule == SlotMerge.SignedSum && (long)v < 0) v = 0;
             merged[c] = v;
         }
         // The library reports a thread's growth to the process-wide peak in quanta (a plain store

@@ -35,8 +35,6 @@ namespace Konfiscator.Native.Stats
         private static int* s_releasedSlots;
         private static int s_releasedCount;
 
-        public static bool Published => s_published;
-
         /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas and up to
         /// <paramref name="threadSlots"/> threads with slots of their own. Must run before any other mapping.</summary>
         public static bool Initialize(int arenaCount, int threadSlots)
@@ -57,7 +55,8 @@ namespace Konfiscator.Native.Stats
             CountMap(s_size);
             s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
             if (s_releasedSlots == null) return false;
-            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong))));
+            FindGauges();
+            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * s_gaugeCount * sizeof(ulong))));
             if (s_forkGauges == null) return false;
 
             if (SegmentFile.PublishingEnabled())
@@ -299,12 +298,13 @@ namespace Konfiscator.Native.Stats
             // writes to one or two pages here, not the whole segment (each page the
             // parent writes after a fork is a copy-on-write fault; bash forks a lot).
             int used = SlotsInUse;
-            for (int slot = 0; slot < used; slot++)
-            {
-                ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
-                for (int g = 0; g < GaugeCount; g++)
-                    s_forkGauges[slot * GaugeCount + g] = c[GaugeAt(g)];
-            }
+            fixed (int* gauges = s_gauges.Counters)
+                for (int slot = 0; slot < used; slot++)
+                {
+                    ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
+                    for (int g = 0; g < s_gaugeCount; g++)
+                        s_forkGauges[slot * s_gaugeCount + g] = c[gauges[g]];
+                }
         }
 
         public static void AfterForkInParent() => UnlockSlots();
@@ -332,17 +332,19 @@ namespace Konfiscator.Native.Stats
             // A new file reads as zeros, and the private copy is mostly zeros already:
             // only values that differ are written, so few pages are touched.
             int used = SlotsInUse;
-            for (int slot = 0; slot < used; slot++)
-            {
-                ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
-                for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
-                    if (c[i] != 0 && !IsGauge(i)) c[i] = 0;
-                for (int g = 0; g < GaugeCount; g++)
+            fixed (int* gauges = s_gauges.Counters)
+            fixed (bool* isGauge = s_gauges.IsGauge)
+                for (int slot = 0; slot < used; slot++)
                 {
-                    ulong v = s_forkGauges[slot * GaugeCount + g];
-                    if (c[GaugeAt(g)] != v) c[GaugeAt(g)] = v;
+                    ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
+                    for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
+                        if (c[i] != 0 && !isGauge[i]) c[i] = 0;
+                    for (int g = 0; g < s_gaugeCount; g++)
+                    {
+                        ulong v = s_forkGauges[slot * s_gaugeCount + g];
+                        if (c[gauges[g]] != v) c[gauges[g]] = v;
+                    }
                 }
-            }
             // The parent's file mapping is shared with the parent: leave it alone.
             if (wasPublished) Libc.munmap(inherited, FileSize);
             if (target == s_private) Sampling.SampleTables.Attach(null, 0);
@@ -366,27 +368,30 @@ namespace Konfiscator.Native.Stats
         /// slots handed out so far (thread slots come last).</summary>
         private static int SlotsInUse => StatsLayout.FirstThreadSlot(s_arenaCount) + s_slotsHandedOut;
 
-        private const int GaugeCount = 8;
-
-        /// <summary>The g-th gauge (g &lt; GaugeCount): the figures that describe the heap
-        /// rather than count calls.</summary>
-        private static int GaugeAt(int g) => g switch
+        /// <summary>The gauges of a slot (Shared/StatsSchema.cs): the figures that describe the heap
+        /// rather than count calls, which a fork child keeps. Read from the schema once, at start-up.</summary>
+        private struct GaugeTable
         {
-            0 => StatsLayout.BytesInUse,
-            1 => StatsLayout.FreeBytes,
-            2 => StatsLayout.FreeBlocks,
-            3 => StatsLayout.LargestFreeBlock,
-            4 => StatsLayout.BytesMapped,
-            5 => StatsLayout.PeakBytesInUse,
-            6 => StatsLayout.CachedBytes,
-            _ => StatsLayout.ProcessBytesInUse,
-        };
+            public fixed int Counters[StatsLayout.CountersPerSlot]; // the first s_gaugeCount are used
+            public fixed bool IsGauge[StatsLayout.CountersPerSlot];
+        }
+#pragma warning disable CS0169 // only ever used through `fixed`
+        private static GaugeTable s_gauges;
+#pragma warning restore CS0169
+        private static int s_gaugeCount;
 
-        private static bool IsGauge(int counter)
+        private static void FindGauges()
         {
-            for (int g = 0; g < GaugeCount; g++)
-                if (GaugeAt(g) == counter) return true;
-            return false;
+            s_gaugeCount = 0;
+            fixed (int* gauges = s_gauges.Counters)
+            fixed (bool* isGauge = s_gauges.IsGauge)
+                for (int row = 0; row < StatsSchema.Rows; row++)
+                {
+                    FigureSchema figure = StatsSchema.At(row);
+                    if (figure.Kind != FigureKind.Gauge) continue;
+                    isGauge[figure.Counter] = true;
+                    gauges[s_gaugeCount++] = figure.Counter;
+                }
         }
     }
 }
