@@ -1,4 +1,5 @@
-// What every counter of a stats slot means, and the names both sides agree on: ONE table.
+// What every counter of a stats slot means: ONE table (the names both sides spell, file names
+// and settings, are the other half of this class: StatsSchema.Names.cs).
 //
 // StatsLayout.cs says where a counter is (its index in a slot); this file says what it is:
 //   - its kind: a counter only grows (a fork child starts it at zero; a group of processes adds
@@ -82,32 +83,8 @@ namespace Konfiscator.Stats
         }
     }
 
-    internal static class StatsSchema
+    internal static partial class StatsSchema
     {
-        // ---- names the library and the tool must spell alike ----
-
-        /// <summary>Segment files are &lt;pid&gt;.kstats, or &lt;pid&gt;.&lt;gen&gt;.kstats for a later image.</summary>
-        public const string SegmentSuffix = ".kstats";
-        /// <summary>The exporter's claim on a directory ("&lt;pid&gt; &lt;starttime&gt;\n").</summary>
-        public const string ExporterPidFile = "exporter.pid";
-        /// <summary>The default stats directory is this prefix followed by the effective uid.</summary>
-        public const string DefaultDirectoryPrefix = "/dev/shm/konfiscator-";
-
-        /// <summary>Switch: publish a segment (on by default).</summary>
-        public const string PublishVariable = "KONFISCATOR_STATS";
-        /// <summary>Where segments go instead of the default directory.</summary>
-        public const string DirectoryVariable = "KONFISCATOR_STATS_DIR";
-        /// <summary>Switch: thread caches (on by default).</summary>
-        public const string ThreadCacheVariable = "KONFISCATOR_TCACHE";
-        /// <summary>Mean bytes between sampled allocations (0: no sampling).</summary>
-        public const string SampleBytesVariable = "KONFISCATOR_SAMPLE_BYTES";
-        /// <summary>Leak report at exit: "1" for stderr, or a path to append to.</summary>
-        public const string LeaksVariable = "KONFISCATOR_LEAKS";
-        /// <summary>Switch: a short summary on stderr at exit (off by default).</summary>
-        public const string ShowStatsVariable = "KONFISCATOR_SHOW_STATS";
-
-        // ---- the figures ----
-
         /// <summary>Rows of <see cref="At"/>; every counter index below <see cref="StatsLayout.HistogramFirst"/>
         /// that is used has exactly one row. Histogram buckets (and unused indices) are counters
         /// summed over the slots (<see cref="Of"/>).</summary>
