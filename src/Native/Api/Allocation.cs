@@ -3,9 +3,8 @@
 // thread's home arena, or a mapping of its own for a large request.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -24,15 +23,15 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void* Allocate(nuint size, nuint alignment, int callCounter, nuint charge)
         {
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter;
             Block* b = Place(tc, size, alignment);
             if (b == null && LargeBlocks.CouldBeMapped(size, alignment))
             {
                 // The OS refused a mapping: give back what can be given back, try once more.
                 // (A request larger than the address space was never asked of the OS.)
-                Heap.Heap.TrimAfterFailedMapping(tc);
+                Heap.TrimAfterFailedMapping(tc);
                 b = Place(tc, size, alignment);
             }
             if (b == null)
@@ -44,8 +43,8 @@ namespace Konfiscator.Native.Api
             nuint usable = UsableSize(b);
             Counting.Allocated(tc, callCounter, size, usable);
             if (tc == null) return Blocks.Payload(b);
-            if (usable >= LargeBlocks.Threshold) StatsWriter.FlushInUse(tc);
-            return Sampler.ChargeGrowth(tc, b, charge, size);
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+            return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
         /// <summary>A used block for the request, from the cache, the heap or a mapping of its own; null when the OS has no memory.</summary>
@@ -54,7 +53,7 @@ namespace Konfiscator.Native.Api
             Block* b;
             if (size >= LargeBlocks.Threshold || alignment > LargeBlocks.MaxHeapAlignment)
             {
-                Arena* home = tc != null ? tc->Home : Heap.Heap.FallbackArena();
+                Arena* home = tc != null ? tc->Home : Heap.FallbackArena();
                 b = LargeBlocks.Allocate(size, alignment < 16 ? 16 : alignment, home->Index);
             }
             else
@@ -65,13 +64,13 @@ namespace Konfiscator.Native.Api
                 {
                     Bin* bin = ThreadCaches.BinFor(tc, units);
                     b = ThreadCaches.Pop(bin, units, tc->CurrentCall);
-                    if (b != null) Counting.Add(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
+                    if (b != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
                     else b = ThreadCaches.Refill(tc, bin, units);
                 }
                 else
                 {
-                    Arena* a = tc != null ? tc->Home : Heap.Heap.FallbackArena();
-                    Heap.Heap.LockArena(a);
+                    Arena* a = tc != null ? tc->Home : Heap.FallbackArena();
+                    Heap.LockArena(a);
                     if (alignment <= Blocks.HeaderBytes)
                     {
                         b = Arenas.FindFit(a, units);
@@ -82,7 +81,7 @@ namespace Konfiscator.Native.Api
                         b = Arenas.TakeAligned(a, units, alignment);
                     }
                     Arenas.PublishLargest(a);
-                    Heap.Heap.UnlockArena(a);
+                    Heap.UnlockArena(a);
                 }
             }
             return b;
@@ -91,8 +90,8 @@ namespace Konfiscator.Native.Api
         /// <summary>Counts a call that returned nothing (bad arguments, overflow, no memory).</summary>
         public static void CountFailure(int callCounter, bool outOfMemory)
         {
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             Counting.Call(tc, callCounter);
             if (outOfMemory) Counting.Call(tc, StatsLayout.FailedAllocations);
         }
@@ -100,8 +99,8 @@ namespace Konfiscator.Native.Api
         /// <summary>Counts a call that touches no block (free(NULL), malloc_usable_size).</summary>
         public static void CountCall(int callCounter)
         {
-            Heap.Heap.EnsureStarted();
-            Counting.Call(Heap.Heap.CurrentCache(), callCounter);
+            Heap.EnsureStarted();
+            Counting.Call(Heap.CurrentCache(), callCounter);
         }
 
         public static nuint UsableSize(Block* b) =>

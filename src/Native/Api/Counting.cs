@@ -5,7 +5,7 @@
 // freed = in use, exactly; the histogram counts requested sizes.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
@@ -73,7 +73,7 @@ namespace Konfiscator.Native.Api
             long delta = tc->InUseDelta;
             if (delta >= StatsWriter.PeakQuantumFloor &&
                 (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                StatsWriter.FlushInUse(tc);
+                ThreadCaches.FlushInUse(tc);
         }
 
         /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
@@ -88,21 +88,13 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesInUse] -= usable;
                 s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
             }
             else
             {
                 FreedShared(callCounter, usable);
                 Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
             }
-        }
-
-        /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
-        /// for a thread without one): the thread caches' figures, off the fast paths.</summary>
-        public static void Add(ThreadCache* tc, int counter, long delta)
-        {
-            if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
-            else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -115,7 +107,7 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesFreed] += usable;
                 s[StatsLayout.BytesInUse] -= usable;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) StatsWriter.FlushInUse(tc);
+                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
             }
             else
             {

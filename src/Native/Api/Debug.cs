@@ -6,7 +6,7 @@
 //   long konfiscator_debug_layout(unsigned long *out, long max)
 
 using System.Runtime;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -17,16 +17,8 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_heap_check")]
         public static int HeapCheck()
         {
-            Heap.Heap.EnsureStarted();
-            int problems = 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
-            {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
-                problems += HeapChecker.CheckArena(a);
-                Heap.Heap.UnlockArena(a);
-            }
-            return problems;
+            Heap.EnsureStarted();
+            return Heap.CheckAll();
         }
 
         /// <summary>The bytes of every block the thread caches hold, two ways: walked (every
@@ -36,19 +28,19 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_cached_bytes")]
         public static void CachedBytes(long* walked, long* counted)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             long sum = 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
                 for (Region* r = a->Regions; r != null; r = r->Next)
                 {
                     Block* end = Regions.Sentinel(r);
                     for (Block* b = Regions.FirstBlock(r); b < end && b->SizeUnits != 0; b = Blocks.Next(b))
                         if (b->State == Blocks.Cached) sum += (long)Blocks.Bytes(b);
                 }
-                Heap.Heap.UnlockArena(a);
+                Heap.UnlockArena(a);
             }
             *walked = sum;
             *counted = (long)Konfiscator.Native.Stats.StatsWriter.SumOverSlots(StatsLayout.CachedBytes);
@@ -57,12 +49,12 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_free_blocks")]
         public static long FreeBlocks(ulong* output, long maxPairs)
         {
-            Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.HomeArena();
-            Heap.Heap.LockArena(a);
+            Heap.EnsureStarted();
+            Arena* a = Heap.HomeArena();
+            Heap.LockArena(a);
             long count = 0;
             InOrder(a, a->NodeRoot, output, maxPairs, ref count);
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             return count;
         }
 
@@ -84,14 +76,14 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_heap_map")]
         public static int HeapMapNow()
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             if (Konfiscator.Native.Stats.StatsWriter.MapSection(0) == null) return 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
-                Konfiscator.Native.Stats.HeapMap.UpdateNow(a);
-                Heap.Heap.UnlockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
+                HeapMap.UpdateNow(a);
+                Heap.UnlockArena(a);
             }
             return 1;
         }
@@ -99,9 +91,9 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_regions")]
         public static long RegionList(ulong* output, long maxPairs)
         {
-            Heap.Heap.EnsureStarted();
-            Arena* a = Heap.Heap.HomeArena();
-            Heap.Heap.LockArena(a);
+            Heap.EnsureStarted();
+            Arena* a = Heap.HomeArena();
+            Heap.LockArena(a);
             long count = 0;
             for (Region* r = a->Regions; r != null; r = r->Next, count++)
             {
@@ -109,7 +101,7 @@ namespace Konfiscator.Native.Api
                 output[2 * count] = (ulong)Regions.FirstBlock(r);
                 output[2 * count + 1] = (ulong)Regions.Sentinel(r);
             }
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             return count;
         }
     }
@@ -123,8 +115,9 @@ namespace Konfiscator.Native.Api
         {
             // In this order: sizeof(Arena), Arenas.Stride, sizeof(Region), Regions.HeaderBytes,
             // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.FirstBin, sizeof(Bin),
-            // StatsLayout.SlotSize, StatsLayout.CacheLine.
-            const long Count = 10;
+            // StatsLayout.SlotSize, StatsLayout.CacheLine, address of the calling thread's
+            // first bin, ThreadCaches.BinCount.
+            const long Count = 12;
             if (max < Count) return Count;
             output[0] = (ulong)sizeof(Arena);
             output[1] = Arenas.Stride;
@@ -134,69 +127,15 @@ namespace Konfiscator.Native.Api
             output[5] = Blocks.HeaderBytes;
             // Measured on the calling thread's cache (a field address through a null pointer
             // would be a null dereference to the compiler): 0 without one.
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             output[6] = tc == null ? 0 : (ulong)((byte*)&tc->FirstBin - (byte*)tc);
             output[7] = (ulong)sizeof(Bin);
             output[8] = StatsLayout.SlotSize;
             output[9] = StatsLayout.CacheLine;
+            output[10] = tc == null ? 0 : (ulong)&tc->FirstBin;
+            output[11] = ThreadCaches.BinCount;
             return Count;
-        }
-    }
-
-    /// <summary>The invariants of one arena (docs/heap.md), checked with its lock held.</summary>
-    internal static unsafe class HeapChecker
-    {
-        public static int CheckArena(Arena* a)
-        {
-            int problems = 0;
-            ulong freeBytes = 0, freeBlocks = 0;
-            int emptyRegions = 0;
-            for (Region* r = a->Regions; r != null; r = r->Next)
-            {
-                if (r->Next != null && r->Next <= r) problems++;           // address order
-                Block* end = Regions.Sentinel(r);
-                Block* b = Regions.FirstBlock(r);
-                if (b->PrevTag != 0) problems++;
-                uint prevUnits = 0;
-                bool prevFree = false;
-                while (b < end)
-                {
-                    if (!Blocks.CheckOk(b) || b->Arena != a->Index || b->SizeUnits < Blocks.MinUnits)
-                    {
-                        problems++;
-                        break;                                                // cannot walk on
-                    }
-                    if (Blocks.PrevSize(b) != prevUnits || Blocks.PrevIsFree(b) != prevFree)
-                        problems++;                                           // boundary tags and free bits agree
-                    bool free = b->State == Blocks.Free;
-                    if (!free && b->State != Blocks.Used && b->State != Blocks.Cached) problems++;
-                    if (free && prevFree) problems++;                         // no two free neighbours
-                    if (free)
-                    {
-                        freeBytes += Blocks.Bytes(b);
-                        freeBlocks++;
-                        if (!FreeIndex.Contains(a, b)) problems++;            // the index knows it
-                        if (Regions.IsWholeRegion(b)) emptyRegions++;
-                    }
-                    prevUnits = b->SizeUnits;
-                    prevFree = free;
-                    b = Blocks.Next(b);
-                }
-                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || Blocks.PrevSize(end) != prevUnits || Blocks.PrevIsFree(end) != prevFree)
-                    problems++;                                               // ends exactly at the sentinel
-            }
-
-            ulong nodes = 0;
-            Block* last = null;
-            problems += FreeIndex.Check(a->NodeRoot, null, ref nodes, ref last, out _);
-            if (nodes != freeBlocks) problems++;                              // index == walk
-
-            ulong* s = a->Stats;
-            if (s[StatsLayout.FreeBytes] != freeBytes) problems++;            // counts add up
-            if (s[StatsLayout.FreeBlocks] != freeBlocks) problems++;
-            if (a->EmptyRegions != emptyRegions) problems++;
-            return problems;
         }
     }
 }

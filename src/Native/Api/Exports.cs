@@ -4,9 +4,8 @@
 // Release and Resize.
 
 using System.Runtime;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Api
@@ -22,7 +21,7 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc")]
         public static void* Malloc(nuint size)
         {
-            ThreadCache* tc = Heap.Heap.PeekCache();
+            ThreadCache* tc = Heap.PeekCache();
             if (tc != null && size <= ThreadCaches.MaxRequest)
             {
                 uint units = Blocks.UnitsFor(size);
@@ -31,7 +30,7 @@ namespace Konfiscator.Native.Api
                 if (b != null)
                 {
                     Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
-                    return Sampler.Charge(tc, b, size);
+                    return SampledBlocks.Charge(tc, b, size);
                 }
             }
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
@@ -40,7 +39,7 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("free")]
         public static void Free(void* p)
         {
-            ThreadCache* tc = Heap.Heap.PeekCache();
+            ThreadCache* tc = Heap.PeekCache();
             Block* b = Blocks.FromPayload(p);
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, on a heap page, then the header.
@@ -167,7 +166,7 @@ namespace Konfiscator.Native.Api
         {
             Allocation.CountCall(StatsLayout.UsableSizeCalls);
             if (p == null) return 0;
-            return Allocation.UsableSize(Heap.Heap.Validate("malloc_usable_size", p));
+            return Allocation.UsableSize(Heap.Validate("malloc_usable_size", p));
         }
 
         private static bool IsPowerOfTwo(nuint x) => x != 0 && (x & (x - 1)) == 0;

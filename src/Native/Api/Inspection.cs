@@ -14,7 +14,7 @@
 
 using System.Runtime;
 using System.Runtime.InteropServices;
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
@@ -99,11 +99,11 @@ namespace Konfiscator.Native.Api
 
         private static void Fill(MallInfo2* m)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             ArenaTotals all = default;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                ArenaTotals t = Read(Heap.Heap.ArenaAt(i));
+                ArenaTotals t = Read(Heap.ArenaAt(i));
                 all.RegionBytes += t.RegionBytes;
                 all.FreeBytes += t.FreeBytes;
                 all.FreeBlocks += t.FreeBlocks;
@@ -123,7 +123,7 @@ namespace Konfiscator.Native.Api
         private static ArenaTotals Read(Arena* a)
         {
             ArenaTotals t = default;
-            Heap.Heap.LockArena(a);
+            Heap.LockArena(a);
             for (Region* r = a->Regions; r != null; r = r->Next)
             {
                 t.RegionBytes += r->Bytes;
@@ -132,7 +132,7 @@ namespace Konfiscator.Native.Api
             }
             t.FreeBytes = a->Stats[StatsLayout.FreeBytes];
             t.FreeBlocks = a->Stats[StatsLayout.FreeBlocks];
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             return t;
         }
 
@@ -148,12 +148,12 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc_stats")]
         public static void MallocStats()
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             byte* bytes = LockText();
             ulong system = 0, inUse = 0;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                ArenaTotals t = Read(Heap.Heap.ArenaAt(i));
+                ArenaTotals t = Read(Heap.ArenaAt(i));
                 if (t.RegionBytes == 0 && i > 0) continue; // an arena no thread has used yet
                 system += t.RegionBytes;
                 inUse += t.RegionBytes - t.FreeBytes;
@@ -208,7 +208,7 @@ namespace Konfiscator.Native.Api
                 Libc.SetErrno(EINVAL);
                 return -1;
             }
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             byte* bytes = LockText();
             int result = WriteInfo(bytes, stream) ? 0 : -1;
             UnlockText();
@@ -221,9 +221,9 @@ namespace Konfiscator.Native.Api
             text.Append("<malloc version=\"1\">\n");
             if (!Put(ref text, stream)) return false;
             ArenaTotals all = default;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                ArenaTotals t = Read(Heap.Heap.ArenaAt(i));
+                ArenaTotals t = Read(Heap.ArenaAt(i));
                 all.RegionBytes += t.RegionBytes;
                 all.FreeBytes += t.FreeBytes;
                 all.FreeBlocks += t.FreeBlocks;
@@ -289,16 +289,16 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc_trim")]
         public static int MallocTrim(nuint pad)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             ulong mappedBefore = ProcessFigure(StatsLayout.BytesMapped);
-            Heap.Heap.TrimAfterFailedMapping(Heap.Heap.PeekCache());
+            Heap.TrimAfterFailedMapping(Heap.PeekCache());
             bool released = ProcessFigure(StatsLayout.BytesMapped) < mappedBefore;
-            for (int i = 0; i < Heap.Heap.ArenaCount; i++)
+            for (int i = 0; i < Heap.ArenaCount; i++)
             {
-                Arena* a = Heap.Heap.ArenaAt(i);
-                Heap.Heap.LockArena(a);
+                Arena* a = Heap.ArenaAt(i);
+                Heap.LockArena(a);
                 released |= ReleasePagesBelow(a->NodeRoot);
-                Heap.Heap.UnlockArena(a);
+                Heap.UnlockArena(a);
             }
             return released ? 1 : 0;
         }
@@ -329,7 +329,7 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("mallopt")]
         public static int Mallopt(int param, int value)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             switch (param)
             {
                 case M_MMAP_THRESHOLD:

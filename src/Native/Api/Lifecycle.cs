@@ -5,6 +5,7 @@
 // program's atexit handlers and destructors.
 
 using System.Runtime;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Sampling;
 
 namespace Konfiscator.Native.Api
@@ -17,7 +18,7 @@ namespace Konfiscator.Native.Api
         public static void Initialize()
         {
             int saved = *Platform.Libc.__errno_location();
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             Sampler.StartUnwinder();
             *Platform.Libc.__errno_location() = saved;
         }

@@ -3,8 +3,7 @@
 // the arena the block came from, whichever thread frees it.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Heap;
-using Konfiscator.Native.Sampling;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
@@ -18,18 +17,18 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void Free(void* p, string call, int callCounter)
         {
-            Heap.Heap.EnsureStarted();
+            Heap.EnsureStarted();
             if (p == null)
             {
                 // Nothing to free, so nothing to make either: glibc calls free(NULL) from
                 // threads that are past their destructors (Heap/ExitedThreads.cs).
-                if (callCounter >= 0) Counting.Call(Heap.Heap.PeekCache(), callCounter);
+                if (callCounter >= 0) Counting.Call(Heap.PeekCache(), callCounter);
                 return;
             }
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
-            Block* b = Heap.Heap.Validate(call, p);
-            if (Sampler.IsSampled(b)) Sampler.Forget(tc, b);
+            Block* b = Heap.Validate(call, p);
+            if (SampledBlocks.IsSampled(b)) SampledBlocks.Forget(tc, b);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)
             {
@@ -44,37 +43,37 @@ namespace Konfiscator.Native.Api
                     bin->Overflowed = 1;
                 }
                 ThreadCaches.Push(bin, b);
-                Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
+                ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
             else
             {
-                Arena* a = Heap.Heap.ArenaAt(b->Arena);
-                if (tc != null && a != tc->Home && !Heap.Heap.TryLockArena(a))
+                Arena* a = Heap.ArenaAt(b->Arena);
+                if (tc != null && a != tc->Home && !Heap.TryLockArena(a))
                 {
                     // Another thread's arena, busy: leave it on the remote list.
                     Arenas.PushRemote(a, b);
-                    Counting.Add(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
+                    ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
                 }
                 else
                 {
-                    if (tc == null || a == tc->Home) Heap.Heap.LockArena(a);
+                    if (tc == null || a == tc->Home) Heap.LockArena(a);
                     // Checked again under the lock: a racing free of the same pointer
                     // from another thread may have won.
                     if (b->State != Blocks.Used)
                     {
-                        Heap.Heap.UnlockArena(a);
-                        Heap.Heap.Validate(call, p);
+                        Heap.UnlockArena(a);
+                        Heap.Validate(call, p);
                         // Validate returned: the block was allocated again between the two
                         // looks. Still a double free, and the lock is no longer held: stop.
                         Fatal.Misuse(call, "double free", p);
                     }
                     Arenas.Release(a, b);
                     Arenas.PublishLargest(a);
-                    Heap.Heap.UnlockArena(a);
+                    Heap.UnlockArena(a);
                 }
             }
             Counting.Freed(tc, callCounter, usable);
-            if (usable >= LargeBlocks.Threshold && tc != null) StatsWriter.FlushInUse(tc);
+            if (usable >= LargeBlocks.Threshold && tc != null) ThreadCaches.FlushInUse(tc);
         }
     }
 }

@@ -2,9 +2,8 @@
 // whenever the block or its free upper neighbour allows, mremap for large
 // blocks, and otherwise allocate-copy-free within the block's own arena.
 
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
@@ -22,16 +21,16 @@ namespace Konfiscator.Native.Api
                 Release.Free(p, "realloc", callCounter);
                 return null;
             }
-            Heap.Heap.EnsureStarted();
-            ThreadCache* tc = Heap.Heap.CurrentCache();
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter;
-            Block* b = Heap.Heap.Validate("realloc", p);
+            Block* b = Heap.Validate("realloc", p);
             // Sampling: an unsampled block counts down only its growth, and a sampled one keeps
             // its sample (new size, new address) when it is resized by the heap: its bytes were
             // counted down as they came, so a buffer grown by many reallocs is sampled as one
             // malloc of its final size would be. A block that moves by malloc-copy-free is
             // counted down (and its sample removed by the free) as those calls would be.
-            bool sampled = Sampler.IsSampled(b);
+            bool sampled = SampledBlocks.IsSampled(b);
             nuint before = Allocation.UsableSize(b);
             nuint growth = size > before ? size - before : 0;
             nuint charge = sampled ? size : growth;
@@ -61,12 +60,12 @@ namespace Konfiscator.Native.Api
                 Release.Free(p, "realloc", -1);
                 return moved;
             }
-            Arena* a = Heap.Heap.ArenaAt(b->Arena);
-            Heap.Heap.LockArena(a);
+            Arena* a = Heap.ArenaAt(b->Arena);
+            Heap.LockArena(a);
             if (b->State != Blocks.Used)
             {
-                Heap.Heap.UnlockArena(a);
-                Heap.Heap.Validate("realloc", p);
+                Heap.UnlockArena(a);
+                Heap.Validate("realloc", p);
                 // Validate returned: the block was allocated again between the two looks.
                 // Still a use after free, and the lock is no longer held: stop.
                 Fatal.Misuse("realloc", "pointer already freed", p);
@@ -86,7 +85,7 @@ namespace Konfiscator.Native.Api
                 {
                     // No room and no new region: malloc (which trims and retries once when
                     // the OS refuses), copy, free.
-                    Heap.Heap.UnlockArena(a);
+                    Heap.UnlockArena(a);
                     void* fresh = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                     if (fresh == null) return null;
                     Libc.memcpy(fresh, p, oldUsable);
@@ -99,7 +98,7 @@ namespace Konfiscator.Native.Api
             }
             nuint newUsable = Blocks.Bytes(result) - Blocks.HeaderBytes;
             Arenas.PublishLargest(a);
-            Heap.Heap.UnlockArena(a);
+            Heap.UnlockArena(a);
             Counting.Freed(tc, -1, oldUsable);
             Counting.Allocated(tc, callCounter, size, newUsable);
             return Resized(tc, (ulong)p, result, size, sampled, growth);
@@ -109,8 +108,8 @@ namespace Konfiscator.Native.Api
         /// a sample follows it, an unsampled block counts down its growth.</summary>
         private static byte* Resized(ThreadCache* tc, ulong oldPayload, Block* b, nuint size, bool sampled, nuint growth)
         {
-            if (sampled) return Sampler.Moved(tc, oldPayload, b, size);
-            return tc != null ? Sampler.ChargeGrowth(tc, b, growth, size) : Blocks.Payload(b);
+            if (sampled) return SampledBlocks.Moved(tc, oldPayload, b, size);
+            return tc != null ? SampledBlocks.ChargeGrowth(tc, b, growth, size) : Blocks.Payload(b);
         }
 
         /// <summary>Either side is a large block: mremap when possible, else move.</summary>
@@ -124,7 +123,7 @@ namespace Konfiscator.Native.Api
                 {
                     Counting.Freed(tc, -1, oldUsable);
                     Counting.Allocated(tc, callCounter, size, LargeBlocks.Usable(moved));
-                    if (tc != null) StatsWriter.FlushInUse(tc);
+                    if (tc != null) ThreadCaches.FlushInUse(tc);
                     return Resized(tc, (ulong)p, moved, size, sampled, growth);
                 }
             }

@@ -22,7 +22,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal struct Block
@@ -49,7 +49,7 @@ namespace Konfiscator.Native.Heap
         public const byte Sentinel = 0xC4;
         public const byte Cached = 0xD5;   // in a thread cache: in use to the heap, free to the program
 
-        /// <summary>A used block whose allocation was sampled (Sampling/Sampler.cs): its free
+        /// <summary>A used block whose allocation was sampled (Heap/SampledBlocks.cs): its free
         /// must remove the sample. Free blocks use the low flag bits for purging.</summary>
         public const byte FlagSampled = 0x80;
 

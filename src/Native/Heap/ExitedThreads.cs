@@ -23,7 +23,7 @@
 
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class ExitedThreads
     {

@@ -43,7 +43,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Node
@@ -155,11 +155,11 @@ namespace Konfiscator.Native.Heap
         public static bool EnsureNode(Arena* a)
         {
             if (a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node)) return true;
-            byte* chunk = OsMemory.Map(ChunkBytes);
+            byte* chunk = Mappings.Map(ChunkBytes);
             if (chunk == null) return false;
             if (!PageMap.MarkNodes(chunk, ChunkBytes))
             {
-                OsMemory.Unmap(chunk, ChunkBytes);
+                Mappings.Unmap(chunk, ChunkBytes);
                 return false;
             }
             a->NodeChunk = chunk;
@@ -337,7 +337,7 @@ namespace Konfiscator.Native.Heap
         /// rest of a block cut from below, when a freed block absorbs its free upper
         /// neighbour, and when realloc grows into one. The caller reads old (NodeOf) before
         /// nw's header may overwrite the pointer to it.</summary>
-        public static void Replace(Arena* a, Node* old, Block* nw)
+        public static void Replace(Node* old, Block* nw)
         {
             old->Block = nw;
             FreeLinks.SetNode(nw, old);
@@ -348,7 +348,7 @@ namespace Konfiscator.Native.Heap
 
         /// <summary>After b's size changed in place (its address did not): its node's copy
         /// follows, and the maxima above it.</summary>
-        public static void Resized(Arena* a, Block* b)
+        public static void Resized(Block* b)
         {
             Node* n = NodeOf(b);
             n->Size = b->SizeUnits;

@@ -29,7 +29,7 @@ using System.Runtime.CompilerServices;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class FreeLinks
     {

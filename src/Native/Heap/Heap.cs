@@ -1,15 +1,17 @@
-// Process-wide heap state: the arenas, which thread uses which, start-up, fork,
-// and telling a pointer we handed out from anything else.
+// Process-wide heap state: the arenas, which thread uses which, start-up and fork.
+// Telling a pointer we handed out from anything else, and checking the heap's
+// invariants, is Heap/Validation.cs.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
+using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
-    internal static unsafe class Heap
+    internal static unsafe partial class Heap
     {
         private const int NotStarted = 0, Starting = 1, Ready = 2;
         private const int MaxArenas = 64;
@@ -61,13 +63,12 @@ namespace Konfiscator.Native.Heap
             long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
             int count = cpus <= 0 ? 4 : (int)(cpus * 4);
             s_arenaCount = count > MaxArenas ? MaxArenas : count;
-            if (sizeof(Arena) > Arenas.Stride) Fatal.Die("an arena outgrew its stride");
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())
                 Fatal.Die("cannot map the allocator's own bookkeeping");
             // Arenas sit Stride bytes apart: a field added to Arena must not push it past that.
             if (sizeof(Arena) > Arenas.Stride) Fatal.Die("the arena struct outgrew its stride");
-            s_arenas = OsMemory.Map((nuint)(s_arenaCount * Arenas.Stride));
+            s_arenas = Mappings.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
             for (int i = 0; i < s_arenaCount; i++)
             {
@@ -76,7 +77,7 @@ namespace Konfiscator.Native.Heap
                 a->NextRegionBytes = Regions.FirstBytes;
                 a->Stats = StatsWriter.ArenaSlot(i);
             }
-            ThreadCaches.Initialize(enabled: !Settings.IsOff("KONFISCATOR_TCACHE"));
+            ThreadCaches.Initialize(enabled: !Settings.IsOff(StatsSchema.ThreadCacheVariable));
             Sampling.Sampler.Configure();
 
             uint key;
@@ -296,61 +297,6 @@ namespace Konfiscator.Native.Heap
             ExitedThreads.ResetAfterForkInChild();
             OsMemory.ResetAfterForkInChild();
             ThreadCaches.ResetAfterForkInChild(tc);
-        }
-
-        // ---- is this one of ours? ----
-
-        /// <summary>The header of live block p, or a stop with a clear message naming
-        /// <paramref name="call"/> when p is not one (double free, foreign, corrupted).</summary>
-        public static Block* Validate(string call, void* p)
-        {
-            Block* b = Blocks.FromPayload(p);
-            if (((nuint)p & 15) != 0 || !PageMap.Contains(b))
-                Fatal.Misuse(call, "invalid pointer", p);
-            if (!Blocks.CheckOk(b) || b->Arena >= s_arenaCount)
-                Diagnose(call, p);
-            if (b->State == Blocks.Used || b->State == Blocks.Large) return b;
-            if (b->State == Blocks.Free || b->State == Blocks.Cached)
-                Fatal.Misuse(call, IsFreeCall(call) ? "double free" : "pointer already freed", p);
-            Fatal.Misuse(call, "invalid pointer", p);
-            return null;
-        }
-
-        private static bool IsFreeCall(string call)
-        {
-            fixed (char* c = call) return c[0] == 'f' || c[0] == 'c'; // "free", "cfree"
-        }
-
-        /// <summary>p's header fails its check. Walk the region that holds p to tell an
-        /// overwritten header (p is where a block starts) from a pointer into the middle
-        /// of a block. Only ever on the way to abort().</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void Diagnose(string call, void* p)
-        {
-            Block* target = Blocks.FromPayload(p);
-            for (int i = 0; i < s_arenaCount; i++)
-            {
-                for (Region* r = ArenaAt(i)->Regions; r != null; r = r->Next)
-                {
-                    if ((byte*)target < (byte*)r || (byte*)target >= (byte*)r + r->Bytes) continue;
-                    Block* end = Regions.Sentinel(r);
-                    for (Block* b = Regions.FirstBlock(r); b < end; b = Blocks.Next(b))
-                    {
-                        if (b == target) Fatal.Misuse(call, "corrupted block header", p);
-                        if (!Blocks.CheckOk(b) || b->SizeUnits == 0)
-                            Fatal.Misuse(call, "corrupted block header", p); // the walk cannot go on
-                        if (b > target) break;
-                        if (Blocks.Next(b) > target) Fatal.Misuse(call, "invalid pointer", p);
-                    }
-                    Fatal.Misuse(call, "invalid pointer", p);
-                }
-            }
-            // In a large mapping. Large payloads sit 16 bytes into a page, or at an
-            // offset that is their (power of two) alignment: anywhere else p points
-            // into the middle of a block; there, the header was overwritten.
-            nuint offset = (nuint)p & (OsMemory.PageSize - 1);
-            bool couldStartLarge = offset == Blocks.HeaderBytes || (offset & (offset - 1)) == 0;
-            Fatal.Misuse(call, couldStartLarge ? "corrupted block header" : "invalid pointer", p);
         }
     }
 }

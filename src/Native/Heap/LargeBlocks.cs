@@ -15,7 +15,7 @@
 
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe partial class LargeBlocks
     {
@@ -50,7 +50,7 @@ namespace Konfiscator.Native.Heap
                 // The mapping is page aligned, so the payload can sit at a fixed offset.
                 nuint lead = alignment > Blocks.HeaderBytes ? alignment : Blocks.HeaderBytes;
                 length = OsMemory.RoundUpToPage(lead + size);
-                start = OsMemory.Map(length);
+                start = Mappings.Map(length);
                 if (start == null) return null;
                 payload = start + lead;
             }
@@ -59,18 +59,18 @@ namespace Konfiscator.Native.Heap
                 // Map enough to find an aligned payload inside, then give back the
                 // pages before the header's page and after the payload's end.
                 nuint over = OsMemory.RoundUpToPage(size + alignment + OsMemory.PageSize);
-                byte* raw = OsMemory.Map(over);
+                byte* raw = Mappings.Map(over);
                 if (raw == null) return null;
                 payload = (byte*)(((nuint)raw + Blocks.HeaderBytes + alignment - 1) & ~(alignment - 1));
                 start = (byte*)((nuint)(payload - Blocks.HeaderBytes) & ~(OsMemory.PageSize - 1));
                 byte* end = (byte*)OsMemory.RoundUpToPage((nuint)(payload + size));
-                OsMemory.Trim(raw, (nuint)(start - raw));
-                OsMemory.Trim(end, (nuint)(raw + over - end));
+                Mappings.Trim(raw, (nuint)(start - raw));
+                Mappings.Trim(end, (nuint)(raw + over - end));
                 length = (nuint)(end - start);
             }
             if (!PageMap.Mark(start, length))
             {
-                OsMemory.Unmap(start, length);
+                Mappings.Unmap(start, length);
                 return null;
             }
             Block* b = Blocks.FromPayload(payload);
@@ -87,7 +87,7 @@ namespace Konfiscator.Native.Heap
             if (usable > s_threshold && usable <= MaxThreshold && !s_thresholdFixed)
                 s_threshold = usable + 1; // racy on purpose: any recent value is as good
             PageMap.Unmark(start, length);
-            OsMemory.Unmap(start, length);
+            Mappings.Unmap(start, length);
         }
 
         /// <summary>Resizes a large block with mremap when its payload sits at the plain
@@ -102,7 +102,7 @@ namespace Konfiscator.Native.Heap
             // The pages are unmarked while the mapping may move; nobody else may look
             // at this block meanwhile (the caller owns it).
             PageMap.Unmark(start, oldLength);
-            byte* moved = OsMemory.Remap(start, oldLength, newLength);
+            byte* moved = Mappings.Remap(start, oldLength, newLength);
             if (moved == null)
             {
                 PageMap.Mark(start, oldLength);

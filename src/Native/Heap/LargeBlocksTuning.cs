@@ -1,7 +1,7 @@
 // mallopt(M_MMAP_THRESHOLD, n) for large blocks: as in glibc, setting the
 // threshold fixes it, so it no longer rises when large blocks are freed.
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe partial class LargeBlocks
     {

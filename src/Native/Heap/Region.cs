@@ -11,7 +11,7 @@
 using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Heap
+namespace Konfiscator.Native.Heaps
 {
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Region
@@ -131,14 +131,14 @@ namespace Konfiscator.Native.Heap
             }
             if (arena->SpanBase != null && arena->SpanUsed + bytes <= SpanBytes(arena))
             {
-                byte* memory = OsMemory.MapInto(arena->SpanBase + arena->SpanUsed, bytes);
+                byte* memory = Mappings.MapInto(arena->SpanBase + arena->SpanUsed, bytes);
                 if (memory != null)
                 {
                     arena->SpanUsed += bytes;
                     return memory;
                 }
             }
-            return OsMemory.Map(bytes);
+            return Mappings.Map(bytes);
         }
 
         private static bool UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
@@ -146,14 +146,14 @@ namespace Konfiscator.Native.Heap
             byte* span = arena->SpanBase;
             if (span != null && memory >= span && memory < span + SpanBytes(arena))
             {
-                if (!OsMemory.UnmapInto(memory, bytes)) return false;
+                if (!Mappings.UnmapInto(memory, bytes)) return false;
                 // The topmost region's space can be handed out again.
                 if (memory + bytes == span + arena->SpanUsed) arena->SpanUsed -= bytes;
                 return true;
             }
             // Outside the reservation: a refused munmap is retried later by OsMemory, and
             // the addresses stay ours meanwhile, so the region is gone either way.
-            OsMemory.Unmap(memory, bytes);
+            Mappings.Unmap(memory, bytes);
             return true;
         }
 

@@ -44,10 +44,8 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc"), SuppressGCTransition] public static extern void* memset(void* destination, int value, nuint count);
         [DllImport("libc")] public static extern int ftruncate(int fd, long length);
         [DllImport("libc")] public static extern int mkdir(byte* path, int mode);
-        [DllImport("libc")] public static extern int unlink(byte* path);
         [DllImport("libc")] public static extern int getpid();
         [DllImport("libc")] public static extern int getppid();
-        [DllImport("libc")] public static extern int getuid();
         [DllImport("libc")] public static extern int kill(int pid, int sig);
         [DllImport("libc")] public static extern void abort();
         [DllImport("libc"), SuppressGCTransition] public static extern int* __errno_location();

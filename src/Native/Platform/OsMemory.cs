@@ -1,8 +1,10 @@
-// Memory from the kernel. Every mapping the allocator makes goes through here so
-// that the mmap/munmap counts and mapped bytes it publishes are complete.
+// Memory from the kernel: mmap, munmap, mremap, and the unmaps the kernel refused,
+// kept to be tried again. Nothing here counts: this is the Platform layer, below the
+// stats. Each call says what it did (a pointer, true/false, how many ranges a retry
+// gave back) so that the caller above counts it: the heap through Heap/Mappings.cs,
+// the stats writer for its own few mappings.
 
 using System.Runtime.CompilerServices;
-using Konfiscator.Native.Stats;
 
 namespace Konfiscator.Native.Platform
 {
@@ -15,23 +17,18 @@ namespace Konfiscator.Native.Platform
         /// <summary>Fresh zeroed read-write pages, or null when the kernel says no.</summary>
         public static byte* Map(nuint length, bool noReserve = false)
         {
-            RetryDeferred();
             int flags = Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | (noReserve ? Libc.MAP_NORESERVE : 0);
             void* p = Libc.mmap(null, length, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
-            if (p == Libc.MAP_FAILED)
-                return null;
-            StatsWriter.CountMap(length);
-            return (byte*)p;
+            return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
-        /// <summary>Gives a mapping (or a part of one) back. When the kernel refuses, it
-        /// is kept: see Defer.</summary>
-        public static void Unmap(void* address, nuint length)
+        /// <summary>Gives a mapping (or a part of one) back: true when it is gone. When the
+        /// kernel refuses, it is kept (see Defer) and the answer is false.</summary>
+        public static bool Unmap(void* address, nuint length)
         {
-            if (Libc.munmap(address, length) == 0)
-                StatsWriter.CountUnmap(length);
-            else
-                Defer(address, length);
+            if (Libc.munmap(address, length) == 0) return true;
+            Defer(address, length);
+            return false;
         }
 
         // ---- unmapping that the kernel refused ----
@@ -73,17 +70,20 @@ namespace Konfiscator.Native.Platform
             UnlockDeferred();
         }
 
-        /// <summary>Tries again the unmaps the kernel refused (see Defer); cheap when there are none.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void RetryDeferred()
+        /// <summary>True while some unmap the kernel refused waits to be tried again (Defer).</summary>
+        public static bool HasDeferred
         {
-            fixed (int* count = &s_deferredCount)
-                if (Atomics.Read(count) != 0) RetryDeferredSlow();
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get { fixed (int* count = &s_deferredCount) return Atomics.Read(count) != 0; }
         }
 
+        /// <summary>Tries again the unmaps the kernel refused (see Defer). Returns how many
+        /// ranges went back now, and their bytes in <paramref name="bytes"/>.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void RetryDeferredSlow()
+        public static int RetryDeferred(out nuint bytes)
         {
+            int unmapped = 0;
+            bytes = 0;
             LockDeferred();
             fixed (DeferredTable* t = &s_deferred)
             {
@@ -94,7 +94,8 @@ namespace Konfiscator.Native.Platform
                     nuint length = (nuint)t->Length[i];
                     if (Libc.munmap(address, length) == 0)
                     {
-                        StatsWriter.CountUnmap(length);
+                        unmapped++;
+                        bytes += length;
                         continue;
                     }
                     t->Address[kept] = (ulong)address;
@@ -104,10 +105,8 @@ namespace Konfiscator.Native.Platform
                 s_deferredCount = kept;
             }
             UnlockDeferred();
+            return unmapped;
         }
-
-        /// <summary>Ranges still waiting for their munmap (tests and the heap check's curiosity).</summary>
-        public static int DeferredCount => s_deferredCount;
 
         private static void LockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Acquire(w); }
         private static void UnlockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Release(w); }
@@ -128,12 +127,9 @@ namespace Konfiscator.Native.Platform
         /// reservation of ours (MAP_FIXED replaces the reserved pages there).</summary>
         public static byte* MapInto(byte* address, nuint length)
         {
-            RetryDeferred();
             void* p = Libc.mmap(address, length, Libc.PROT_READ | Libc.PROT_WRITE,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
-            if (p == Libc.MAP_FAILED) return null;
-            StatsWriter.CountMap(length);
-            return (byte*)p;
+            return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
         /// <summary>Gives pages inside a reservation back, keeping the addresses reserved.
@@ -143,30 +139,16 @@ namespace Konfiscator.Native.Platform
         {
             void* p = Libc.mmap(address, length, Libc.PROT_NONE,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE | Libc.MAP_FIXED, -1, 0);
-            if (p == Libc.MAP_FAILED) return false;
-            StatsWriter.CountUnmap(length);
-            return true;
+            return p != Libc.MAP_FAILED;
         }
 
-        /// <summary>Gives back part of a mapping we just made (alignment trimming):
-        /// the pages were never handed out, so only the byte count changes.</summary>
-        public static void Trim(void* address, nuint length)
-        {
-            if (length == 0) return;
-            if (Libc.munmap(address, length) == 0)
-                StatsWriter.CountTrim(length);
-            else
-                Defer(address, length);
-        }
+
 
         /// <summary>Grows or shrinks a mapping, possibly moving it; null if it cannot.</summary>
         public static byte* Remap(void* address, nuint oldLength, nuint newLength)
         {
             void* p = Libc.mremap(address, oldLength, newLength, Libc.MREMAP_MAYMOVE);
-            if (p == Libc.MAP_FAILED)
-                return null;
-            StatsWriter.CountRemap(oldLength, newLength);
-            return (byte*)p;
+            return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
     }
 }

@@ -11,6 +11,7 @@
 // with write(2); the only memory taken is one mapping for the per-stack sums.
 
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Sampling
@@ -34,7 +35,7 @@ namespace Konfiscator.Native.Sampling
 
         public static void Configure()
         {
-            byte* value = Settings.Get("KONFISCATOR_LEAKS");
+            byte* value = Settings.Get(StatsSchema.LeaksVariable);
             if (value == null || *value == 0 || TextBuffer.Equals(value, "0")) return;
             if (TextBuffer.Equals(value, "1")) { s_mode = 1; return; }
             fixed (byte* path = s_buffers.Path)

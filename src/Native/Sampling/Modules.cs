@@ -8,6 +8,7 @@
 
 using System.Runtime.InteropServices;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 
 namespace Konfiscator.Native.Sampling
 {

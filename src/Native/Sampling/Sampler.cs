@@ -2,11 +2,16 @@
 //
 // Each thread counts down a random number of requested bytes (exponential, mean
 // KONFISCATOR_SAMPLE_BYTES, 512 KiB by default, 0 = off). The allocation path
-// pays one subtract and a branch (Charge); the allocation during which the
-// countdown runs out takes the slow path (Take): its stack is unwound, recorded
-// with its size and time in the sample tables, and its block is flagged in its
-// header (Blocks.FlagSampled). A free of a flagged block (never on the fast path:
-// the flag makes the fast path's state test fail) removes the sample.
+// pays one subtract and a branch (Heap/SampledBlocks.cs, Charge); the allocation
+// during which the countdown runs out takes the slow path: its stack is unwound
+// and recorded with its size and time in the sample tables (Record, here), and
+// its block is flagged in its header (Blocks.FlagSampled, by the heap). A free of
+// a flagged block (never on the fast path: the flag makes the fast path's state
+// test fail) removes the sample.
+//
+// This file is the Sampling layer, below the heap: it knows nothing of blocks or
+// thread caches; the heap keeps each thread's countdown and the block flags and
+// calls in here (src/Native/README.md, "Layers").
 //
 // Guards:
 //   - recursion: the unwinder may allocate; a thread inside the sampler has
@@ -20,8 +25,8 @@
 
 using System.Runtime.CompilerServices;
 using System.Threading;
-using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Sampling
@@ -36,7 +41,6 @@ namespace Konfiscator.Native.Sampling
         // Counted where the table lock cannot be taken; folded into the header later.
         private static long s_reentrant, s_stale, s_forkSkips;
 
-        public static ulong Mean => s_mean;
         private const long Never = 0x7FFFFFFFFFFFFFFF;
 
         // Statics never move (there is no GC), but C# wants `fixed` to take their address.
@@ -55,7 +59,7 @@ namespace Konfiscator.Native.Sampling
 
         private static ulong ReadMean()
         {
-            byte* text = Settings.Get("KONFISCATOR_SAMPLE_BYTES");
+            byte* text = Settings.Get(StatsSchema.SampleBytesVariable);
             if (text == null || *text == 0) return DefaultMean;
             ulong value = TextBuffer.ParseUnsigned(text, out int used);
             if (used == 0) return DefaultMean;
@@ -80,79 +84,44 @@ namespace Konfiscator.Native.Sampling
             }
         }
 
-        /// <summary>A new thread's first countdown.</summary>
-        public static void StartThread(ThreadCache* tc)
+        /// <summary>A new thread's first countdown; seeds its random state at
+        /// <paramref name="random"/> (<paramref name="salt"/>: something of the thread's own).</summary>
+        public static long FirstCountdown(ulong* random, ulong salt)
         {
-            ulong seed = (ulong)tc ^ (ulong)Clock.RealtimeNanoseconds() ^ ((ulong)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0) << 32);
-            tc->SampleRandom = seed | 1;
-            tc->SampleCountdown = s_mean == 0 ? Never : SampleMath.Exponential(&tc->SampleRandom, s_mean);
+            ulong seed = salt ^ (ulong)Clock.RealtimeNanoseconds() ^ ((ulong)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0) << 32);
+            *random = seed | 1;
+            return s_mean == 0 ? Never : SampleMath.Exponential(random, s_mean);
         }
 
-        /// <summary>The allocation hook: one subtract and a branch. Every allocation that
-        /// returns a block with a thread cache at hand passes here, with the requested size.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static byte* Charge(ThreadCache* tc, Block* b, nuint size)
+        /// <summary>A countdown ran out: the next one. <paramref name="sample"/> says whether
+        /// the allocation at hand is to be sampled (not while the unwinder is not warmed up
+        /// yet, when the countdown goes on, nor once sampling is off for good).</summary>
+        public static long NextCountdown(ulong* random, out bool sample)
         {
-            if ((tc->SampleCountdown -= (long)size) < 0) return Take(tc, b, size);
-            return Blocks.Payload(b);
+            sample = OnNow != 0;
+            if (!sample)
+                return s_mean == 0 || SampleTables.State > SampleLayout.StateOn
+                    ? Never : SampleMath.Exponential(random, s_mean);
+            return SampleMath.Exponential(random, s_mean);
         }
 
-        /// <summary>Charge for a block of <paramref name="size"/> requested bytes of which only
-        /// <paramref name="charged"/> are new (realloc): those are counted down, the sample
-        /// records the whole size.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static byte* ChargeGrowth(ThreadCache* tc, Block* b, nuint charged, nuint size)
-        {
-            if ((tc->SampleCountdown -= (long)charged) < 0) return Take(tc, b, size);
-            return Blocks.Payload(b);
-        }
+        /// <summary>A countdown ran out while the thread was inside the sampler: served, not sampled.</summary>
+        public static void CountReentrant() => Interlocked.ExchangeAdd(ref s_reentrant, 1);
 
-        /// <summary>A sampled block was resized by the heap (to <paramref name="b"/>, maybe at a new
-        /// address): its sample follows with the new size; the block keeps its flag.</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        public static byte* Moved(ThreadCache* tc, ulong oldPayload, Block* b, nuint size)
-        {
-            byte* payload = Blocks.Payload(b);
-            bool followed = false;
-            if (tc == null || tc->InSampler == 0)
-            {
-                if (tc != null) tc->InSampler = 1;
-                followed = SampleTables.Move(oldPayload, (ulong)payload, size);
-                if (tc != null) tc->InSampler = 0;
-            }
-            else
-            {
-                Interlocked.ExchangeAdd(ref s_stale, 1);
-            }
-            if (followed) b->Flags |= Blocks.FlagSampled;
-            else b->Flags &= unchecked((byte)~Blocks.FlagSampled);
-            b->Check = Blocks.ComputeCheck(b);
-            return payload;
-        }
+        /// <summary>A sample that could not be updated (the thread is inside the sampler): left stale.</summary>
+        public static void CountStale() => Interlocked.ExchangeAdd(ref s_stale, 1);
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static byte* Take(ThreadCache* tc, Block* b, nuint size)
+        /// <summary>Walks the calling thread's stack into <paramref name="frames"/> (MaxFrames
+        /// of the thread's own) and records a sample of <paramref name="size"/> bytes at
+        /// <paramref name="payload"/>; true when it is recorded (the caller flags the block).
+        /// The caller has marked the thread as inside the sampler.</summary>
+        public static bool Record(ulong payload, nuint size, ulong* frames)
         {
-            byte* payload = Blocks.Payload(b);
-            if (OnNow == 0)
-            {
-                // Not warmed up yet (keep counting down), or off for good.
-                tc->SampleCountdown = s_mean == 0 || SampleTables.State > SampleLayout.StateOn
-                    ? Never : SampleMath.Exponential(&tc->SampleRandom, s_mean);
-                return payload;
-            }
-            tc->SampleCountdown = SampleMath.Exponential(&tc->SampleRandom, s_mean);
-            if (tc->InSampler != 0)
-            {
-                Interlocked.ExchangeAdd(ref s_reentrant, 1);
-                return payload;
-            }
-            tc->InSampler = 1;
             int depth = 0;
             Interlocked.ExchangeAdd(ref s_unwinders, 1);
             if (ForkingNow == 0)
             {
-                var trace = new Unwinder.Trace { Frames = tc->SampleFrames, Capacity = SampleLayout.MaxFrames };
+                var trace = new Unwinder.Trace { Frames = frames, Capacity = SampleLayout.MaxFrames };
                 Unwinder.Walk(&trace);
                 depth = trace.Depth;
                 if (depth > 0) Modules.Refresh();
@@ -166,39 +135,11 @@ namespace Konfiscator.Native.Sampling
             if (depth == 0)
             {
                 SampleTables.Count(SampleLayout.CounterNoFrames);
+                return false;
             }
-            else if (depth > 0)
-            {
-                uint tid = (uint)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
-                if (SampleTables.Record((ulong)payload, size, tc->SampleFrames, depth, tid, s_reentrant, s_stale, s_forkSkips))
-                {
-                    b->Flags |= Blocks.FlagSampled;
-                    b->Check = Blocks.ComputeCheck(b);
-                }
-            }
-            tc->InSampler = 0;
-            return payload;
-        }
-
-        /// <summary>True when b carries a sample (checked only off the fast path).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsSampled(Block* b) => (b->Flags & Blocks.FlagSampled) != 0;
-
-        /// <summary>Sampled block b is being freed (or moved by realloc): its sample goes.</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void Forget(ThreadCache* tc, Block* b)
-        {
-            b->Flags &= unchecked((byte)~Blocks.FlagSampled);
-            b->Check = Blocks.ComputeCheck(b);
-            if (tc != null && tc->InSampler != 0)
-            {
-                // A signal handler freeing inside the sampler: the lock may be ours already.
-                Interlocked.ExchangeAdd(ref s_stale, 1);
-                return;
-            }
-            if (tc != null) tc->InSampler = 1;
-            SampleTables.Remove((ulong)Blocks.Payload(b));
-            if (tc != null) tc->InSampler = 0;
+            if (depth < 0) return false;
+            uint tid = (uint)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            return SampleTables.Record(payload, size, SampleMath.WeightBytes(size, s_mean), frames, depth, tid, s_reentrant, s_stale, s_forkSkips);
         }
 
         // ---- fork ----

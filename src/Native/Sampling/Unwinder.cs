@@ -11,7 +11,6 @@
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Konfiscator.Native.Heap;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 

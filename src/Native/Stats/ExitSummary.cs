@@ -29,7 +29,7 @@ namespace Konfiscator.Native.Stats
         /// <summary>At start-up: registers the summary when KONFISCATOR_SHOW_STATS is on (1, on, true, yes).</summary>
         public static void RegisterIfAsked()
         {
-            if (!Settings.IsOn("KONFISCATOR_SHOW_STATS", defaultValue: false)) return;
+            if (!Settings.IsOn(StatsSchema.ShowStatsVariable, defaultValue: false)) return;
             int copy = fcntl(2, F_DUPFD_CLOEXEC, 100);
             if (copy >= 0) s_stderr = copy;
             __cxa_atexit(&Print, null, null);

@@ -53,11 +53,15 @@ namespace Konfiscator.Native.Stats
             s_private = (byte*)p;
             s_base = s_private;
             CountMap(s_size);
-            s_releasedSlots = (int*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int))));
+            nuint releasedBytes = OsMemory.RoundUpToPage((nuint)(threadSlots * sizeof(int)));
+            s_releasedSlots = (int*)OsMemory.Map(releasedBytes);
             if (s_releasedSlots == null) return false;
+            CountMap(releasedBytes);
             FindGauges();
-            s_forkGauges = (ulong*)OsMemory.Map(OsMemory.RoundUpToPage((nuint)(s_slotCount * s_gaugeCount * sizeof(ulong))));
+            nuint forkBytes = OsMemory.RoundUpToPage((nuint)(s_slotCount * s_gaugeCount * sizeof(ulong)));
+            s_forkGauges = (ulong*)OsMemory.Map(forkBytes);
             if (s_forkGauges == null) return false;
+            CountMap(forkBytes);
 
             if (SegmentFile.PublishingEnabled())
                 Publish();
@@ -189,7 +193,7 @@ namespace Konfiscator.Native.Stats
             *(ulong*)(shared + SampleLayout.SegOffRegionOffset) = s_size;
             *(ulong*)(shared + SampleLayout.SegOffRegionBytes) = (ulong)SampleLayout.RegionBytes;
             *(uint*)(shared + SampleLayout.SegOffRegionVersion) = SampleLayout.Version;
-            Sampling.SampleTables.Attach(shared + s_size, s_size);
+            SampleTables.Attach(shared + s_size, s_size);
             // Where the heap map is: header bytes 160..191, before the magic is written.
             *(ulong*)(shared + HeapMapLayout.OffMapOffset) = s_mapOffset;
             *(ulong*)(shared + HeapMapLayout.OffMapBytes) = (ulong)s_arenaCount * HeapMapLayout.SectionBytes;
@@ -234,10 +238,13 @@ namespace Konfiscator.Native.Stats
             Atomics.Add(&slot[StatsLayout.BytesMapped], (long)bytes);
         }
 
-        public static void CountUnmap(nuint bytes)
+        public static void CountUnmap(nuint bytes) => CountUnmaps(1, bytes);
+
+        /// <summary><paramref name="calls"/> munmaps that gave back <paramref name="bytes"/> in all.</summary>
+        public static void CountUnmaps(int calls, nuint bytes)
         {
             ulong* slot = ProcessSlot;
-            Atomics.Add(&slot[StatsLayout.MunmapCalls], 1);
+            Atomics.Add(&slot[StatsLayout.MunmapCalls], calls);
             Atomics.Add(&slot[StatsLayout.BytesMapped], -(long)bytes);
         }
 
@@ -277,15 +284,6 @@ namespace Konfiscator.Native.Stats
         }
 
         public const long PeakQuantumFloor = 1024;
-
-        /// <summary>Adds a thread's not yet reported change of bytes in use to the
-        /// process-wide figure (and so to the peak).</summary>
-        public static void FlushInUse(Konfiscator.Native.Heap.ThreadCache* tc)
-        {
-            if (tc->InUseDelta == 0) return;
-            AddInUse(tc->InUseDelta);
-            tc->InUseDelta = 0;
-        }
 
         // ---- fork ----
 
@@ -347,7 +345,7 @@ namespace Konfiscator.Native.Stats
                 }
             // The parent's file mapping is shared with the parent: leave it alone.
             if (wasPublished) Libc.munmap(inherited, FileSize);
-            if (target == s_private) Sampling.SampleTables.Attach(null, 0);
+            if (target == s_private) SampleTables.Attach(null, 0);
             s_published = false;
             s_base = s_private;
             if (target != s_private) Adopt(target);

@@ -6,7 +6,7 @@
 
 using System;
 using System.Runtime;
-using Konfiscator.Native.Platform;
+using Internal.Runtime.CompilerHelpers;
 
 #pragma warning disable IDE0060, CA1822
 
@@ -34,22 +34,22 @@ namespace Internal.Runtime.CompilerHelpers
         private static void RhpGcPoll() { }
 
         [RuntimeExport("RhpFallbackFailFast")]
-        private static void RhpFallbackFailFast() => Fatal.Die("internal: fallback fail-fast reached");
+        private static void RhpFallbackFailFast() => RuntimeFailure.Die("fallback fail-fast reached");
     }
 
     internal static class ThrowHelpers
     {
-        private static void ThrowOverflowException() => Fatal.Die("internal: arithmetic overflow");
-        private static void ThrowIndexOutOfRangeException() => Fatal.Die("internal: index out of range");
-        private static void ThrowNullReferenceException() => Fatal.Die("internal: null reference");
-        private static void ThrowDivideByZeroException() => Fatal.Die("internal: divide by zero");
-        private static void ThrowArrayTypeMismatchException() => Fatal.Die("internal: array type mismatch");
-        private static void ThrowPlatformNotSupportedException() => Fatal.Die("internal: platform not supported");
-        private static void ThrowTypeLoadException() => Fatal.Die("internal: type load");
-        private static void ThrowArgumentException() => Fatal.Die("internal: bad argument");
-        private static void ThrowArgumentOutOfRangeException() => Fatal.Die("internal: argument out of range");
-        private static void ThrowInvalidProgramException() => Fatal.Die("internal: invalid program");
-        private static void ThrowFeatureBodyRemoved() => Fatal.Die("internal: feature body removed");
+        private static void ThrowOverflowException() => RuntimeFailure.Die("arithmetic overflow");
+        private static void ThrowIndexOutOfRangeException() => RuntimeFailure.Die("index out of range");
+        private static void ThrowNullReferenceException() => RuntimeFailure.Die("null reference");
+        private static void ThrowDivideByZeroException() => RuntimeFailure.Die("divide by zero");
+        private static void ThrowArrayTypeMismatchException() => RuntimeFailure.Die("array type mismatch");
+        private static void ThrowPlatformNotSupportedException() => RuntimeFailure.Die("platform not supported");
+        private static void ThrowTypeLoadException() => RuntimeFailure.Die("type load");
+        private static void ThrowArgumentException() => RuntimeFailure.Die("bad argument");
+        private static void ThrowArgumentOutOfRangeException() => RuntimeFailure.Die("argument out of range");
+        private static void ThrowInvalidProgramException() => RuntimeFailure.Die("invalid program");
+        private static void ThrowFeatureBodyRemoved() => RuntimeFailure.Die("feature body removed");
     }
 
     internal static class InteropHelpers
@@ -57,7 +57,7 @@ namespace Internal.Runtime.CompilerHelpers
         // Only reached for a P/Invoke that is not a direct call: none should exist.
         private static unsafe IntPtr ResolvePInvoke(IntPtr cell)
         {
-            Fatal.Die("internal: lazy P/Invoke resolution requested");
+            RuntimeFailure.Die("lazy P/Invoke resolution requested");
             return default;
         }
     }
@@ -68,25 +68,25 @@ namespace System
     internal static class Buffer
     {
         private static unsafe void BulkMoveWithWriteBarrier(ref byte destination, ref byte source, nuint byteCount)
-            => Fatal.Die("internal: managed reference copy");
+            => RuntimeFailure.Die("managed reference copy");
 
         internal static unsafe void Memmove(ref byte destination, ref byte source, nuint byteCount)
-            => Fatal.Die("internal: managed memmove");
+            => RuntimeFailure.Die("managed memmove");
     }
 
     internal static class SpanHelpers
     {
         internal static unsafe void ClearWithoutReferences(ref byte b, nuint byteLength)
-            => Fatal.Die("internal: managed clear");
+            => RuntimeFailure.Die("managed clear");
 
         internal static unsafe void ClearWithReferences(ref IntPtr ip, nuint pointerSizeLength)
-            => Fatal.Die("internal: managed clear of references");
+            => RuntimeFailure.Die("managed clear of references");
 
         internal static unsafe void Memmove(ref byte destination, ref byte source, nuint byteCount)
-            => Fatal.Die("internal: managed memmove");
+            => RuntimeFailure.Die("managed memmove");
 
         internal static unsafe void Fill(ref byte destination, nuint count, byte value)
-            => Fatal.Die("internal: managed fill");
+            => RuntimeFailure.Die("managed fill");
     }
 }
 
@@ -94,7 +94,7 @@ namespace System.Runtime
 {
     internal static class TypeCast
     {
-        private static object Fail() { Fatal.Die("internal: type cast"); return null; }
+        private static object Fail() { RuntimeFailure.Die("type cast"); return null; }
         private static object CheckCastAny(IntPtr type, object obj) => Fail();
         private static object CheckCastInterface(IntPtr type, object obj) => Fail();
         private static object CheckCastClass(IntPtr type, object obj) => Fail();

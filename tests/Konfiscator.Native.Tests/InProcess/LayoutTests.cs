@@ -18,15 +18,28 @@ public sealed partial class LayoutTests
         var facts = new ulong[16];
         nint count;
         fixed (ulong* p = facts) count = layout(p, facts.Length);
-        Assert.Equal(10, count);
-        var (arena, stride, region, regionHeader, block, blockHeader, _, _, slot, line) =
+        Assert.Equal(12, count);
+        var (arena, stride, region, regionHeader, block, blockHeader, binsOffset, bin, slot, line) =
             (facts[0], facts[1], facts[2], facts[3], facts[4], facts[5], facts[6], facts[7], facts[8], facts[9]);
+        var (firstBin, bins) = (facts[10], facts[11]);
 
         Assert.True(arena <= stride, $"sizeof(Arena) = {arena} does not fit in Arenas.Stride = {stride}: arenas would overlap");
         Assert.True(stride % line == 0, $"Arenas.Stride = {stride} is not whole cache lines: arenas would share one");
         Assert.Equal(regionHeader, region);   // Regions.HeaderBytes is where the first block starts
         Assert.Equal(blockHeader, block);     // Blocks.HeaderBytes is where the payload starts
         Assert.Equal(0UL, slot % line);       // stats slots never share a cache line
+
+        // The thread cache's bins start on a cache line of their own and none straddles two
+        // lines: a bin the fast path reads is one line (ThreadCache.BinsOnOwnLine, Bin's Size).
+        Assert.True(firstBin != 0, "the calling thread has no cache to measure the bins on");
+        Assert.True(binsOffset % line == 0, $"the first bin is at offset {binsOffset} of the cache: not on a line of its own");
+        Assert.True(firstBin % line == 0, $"the first bin is at 0x{firstBin:x}: not on a cache line boundary");
+        Assert.True(bins > 0 && bin > 0, "no bins");
+        for (ulong i = 0; i < bins; i++)
+        {
+            ulong start = firstBin + i * bin, last = start + bin - 1;
+            Assert.True(start / line == last / line, $"bin {i} ({bin} bytes at 0x{start:x}) straddles two cache lines");
+        }
     }
 
     [Fact]

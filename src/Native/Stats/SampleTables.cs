@@ -18,10 +18,9 @@
 
 using System.Threading;
 using Konfiscator.Native.Platform;
-using Konfiscator.Native.Stats;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Sampling
+namespace Konfiscator.Native.Stats
 {
     internal static unsafe class SampleTables
     {
@@ -48,7 +47,6 @@ namespace Konfiscator.Native.Sampling
         private static uint* s_stackIndex; // stack id + 1, 0 = empty
         private static uint* s_freeSlots;
         private static int s_freeCount;
-        private static ulong s_mean;
         private static ulong s_peakBytes, s_peakPending;
         private static long s_peakMs;
 
@@ -58,7 +56,6 @@ namespace Konfiscator.Native.Sampling
         /// <summary>Maps the private tables and writes the header. Once, at start-up.</summary>
         public static bool Initialize(ulong mean, uint state)
         {
-            s_mean = mean;
             s_private = MapPrivate((nuint)SampleLayout.RegionBytes);
             s_addressKeys = (ulong*)MapPrivate((nuint)AddressCapacity * 8);
             s_addressSlots = (uint*)MapPrivate((nuint)AddressCapacity * 4);
@@ -196,9 +193,10 @@ namespace Konfiscator.Native.Sampling
 
         // ---- samples ----
 
-        /// <summary>Records a sample of the block at <paramref name="address"/>; false when
-        /// there was no room (the block is then not flagged as sampled).</summary>
-        public static bool Record(ulong address, ulong size, ulong* frames, int depth, uint thread,
+        /// <summary>Records a sample of the block at <paramref name="address"/>, standing for
+        /// <paramref name="weight"/> bytes (the sampler's estimate); false when there was no
+        /// room (the block is then not flagged as sampled).</summary>
+        public static bool Record(ulong address, ulong size, double weight, ulong* frames, int depth, uint thread,
                                   long reentrant, long stale, long forkSkips)
         {
             Lock();
@@ -208,7 +206,7 @@ namespace Konfiscator.Native.Sampling
             c[SampleLayout.CounterForking] = (ulong)forkSkips;
             c[SampleLayout.CounterSamples]++;
             c[SampleLayout.CounterSampledBytes] += size;
-            uint stack = Intern(frames, depth, size);
+            uint stack = Intern(frames, depth, size, weight);
             // A stale entry for this address (its free could not update the table) goes first.
             RemoveLocked(address, countUnknown: false);
             uint slot = TakeSlot();
@@ -303,7 +301,7 @@ namespace Konfiscator.Native.Sampling
 
         // ---- stacks ----
 
-        private static uint Intern(ulong* frames, int depth, ulong size)
+        private static uint Intern(ulong* frames, int depth, ulong size, double weight)
         {
             ulong hash = 0xCBF29CE484222325;
             for (int i = 0; i < depth; i++) hash = (hash ^ frames[i]) * 0x100000001B3;
@@ -344,7 +342,6 @@ namespace Konfiscator.Native.Sampling
                 return id;
             }
             byte* entry = StackEntry(id);
-            double weight = SampleMath.WeightBytes(size, s_mean);
             double objects = size == 0 ? 1 : weight / size;
             *(ulong*)(entry + SampleLayout.StackAllocSamples) += 1;
             *(ulong*)(entry + SampleLayout.StackAllocBytes) += (ulong)(weight + 0.5);

@@ -13,8 +13,9 @@
 
 using System.Runtime.CompilerServices;
 using System.Threading;
+using Konfiscator.Native.Platform;
 
-namespace Konfiscator.Native.Platform
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class PageMap
     {
@@ -38,8 +39,8 @@ namespace Konfiscator.Native.Platform
 
         public static bool Initialize()
         {
-            s_top = (ulong**)OsMemory.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
-            s_nodeTop = (ulong**)OsMemory.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
+            s_top = (ulong**)Mappings.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
+            s_nodeTop = (ulong**)Mappings.Map((nuint)TopEntries * (nuint)sizeof(ulong*), noReserve: true);
             return s_top != null && s_nodeTop != null;
         }
 
@@ -115,12 +116,12 @@ namespace Konfiscator.Native.Platform
         {
             ulong* leaf = (ulong*)Atomics.Read((ulong*)&top[gig]);
             if (leaf != null) return leaf;
-            byte* fresh = OsMemory.Map(LeafBytes);
+            byte* fresh = Mappings.Map(LeafBytes);
             if (fresh == null) return null;
             // Two threads may race to install the same leaf: the loser gives its copy back.
             long won = Interlocked.CompareExchange(ref *(long*)&top[gig], (long)fresh, 0);
             if (won == 0) return (ulong*)fresh;
-            OsMemory.Unmap(fresh, LeafBytes);
+            Mappings.Unmap(fresh, LeafBytes);
             return (ulong*)won;
         }
     }

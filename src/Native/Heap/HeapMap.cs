@@ -7,11 +7,11 @@
 // here calls malloc, and nothing is written while the segment is not published
 // (no reader could see it).
 
-using Konfiscator.Native.Heap;
+using Konfiscator.Native.Stats;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
-namespace Konfiscator.Native.Stats
+namespace Konfiscator.Native.Heaps
 {
     internal static unsafe class HeapMap
     {

@@ -1,0 +1,126 @@
+// Arenas, placement (docs/heap.md, "Placement: address-ordered first fit"): the
+// lowest free block that fits, mapping a region when none does, and carving the
+// allocation (or a run of blocks for a thread cache's refill) from its bottom.
+// Apart from aligned placement (Arena.AlignedPlacement.cs), which has rules of
+// its own.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using Konfiscator.Native.Platform;
+using Konfiscator.Stats;
+
+namespace Konfiscator.Native.Heaps
+{
+    internal static unsafe partial class Arenas
+    {
+        /// <summary>The lowest free block of at least <paramref name="units"/>, mapping a
+        /// new region when none fits; null when the OS has no memory.</summary>
+        public static Block* FindFit(Arena* a, uint units)
+        {
+            Block* b = FreeIndex.FirstFit(a, units);
+            if (b != null) return b;
+            // Before asking the OS: blocks other threads freed back to this arena.
+            if (a->Remote != null)
+            {
+                ReleaseRemote(a);
+                b = FreeIndex.FirstFit(a, units);
+                if (b != null) return b;
+            }
+            // And the blocks the calling thread's own cache holds for this arena: a heap
+            // about to grow is the moment to let them coalesce rather than add memory.
+            if (ThreadCaches.ReturnCachedLocked(a))
+            {
+                b = FreeIndex.FirstFit(a, units);
+                if (b != null) return b;
+            }
+            return AddRegion(a, units);
+        }
+
+        private static Block* AddRegion(Arena* a, uint units)
+        {
+            if (!FreeIndex.EnsureNode(a)) return null;
+            Block* b = Regions.Map(a, units);
+            if (b == null) return null;
+            HeapMap.RegionsChanged(a);
+            FreeIndex.Insert(a, b);
+            a->EmptyRegions++;
+            a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
+            a->Stats[StatsLayout.FreeBlocks]++;
+            return b;
+        }
+
+        /// <summary>Serves <paramref name="units"/> from free block b (the first fit): the
+        /// allocation is the bottom of b, and the rest above it takes over b's node in the
+        /// index (nothing lies between them, so no search or rotation is needed). Carving
+        /// the bottom keeps the untouched space at the top of the heap, so holes below it
+        /// are the ones first fit reuses. A rest smaller than a minimum block goes with the
+        /// allocation. Returns the used block.</summary>
+        public static Block* Take(Arena* a, Block* b, uint units)
+        {
+            if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
+            uint old = b->SizeUnits;
+            uint rest = old - units;
+            ulong* s = a->Stats;
+            if (rest >= Blocks.MinUnits)
+            {
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
+                Blocks.Set(b, units, a->Index, Blocks.Used);
+                s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
+                return b;
+            }
+            FreeIndex.Remove(a, b);
+            Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
+            Blocks.SetPrev(Blocks.Next(b), b->SizeUnits, free: false);
+            s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
+            s[StatsLayout.FreeBlocks]--;
+            return b;
+        }
+
+        /// <summary>Makes the <paramref name="units"/> at <paramref name="r"/> (just above a block
+        /// of <paramref name="prevUnits"/>) a free block that takes over <paramref name="node"/>
+        /// in the index: what is left when a free block is cut from below.</summary>
+        private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
+        {
+            Blocks.SetPrev(r, prevUnits, free: false);
+            Blocks.Set(r, units, a->Index, Blocks.Free);
+            Blocks.SetPrev(Blocks.Next(r), units, free: true);
+            FreeIndex.Replace(node, r);
+        }
+
+        /// <summary>Cuts <paramref name="count"/> blocks of <paramref name="units"/> from the
+        /// bottom of free block b, exactly as that many Take calls would (what is left of b
+        /// stays the lowest fit while it shrinks). Returns the first (lowest) piece, Used,
+        /// for the caller; piece k (k = 1 .. count-1) lies k*units above it, Cached, for a
+        /// thread cache. The caller chooses count so that the rest is 0 or a whole block,
+        /// except for a single piece.</summary>
+        public static Block* TakeRun(Arena* a, Block* b, uint units, uint count)
+        {
+            if (count == 1)
+                return Take(a, b, units);
+            if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
+            ulong* s = a->Stats;
+            uint size = b->SizeUnits;
+            uint total = units * count;
+            uint rest = size - total;
+            if (rest != 0)
+            {
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
+            }
+            else
+            {
+                FreeIndex.Remove(a, b);
+                Blocks.SetPrev(Blocks.Next(b), units, free: false);
+                s[StatsLayout.FreeBlocks]--;
+            }
+            for (uint k = 0; k < count; k++)
+            {
+                Block* piece = (Block*)((byte*)b + ((nuint)(k * units) << Blocks.UnitShift));
+                if (k > 0) Blocks.SetPrev(piece, units, free: false);
+                Blocks.Set(piece, units, a->Index, k == 0 ? Blocks.Used : Blocks.Cached);
+            }
+            s[StatsLayout.FreeBytes] -= (nuint)total << Blocks.UnitShift;
+            return b;
+        }
+    }
+}

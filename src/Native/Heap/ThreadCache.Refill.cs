@@ -1,0 +1,127 @@
+// ThreadCaches, refilling: an empty bin is served from the blocks other threads
+// freed back to the home arena, else from the heap by first fit, carving a run of
+// blocks at once (growing with the bin's use: "slow start"). Apart from draining
+// because it is the other direction, with its own sizing rules.
+
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Konfiscator.Native.Platform;
+using Konfiscator.Native.Stats;
+using Konfiscator.Stats;
+
+namespace Konfiscator.Native.Heaps
+{
+    internal static unsafe partial class ThreadCaches
+    {
+        /// <summary>Serves a request of <paramref name="units"/> for an empty bin. First from
+        /// blocks other threads freed back to the home arena (adopted into this cache's
+        /// bins while they have room), else from the heap: the bin is filled with up to
+        /// half its refill budget more (fewer on its first refills), all carved by first fit
+        /// from one free block. Returns
+        /// the caller's block (Used), or null when the heap has no memory.</summary>
+        public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
+        {
+            Arena* a = tc->Home;
+            Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
+            Block* mine = Pop(bin, units, tc->CurrentCall);
+            if (mine != null) Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(mine));
+            if (mine != null && spill == null) return mine;
+
+            Heap.LockArena(a);
+            Arenas.ReleaseChain(a, spill);
+            if (mine != null)
+            {
+                Arenas.PublishLargest(a);
+                Heap.UnlockArena(a);
+                return mine;
+            }
+            // Slow start: a bin's first refill carves two blocks, each later one twice
+            // as many, up to half its refill budget. A size a program asks for once or twice
+            // then does not carve (and fault in) a batch it will never use, which is
+            // most sizes in a short-lived process; a hot size reaches full batches
+            // after a handful of refills.
+            if (bin->Overflowed != 0)
+            {
+                bin->Overflowed = 0;
+                uint most = MostBlocks(units);
+                uint grown = (uint)bin->Capacity * 2;
+                bin->Capacity = (ushort)(grown < most ? grown : most);
+            }
+            uint want = 1 + (uint)bin->RefillMax / 2;
+            uint ramp = 2u << bin->Refills;
+            if (ramp < want)
+            {
+                want = ramp;
+                bin->Refills++;
+            }
+            Block* b = Arenas.FindFit(a, units);
+            if (b == null)
+            {
+                Heap.UnlockArena(a);
+                return null;
+            }
+            // The lowest fitting block stays the lowest fitting block while it is cut
+            // from the bottom, so carving several blocks from it at once gives exactly
+            // the addresses that as many first-fit requests would.
+            uint fits = b->SizeUnits / units;
+            uint count = fits < want ? fits : want;
+            // A rest of one unit cannot be a block; leave a bigger rest instead.
+            if (count > 1 && b->SizeUnits - count * units == 1) count--;
+            Block* top = Arenas.TakeRun(a, b, units, count);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            // Pieces lie above the caller's, in the order first-fit requests would get
+            // them: push the farthest first so the nearest comes out first.
+            for (uint k = count - 1; k > 0; k--)
+            {
+                Link(bin, (Block*)((byte*)top + ((nuint)(k * units) << Blocks.UnitShift)));
+            }
+            if (count > 1)
+            {
+                Count(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
+                Count(tc, StatsLayout.CacheRefillBlocks, count - 1);
+            }
+            return top;
+        }
+
+        /// <summary>The most blocks a bin of <paramref name="units"/> may grow to.</summary>
+        private static uint MostBlocks(uint units)
+        {
+            uint most = MaxBytes / (units << Blocks.UnitShift);
+            return most < MinCapacity ? MinCapacity : most > MaxBlocks ? MaxBlocks : most;
+        }
+
+        /// <summary>Takes the home arena's remote list whole (one atomic exchange) and
+        /// parks each block in this cache's bin for its size while there is room; returns
+        /// the rest, still Cached, linked, for the caller to free into the heap.</summary>
+        private static Block* AdoptRemote(ThreadCache* tc, Arena* a)
+        {
+            Block* b = (Block*)Interlocked.Exchange(ref *(long*)&a->Remote, 0);
+            Block* spill = null;
+            int call = tc->CurrentCall;
+            while (b != null)
+            {
+                FreeLinks.CheckCached(b, call);
+                Block* next = FreeLinks.Next(b, call);
+                uint units = b->SizeUnits;
+                Bin* bin = units <= MaxUnits ? BinFor(tc, units) : null;
+                if (bin != null && bin->Count < MostBlocks(units))
+                {
+                    // The owner takes its blocks back to allocate them again (a producer
+                    // whose consumer frees them): its bin grows to hold them, up to the
+                    // most a bin may hold, rather than freeing them into the heap only to
+                    // carve them out again.
+                    Link(bin, b);
+                    if (bin->Count > bin->Capacity) bin->Capacity = (ushort)bin->Count;
+                }
+                else
+                {
+                    FreeLinks.SetNext(b, spill);
+                    spill = b;
+                }
+                b = next;
+            }
+            return spill;
+        }
+    }
+}
