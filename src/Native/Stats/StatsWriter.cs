@@ -205,8 +205,23 @@ namespace Konfiscator.Native.Stats
 
         // ---- reading the figures back (the exit summary) ----
 
+        /// <summary>A figure of this process merged from its slots by the schema's rule
+        /// (Shared/StatsSchema.cs), as a reader merges it.</summary>
+        public static ulong Read(int counter)
+        {
+            switch (StatsSchema.Of(counter).Merge)
+            {
+                case SlotMerge.ProcessSlot: return ProcessSlot[counter];
+                case SlotMerge.Max: return Max(counter);
+                case SlotMerge.SignedSum:
+                    ulong sum = Sum(counter);
+                    return (long)sum < 0 ? 0 : sum; // a torn read can make it briefly negative
+                default: return Sum(counter);
+            }
+        }
+
         /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
-        public static ulong Sum(int counter)
+        private static ulong Sum(int counter)
         {
             ulong total = 0;
             for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
@@ -215,7 +230,7 @@ namespace Konfiscator.Native.Stats
         }
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
-        public static ulong Max(int counter)
+        private static ulong Max(int counter)
         {
             ulong largest = 0;
             for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
@@ -225,9 +240,6 @@ namespace Konfiscator.Native.Stats
             }
             return largest;
         }
-
-        /// <summary>A process-wide figure ([P], slot 0).</summary>
-        public static ulong Process(int counter) => ProcessSlot[counter];
 
         // ---- process-wide figures (atomic: every arena writes them) ----
 
