@@ -157,7 +157,7 @@ internal static class RunCommand
         "konfiscator: the demo put 50 ints each in a malloc of its own, printed them and freed each: 50 mallocs " +
         "of 4 bytes, 50 frees. The one more malloc, still in use at exit, is stdio's output buffer (glibc never frees it); " +
         "with sampling on (the default) the dynamic loader adds a few mallocs and callocs when the library opens " +
-        "libgcc_s for its stack unwinder (none with KONFISCATOR_SAMPLE_BYTES=0).";
+        $"libgcc_s for its stack unwinder (none with {Konfiscator.Stats.StatsSchema.SampleBytesVariable}=0).";
 
     private static void PrintSummary(MetricsHost host, string name, int status)
     {
