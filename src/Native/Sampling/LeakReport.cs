@@ -73,7 +73,8 @@ namespace Konfiscator.Native.Sampling
                 if (mean == 0 || SampleTables.State != SampleLayout.StateOn)
                 {
                     line.Append("konfiscator: leaks: sampling is off (");
-                    line.Append(mean == 0 ? "KONFISCATOR_SAMPLE_BYTES=0" : "no unwinder");
+                    if (mean == 0) { line.Append(StatsSchema.SampleBytesVariable); line.Append("=0"); }
+                    else line.Append("no unwinder");
                     line.Append("); nothing to report\n");
                     Libc.write(fd, bytes, (nuint)line.Length);
                     return;
