@@ -53,32 +53,50 @@ public sealed class ProcessStats
 
     public ulong HistogramCount => Figures.HistogramTotal(Histogram);
 
-    /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots) into one
-    /// set of figures, each by its schema row's rule (Shared/StatsSchema.cs).</summary>
-    internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount)
+    /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots; as
+    /// 64-bit words from the end of the header) into one set of figures, each by its schema
+    /// row's rule (Shared/StatsSchema.cs).</summary>
+    internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount, int arenaCount)
     {
-        const int perSlot = StatsLayout.SlotSize / 8;
+        // Where slot s starts, in words.
+        int At(int s) => (StatsLayout.SlotOffset(arenaCount, s) - StatsLayout.HeaderSize) / 8;
         var merged = new ulong[StatsLayout.CountersPerSlot];
         for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
         {
             var rule = Figures.SchemaOf(c).Merge;
             if (rule == SlotMerge.ProcessSlot)
             {
-                merged[c] = slots[StatsLayout.ProcessSlot * perSlot + c];
+                merged[c] = slots[At(StatsLayout.ProcessSlot) + c];
                 continue;
             }
             ulong v = 0;
             for (int s = 1; s < slotCount; s++)
             {
-                ulong x = slots[s * perSlot + c];
+                ulong x = slots[At(s) + c];
                 // Sums wrap like the writer's arithmetic: a thread may free what another thread
                 // allocated, so its own BytesInUse goes "negative"; the total is still right.
                 v = rule == SlotMerge.Max ? Math.Max(v, x) : unchecked(v + x);
             }
-            // Read as a signed number; a torn read can make it briefly negative: clamp at 0.
-            if (rule == SlotMerge.SignedSum && (long)v < 0) v = 0;
             merged[c] = v;
         }
+        // The fast paths' calls are counted per size class; what they add to each figure
+        // follows from the counts summed over the slots (StatsLayout.FromFastCounts).
+        // Only thread slots have them.
+        var counts = new ulong[StatsLayout.FastCounts];
+        for (int s = StatsLayout.FirstThreadSlot(arenaCount); s < slotCount; s++)
+            for (int k = 0; k < StatsLayout.FastCounts; k++)
+                counts[k] = unchecked(counts[k] + slots[At(s) + StatsLayout.FastCountsFirst + k]);
+        unsafe
+        {
+            fixed (ulong* fast = counts)
+                for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
+                    if (Figures.SchemaOf(c).Scope != FigureScope.Process)
+                        merged[c] = unchecked(merged[c] + StatsLayout.FromFastCounts(c, fast));
+        }
+        // Signed sums (SlotMerge.SignedSum: bytes in use, cached bytes) read as signed numbers; a
+        // torn read can make one briefly negative: clamp at 0.
+        for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
+            if (Figures.SchemaOf(c).Merge == SlotMerge.SignedSum && (long)merged[c] < 0) merged[c] = 0;
         // The library reports a thread's growth to the process-wide peak in quanta (a plain store
         // per call, no atomic), so a small or young process's peak can lag its bytes in use. A
         // peak below the current level is never true: report at least the level.

@@ -132,9 +132,6 @@ public static class SegmentReader
 
             // Slots: the process slot, the arenas, one shared slot, the thread slots. A writer
             // that does not fill in the split (both zero) is read as process slot + arenas.
-            int segmentSize = StatsLayout.HeaderSize + (int)slotCount * StatsLayout.SlotSize;
-            if (st.Size < (ulong)segmentSize)
-                return Fail(ReadError.Truncated, $"{st.Size} bytes, the segment needs {segmentSize}", identity);
             uint arenaSlots = U32(header, StatsLayout.OffArenaSlots);
             uint threadSlots = U32(header, StatsLayout.OffThreadSlots);
             uint threadSlotsUsed = U32(header, StatsLayout.OffThreadSlotsUsed);
@@ -156,12 +153,17 @@ public static class SegmentReader
                 return Fail(ReadError.BadLayout, $"{arenaSlots} arena slots + {threadSlots} thread slots do not fit {slotCount} slots", identity);
             }
 
+            // Thread slots are larger than the others (StatsLayout.SlotOffset).
+            int segmentSize = StatsLayout.SlotOffset(arenaCount, (int)slotCount);
+            if (st.Size < (ulong)segmentSize)
+                return Fail(ReadError.Truncated, $"{st.Size} bytes, the segment needs {segmentSize}", identity);
+
             uint generation = U32(header, StatsLayout.OffExecGeneration);
             if (SegmentFileName.TryParse(name, out int namePid, out uint nameGeneration)
                 && (namePid != pid || nameGeneration != generation))
                 return Fail(ReadError.NameMismatch, $"header says pid {pid} generation {generation}", identity);
 
-            var body = new byte[slotsToRead * StatsLayout.SlotSize];
+            var body = new byte[StatsLayout.SlotOffset(arenaCount, slotsToRead) - StatsLayout.HeaderSize];
             if (!ReadFully(fd, body, StatsLayout.HeaderSize, out ioError))
                 return Fail(ioError is null ? ReadError.Truncated : ReadError.Io, ioError ?? "counters cut short", identity);
 
@@ -181,7 +183,7 @@ public static class SegmentReader
                 flags: U32(header, StatsLayout.OffFlags),
                 command: DecodeCommand(header.AsSpan(StatsLayout.OffCommand, StatsLayout.CommandBytes)),
                 arenaCount: arenaCount,
-                values: ProcessStats.Merge(slots, slotsToRead));
+                values: ProcessStats.Merge(slots, slotsToRead, arenaCount));
             return new ReadResult(ReadStatus.Ok, stats, ReadError.None, "", identity);
         }
         finally

@@ -11,7 +11,8 @@
 //   HeaderSize    Slot 0: process-wide figures (mappings, peak)
 //   then          ArenaSlots slots: one per arena (heap gauges, coalesces), under the arena's lock
 //   then          1 shared slot: calls of threads that have no slot of their own (atomic adds)
-//   then          ThreadSlots slots: one per live thread (its calls and bytes), written
+//   then          ThreadSlots thread slots (ThreadSlotSize each: the figures, then the fast
+//                 paths' counts): one per live thread (its calls and bytes), written
 //                 only by that thread, with plain stores, no lock
 //
 // Every counter is a little-endian 64-bit integer at an 8-byte aligned offset.
@@ -22,6 +23,17 @@
 // A slot of a thread that exits is handed to the next new thread *without*
 // being reset, so sums never go down. A reader can see a torn *set* of counters
 // (one updated, the next not yet), never a torn single counter.
+//
+// Calls of the thread caches' fast paths are counted once, by size class: a
+// thread slot (larger than the others) holds, after the figures, how many mallocs each bin served and
+// how many frees it took (BinMallocsFirst, BinFreesFirst; the smallest bin's
+// mallocs by request size, 1..16 bytes, SmallMallocsFirst, because they span
+// five histogram buckets). Every block of bin k has the same usable size, and
+// the requests of one bin above the smallest fall in one histogram bucket, so
+// calls, bytes allocated and freed, bytes in use, cached bytes and the
+// histogram follow from those counts exactly: a reader adds
+// FromFastCounts(figure, ...) to each figure's sum. The fast paths then make one
+// store for their figures instead of six.
 
 namespace Konfiscator.Stats
 {
@@ -29,7 +41,7 @@ namespace Konfiscator.Stats
     {
         /// <summary>"KNFSTATS" read as a little-endian 64-bit integer.</summary>
         public const ulong Magic = 0x5354415453464E4B;
-        public const uint Version = 1;
+        public const uint Version = 2;   // 2: per-bin counts of the fast paths in every slot
 
         public const int HeaderSize = 256;
         public const int CacheLine = 64;
@@ -91,8 +103,74 @@ namespace Konfiscator.Stats
         public const int HistogramFirst = 32;
         public const int HistogramBuckets = 34;    // le=1,2,4,…,2^32, +Inf
 
+        /// <summary>The figures of a slot (a reader's merged figures have this many).</summary>
         public const int CountersPerSlot = HistogramFirst + HistogramBuckets; // 66
+
+        /// <summary>Size classes of the thread caches: bin k holds blocks of (k + 2) * 16 bytes,
+        /// (k + 1) * 16 usable, for requests of k * 16 + 1 up to (k + 1) * 16 bytes.</summary>
+        public const int CacheBins = 64;
+        /// <summary>The smallest bin's requests: 1..16 bytes.</summary>
+        public const int SmallRequests = 16;
+        /// <summary>The fast paths' counts (all C), after the figures.</summary>
+        public const int FastCountsFirst = CountersPerSlot;
+        /// <summary>Mallocs of j + 1 bytes (j &lt; SmallRequests) served from bin 0 by the fast path.</summary>
+        public const int SmallMallocsFirst = FastCountsFirst;
+        /// <summary>Mallocs served from bin k by the fast path (CacheBins counters; k = 0 is
+        /// unused: bin 0's are counted by request size, SmallMallocsFirst).</summary>
+        public const int BinMallocsFirst = SmallMallocsFirst + SmallRequests;
+        /// <summary>Frees the fast path parked in bin k (CacheBins counters).</summary>
+        public const int BinFreesFirst = BinMallocsFirst + CacheBins;
+        public const int FastCounts = BinFreesFirst + CacheBins - FastCountsFirst; // 144
+        /// <summary>Every counter of a thread slot: the figures, then the fast paths' counts.</summary>
+        public const int CountersInThreadSlot = FastCountsFirst + FastCounts; // 210
+        /// <summary>The process, arena and shared slots: the figures.</summary>
         public const int SlotSize = ((CountersPerSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 576
+        /// <summary>Thread slots: the figures and the fast paths' counts (implied by the version).</summary>
+        public const int ThreadSlotSize = ((CountersInThreadSlot * 8 + CacheLine - 1) / CacheLine) * CacheLine; // 1728
+
+        /// <summary>Usable bytes of every block of bin <paramref name="bin"/>.</summary>
+        public static ulong BinUsableBytes(int bin) => (ulong)(bin + 1) * 16;
+
+        /// <summary>What the fast paths' counts add to figure <paramref name="counter"/>:
+        /// <paramref name="counts"/> points at the FastCounts counts of one slot (its
+        /// FastCountsFirst), or at their sums over slots (every figure here is linear in
+        /// them). Wrapping arithmetic, like the figures themselves.</summary>
+        public static unsafe ulong FromFastCounts(int counter, ulong* counts)
+        {
+            ulong* small = counts + (SmallMallocsFirst - FastCountsFirst);
+            ulong* mallocs = counts + (BinMallocsFirst - FastCountsFirst);
+            ulong* frees = counts + (BinFreesFirst - FastCountsFirst);
+            ulong sum = 0;
+            unchecked
+            {
+                for (int k = 0; k < CacheBins; k++)
+                {
+                    ulong m = mallocs[k], f = frees[k], usable = BinUsableBytes(k);
+                    if (k == 0)
+                    {
+                        m = 0;
+                        for (int j = 0; j < SmallRequests; j++)
+                        {
+                            m += small[j];
+                            if (counter == HistogramFirst + HistogramBucket((ulong)j + 1)) sum += small[j];
+                        }
+                    }
+                    switch (counter)
+                    {
+                        case MallocCalls: sum += m; break;
+                        case FreeCalls: sum += f; break;
+                        case BytesAllocated: sum += m * usable; break;
+                        case BytesFreed: sum += f * usable; break;
+                        case BytesInUse: sum += (m - f) * usable; break;
+                        case CachedBytes: sum += (f - m) * (usable + 16); break;
+                        default:
+                            if (k > 0 && counter == HistogramFirst + HistogramBucket(usable)) sum += m;
+                            break;
+                    }
+                }
+            }
+            return sum;
+        }
 
         public const int ProcessSlot = 0;
         public const int FirstArenaSlot = 1;
@@ -100,9 +178,21 @@ namespace Konfiscator.Stats
         public static int FirstThreadSlot(int arenaCount) => 2 + arenaCount;
         public static int SlotCount(int arenaCount, int threadSlots) => 2 + arenaCount + threadSlots;
 
-        public static int SegmentSize(int arenaCount, int threadSlots) => HeaderSize + SlotCount(arenaCount, threadSlots) * SlotSize;
+        public static int SegmentSize(int arenaCount, int threadSlots) => SlotOffset(arenaCount, SlotCount(arenaCount, threadSlots));
 
-        public static int CounterOffset(int slot, int counter) => HeaderSize + slot * SlotSize + counter * 8;
+        /// <summary>Where slot <paramref name="slot"/> starts (or the slots end, for the slot count):
+        /// slots before the thread slots are SlotSize bytes, thread slots ThreadSlotSize.</summary>
+        public static int SlotOffset(int arenaCount, int slot)
+        {
+            int first = FirstThreadSlot(arenaCount);
+            return slot <= first ? HeaderSize + slot * SlotSize
+                                 : HeaderSize + first * SlotSize + (slot - first) * ThreadSlotSize;
+        }
+
+        public static int CounterOffset(int arenaCount, int slot, int counter) => SlotOffset(arenaCount, slot) + counter * 8;
+
+        /// <summary>True for a thread slot, which has the fast paths' counts.</summary>
+        public static bool IsThreadSlot(int arenaCount, int slot) => slot >= FirstThreadSlot(arenaCount);
 
         /// <summary>Bucket index of a request of <paramref name="size"/> bytes: the
         /// smallest i with 2^i >= size (ceil(log2(size))), capped at the +Inf bucket.</summary>

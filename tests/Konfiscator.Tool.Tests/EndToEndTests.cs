@@ -75,31 +75,37 @@ public class EndToEndTests
             }
             ulong Diff(ProcessStats a, ProcessStats b, int counter) => b[counter] - a[counter];
 
-            Check("segment malloc", 1000, Diff(s1, s2, StatsLayout.MallocCalls));
+            // kcounts also allocates and frees every size 1..1024, three times over.
+            const int EverySize = 1024, SizeRounds = 3, SizeCalls = EverySize * SizeRounds;
+            Check("segment malloc", 1000 + SizeCalls, Diff(s1, s2, StatsLayout.MallocCalls));
             Check("segment calloc", 100, Diff(s1, s2, StatsLayout.CallocCalls));
             Check("segment realloc", 50, Diff(s1, s2, StatsLayout.ReallocCalls));
             Check("segment posix_memalign", 20, Diff(s1, s2, StatsLayout.PosixMemalignCalls));
-            Check("segment free", 1170, Diff(s1, s2, StatsLayout.FreeCalls));
+            Check("segment free", 1170 + SizeCalls, Diff(s1, s2, StatsLayout.FreeCalls));
             // Everything allocated was freed: bytes in use are back where they were.
             Check("segment bytes in use after freeing everything", s1[StatsLayout.BytesInUse], s2[StatsLayout.BytesInUse]);
             Check("segment bytes freed = bytes allocated", Diff(s1, s2, StatsLayout.BytesAllocated), Diff(s1, s2, StatsLayout.BytesFreed));
             // 1000 blocks of 24 bytes were live at once.
             if (s2[StatsLayout.PeakBytesInUse] < s1[StatsLayout.BytesInUse] + 24_000)
                 problems.Add($"segment peak: {s2[StatsLayout.PeakBytesInUse]}, less than the {s1[StatsLayout.BytesInUse]} in use before + 1000 live blocks of 24 bytes");
-            // Histogram: one entry per allocation call, in the bucket of its size.
-            Check("histogram le=32 (malloc 24)", 1000, s2.Histogram[5] - s1.Histogram[5]);
-            Check("histogram le=64 (realloc 64)", 50, s2.Histogram[6] - s1.Histogram[6]);
-            Check("histogram le=128 (calloc 10x10)", 100, s2.Histogram[7] - s1.Histogram[7]);
-            Check("histogram le=256 (posix_memalign 256)", 20, s2.Histogram[8] - s1.Histogram[8]);
-            Check("histogram count", 1170, s2.HistogramCount - s1.HistogramCount);
-            Check("histogram sum", 1000 * 24 + 50 * 64 + 100 * 100 + 20 * 256, Diff(s1, s2, StatsLayout.RequestSizeSum));
+            // Histogram: one entry per allocation call, in the bucket of its size; sizes
+            // 1..1024 put 1, 1, 2, 4, ..., 512 requests per round in buckets le=1, le=2, ..., le=1024.
+            ulong EverySizeIn(int bucket) => (ulong)SizeRounds * (bucket == 0 ? 1UL : 1UL << (bucket - 1));
+            for (int bucket = 0; bucket <= 10; bucket++)
+            {
+                ulong known = bucket switch { 5 => 1000, 6 => 50, 7 => 100, 8 => 20, _ => 0 };
+                Check($"histogram bucket {bucket}", known + EverySizeIn(bucket), s2.Histogram[bucket] - s1.Histogram[bucket]);
+            }
+            Check("histogram count", 1170 + SizeCalls, s2.HistogramCount - s1.HistogramCount);
+            Check("histogram sum", 1000 * 24 + 50 * 64 + 100 * 100 + 20 * 256 + SizeRounds * (EverySize * (EverySize + 1) / 2),
+                  Diff(s1, s2, StatsLayout.RequestSizeSum));
 
             // The same differences through /metrics.
             foreach (var (name, expected) in new[]
                      {
-                         ("konfiscator_malloc_total", 1000.0), ("konfiscator_calloc_total", 100), ("konfiscator_realloc_total", 50),
-                         ("konfiscator_posix_memalign_total", 20), ("konfiscator_free_total", 1170),
-                         ("konfiscator_request_size_bytes_count", 1170), ("konfiscator_in_use_bytes", 0),
+                         ("konfiscator_malloc_total", 1000.0 + SizeCalls), ("konfiscator_calloc_total", 100), ("konfiscator_realloc_total", 50),
+                         ("konfiscator_posix_memalign_total", 20), ("konfiscator_free_total", 1170 + SizeCalls),
+                         ("konfiscator_request_size_bytes_count", 1170 + SizeCalls), ("konfiscator_in_use_bytes", 0),
                      })
                 Check($"/metrics {name}", expected, m2(name) - m1(name));
 

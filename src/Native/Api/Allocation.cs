@@ -47,6 +47,15 @@ namespace Konfiscator.Native.Api
             return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
+        /// <summary>The end of the malloc fast path when the thread's growth of bytes in use
+        /// is large enough to look at: out of line, so the fast path keeps no frame.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void* AfterGrowth(ThreadCache* tc, Block* b, nuint size)
+        {
+            Counting.ReportGrowth(tc);
+            return SampledBlocks.Charge(tc, b, size);
+        }
+
         /// <summary>A used block for the request, from the cache, the heap or a mapping of its own; null when the OS has no memory.</summary>
         private static Block* Place(ThreadCache* tc, nuint size, nuint alignment)
         {

@@ -15,8 +15,8 @@ namespace Konfiscator.Native.Api
     internal static unsafe class Counting
     {
         /// <summary>Bytes in use are added to the process-wide figure (for the peak)
-        /// once a thread's unreported change reaches this much.</summary>
-        private const long InUseReportStep = 16 << 10;
+        /// once a thread's unreported change reaches this much (sooner for a new peak).</summary>
+        private const long InUseReportStep = StatsWriter.InUseReportStep;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Call(ThreadCache* tc, int counter)
@@ -29,72 +29,63 @@ namespace Konfiscator.Native.Api
         public static void Allocated(ThreadCache* tc, int callCounter, nuint requested, nuint usable)
         {
             if (tc != null && tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested), 0);
+                AllocatedInSlot(tc, callCounter, requested, usable, StatsLayout.HistogramBucket(requested));
             else
                 AllocatedShared(callCounter, requested, usable);
         }
 
-        /// <summary>Allocated, for a block from a thread-cache bin, whose histogram bucket
-        /// is known unless the bin says 0xFF.</summary>
+        /// <summary>The malloc fast path's counting, for a block from bin <paramref name="index"/>
+        /// of a thread with a slot of its own. True when the thread's unreported growth of
+        /// bytes in use is large enough to look at (ReportGrowth).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void AllocatedFromBin(ThreadCache* tc, Bin* bin, int callCounter, nuint requested, nuint usable)
+        public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested)
         {
-            if (tc->StatsSlot >= 0)
-                AllocatedInSlot(tc, callCounter, requested, usable,
-                                bin->Bucket != 0xFF ? bin->Bucket : SmallestBinBucket(requested), usable + Blocks.HeaderBytes);
-            else
-                AllocatedSharedFromCache(callCounter, requested, usable);
+            // The call, its bytes, the cached bytes and its histogram bucket all follow
+            // from one count (StatsLayout.FromFastCounts): the bin's, or in bin 0, whose
+            // requests span five buckets, the request size's.
+            ulong* s = tc->Stats;
+            if (index != 0) s[StatsLayout.BinMallocsFirst + index]++;
+            else s[StatsLayout.SmallMallocsFirst - 1 + requested]++;
+            s[StatsLayout.RequestSizeSum] += requested;
+            tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift);
+            return tc->InUseDelta >= tc->GrowthLimit;
         }
 
-        /// <summary>StatsLayout.HistogramBucket for the smallest bin's requests (0..16 bytes),
-        /// from a table packed 3 bits a size into one constant: 0, 0, 1, 2, 2, 3, 3, 3, 3,
-        /// then 4 up to 16.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static int SmallestBinBucket(nuint requested) => (int)((SmallBuckets >> (int)(3 * requested)) & 7);
+        /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
+        /// in steps of 16 KiB, or sooner when it would set a new peak (see WouldRaisePeak
+        /// for how much sooner); called once it reached the thread's GrowthLimit.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void ReportGrowth(ThreadCache* tc)
+        {
+            long delta = tc->InUseDelta;
+            if (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)) ThreadCaches.FlushInUse(tc);
+            else tc->GrowthLimit = StatsWriter.GrowthToLookAt();   // other threads moved the peak
+        }
 
-        private const ulong SmallBuckets =
-            (0UL << 0) | (0UL << 3) | (1UL << 6) | (2UL << 9) | (2UL << 12) | (3UL << 15) | (3UL << 18) | (3UL << 21) | (3UL << 24) |
-            (4UL << 27) | (4UL << 30) | (4UL << 33) | (4UL << 36) | (4UL << 39) | (4UL << 42) | (4UL << 45) | (4UL << 48);
+        /// <summary>The free fast path's counting, for a block parked in bin
+        /// <paramref name="index"/> of a thread with a slot of its own. True when the
+        /// thread's unreported shrinking of bytes in use is due for a report (ReportShrink).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool FreedToBin(ThreadCache* tc, nuint index)
+        {
+            tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromFastCounts)
+            tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift);
+            return tc->InUseDelta <= -InUseReportStep;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void ReportShrink(ThreadCache* tc) => ThreadCaches.FlushInUse(tc);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket,
-                                            nuint fromCache)
+        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
         {
             ulong* s = tc->Stats;
             s[callCounter]++;
-            s[StatsLayout.CachedBytes] -= fromCache;
             s[StatsLayout.BytesAllocated] += usable;
             s[StatsLayout.BytesInUse] += usable;
             s[StatsLayout.RequestSizeSum] += requested;
             s[StatsLayout.HistogramFirst + bucket]++;
-            tc->InUseDelta += (long)usable;
-            // Reported in steps of 16 KiB, or sooner when it would set a new peak
-            // (see WouldRaisePeak for how much sooner).
-            long delta = tc->InUseDelta;
-            if (delta >= StatsWriter.PeakQuantumFloor &&
-                (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)))
-                ThreadCaches.FlushInUse(tc);
-        }
-
-        /// <summary>Freed, for a block the free parked in the thread's cache.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void FreedToCache(ThreadCache* tc, int callCounter, nuint usable)
-        {
-            if (tc->StatsSlot >= 0)
-            {
-                ulong* s = tc->Stats;
-                s[callCounter]++;
-                s[StatsLayout.BytesFreed] += usable;
-                s[StatsLayout.BytesInUse] -= usable;
-                s[StatsLayout.CachedBytes] += usable + Blocks.HeaderBytes;
-                tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
-            }
-            else
-            {
-                FreedShared(callCounter, usable);
-                Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], (long)(usable + Blocks.HeaderBytes));
-            }
+            if ((tc->InUseDelta += (long)usable) >= tc->GrowthLimit) ReportGrowth(tc);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -113,13 +104,6 @@ namespace Konfiscator.Native.Api
             {
                 FreedShared(callCounter, usable);
             }
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void AllocatedSharedFromCache(int callCounter, nuint requested, nuint usable)
-        {
-            AllocatedShared(callCounter, requested, usable);
-            Atomics.Add(&StatsWriter.SharedSlot[StatsLayout.CachedBytes], -(long)(usable + Blocks.HeaderBytes));
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

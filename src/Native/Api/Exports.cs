@@ -21,38 +21,61 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("malloc")]
         public static void* Malloc(nuint size)
         {
-            ThreadCache* tc = Heap.PeekCache();
-            if (tc != null && size <= ThreadCaches.MaxRequest)
+            ThreadCache* tc = Heap.PeekCacheOrMarker();
+            // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
+            // MaxRequest; 0 wraps around to a huge index and goes the slow way.
+            nuint index = (size - 1) >> Blocks.UnitShift;
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
             {
-                uint units = Blocks.UnitsFor(size);
-                Bin* bin = ThreadCaches.BinFor(tc, units);
-                Block* b = ThreadCaches.Pop(bin, units, StatsLayout.MallocCalls);
+                Bin* bin = ThreadCaches.BinAt(tc, index);
+                Block* b = bin->Head;
                 if (b != null)
                 {
-                    Counting.AllocatedFromBin(tc, bin, StatsLayout.MallocCalls, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
-                    return SampledBlocks.Charge(tc, b, size);
+                    // A block or link that fails its check goes the slow way, which takes
+                    // the same block through the checked pop and reports it; so does a
+                    // thread that counts in the shared slot.
+                    Block* next = FreeLinks.UncheckedNext(b);
+                    if (b->State == Blocks.Cached && tc->StatsSlot >= 0)
+                    {
+                        // FreeLinks.IsPlausibleNext, spelt out as branches (which it compiles to).
+                        if (next != null)
+                        {
+                            if (((nuint)next & 15) != 0) goto slow;
+                            if ((ulong)next < PageMap.Low || (ulong)next >= PageMap.High) goto slow;
+                        }
+                        bin->Head = next;
+                        bin->Count--;
+                        Blocks.SetState(b, Blocks.Used);
+                        // Everything rarely needed is a tail call, so this path keeps no frame.
+                        if (Counting.AllocatedFromBin(tc, index, size)) return Allocation.AfterGrowth(tc, b, size);
+                        return SampledBlocks.Charge(tc, b, size);
+                    }
                 }
             }
+        slow:
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
 
         [RuntimeExport("free")]
         public static void Free(void* p)
         {
-            ThreadCache* tc = Heap.PeekCache();
+            ThreadCache* tc = Heap.PeekCacheOrMarker();
             Block* b = Blocks.FromPayload(p);
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, on a heap page, then the header.
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
-            if (tc != null && ((nuint)p & 15) == 0 && PageMap.Contains(b) &&
-                Blocks.IsPlainUsed(b) && b->SizeUnits <= ThreadCaches.MaxUnits && Blocks.CheckOk(b))
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b) && Blocks.IsPlainUsed(b))
             {
-                Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
-                if (bin->Count < bin->Capacity)
+                nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
+                if (index < ThreadCaches.BinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
                 {
-                    ThreadCaches.Push(bin, b);
-                    Counting.FreedToCache(tc, StatsLayout.FreeCalls, Blocks.Bytes(b) - Blocks.HeaderBytes);
-                    return;
+                    Bin* bin = ThreadCaches.BinAt(tc, index);
+                    if (bin->Count < bin->Capacity)
+                    {
+                        ThreadCaches.Push(bin, b);
+                        if (Counting.FreedToBin(tc, index)) Counting.ReportShrink(tc);
+                        return;
+                    }
                 }
             }
             Release.Free(p, "free", StatsLayout.FreeCalls);

@@ -74,12 +74,25 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* Next(Block* b, int call)
         {
-            ulong* word = (ulong*)Blocks.Payload(b);
-            Block* next = (Block*)(*word ^ Key(word));
-            if (next != null && (((nuint)next & 15) != 0 || !PageMap.MayContain(next)))
-                Corrupted(call, b);
+            Block* next = UncheckedNext(b);
+            if (!IsPlausibleNext(next)) Corrupted(call, b);
             return next;
         }
+
+        /// <summary>Cached block b's link, demangled but not checked: for the malloc fast
+        /// path, which tests it with IsPlausibleNext and leaves a failure to the slow path
+        /// (the slow path takes the same block through Next, which reports it).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* UncheckedNext(Block* b)
+        {
+            ulong* word = (ulong*)Blocks.Payload(b);
+            return (Block*)(*word ^ Key(word));
+        }
+
+        /// <summary>The test Next makes of a demangled link.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool IsPlausibleNext(Block* next) =>
+            next == null || (((nuint)next & 15) == 0 && PageMap.MayContain(next));
 
         /// <summary>A block taken from a bin or a remote list must say Cached (and, for a
         /// bin, have the bin's size).</summary>

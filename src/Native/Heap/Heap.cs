@@ -87,7 +87,7 @@ namespace Konfiscator.Native.Heaps
 
             s_state = Ready;
             s_fastPaths = s_useThreadKey;
-            s_fastKeyOffset = s_useThreadKey ? s_keySlotOffset : 0;
+            FastKeySlot.Offset = s_useThreadKey ? s_keySlotOffset : 0;
             // May call malloc inside glibc: the heap is ready by now.
             Libc.pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild);
             ExitSummary.RegisterIfAsked();
@@ -102,10 +102,23 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
-            nint offset = s_fastKeyOffset;
+            nint offset = FastKeySlot.Offset;
             if (offset == 0) return PeekCacheByKey();
             void* v = *(void**)(Libc.pthread_self_fast() + offset);
             return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        /// <summary>PeekCache for the fast paths, without folding the two markers into null:
+        /// null or <see cref="ThreadCaches.Exited"/> (no cache; one unsigned compare against
+        /// Exited tells both), or the calling thread's cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static ThreadCache* PeekCacheOrMarker()
+        {
+            nint offset = FastKeySlot.Offset;
+            if (offset == 0) return PeekCacheByKey();
+            // One expression: the load is made before the GC poll that follows the call
+            // (a no-op here, but a call), so fewer values are kept across it.
+            return *(ThreadCache**)(Libc.pthread_self_fast() + offset);
         }
 
         /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
@@ -131,7 +144,9 @@ namespace Konfiscator.Native.Heaps
 
         private static nint s_keySlotOffset;
         // The same once the heap is ready (the one field the fast paths read), else 0.
-        private static nint s_fastKeyOffset;
+        // The only static of a class of its own: ILC reaches a class's first static with one
+        // RIP-relative operand, others through a lea of the class's statics first.
+        private static class FastKeySlot { public static nint Offset; }
         private const int DescriptorScanBytes = 0x700; // well inside glibc's struct pthread (0x900 and more)
         private static ulong s_probeA, s_probeB;
 
@@ -287,6 +302,7 @@ namespace Konfiscator.Native.Heaps
             {
                 tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
                 tc->InUseDelta = 0;
+                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             }
             for (int i = 0; i < s_arenaCount; i++)
             {

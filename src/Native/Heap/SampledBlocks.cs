@@ -23,7 +23,10 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static byte* Charge(ThreadCache* tc, Block* b, nuint size)
         {
-            if ((tc->SampleCountdown -= (long)size) < 0) return Take(tc, b, size);
+            // Subtract in memory, then test what is there: two instructions and a branch
+            // (the compiler keeps the address in a register for the other form).
+            tc->SampleCountdown -= (long)size;
+            if (tc->SampleCountdown < 0) return Take(tc, b, size);
             return Blocks.Payload(b);
         }
 

@@ -30,6 +30,7 @@ namespace Konfiscator.Native.Heaps
             if (tc == null) return null;
             tc->Home = home;
             tc->InUseDelta = 0;
+            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             tc->NextFree = null;
             tc->InSampler = 0;
             SampledBlocks.StartThread(tc);
@@ -46,8 +47,6 @@ namespace Konfiscator.Native.Heaps
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;
-                bin->Bucket = units == MinUnits ? (byte)0xFF
-                    : (byte)StatsLayout.HistogramBucket(((ulong)units << Blocks.UnitShift) - Blocks.HeaderBytes);
             }
             return tc;
         }
@@ -69,9 +68,12 @@ namespace Konfiscator.Native.Heaps
         /// process-wide figure (and so to the peak).</summary>
         public static void FlushInUse(ThreadCache* tc)
         {
-            if (tc->InUseDelta == 0) return;
-            StatsWriter.AddInUse(tc->InUseDelta);
-            tc->InUseDelta = 0;
+            if (tc->InUseDelta != 0)
+            {
+                StatsWriter.AddInUse(tc->InUseDelta);
+                tc->InUseDelta = 0;
+            }
+            tc->GrowthLimit = StatsWriter.GrowthToLookAt();
         }
 
         private static void LockPool() { fixed (int* w = &s_poolLock) FutexLock.Acquire(w); }
@@ -93,6 +95,7 @@ namespace Konfiscator.Native.Heaps
                 tc->StatsSlot = -1;
                 tc->Stats = StatsWriter.SharedSlot;
                 tc->InUseDelta = 0;
+                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             }
         }
 

@@ -49,11 +49,6 @@ namespace Konfiscator.Native.Heaps
         public ushort Capacity;
         /// <summary>Most blocks one refill carves (see Refill).</summary>
         public ushort RefillMax;
-        /// <summary>The histogram bucket of every request this bin serves: requests of one
-        /// block size span 16 byte values between two multiples of 16, and every power of
-        /// two from 16 up is a multiple of 16, so they share one bucket (except the smallest
-        /// bin, whose requests 0..16 spread over five; it holds 0xFF).</summary>
-        public byte Bucket;
         /// <summary>Refills from the heap so far, up to the one that reached a full batch (see Refill).</summary>
         public byte Refills;
         /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
@@ -68,6 +63,7 @@ namespace Konfiscator.Native.Heaps
         public int StatsSlot;        // its index, -1 when Stats is the shared slot
         public int InSampler;        // non-zero while this thread is inside the sampler (see Heap/SampledBlocks.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
+        public long GrowthLimit;     // InUseDelta at which to look at it again (StatsWriter.GrowthToLookAt)
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
         public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
@@ -87,6 +83,9 @@ namespace Konfiscator.Native.Heaps
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
         public const uint MaxUnits = 65;                        // requests up to 1 KiB
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
+        // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
+        // same bins, or this does not compile.
+        private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
@@ -104,10 +103,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: eleven scalar fields
-        /// (72 bytes) and the two arrays. A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twelve scalar fields
+        /// (80 bytes) and the two arrays. A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 72 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 80 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn
@@ -131,6 +130,11 @@ namespace Konfiscator.Native.Heaps
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
+
+        /// <summary>The bin at <paramref name="index"/> (units - MinUnits, below BinCount).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Bin* BinAt(ThreadCache* tc, nuint index) =>
+            (Bin*)((byte*)tc + (sizeof(ThreadCache) - sizeof(Bin))) + index;   // FirstBin is the last field
 
         /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
         /// null when it is empty. The link to the next one lives in freed memory, so it is

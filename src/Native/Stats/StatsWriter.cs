@@ -101,10 +101,10 @@ namespace Konfiscator.Native.Stats
             s_published && (MapMask(backed: true) & (1UL << arena)) != 0
                 ? s_base + s_mapOffset + HeapMapLayout.SectionOffset(arena) : null;
 
-        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstArenaSlot + arena, 0));
+        public static ulong* ArenaSlot(int arena) => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstArenaSlot + arena, 0));
 
         /// <summary>The slot shared (with atomic adds) by threads without one of their own.</summary>
-        public static ulong* SharedSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.SharedSlot(s_arenaCount), 0));
+        public static ulong* SharedSlot => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.SharedSlot(s_arenaCount), 0));
 
         /// <summary>A slot of the calling thread's own, or -1 when all are taken.</summary>
         public static int ClaimThreadSlot()
@@ -136,9 +136,9 @@ namespace Konfiscator.Native.Stats
         private static void UnlockSlots() { fixed (int* w = &s_slotLock) FutexLock.Release(w); }
 
         public static ulong* ThreadSlot(int index) =>
-            (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
+            (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
 
-        private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(StatsLayout.ProcessSlot, 0));
+        private static ulong* ProcessSlot => (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.ProcessSlot, 0));
 
         // ---- space in the file ----
 
@@ -149,7 +149,7 @@ namespace Konfiscator.Native.Stats
         /// before them, and them, rounded up to a chunk (never past the end of the file).</summary>
         private static nuint ReserveFor(int threadSlots)
         {
-            nuint end = (nuint)StatsLayout.CounterOffset(StatsLayout.FirstThreadSlot(s_arenaCount) + threadSlots, 0);
+            nuint end = (nuint)StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstThreadSlot(s_arenaCount) + threadSlots, 0);
             end = (end + ReserveChunk - 1) & ~(nuint)(ReserveChunk - 1);
             return end < s_size ? end : s_size;
         }
@@ -179,7 +179,7 @@ namespace Konfiscator.Native.Stats
             // Only the slots that may hold figures: the rest of a new file reads as
             // zeros, and copying untouched pages would fault every one of them in.
             Libc.memcpy(shared + StatsLayout.HeaderSize, s_private + StatsLayout.HeaderSize,
-                        (nuint)(StatsLayout.CounterOffset(SlotsInUse, 0) - StatsLayout.HeaderSize));
+                        (nuint)(StatsLayout.CounterOffset(s_arenaCount, SlotsInUse, 0) - StatsLayout.HeaderSize));
             Adopt(shared);
         }
 
@@ -221,13 +221,14 @@ namespace Konfiscator.Native.Stats
         }
 
         /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
-        private static ulong Sum(int counter)
-        {
-            ulong total = 0;
-            for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
-                total += *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
-            return total;
-        }
+        private static ulong Sum(int counter) => SumOverSlots(counter);
+
+        /// <summary>Figure <paramref name="counter"/> of one slot: its own value and what the
+        /// slot's fast-path counts add to it (StatsLayout.FromFastCounts).</summary>
+        private static ulong SlotFigure(int slot, ulong* c, int counter) =>
+            StatsLayout.IsThreadSlot(s_arenaCount, slot)
+                ? c[counter] + StatsLayout.FromFastCounts(counter, c + StatsLayout.FastCountsFirst)
+                : c[counter];
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
         private static ulong Max(int counter)
@@ -235,7 +236,7 @@ namespace Konfiscator.Native.Stats
             ulong largest = 0;
             for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
             {
-                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(slot, counter));
+                ulong v = *(ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, counter));
                 if (v > largest) largest = v;
             }
             return largest;
@@ -297,6 +298,25 @@ namespace Konfiscator.Native.Stats
 
         public const long PeakQuantumFloor = 1024;
 
+        /// <summary>A thread's change of bytes in use is reported in steps of this much at most.</summary>
+        public const long InUseReportStep = 16 << 10;
+
+        /// <summary>The growth of a thread's unreported bytes in use at which it is looked at
+        /// again: where it would set a new peak (WouldRaisePeak), or a full step. The fast
+        /// path then compares with one figure instead of reading the process-wide ones on
+        /// every call. With one thread this is exactly when WouldRaisePeak turns true; with
+        /// several, other threads' reports made since can move that point, by at most what
+        /// they report (a step each): the same bound as the unreported changes themselves.</summary>
+        public static long GrowthToLookAt()
+        {
+            ulong* slot = ProcessSlot;
+            long peak = (long)slot[StatsLayout.PeakBytesInUse];
+            long quantum = peak >> 6 > PeakQuantumFloor ? peak >> 6 : PeakQuantumFloor;
+            long toPeak = peak - (long)slot[StatsLayout.ProcessBytesInUse] + 1;
+            long limit = toPeak > quantum ? toPeak : quantum;
+            return limit < InUseReportStep ? limit : InUseReportStep;
+        }
+
         // ---- fork ----
 
         /// <summary>In the parent, with every arena locked: take a consistent copy.</summary>
@@ -311,9 +331,11 @@ namespace Konfiscator.Native.Stats
             fixed (int* gauges = s_gauges.Counters)
                 for (int slot = 0; slot < used; slot++)
                 {
-                    ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(slot, 0));
+                    ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
+                    // The gauges with what the fast-path counts add to them: the child starts
+                    // its counts at zero.
                     for (int g = 0; g < s_gaugeCount; g++)
-                        s_forkGauges[slot * s_gaugeCount + g] = c[gauges[g]];
+                        s_forkGauges[slot * s_gaugeCount + g] = SlotFigure(slot, c, gauges[g]);
                 }
         }
 
@@ -346,9 +368,11 @@ namespace Konfiscator.Native.Stats
             fixed (bool* isGauge = s_gauges.IsGauge)
                 for (int slot = 0; slot < used; slot++)
                 {
-                    ulong* c = (ulong*)(target + StatsLayout.CounterOffset(slot, 0));
-                    for (int i = 0; i < StatsLayout.CountersPerSlot; i++)
-                        if (c[i] != 0 && !isGauge[i]) c[i] = 0;
+                    ulong* c = (ulong*)(target + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
+                    // A thread slot also holds the fast paths' counts (past CountersPerSlot): counters.
+                    int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
+                    for (int i = 0; i < counters; i++)
+                        if (c[i] != 0 && (i >= StatsLayout.CountersPerSlot || !isGauge[i])) c[i] = 0;
                     for (int g = 0; g < s_gaugeCount; g++)
                     {
                         ulong v = s_forkGauges[slot * s_gaugeCount + g];
@@ -370,7 +394,7 @@ namespace Konfiscator.Native.Stats
             ulong sum = 0;
             int used = SlotsInUse;
             for (int slot = StatsLayout.FirstArenaSlot; slot < used; slot++)
-                sum += ((ulong*)(s_base + StatsLayout.CounterOffset(slot, 0)))[counter];
+                sum += SlotFigure(slot, (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0)), counter);
             return sum;
         }
 

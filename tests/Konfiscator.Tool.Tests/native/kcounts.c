@@ -17,6 +17,8 @@
 #define REALLOCS 50
 #define MEMALIGNS 20
 #define CROSS 500
+#define EVERY_SIZE 1024 /* every request size 1..EVERY_SIZE, SIZE_ROUNDS times: each thread-cache bin */
+#define SIZE_ROUNDS 3
 
 static void *volatile blocks[MALLOCS];
 static void *volatile no_block; /* NULL, but the compiler cannot turn realloc(NULL, n) into malloc(n) */
@@ -85,6 +87,13 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < MEMALIGNS; i++)
         free(blocks[i]);
+    /* Every small size, allocated and freed at once: the later rounds find the block in
+     * the thread's cache (the fast paths, counted per size class). */
+    for (int r = 0; r < SIZE_ROUNDS; r++)
+        for (int size = 1; size <= EVERY_SIZE; size++) {
+            blocks[0] = malloc(size);
+            free(blocks[0]);
+        }
 
     mark("ready2", NULL);
     await("go2");

@@ -65,9 +65,13 @@ internal sealed class SegmentBuilder
 
     public string FileName => SegmentFileName.Format(Pid, Generation);
 
+    /// <summary>The arena count that places the slots: a segment without the slot split has
+    /// no thread slots (all slots but the process slot read as arenas).</summary>
+    private int LayoutArenas => OmitSlotSplit ? SlotCount - 1 : Arenas;
+
     public byte[] Build()
     {
-        int size = StatsLayout.HeaderSize + SlotCount * StatsLayout.SlotSize;
+        int size = Math.Max(StatsLayout.SlotOffset(LayoutArenas, SlotCount), StatsLayout.HeaderSize + SlotCount * StatsLayout.SlotSize);
         var bytes = new byte[size];
         var span = bytes.AsSpan();
         BinaryPrimitives.WriteUInt64LittleEndian(span[StatsLayout.OffMagic..], Magic);
@@ -89,7 +93,7 @@ internal sealed class SegmentBuilder
         var command = Encoding.UTF8.GetBytes(Command);
         command.AsSpan(0, Math.Min(command.Length, StatsLayout.CommandBytes - 1)).CopyTo(span[StatsLayout.OffCommand..]);
         foreach (var ((slot, counter), value) in _values)
-            BinaryPrimitives.WriteUInt64LittleEndian(span[StatsLayout.CounterOffset(slot, counter)..], value);
+            BinaryPrimitives.WriteUInt64LittleEndian(span[StatsLayout.CounterOffset(LayoutArenas, slot, counter)..], value);
         return bytes;
     }
 
