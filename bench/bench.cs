@@ -50,7 +50,7 @@ var results = await BenchmarkRunner.RunAsync(options, progress, cts.Token);
 var paths = await ReportFiles.WriteAllAsync(results, outDir);
 Console.WriteLine(MarkdownReport.Write(results));
 Console.Error.WriteLine($"wrote {paths.Markdown}, {paths.Json}, {paths.Svg}");
-return results.HasFailures ? 1 : 0;
+return results.HasOwnFailures ? 1 : 0;
 
 static string ScriptPath([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
 

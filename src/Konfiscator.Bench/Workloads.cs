@@ -61,6 +61,8 @@ internal static class WorkloadCatalog
             { Source = "cache_scratch.c", AllocatorBound = true },
         new("bignum", "bignum", "tiny immutable bignums (8–60 B): Pascal's triangle, products and sums, operands freed at once")
             { Source = "bignum.c", AllocatorBound = true },
+        new("aligned", "aligned", "10 000 live blocks (32–288 B); each step frees a random one and makes a posix_memalign(16..1024) block")
+            { Source = "aligned.c", AllocatorBound = true },
         new("gcc", "gcc -O2", "a real program: gcc -O2 compiles and links a generated 90 KB C file; the result runs")
             { Source = "real_gcc.c", Tool = "gcc" },
         new("sqlite", "sqlite3", "a real program: the sqlite3 shell loads 40 000 INSERTs into a memory database and queries it")

@@ -11,6 +11,8 @@ namespace Konfiscator.Hardening.Tests;
 /// program's .bss (thread caches) or one block twice (the heap's free index). The links are
 /// mangled and checked (docs/heap.md); the process must stop with SIGABRT and one line
 /// `konfiscator: malloc(): corrupted free list (ptr=0x...)` naming one of the two freed blocks.
+/// The same with the three blocks asked of memalign: aligned requests look into the same bins
+/// and the same index (Heap/AlignedCache.cs), and the line names memalign.
 /// </summary>
 public sealed partial class UseAfterFreeTests
 {
@@ -22,11 +24,28 @@ public sealed partial class UseAfterFreeTests
         { 24, "0" }, { 1000, "0" }, { 5000, "0" }, { 60000, "0" },
     };
 
+    public static TheoryData<int, string, int> AlignedCases => new()
+    {
+        // Cached sizes (the aligned probes of a bin), then a heap block, at two alignments.
+        { 24, "1", 64 }, { 200, "1", 256 }, { 1000, "1", 64 }, { 5000, "1", 64 },
+        { 200, "0", 64 }, { 5000, "0", 64 },
+    };
+
     [Theory]
     [MemberData(nameof(Cases))]
-    public void PoisonedLinks_StopTheProcessWithOneLine(int size, string tcache)
+    public void PoisonedLinks_StopTheProcessWithOneLine(int size, string tcache) => AssertStops(size, tcache, 0);
+
+    [Theory]
+    [MemberData(nameof(AlignedCases))]
+    public void PoisonedLinks_StopAlignedRequestsWithOneLine(int size, string tcache, int alignment) =>
+        AssertStops(size, tcache, alignment);
+
+    private static void AssertStops(int size, string tcache, int alignment)
     {
-        var run = Preload.Run(TrialPrograms.Get("uaf_poison"), [size.ToString(CultureInfo.InvariantCulture)],
+        string[] arguments = alignment == 0
+            ? [size.ToString(CultureInfo.InvariantCulture)]
+            : [size.ToString(CultureInfo.InvariantCulture), alignment.ToString(CultureInfo.InvariantCulture)];
+        var run = Preload.Run(TrialPrograms.Get("uaf_poison"), arguments,
             environment: new Dictionary<string, string?> { ["KONFISCATOR_TCACHE"] = tcache });
         var result = run.Result;
         Assert.True(result.KilledBy(ChildResult.SIGABRT), $"expected SIGABRT\n{result.Describe()}");
@@ -40,7 +59,8 @@ public sealed partial class UseAfterFreeTests
         Assert.True(ours.Count == 1, $"expected exactly one line from the library\n{result.Describe()}");
         var line = Line().Match(ours[0]);
         Assert.True(line.Success, $"unexpected line: {ours[0]}");
-        Assert.Contains(Hex(line.Groups[1].Value), candidates);
+        Assert.Equal(alignment == 0 ? "malloc" : "memalign", line.Groups[1].Value);
+        Assert.Contains(Hex(line.Groups[2].Value), candidates);
     }
 
     private static ulong Hex(string digits) => ulong.Parse(digits, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
@@ -48,6 +68,6 @@ public sealed partial class UseAfterFreeTests
     [GeneratedRegex(@"^freed=0x([0-9a-f]+) 0x([0-9a-f]+)$", RegexOptions.Multiline)]
     private static partial Regex Freed();
 
-    [GeneratedRegex(@"^konfiscator: malloc\(\): corrupted free list \(ptr=0x([0-9a-f]+)\)$")]
+    [GeneratedRegex(@"^konfiscator: (malloc|memalign)\(\): corrupted free list \(ptr=0x([0-9a-f]+)\)$")]
     private static partial Regex Line();
 }

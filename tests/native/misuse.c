@@ -40,13 +40,27 @@ static void *guarded(size_t size)
     return p;
 }
 
+/* An aligned block between two guards (served from the thread cache when it is on). */
+static void *guarded_aligned(size_t alignment, size_t size)
+{
+    void *volatile before = malloc(64);
+    void *p = memalign(alignment, size);
+    void *volatile after = malloc(64);
+    if (before == NULL || p == NULL || after == NULL) {
+        fprintf(stderr, "misuse: allocation failed\n");
+        exit(2);
+    }
+    memset(p, 0x5a, size);
+    return p;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: misuse MODE\n"
             "modes: double-free realloc-after-free cfree-after-free usable-size-after-free\n"
             "       free-stack free-static free-interior free-interior-aligned\n"
-            "       overwritten-header large-double-free\n");
+            "       overwritten-header large-double-free aligned-double-free\n");
     exit(2);
 }
 
@@ -62,6 +76,11 @@ int main(int argc, char **argv)
 
     if (strcmp(mode, "double-free") == 0) {
         target = guarded(48);
+        free(target);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "aligned-double-free") == 0) {
+        target = guarded_aligned(256, 100);
         free(target);
         announce();
         free(target);

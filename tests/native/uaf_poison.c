@@ -6,11 +6,14 @@
  * the mallocs returns the .bss array, or one block comes back twice. glibc stops
  * the process; the allocator must too, with one line and abort().
  *
- * usage: uaf_poison SIZE
+ * usage: uaf_poison SIZE [ALIGN]
+ * With ALIGN the three blocks are asked of memalign(ALIGN, SIZE) instead: the
+ * aligned path reads the same links (docs/heap.md; Heap/AlignedCache.cs).
  * Prints "freed=0x... 0x..." (the two poisoned blocks) before the mallocs; if they
  * return, says what went wrong (exit 3: memory outside the heap, exit 4: a block
  * twice) or "no harm" (exit 0). */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +26,9 @@ int main(int argc, char **argv)
 {
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
-    if (argc != 2) { fprintf(stderr, "usage: uaf_poison SIZE\n"); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: uaf_poison SIZE [ALIGN]\n"); return 2; }
     size_t size = strtoul(argv[1], NULL, 10);
+    size_t align = argc == 3 ? strtoul(argv[2], NULL, 10) : 0;
 
     /* Guards keep the freed blocks from merging with their neighbours. */
     void *volatile guard0 = malloc(64);
@@ -45,7 +49,9 @@ int main(int argc, char **argv)
     memcpy(d1, &chosen, sizeof chosen);  /* use after free */
     memcpy(d2, &chosen, sizeof chosen);
 
-    char *a = malloc(size), *b = malloc(size), *c = malloc(size);
+    char *a = align ? memalign(align, size) : malloc(size);
+    char *b = align ? memalign(align, size) : malloc(size);
+    char *c = align ? memalign(align, size) : malloc(size);
     char *got[3] = {a, b, c};
     for (int i = 0; i < 3; i++)
         if (got[i] != NULL && got[i] >= target && got[i] < target + sizeof target) {

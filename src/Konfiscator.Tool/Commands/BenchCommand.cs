@@ -120,7 +120,9 @@ internal static class BenchCommand
                 Console.Error.WriteLine("konfiscator bench: warning: quick mode (sizes ÷10, one round): a smoke test of the harness, not a measurement");
             foreach (string problem in results.Problems)
                 Console.Error.WriteLine($"konfiscator bench: warning: {problem}");
-            return results.HasFailures ? ExitCodes.Failure : ExitCodes.Ok;
+            // Exit 1 only when glibc's or Konfiscator's runs failed; another allocator's failure is its own
+            // bug (it is in the table and in the warnings above) and should not fail a scripted run.
+            return results.HasOwnFailures ? ExitCodes.Failure : ExitCodes.Ok;
         }
         finally
         {

@@ -68,8 +68,9 @@ namespace Konfiscator.Native.Api
             else
             {
                 uint units = Blocks.UnitsFor(size);
+                bool cacheable = tc != null && ThreadCaches.Enabled && units <= ThreadCaches.MaxUnits;
                 b = null;
-                if (alignment <= Blocks.HeaderBytes && tc != null && ThreadCaches.Enabled && units <= ThreadCaches.MaxUnits)
+                if (alignment <= Blocks.HeaderBytes && cacheable)
                 {
                     Bin* bin = ThreadCaches.BinFor(tc, units);
                     b = ThreadCaches.Pop(bin, units, tc->CurrentCall);
@@ -78,19 +79,25 @@ namespace Konfiscator.Native.Api
                 }
                 else
                 {
-                    Arena* a = tc != null ? tc->Home : Heap.FallbackArena();
-                    Heap.LockArena(a);
-                    if (alignment <= Blocks.HeaderBytes)
+                    // An aligned block of a cached size comes from the thread's bins when they
+                    // have one or can cut one (Heap/AlignedCache.cs), else from the heap.
+                    if (cacheable) b = AlignedCache.Take(tc, units, alignment);
+                    if (b == null)
                     {
-                        b = Arenas.FindFit(a, units);
-                        if (b != null) b = Arenas.Take(a, b, units);
+                        Arena* a = tc != null ? tc->Home : Heap.FallbackArena();
+                        Heap.LockArena(a);
+                        if (alignment <= Blocks.HeaderBytes)
+                        {
+                            b = Arenas.FindFit(a, units);
+                            if (b != null) b = Arenas.Take(a, b, units);
+                        }
+                        else
+                        {
+                            b = Arenas.TakeAligned(a, units, alignment);
+                        }
+                        Arenas.PublishLargest(a);
+                        Heap.UnlockArena(a);
                     }
-                    else
-                    {
-                        b = Arenas.TakeAligned(a, units, alignment);
-                    }
-                    Arenas.PublishLargest(a);
-                    Heap.UnlockArena(a);
                 }
             }
             return b;

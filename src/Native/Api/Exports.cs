@@ -4,6 +4,7 @@
 // Release and Resize.
 
 using System.Runtime;
+using System.Runtime.CompilerServices;
 using Konfiscator.Native.Heaps;
 using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
@@ -134,7 +135,30 @@ namespace Konfiscator.Native.Api
                 Libc.SetErrno(Libc.EINVAL);
                 return null;
             }
+            if (alignment <= Blocks.HeaderBytes)   // rounded up, still 16 at most
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.MemalignCalls);
+                if (cached != null) return cached;
+            }
             return Allocation.Allocate(size, RoundUpToPowerOfTwo(alignment), StatsLayout.MemalignCalls);
+        }
+
+        /// <summary>An aligned request whose alignment every block has (16 bytes or less): the
+        /// top block of the thread's bin for its size (the checked pop), counted under the call
+        /// made, as Allocation counts it; null when the bin is empty (the caller goes on to
+        /// Allocation). Without it such a call took the whole slow path: 270 instructions,
+        /// 3.5 times glibc's (callgrind).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void* AlignedEnoughFromBin(nuint size, int callCounter)
+        {
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null || size > ThreadCaches.MaxRequest) return null;
+            uint units = Blocks.UnitsFor(size);
+            Block* b = ThreadCaches.Pop(ThreadCaches.BinFor(tc, units), units, callCounter);
+            if (b == null) return null;
+            ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
+            Counting.Allocated(tc, callCounter, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
+            return SampledBlocks.Charge(tc, b, size);
         }
 
         [RuntimeExport("aligned_alloc")]
@@ -146,6 +170,11 @@ namespace Konfiscator.Native.Api
                 Allocation.CountFailure(StatsLayout.AlignedAllocCalls, outOfMemory: false);
                 Libc.SetErrno(Libc.EINVAL);
                 return null;
+            }
+            if (alignment <= Blocks.HeaderBytes)
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.AlignedAllocCalls);
+                if (cached != null) return cached;
             }
             return Allocation.Allocate(size, alignment, StatsLayout.AlignedAllocCalls);
         }
@@ -159,6 +188,15 @@ namespace Konfiscator.Native.Api
             {
                 Allocation.CountFailure(StatsLayout.PosixMemalignCalls, outOfMemory: false);
                 return Libc.EINVAL;
+            }
+            if (alignment <= Blocks.HeaderBytes)
+            {
+                void* cached = AlignedEnoughFromBin(size, StatsLayout.PosixMemalignCalls);
+                if (cached != null)
+                {
+                    *result = cached;
+                    return 0;
+                }
             }
             int saved = *Libc.__errno_location();
             void* p = Allocation.Allocate(size, alignment, StatsLayout.PosixMemalignCalls);

@@ -36,26 +36,13 @@ namespace Konfiscator.Native.Heaps
             if (!FreeIndex.EnsureNode(a)) return null;
             // Room for the block, the worst alignment gap and a free block after it.
             uint worst = units + (uint)((alignment + Blocks.MinBytes) >> Blocks.UnitShift);
-            Node* candidate = null;
-            Block* target = null;
-            Node* n = FreeIndex.FirstFitNode(a, units);
-            for (int tries = 0; n != null && tries < AlignedTries; tries++, n = FreeIndex.NextFit(n, units))
-            {
-                // The node's copies of address and size: the tries read no free memory.
-                if ((target = PlaceAligned(n->Block, n->Size, units, alignment)) != null)
-                {
-                    candidate = n;
-                    break;
-                }
-            }
-            if (candidate == null && n != null)
-            {
-                // Past the tries: the lowest block that holds it at any address (the blocks
-                // tried were all smaller, or one of them would have held it).
-                candidate = FreeIndex.FirstFitNode(a, worst);
-                if (candidate != null && (target = PlaceAligned(candidate->Block, candidate->Size, units, alignment)) == null)
-                    candidate = null; // cannot happen (see worst); a new region rather than a wrong cut
-            }
+            Node* candidate = FindAligned(a, units, alignment, worst, out Block* target);
+            // Before the heap grows, as FindFit does: the blocks other threads freed back to
+            // this arena, and the calling thread's cached blocks of it, which may coalesce
+            // into a fit. (Without this, a thread whose aligned requests reuse its cached
+            // blocks mapped a region where the blocks in its bins would have done: issue 8.)
+            if (candidate == null && ReclaimBeforeGrowing(a) && FreeIndex.EnsureNode(a))
+                candidate = FindAligned(a, units, alignment, worst, out target);
             if (candidate == null)
             {
                 Block* fresh = AddRegion(a, worst);
@@ -64,6 +51,41 @@ namespace Konfiscator.Native.Heaps
                 candidate = FreeIndex.NodeOf(fresh);
             }
             return CarveAligned(a, candidate, target, units);
+        }
+
+        /// <summary>The search of TakeAligned: the node of the free block the aligned block
+        /// goes in, and where in it (<paramref name="target"/>); null when none holds it.</summary>
+        private static Node* FindAligned(Arena* a, uint units, nuint alignment, uint worst, out Block* target)
+        {
+            target = null;
+            Node* n = FreeIndex.FirstFitNode(a, units);
+            for (int tries = 0; n != null && tries < AlignedTries; tries++, n = FreeIndex.NextFit(n, units))
+            {
+                // The node's copies of address and size: the tries read no free memory.
+                if ((target = PlaceAligned(n->Block, n->Size, units, alignment)) != null)
+                    return n;
+            }
+            if (n == null) return null;
+            // Past the tries: the lowest block that holds it at any address (the blocks
+            // tried were all smaller, or one of them would have held it).
+            Node* candidate = FreeIndex.FirstFitNode(a, worst);
+            if (candidate != null && (target = PlaceAligned(candidate->Block, candidate->Size, units, alignment)) == null)
+                candidate = null; // cannot happen (see worst); a new region rather than a wrong cut
+            return candidate;
+        }
+
+        /// <summary>With a's lock held, before a region is mapped for a request that found no
+        /// fit: the arena's remote frees and the calling thread's cached blocks of it go into
+        /// the heap. True when any did (a search is worth repeating).</summary>
+        private static bool ReclaimBeforeGrowing(Arena* a)
+        {
+            bool any = false;
+            if (a->Remote != null)
+            {
+                ReleaseRemote(a);
+                any = true;
+            }
+            return ThreadCaches.ReturnCachedLocked(a) | any;
         }
 
         /// <summary>Cuts used block <paramref name="target"/> of <paramref name="units"/> out of the

@@ -67,6 +67,33 @@ public abstract class HeapTest : IDisposable
     /// </summary>
     private protected void Prime(nuint size) => Lib.Free(Lib.Malloc(size));
 
+    /// <summary>A new thread has empty bins, so its first small request is a refill from the heap.</summary>
+    private protected static void OnANewThread(Action test)
+    {
+        Exception? failure = null;
+        string? task = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                // /proc/thread-self links to /proc/PID/task/TID: gone once the OS thread is.
+                task = "/proc/" + new DirectoryInfo("/proc/thread-self").LinkTarget;
+                test();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        // Join returns when the managed code is done; the OS thread's key destructors (which give
+        // its cache back) may still be running. Wait until the thread is gone (bounded).
+        for (int i = 0; i < 1000 && task is not null && Directory.Exists(task); i++) Thread.Sleep(5);
+        if (failure is not null)
+            throw new Xunit.Sdk.XunitException($"on a new thread: {failure.Message}", failure);
+    }
+
     private protected void AssertHeapSound() => Assert.Equal(0, Lib.HeapCheck());
 
     /// <summary>The first-fit model of the calling thread's arena as it is now.</summary>

@@ -123,33 +123,6 @@ public sealed class ThreadCacheTests : HeapTest
     public void Realloc_OfACachedSizeBlock_GrowsInPlace_WhenTheHeapBlockAboveIsFree() =>
         OnANewThread(GrowInPlaceAboveACachedSizeBlock);
 
-    /// <summary>A new thread has empty bins, so its first small request is a refill from the heap.</summary>
-    private static void OnANewThread(Action test)
-    {
-        Exception? failure = null;
-        string? task = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                // /proc/thread-self links to /proc/PID/task/TID: gone once the OS thread is.
-                task = "/proc/" + new DirectoryInfo("/proc/thread-self").LinkTarget;
-                test();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        // Join returns when the managed code is done; the OS thread's key destructors (which give
-        // its cache back) may still be running. Wait until the thread is gone (bounded).
-        for (int i = 0; i < 1000 && task is not null && Directory.Exists(task); i++) Thread.Sleep(5);
-        if (failure is not null)
-            throw new Xunit.Sdk.XunitException($"on a new thread: {failure.Message}", failure);
-    }
-
     private void GrowInPlaceAboveACachedSizeBlock()
     {
         // docs/heap.md, realloc: "Growing: in place when the upper neighbour is free and the two

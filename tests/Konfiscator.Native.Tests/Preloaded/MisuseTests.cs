@@ -19,6 +19,7 @@ public sealed partial class MisuseTests
     public static TheoryData<string, string, string[]> Cases => new()
     {
         { "double-free", "free", [DoubleFree] },
+        { "aligned-double-free", "free", [DoubleFree] },
         { "cfree-after-free", "cfree", [DoubleFree] },
         { "free-stack", "free", [InvalidPointer] },
         { "free-static", "free", [InvalidPointer] },
