@@ -6,7 +6,7 @@
 # Usage: ./build.sh [--lib-only | --package]
 #   --lib-only  the library and the driver only
 #   --package   also artifacts/konfiscator-<version>-linux-x64.tar.gz (runs without .NET:
-#               the tool is published self-contained) and artifacts/nupkg/konfiscator.<version>.nupkg
+#               the tool is published self-contained; README, LICENSE and docs inside) and artifacts/nupkg/konfiscator.<version>.nupkg
 #               (the tool as a .NET global tool, the library and driver inside)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -58,11 +58,8 @@ if [[ "$mode" == "--package" ]]; then
   cp artifacts/obj/package/tool/konfiscator "$stage/bin/"
   cp artifacts/bin/konf-driver "$stage/bin/"
   cp artifacts/lib/libkonfiscator.so "$stage/lib/"
-  cp README.md "$stage/"
+  cp README.md LICENSE "$stage/"
   mkdir -p "$stage/docs" && cp docs/metrics.md docs/heap.md "$stage/docs/"
-  for licence in LICENSE LICENSE.md LICENSE.txt COPYING; do
-    if [[ -f $licence ]]; then cp "$licence" "$stage/"; fi
-  done
   tar -czf "artifacts/$name.tar.gz" -C artifacts/obj/package "$name"
   echo "packaged: $root/artifacts/$name.tar.gz"
 

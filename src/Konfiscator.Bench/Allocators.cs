@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Konfiscator.Stats;
 using System.Runtime.InteropServices;
 
 namespace Konfiscator.Bench;
@@ -72,7 +73,7 @@ internal static class AllocatorCatalog
                     string? path = explicitPath ?? options.KonfiscatorLibrary ?? FindKonfiscator();
                     bool stats = name != KonfiscatorNoStats;
                     string? sampleBytes = name switch { KonfiscatorNoSample => "0", KonfiscatorSample64K => "65536", _ => null };
-                    string? note = !stats ? "KONFISCATOR_STATS=0" : sampleBytes is null ? null : $"KONFISCATOR_SAMPLE_BYTES={sampleBytes}";
+                    string? note = !stats ? $"{StatsSchema.PublishVariable}=0" : sampleBytes is null ? null : $"{StatsSchema.SampleBytesVariable}={sampleBytes}";
                     if (path is not null && File.Exists(path))
                     {
                         // Measure a copy taken now: a rebuild during the run must not mix two builds.
@@ -81,10 +82,10 @@ internal static class AllocatorCatalog
                         note = (note is null ? "" : note + "; ") + "a copy of " + original + " taken at the start";
                         var env = new Dictionary<string, string>
                         {
-                            ["KONFISCATOR_STATS"] = stats ? "1" : "0",
-                            ["KONFISCATOR_STATS_DIR"] = statsDirectory,
+                            [StatsSchema.PublishVariable] = stats ? "1" : "0",
+                            [StatsSchema.DirectoryVariable] = statsDirectory,
                         };
-                        if (sampleBytes is not null) env["KONFISCATOR_SAMPLE_BYTES"] = sampleBytes;
+                        if (sampleBytes is not null) env[StatsSchema.SampleBytesVariable] = sampleBytes;
                         result.Add(new AllocatorInfo(name, path, true, note)
                             { Environment = env, Version = BuildIdentity(path) });
                     }

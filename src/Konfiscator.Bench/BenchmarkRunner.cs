@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Konfiscator.Bench;
@@ -35,174 +34,8 @@ public static class BenchmarkRunner
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var clock = Stopwatch.StartNew();
-        DateTimeOffset started = DateTimeOffset.Now;
-        var workloads = SelectWorkloads(options.Workloads);
-        var allocatorNames = SelectAllocators(options.Allocators, options.IncludeNoStats);
-        int rounds = options.EffectiveRounds;
-        if (rounds < 1) throw new ArgumentException("rounds must be at least 1", nameof(options));
-        if (!(options.ScaleFactor > 0)) throw new ArgumentException("the scale factor must be positive", nameof(options));
-        double scale = options.EffectiveScale;
-
-        void Report(BenchPhase phase, string message) =>
-            progress?.Report(new BenchProgress(phase, message) { Rounds = rounds, Elapsed = clock.Elapsed });
-
-        Report(BenchPhase.Preparing, "looking for allocators, python3 and the C compiler");
-        string workDirectory = options.WorkDirectory ??
-            Path.Combine(Path.GetTempPath(), "konfiscator-bench-" + Native.GetUid().ToString(CultureInfo.InvariantCulture));
-        WorkloadBuilder.CreatePrivateDirectory(workDirectory);
-        string statsDirectory = StatsDirectory(workDirectory);
-        try
-        {
-            var allocators = AllocatorCatalog.Resolve(allocatorNames, options, statsDirectory, workDirectory);
-            var unavailable = new Dictionary<string, string>();
-            string? python = null, pythonVersion = null;
-            if (workloads.Any(w => w.IsPython))
-            {
-                (python, pythonVersion) = await FindPythonAsync(options.Python, cancellationToken).ConfigureAwait(false);
-                if (python is null)
-                    foreach (var w in workloads.Where(w => w.IsPython))
-                        unavailable[w.Id] = "python3 not found (install python3, or pass its path)";
-            }
-
-            foreach (var w in workloads.Where(w => w.Tool is not null && !unavailable.ContainsKey(w.Id)))
-                if (FindOnPath(w.Tool!) is null)
-                    unavailable[w.Id] = $"{w.Tool} not found on the PATH (install Debian's {w.Tool})";
-
-            Report(BenchPhase.Compiling, "compiling the workloads");
-            string compiler = options.CCompiler ?? NonEmpty(Environment.GetEnvironmentVariable("CC")) ?? "gcc";
-            var sources = WorkloadBuilder.ReadSources(options.SourceDirectory);
-            var runnable = workloads.Where(w => !unavailable.ContainsKey(w.Id)).ToList();
-            var compiled = await WorkloadBuilder.BuildAsync(sources, runnable.Select(w => w.Source), compiler, workDirectory,
-                cancellationToken).ConfigureAwait(false);
-            var executor = new RunExecutor(compiled, python, scale, options.EffectiveRunTimeout);
-
-            var installed = allocators.Where(a => a.Available).ToList();
-            var extraProblems = new List<string>();
-            foreach (var a in installed)
-            {
-                Report(BenchPhase.Probing, $"checking that malloc comes from {a.Library ?? "glibc"} under {a.Name}");
-                string? failure = await executor.ProbeAsync(a, cancellationToken).ConfigureAwait(false);
-                if (failure is not null) extraProblems.Add($"{a.Name}: the preload check program failed: {failure}");
-            }
-
-            var glibc = installed.First(a => a.IsBaseline);
-            if (options.Warmup)
-            {
-                foreach (var w in runnable)
-                {
-                    Report(BenchPhase.WarmingUp, $"warm-up: {w.Id} under glibc");
-                    var warm = await executor.RunAsync(w, glibc, 0, 0, cancellationToken).ConfigureAwait(false);
-                    if (!warm.Succeeded) extraProblems.Add($"{w.Id}: warm-up run under glibc failed: {warm.Error}");
-                }
-            }
-
-            var samples = new List<RunSample>();
-            var pairs = runnable.SelectMany(w => installed.Select(a => (Workload: w, Allocator: a))).ToList();
-            int total = pairs.Count * rounds, done = 0, sequence = 0;
-            var timedOut = new HashSet<(string, string)>();
-            int retries = options.EffectiveRetries;
-            var random = new Random(options.Seed);
-            for (int round = 1; round <= rounds; round++)
-            {
-                var order = pairs.ToArray();
-                random.Shuffle(order);
-                foreach (var (w, a) in order)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    sequence++;
-                    if (timedOut.Contains((w.Id, a.Name)))
-                    {
-                        samples.Add(new RunSample
-                        {
-                            Workload = w.Id, Allocator = a.Name, Round = round, Sequence = sequence, Succeeded = false,
-                            ExitCode = -1, Error = "skipped: an earlier round timed out",
-                        });
-                        done++;
-                        continue;
-                    }
-                    progress?.Report(new BenchProgress(BenchPhase.Running, $"round {round}/{rounds}: {w.Id} under {a.Name}")
-                    {
-                        CompletedRuns = done, TotalRuns = total, Round = round, Rounds = rounds, Workload = w.Id,
-                        Allocator = a.Name, Elapsed = clock.Elapsed,
-                    });
-                    var sample = await executor.RunAsync(w, a, round, sequence, cancellationToken).ConfigureAwait(false);
-                    if (sample.Error?.StartsWith("timed out", StringComparison.Ordinal) == true) timedOut.Add((w.Id, a.Name));
-                    samples.Add(sample);
-                    done++;
-                    progress?.Report(new BenchProgress(BenchPhase.Running, Describe(sample))
-                    {
-                        CompletedRuns = done, TotalRuns = total, Round = round, Rounds = rounds, Workload = w.Id,
-                        Allocator = a.Name, LastRun = sample, Elapsed = clock.Elapsed,
-                    });
-                }
-            }
-
-            // Make-up passes: runs that other processes disturbed are made again after all the rounds
-            // (a disturbance often lasts longer than a retry right away would wait), in a shuffled order.
-            // A failure is never replaced by a success; otherwise the least disturbed attempt counts.
-            for (int pass = 1; pass <= retries; pass++)
-            {
-                var disturbed = Enumerable.Range(0, samples.Count).Where(i => Disturbed(samples[i], options.MaxOtherCpuLoad)).ToArray();
-                if (disturbed.Length == 0) break;
-                random.Shuffle(disturbed);
-                int left = disturbed.Length;
-                foreach (int i in disturbed)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var old = samples[i];
-                    var w = runnable.First(x => x.Id == old.Workload);
-                    var a = installed.First(x => x.Name == old.Allocator);
-                    progress?.Report(new BenchProgress(BenchPhase.Running,
-                        $"make-up pass {pass}/{retries}: {w.Id} under {a.Name} again ({left--} left; other processes used " +
-                        $"{old.OtherCpuLoad * 100:0}% of the CPUs during round {old.Round})")
-                    {
-                        CompletedRuns = done, TotalRuns = total, Round = rounds, Rounds = rounds, Workload = w.Id,
-                        Allocator = a.Name, Elapsed = clock.Elapsed,
-                    });
-                    var again = await executor.RunAsync(w, a, old.Round, ++sequence, cancellationToken).ConfigureAwait(false);
-                    samples[i] = !again.Succeeded || again.OtherCpuLoad < old.OtherCpuLoad
-                        ? again with { Attempts = old.Attempts + 1 }
-                        : old with { Attempts = old.Attempts + 1 };
-                    progress?.Report(new BenchProgress(BenchPhase.Running, Describe(again))
-                    {
-                        CompletedRuns = done, TotalRuns = total, Round = rounds, Rounds = rounds, Workload = w.Id,
-                        Allocator = a.Name, LastRun = again, Elapsed = clock.Elapsed,
-                    });
-                }
-            }
-            int repeated = samples.Count(x => x.Attempts > 1);
-
-            var environment = new BenchEnvironment
-            {
-                Cpu = CpuModel(),
-                Cores = Environment.ProcessorCount,
-                Kernel = KernelRelease(),
-                Glibc = Native.GlibcVersion(),
-                Compiler = compiled.CompilerVersion,
-                Python = python is null ? null : $"{python} ({pythonVersion})",
-                StartedAt = started,
-                Duration = clock.Elapsed,
-                Quick = options.Quick,
-                Rounds = rounds,
-                Seed = options.Seed,
-                Scale = scale,
-                MaxOtherCpuLoad = options.MaxOtherCpuLoad,
-                RepeatedRuns = repeated,
-            };
-            var results = ResultsBuilder.Build(environment, allocators, workloads, samples, unavailable, extraProblems);
-            progress?.Report(new BenchProgress(BenchPhase.Finished, $"done in {clock.Elapsed.TotalSeconds:0.0} s")
-            {
-                CompletedRuns = done, TotalRuns = total, Round = rounds, Rounds = rounds, Elapsed = clock.Elapsed,
-            });
-            return results;
-        }
-        finally
-        {
-            try { Directory.Delete(statsDirectory, recursive: true); }
-            catch (IOException) { /* a segment still open: the next sweep removes it */ }
-            catch (UnauthorizedAccessException) { /* not ours to remove */ }
-        }
+        // The steps are BenchmarkRun's methods; its constructor checks the options before anything runs.
+        return await new BenchmarkRun(options, progress).ExecuteAsync(cancellationToken).ConfigureAwait(false);
     }
 
     internal static IReadOnlyList<WorkloadInfo> SelectWorkloads(IReadOnlyList<string>? ids)
@@ -228,25 +61,14 @@ public static class BenchmarkRunner
         return AllocatorCatalog.Names.Where(chosen.Contains).ToList();
     }
 
-    private static bool Disturbed(RunSample s, double max) => s.Succeeded && s.OtherCpuLoad is double load && load > max;
+    internal static bool Disturbed(RunSample s, double max) => s.Succeeded && s.OtherCpuLoad is double load && load > max;
 
-    private static string Describe(RunSample s) => s.Succeeded
+    internal static string Describe(RunSample s) => s.Succeeded
         ? string.Create(CultureInfo.InvariantCulture,
             $"{s.Workload} under {s.Allocator}: {s.WallSeconds * 1000:0} ms, {s.PeakRssBytes / 1048576.0:0.0} MiB")
         : $"{s.Workload} under {s.Allocator}: FAILED: {s.Error}";
 
-    /// <summary>konfiscator's segments go to a directory of this run's own, on tmpfs like the default
-    /// (/dev/shm), so a live exporter never sees the benchmark's processes and nothing is left behind.</summary>
-    private static string StatsDirectory(string workDirectory)
-    {
-        string name = $"konfiscator-bench-stats-{Native.GetUid()}-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        string root = Directory.Exists("/dev/shm") ? "/dev/shm" : workDirectory;
-        string path = Path.Combine(root, name);
-        WorkloadBuilder.CreatePrivateDirectory(path);
-        return path;
-    }
-
-    private static async Task<(string? Path, string? Version)> FindPythonAsync(string? configured, CancellationToken ct)
+    internal static async Task<(string? Path, string? Version)> FindPythonAsync(string? configured, CancellationToken ct)
     {
         var candidates = new List<string>();
         if (configured is not null) candidates.Add(configured);
@@ -288,9 +110,9 @@ public static class BenchmarkRunner
         return null;
     }
 
-    private static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+    internal static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 
-    private static string CpuModel()
+    internal static string CpuModel()
     {
         try
         {
@@ -303,7 +125,7 @@ public static class BenchmarkRunner
         return "unknown CPU";
     }
 
-    private static string KernelRelease()
+    internal static string KernelRelease()
     {
         try { return File.ReadAllText("/proc/sys/kernel/osrelease").Trim(); }
         catch (IOException) { return Environment.OSVersion.VersionString; }

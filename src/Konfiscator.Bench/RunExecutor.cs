@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Konfiscator.Stats;
 using System.Globalization;
 using System.Text.Json;
 
@@ -66,8 +67,8 @@ internal sealed class RunExecutor(CompiledSet compiled, string? python, double s
         // The wrapper sets LD_PRELOAD for the workload only; nothing else of the user's allocator
         // settings leaks from one allocator's runs into another's.
         psi.Environment.Remove("LD_PRELOAD");
-        psi.Environment.Remove("KONFISCATOR_STATS");
-        psi.Environment.Remove("KONFISCATOR_STATS_DIR");
+        psi.Environment.Remove(StatsSchema.PublishVariable);
+        psi.Environment.Remove(StatsSchema.DirectoryVariable);
         psi.Environment["LC_ALL"] = "C";
         foreach (var (k, v) in allocator.Environment) psi.Environment[k] = v;
 

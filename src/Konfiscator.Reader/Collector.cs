@@ -259,15 +259,8 @@ public sealed class Collector
         };
     }
 
-    /// <summary>Counters a group takes the largest of (a peak), rather than the sum; looked
-    /// up once here, not in the catalog for every counter of every process.</summary>
-    private static readonly bool[] MaxCounter = BuildMaxCounters();
-
-    private static bool[] BuildMaxCounters()
-    {
-        var max = new bool[StatsLayout.CountersPerSlot];
-        foreach (var f in Figures.All)
-            if (f.Aggregation == GroupAggregation.Max) max[f.Counter] = true;
-        return max;
-    }
+    /// <summary>Counters a group takes the largest of (a peak), rather than the sum (the schema's
+    /// <see cref="GroupAggregation"/>); looked up once here, not for every counter of every process.</summary>
+    private static readonly bool[] MaxCounter =
+        Enumerable.Range(0, StatsLayout.CountersPerSlot).Select(c => Figures.SchemaOf(c).Aggregation == GroupAggregation.Max).ToArray();
 }

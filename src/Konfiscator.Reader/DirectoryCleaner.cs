@@ -28,7 +28,7 @@ public sealed class CleanResult
 /// that descriptor, and a file is removed only if its name still refers to the file judged.</summary>
 public static class DirectoryCleaner
 {
-    private const string ClaimTempPrefix = ".exporter.pid.";
+    private const string ClaimTempPrefix = "." + SegmentFileName.ExporterPidFile + ".";
 
     /// <summary>Cleans <paramref name="directory"/> (or, with <paramref name="dryRun"/>, only says what
     /// it would remove). Throws <see cref="UnauthorizedAccessException"/> with the reason when the

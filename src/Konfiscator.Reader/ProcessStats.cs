@@ -43,9 +43,8 @@ public sealed class ProcessStats
     public int ArenaCount { get; }
     public IncarnationKey Key => new(Pid, StartTime, Generation);
 
-    /// <summary>A figure by its <see cref="StatsLayout"/> counter index: summed over slots
-    /// 1..SlotCount-1 (arenas, the shared slot, threads; the largest free block: the maximum),
-    /// process figures ([P]) from slot 0.</summary>
+    /// <summary>A figure by its <see cref="StatsLayout"/> counter index, its slots merged by the
+    /// schema's rule (<see cref="SlotMerge"/>).</summary>
     public ulong this[int counter] => _values[counter];
 
     /// <summary>Request-size histogram, not cumulative: bucket i counts requests of at most 2^i
@@ -55,7 +54,8 @@ public sealed class ProcessStats
     public ulong HistogramCount => Figures.HistogramTotal(Histogram);
 
     /// <summary>Merges raw slots (slot 0 = process, then arenas, shared and thread slots; as
-    /// 64-bit words from the end of the header) into one set of figures.</summary>
+    /// 64-bit words from the end of the header) into one set of figures, each by its schema
+    /// row's rule (Shared/StatsSchema.cs).</summary>
     internal static ulong[] Merge(ReadOnlySpan<ulong> slots, int slotCount, int arenaCount)
     {
         // Where slot s starts, in words.
@@ -63,7 +63,8 @@ public sealed class ProcessStats
         var merged = new ulong[StatsLayout.CountersPerSlot];
         for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
         {
-            if (Figures.IsProcessCounter(c))
+            var rule = Figures.SchemaOf(c).Merge;
+            if (rule == SlotMerge.ProcessSlot)
             {
                 merged[c] = slots[At(StatsLayout.ProcessSlot) + c];
                 continue;
@@ -74,7 +75,7 @@ public sealed class ProcessStats
                 ulong x = slots[At(s) + c];
                 // Sums wrap like the writer's arithmetic: a thread may free what another thread
                 // allocated, so its own BytesInUse goes "negative"; the total is still right.
-                v = c == StatsLayout.LargestFreeBlock ? Math.Max(v, x) : unchecked(v + x);
+                v = rule == SlotMerge.Max ? Math.Max(v, x) : unchecked(v + x);
             }
             merged[c] = v;
         }
@@ -89,12 +90,13 @@ public sealed class ProcessStats
         {
             fixed (ulong* fast = counts)
                 for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
-                    if (!Figures.IsProcessCounter(c))
+                    if (Figures.SchemaOf(c).Scope != FigureScope.Process)
                         merged[c] = unchecked(merged[c] + StatsLayout.FromFastCounts(c, fast));
         }
-        // Gauges read as signed numbers; a torn read can make one briefly negative: clamp at 0.
-        foreach (int c in new[] { StatsLayout.BytesInUse, StatsLayout.CachedBytes })
-            if ((long)merged[c] < 0) merged[c] = 0;
+        // Signed sums (SlotMerge.SignedSum: bytes in use, cached bytes) read as signed numbers; a
+        // torn read can make one briefly negative: clamp at 0.
+        for (int c = 0; c < StatsLayout.CountersPerSlot; c++)
+            if (Figures.SchemaOf(c).Merge == SlotMerge.SignedSum && (long)merged[c] < 0) merged[c] = 0;
         // The library reports a thread's growth to the process-wide peak in quanta (a plain store
         // per call, no atomic), so a small or young process's peak can lag its bytes in use. A
         // peak below the current level is never true: report at least the level.

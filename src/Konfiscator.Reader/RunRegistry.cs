@@ -18,7 +18,7 @@ public static class RunRegistry
 
     /// <summary>"runs" in the user's default stats directory, whatever KONFISCATOR_STATS_DIR says.</summary>
     public static string RegistryDirectory =>
-        string.Create(CultureInfo.InvariantCulture, $"/dev/shm/konfiscator-{StatsDirectory.EffectiveUid}/runs");
+        string.Create(CultureInfo.InvariantCulture, $"{Konfiscator.Stats.StatsSchema.DefaultDirectoryPrefix}{StatsDirectory.EffectiveUid}/runs");
 
     /// <summary>Registers <paramref name="directory"/> as this process's run directory; dispose to
     /// remove the entry. Null (and nothing registered) when the registry directory cannot be used.</summary>

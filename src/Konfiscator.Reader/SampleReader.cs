@@ -55,7 +55,7 @@ public sealed class SampleTable
     public string StateText => State switch
     {
         SampleLayout.StateOn => "on",
-        SampleLayout.StateOffBySetting => "off (KONFISCATOR_SAMPLE_BYTES=0)",
+        SampleLayout.StateOffBySetting => $"off ({StatsSchema.SampleBytesVariable}=0)",
         SampleLayout.StateNoUnwinder => "off (no unwinder: _Unwind_Backtrace not found)",
         SampleLayout.StateNotStarted => "not started (the library's initializer has not run)",
         SampleLayout.StateUnpublished => "on, but no longer published (no space in the stats directory): these tables are stale",

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Konfiscator.Stats;
 
 namespace Konfiscator.Reader;
 
@@ -7,8 +8,8 @@ namespace Konfiscator.Reader;
 /// (<c>exporter.pid</c> is the exporter's own claim).</summary>
 public static class SegmentFileName
 {
-    public const string Suffix = ".kstats";
-    public const string ExporterPidFile = "exporter.pid";
+    public const string Suffix = StatsSchema.SegmentSuffix;
+    public const string ExporterPidFile = StatsSchema.ExporterPidFile;
 
     public static string Format(int pid, uint generation) =>
         generation == 0

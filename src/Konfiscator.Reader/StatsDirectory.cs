@@ -1,14 +1,15 @@
 using System.Globalization;
 using System.Text;
 using Konfiscator.Reader.Interop;
+using Konfiscator.Stats;
 
 namespace Konfiscator.Reader;
 
 /// <summary>The per-user directory where processes publish their segments.</summary>
 public static class StatsDirectory
 {
-    public const string DirectoryVariable = "KONFISCATOR_STATS_DIR";
-    public const string PublishVariable = "KONFISCATOR_STATS";
+    public const string DirectoryVariable = StatsSchema.DirectoryVariable;
+    public const string PublishVariable = StatsSchema.PublishVariable;
 
     public static uint EffectiveUid => Libc.GetEuid();
 
@@ -24,7 +25,7 @@ public static class StatsDirectory
             ? Environment.GetEnvironmentVariable(DirectoryVariable)
             : environment.TryGetValue(DirectoryVariable, out var v) ? v : null;
         return string.IsNullOrEmpty(custom)
-            ? string.Create(CultureInfo.InvariantCulture, $"/dev/shm/konfiscator-{EffectiveUid}")
+            ? string.Create(CultureInfo.InvariantCulture, $"{StatsSchema.DefaultDirectoryPrefix}{EffectiveUid}")
             : custom;
     }
 
@@ -122,7 +123,7 @@ public sealed class ExporterClaim : IDisposable
         string content = string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} {ProcFs.SelfStartTime()}\n");
         // Write a private temporary file and rename it over the name: atomic, and a symlink
         // planted at exporter.pid is replaced, never written through.
-        string temp = System.IO.Path.Combine(directory, $".exporter.pid.{Environment.ProcessId}.tmp");
+        string temp = System.IO.Path.Combine(directory, $".{SegmentFileName.ExporterPidFile}.{Environment.ProcessId}.tmp");
         using (var stream = new FileStream(temp, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,

@@ -17,12 +17,9 @@
 //
 // Every counter is a little-endian 64-bit integer at an 8-byte aligned offset.
 // Each slot starts on its own cache line, so no two writers share a line.
-// Readers add up the slots without ever blocking the process:
-//   - every counter and gauge is the sum over slots 1..SlotCount-1, except
-//     LargestFreeBlock (the maximum) and the [P] entries (slot 0 only);
-//   - BytesInUse is kept per slot as a wrapping 64-bit integer (a thread may free
-//     what another allocated, so its own slot can go "negative"); the sum, read
-//     as a signed number, is the process's bytes in use (clamp a torn negative at 0).
+// Readers add up the slots without ever blocking the process. What each counter
+// is (counter or gauge, per slot or process-wide, how slots and processes merge,
+// its metric name) is the one table in StatsSchema.cs.
 // A slot of a thread that exits is handed to the next new thread *without*
 // being reset, so sums never go down. A reader can see a torn *set* of counters
 // (one updated, the next not yet), never a torn single counter.
@@ -68,39 +65,38 @@ namespace Konfiscator.Stats
 
         public const uint FlagFinal = 1;
 
-        // Counters within a slot (index of a u64). Kinds: C = counter (only grows),
-        // G = gauge. In slot 0 (process) only the entries marked [P] are used; in
-        // arena slots all others.
-        public const int MallocCalls = 0;          // C
-        public const int FreeCalls = 1;            // C  free() and cfree(), NULL included
-        public const int CallocCalls = 2;          // C
-        public const int ReallocCalls = 3;         // C
-        public const int ReallocarrayCalls = 4;    // C
-        public const int MemalignCalls = 5;        // C
-        public const int PosixMemalignCalls = 6;   // C
-        public const int AlignedAllocCalls = 7;    // C
-        public const int VallocCalls = 8;          // C
-        public const int PvallocCalls = 9;         // C
-        public const int UsableSizeCalls = 10;     // C  malloc_usable_size()
-        public const int CfreeCalls = 11;          // C  (also counted in FreeCalls)
-        public const int FailedAllocations = 12;   // C  calls that returned NULL/ENOMEM
-        public const int BytesAllocated = 13;      // C  usable bytes handed out
-        public const int BytesFreed = 14;          // C  usable bytes given back
-        public const int BytesInUse = 15;          // G  usable bytes live now (wrapping per slot; see above)
-        public const int Coalesces = 16;           // C  free blocks merged with a neighbour ("defrag")
-        public const int FreeBytes = 17;           // G  bytes in free blocks of the arena's regions
-        public const int FreeBlocks = 18;          // G  number of free blocks
-        public const int LargestFreeBlock = 19;    // G  size of the largest free block
-        public const int MmapCalls = 20;           // C  [P] mmap/mremap calls that mapped memory
-        public const int MunmapCalls = 21;         // C  [P]
-        public const int BytesMapped = 22;         // G  [P] bytes currently mapped from the OS
-        public const int PeakBytesInUse = 23;      // G  [P] highest process-wide BytesInUse seen
-        public const int ProcessBytesInUse = 24;   // G  [P] process-wide BytesInUse (for the peak)
-        public const int RequestSizeSum = 25;      // C  sum of requested sizes (histogram _sum)
-        public const int CachedBytes = 26;         // G  bytes of blocks held by thread caches (and on their way back
+        // Counters within a slot (index of a u64). Kind, scope and merge rule of each:
+        // StatsSchema.cs (in slot 0, only the process-wide ones are used).
+        public const int MallocCalls = 0;
+        public const int FreeCalls = 1;            // free() and cfree(), NULL included
+        public const int CallocCalls = 2;
+        public const int ReallocCalls = 3;
+        public const int ReallocarrayCalls = 4;
+        public const int MemalignCalls = 5;
+        public const int PosixMemalignCalls = 6;
+        public const int AlignedAllocCalls = 7;
+        public const int VallocCalls = 8;
+        public const int PvallocCalls = 9;
+        public const int UsableSizeCalls = 10;     // malloc_usable_size()
+        public const int CfreeCalls = 11;          // (also counted in FreeCalls)
+        public const int FailedAllocations = 12;   // calls that returned NULL/ENOMEM
+        public const int BytesAllocated = 13;      // usable bytes handed out
+        public const int BytesFreed = 14;          // usable bytes given back
+        public const int BytesInUse = 15;          // usable bytes live now (wrapping per slot: a thread may free what another allocated)
+        public const int Coalesces = 16;           // free blocks merged with a neighbour ("defrag")
+        public const int FreeBytes = 17;           // bytes in free blocks of the arena's regions
+        public const int FreeBlocks = 18;          // number of free blocks
+        public const int LargestFreeBlock = 19;    // size of the largest free block
+        public const int MmapCalls = 20;           // mmap/mremap calls that mapped memory
+        public const int MunmapCalls = 21;
+        public const int BytesMapped = 22;         // bytes currently mapped from the OS
+        public const int PeakBytesInUse = 23;      // highest process-wide BytesInUse seen
+        public const int ProcessBytesInUse = 24;   // process-wide BytesInUse (for the peak)
+        public const int RequestSizeSum = 25;      // sum of requested sizes (histogram _sum)
+        public const int CachedBytes = 26;         // bytes of blocks held by thread caches (and on their way back
                                                    //    to their arena): in use to the heap, free to the program (wrapping per slot)
-        public const int CacheRefillBlocks = 27;   // C  blocks the thread caches took from the heap
-        public const int CacheReturnBlocks = 28;   // C  blocks the thread caches gave back to the heap
+        public const int CacheRefillBlocks = 27;   // blocks the thread caches took from the heap
+        public const int CacheReturnBlocks = 28;   // blocks the thread caches gave back to the heap
 
         /// <summary>Histogram of requested sizes: bucket i counts requests of at most 2^i bytes
         /// (i = 0..HistogramBuckets-2); the last bucket counts everything larger. Not cumulative.</summary>

@@ -24,7 +24,7 @@ public sealed partial class AlignedAmongLiveBlocksTests
     [InlineData("64", "0", true)]
     [InlineData("256", "0", true)]
     [InlineData("2048", "0", true)]
-    public void MemalignAmong10000LiveBlocks(string alignment, string tcache, bool verify)
+    public void Memalign_among_10000_live_blocks_is_aligned_and_leaves_them_intact(string alignment, string tcache, bool verify)
     {
         string[] arguments = verify ? ["10000", alignment, "1000", "verify"] : ["10000", alignment, "3000"];
         var run = Preload.Run(TrialPrograms.Get("aligned_live"), arguments,

@@ -13,7 +13,7 @@ namespace Konfiscator.Hardening.Tests;
 public sealed class DlcloseThreadTests
 {
     [Fact]
-    public void ThreadExitsAfterTheLibraryWasClosed()
+    public void A_thread_exits_after_the_library_was_closed()
     {
         var result = ChildProcess.Run(TrialPrograms.Get("dlclose_thread"), [RepoPaths.RequireLibrary()]);
         result.AssertSucceeded();

@@ -15,7 +15,7 @@ public sealed class ForkAfterThreadExitTests
     [Theory]
     [InlineData("1")]
     [InlineData("0")]
-    public void ChildStartsAThreadAfterTheParentJoinedOne(string tcache)
+    public void A_child_starts_a_thread_after_the_parent_joined_one(string tcache)
     {
         var run = Preload.Run(TrialPrograms.Get("fork_after_thread_exit"), [],
             environment: new Dictionary<string, string?> { ["KONFISCATOR_TCACHE"] = tcache });
@@ -24,7 +24,7 @@ public sealed class ForkAfterThreadExitTests
     }
 
     [Fact]
-    public void PythonForkPoolWorkersStartThreads()
+    public void Python_fork_pool_workers_start_threads()
     {
         string python = Tools.Require("python3");
         var run = Preload.Run(python, [RepoPaths.NativeSource("fork_pool_after_threads.py")]);

@@ -13,7 +13,7 @@ namespace Konfiscator.Hardening.Tests;
 public sealed class MapCountExhaustionTests
 {
     [Fact]
-    public void FreesAtTheMapEntryLimitKeepTheMemoryAndRetryLater()
+    public void Frees_at_the_map_entry_limit_keep_the_memory_and_retry_later()
     {
         var run = Preload.Run(TrialPrograms.Get("map_count_exhaustion"), []);
         var result = run.Result.AssertSucceeded();

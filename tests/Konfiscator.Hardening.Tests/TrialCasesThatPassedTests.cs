@@ -18,7 +18,7 @@ public sealed partial class TrialCasesThatPassedTests
     [InlineData("forks", "1")]
     [InlineData("forks", "0")]
     [InlineData("spawn", "1")]
-    public void TrialCase(string mode, string tcache)
+    public void Trial_case_runs_to_the_end_without_a_message(string mode, string tcache)
     {
         var run = Preload.Run(TrialPrograms.Get("trial_cases"), [mode],
             environment: new Dictionary<string, string?> { ["KONFISCATOR_TCACHE"] = tcache });

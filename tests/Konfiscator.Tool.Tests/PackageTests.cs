@@ -27,8 +27,9 @@ public class PackageTests
         Assert.True(untar == 0, untarOutput);
         string top = Directory.GetDirectories(dir.Path).Single();
         Assert.Equal(Path.GetFileName(tarball)[..^".tar.gz".Length], Path.GetFileName(top));
-        foreach (string file in new[] { "bin/konfiscator", "bin/konf-driver", "lib/libkonfiscator.so", "README.md" })
+        foreach (string file in new[] { "bin/konfiscator", "bin/konf-driver", "lib/libkonfiscator.so", "README.md", "LICENSE" })
             Assert.True(File.Exists(Path.Combine(top, file)), $"{file} is missing from the tarball");
+        Assert.Equal(File.ReadAllText(Path.Combine(Artifacts.RepoRoot, "LICENSE")), File.ReadAllText(Path.Combine(top, "LICENSE")));
 
         // No .NET anywhere: an empty PATH, a DOTNET_ROOT that does not exist, nothing inherited.
         string emptyPath = Path.Combine(dir.Path, "empty");
@@ -52,6 +53,14 @@ public class PackageTests
         string package = Path.Combine(Artifacts.Directory, "nupkg");
         if (!Directory.Exists(package) || Directory.GetFiles(package, "konfiscator.*.nupkg").Length == 0)
             throw new Xunit.Sdk.XunitException($"no konfiscator.<version>.nupkg in {package}: run ./build.sh --package (test.sh does)");
+        // The package says its licence (an SPDX expression, as NuGet shows it) and carries the text.
+        string nupkg = Directory.GetFiles(package, "konfiscator.*.nupkg").Single();
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(nupkg))
+        {
+            Assert.NotNull(zip.GetEntry("LICENSE"));
+            using var nuspec = new StreamReader(zip.GetEntry("konfiscator.nuspec")!.Open());
+            Assert.Contains("<license type=\"expression\">MIT</license>", nuspec.ReadToEnd(), StringComparison.Ordinal);
+        }
         using var dir = new TempDir();
         // Only the local package source: nothing is fetched from anywhere.
         File.WriteAllText(dir.File("nuget.config"),

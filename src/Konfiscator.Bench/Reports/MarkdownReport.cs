@@ -54,7 +54,7 @@ public static class MarkdownReport
         if (results.StatsOverhead is { } overhead)
         {
             sb.AppendLine();
-            sb.AppendLine("### Cost of publishing statistics: konfiscator / konfiscator-nostats (KONFISCATOR_STATS=0)");
+            sb.AppendLine($"### Cost of publishing statistics: konfiscator / konfiscator-nostats ({Konfiscator.Stats.StatsSchema.PublishVariable}=0)");
             sb.AppendLine();
             sb.Append(OverheadTable(results, overhead));
         }

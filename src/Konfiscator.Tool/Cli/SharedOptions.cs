@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Konfiscator.Stats;
 using Konfiscator.Tool.Http;
 
 namespace Konfiscator.Tool.Cli;
@@ -49,7 +50,7 @@ internal static class SharedOptions
 
     public static Option<string?> StatsDir() => new("--stats-dir")
     {
-        Description = "The stats directory (default: $KONFISCATOR_STATS_DIR, else /dev/shm/konfiscator-<uid>)",
+        Description = $"The stats directory (default: ${StatsSchema.DirectoryVariable}, else {StatsSchema.DefaultDirectoryPrefix}<uid>)",
         HelpName = "DIR",
     };
 

@@ -38,7 +38,7 @@ internal static class BenchCommand
             Description = "Comma-separated subset of: " + string.Join(",", BenchmarkRunner.AllocatorNames),
             HelpName = "A,B",
         };
-        var noStats = new Option<bool>("--nostats") { Description = "Also run konfiscator with KONFISCATOR_STATS=0 (the cost of publishing, as a ratio)" };
+        var noStats = new Option<bool>("--nostats") { Description = $"Also run konfiscator with {Konfiscator.Stats.StatsSchema.PublishVariable}=0 (the cost of publishing, as a ratio)" };
         var output = new Option<string>("--out")
         {
             Description = "Directory for bench.md, bench.json and bench.svg",

@@ -21,7 +21,7 @@ internal static class ExporterCommand
         Help.Examples(exporter,
             ("konfiscator exporter", "every process publishing in the default directory, on :8000"),
             ("konfiscator exporter --listen 127.0.0.1:9100", "loopback only, another port"),
-            ("konfiscator exporter --stats-dir /srv/kstats", "with KONFISCATOR_STATS_DIR=/srv/kstats set for the programs"));
+            ("konfiscator exporter --stats-dir /srv/kstats", $"with {Konfiscator.Stats.StatsSchema.DirectoryVariable}=/srv/kstats set for the programs"));
         exporter.SetAction((parse, cancel) => RunAsync(
             SharedOptions.ParseListen(parse.GetValue(listen)!),
             parse.GetValue(perPid),

@@ -93,7 +93,7 @@ internal static class RunCommand
             throw new ToolException(problem, ExitCodes.RunFailure);
 
         // KONFISCATOR_LEAKS=1: the tool reports the leaks, symbolized, instead of the library.
-        bool reportLeaks = Environment.GetEnvironmentVariable("KONFISCATOR_LEAKS") == "1";
+        bool reportLeaks = Environment.GetEnvironmentVariable(Konfiscator.Stats.StatsSchema.LeaksVariable) == "1";
         var endedTables = new System.Collections.Concurrent.ConcurrentQueue<(ProcessStats, SampleTable)>();
         MetricsHost? host = null;
         // ps, stats, top, heap and the exporter's page find a private directory through the registry.
@@ -121,7 +121,7 @@ internal static class RunCommand
                 ["LD_PRELOAD"] = string.IsNullOrWhiteSpace(preload) ? library : $"{library} {preload}",
                 [StatsDirectory.DirectoryVariable] = directory,
             };
-            if (reportLeaks) environment["KONFISCATOR_LEAKS"] = null; // the tool reports them (below)
+            if (reportLeaks) environment[Konfiscator.Stats.StatsSchema.LeaksVariable] = null; // the tool reports them (below)
             using var relay = new SignalRelay();
             var child = CommandLauncher.Start(name, program, command.Skip(1), environment);
             // Only now that the program runs: nothing claims to serve a program that never started.
@@ -157,7 +157,7 @@ internal static class RunCommand
         "konfiscator: the demo put 50 ints each in a malloc of its own, printed them and freed each: 50 mallocs " +
         "of 4 bytes, 50 frees. The one more malloc, still in use at exit, is stdio's output buffer (glibc never frees it); " +
         "with sampling on (the default) the dynamic loader adds a few mallocs and callocs when the library opens " +
-        "libgcc_s for its stack unwinder (none with KONFISCATOR_SAMPLE_BYTES=0).";
+        $"libgcc_s for its stack unwinder (none with {Konfiscator.Stats.StatsSchema.SampleBytesVariable}=0).";
 
     private static void PrintSummary(MetricsHost host, string name, int status)
     {

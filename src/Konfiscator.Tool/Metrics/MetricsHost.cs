@@ -39,7 +39,7 @@ internal sealed class MetricsHost : IAsyncDisposable
         var claim = ExporterClaim.TryClaim(directory, out int holder);
         if (claim is null)
         {
-            string message = $"{directory} is already collected by process {holder} (its exporter.pid)";
+            string message = $"{directory} is already collected by process {holder} (its {Reader.SegmentFileName.ExporterPidFile})";
             if (requireClaim)
                 throw new ToolException($"{message}; stop it or use another --stats-dir");
             log.WriteLine($"konfiscator: {message}; only reading it, that process folds in and removes ended processes");

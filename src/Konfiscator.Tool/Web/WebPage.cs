@@ -129,7 +129,9 @@ async function flame(pid) {
     const note = document.createElement("p");
     note.id = "flame-none";
     note.textContent = "No allocation samples (sampling: " + (sampling ? sampling.state : "unknown") +
-      "; set by KONFISCATOR_SAMPLE_BYTES), so no flame graph.";
+      "; set by 
+""" + Konfiscator.Stats.StatsSchema.SampleBytesVariable + """
+), so no flame graph.";
     box.append(note);
   }
   return box;

@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using System.Threading;
 using Konfiscator.Native.Platform;
 using Konfiscator.Native.Stats;
+using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Heaps
 {
@@ -76,7 +77,7 @@ namespace Konfiscator.Native.Heaps
                 a->NextRegionBytes = Regions.FirstBytes;
                 a->Stats = StatsWriter.ArenaSlot(i);
             }
-            ThreadCaches.Initialize(enabled: !Settings.IsOff("KONFISCATOR_TCACHE"));
+            ThreadCaches.Initialize(enabled: !Settings.IsOff(StatsSchema.ThreadCacheVariable));
             Sampling.Sampler.Configure();
 
             uint key;

@@ -35,7 +35,7 @@ namespace Konfiscator.Native.Sampling
 
         public static void Configure()
         {
-            byte* value = Settings.Get("KONFISCATOR_LEAKS");
+            byte* value = Settings.Get(StatsSchema.LeaksVariable);
             if (value == null || *value == 0 || TextBuffer.Equals(value, "0")) return;
             if (TextBuffer.Equals(value, "1")) { s_mode = 1; return; }
             fixed (byte* path = s_buffers.Path)
@@ -73,7 +73,8 @@ namespace Konfiscator.Native.Sampling
                 if (mean == 0 || SampleTables.State != SampleLayout.StateOn)
                 {
                     line.Append("konfiscator: leaks: sampling is off (");
-                    line.Append(mean == 0 ? "KONFISCATOR_SAMPLE_BYTES=0" : "no unwinder");
+                    if (mean == 0) { line.Append(StatsSchema.SampleBytesVariable); line.Append("=0"); }
+                    else line.Append("no unwinder");
                     line.Append("); nothing to report\n");
                     Libc.write(fd, bytes, (nuint)line.Length);
                     return;

@@ -59,7 +59,7 @@ namespace Konfiscator.Native.Sampling
 
         private static ulong ReadMean()
         {
-            byte* text = Settings.Get("KONFISCATOR_SAMPLE_BYTES");
+            byte* text = Settings.Get(StatsSchema.SampleBytesVariable);
             if (text == null || *text == 0) return DefaultMean;
             ulong value = TextBuffer.ParseUnsigned(text, out int used);
             if (used == 0) return DefaultMean;

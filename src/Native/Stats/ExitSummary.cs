@@ -29,7 +29,7 @@ namespace Konfiscator.Native.Stats
         /// <summary>At start-up: registers the summary when KONFISCATOR_SHOW_STATS is on (1, on, true, yes).</summary>
         public static void RegisterIfAsked()
         {
-            if (!Settings.IsOn("KONFISCATOR_SHOW_STATS", defaultValue: false)) return;
+            if (!Settings.IsOn(StatsSchema.ShowStatsVariable, defaultValue: false)) return;
             int copy = fcntl(2, F_DUPFD_CLOEXEC, 100);
             if (copy >= 0) s_stderr = copy;
             __cxa_atexit(&Print, null, null);
@@ -50,38 +50,41 @@ namespace Konfiscator.Native.Stats
                 while (bytes[length] != 0) length++;
                 line.Truncate(length);
                 line.Append("): ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.MallocCalls), " malloc, ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.FreeCalls), " free, ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.CallocCalls), " calloc, ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.ReallocCalls), " realloc, ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.FailedAllocations), " failed");
+                Count(ref line, StatsWriter.Read(StatsLayout.MallocCalls), " malloc, ");
+                Count(ref line, StatsWriter.Read(StatsLayout.FreeCalls), " free, ");
+                Count(ref line, StatsWriter.Read(StatsLayout.CallocCalls), " calloc, ");
+                Count(ref line, StatsWriter.Read(StatsLayout.ReallocCalls), " realloc, ");
+                Count(ref line, StatsWriter.Read(StatsLayout.FailedAllocations), " failed");
                 Send(ref line);
 
                 // konfiscator: allocated 12.3 MiB, in use 1.0 KiB at exit, peak 3.4 MiB, mapped 4.0 MiB (9 mmap, 2 munmap)
                 line = Start(bytes);
                 line.Append("allocated ");
-                Bytes(ref line, StatsWriter.Sum(StatsLayout.BytesAllocated));
+                Bytes(ref line, StatsWriter.Read(StatsLayout.BytesAllocated));
                 line.Append(", in use at exit ");
-                long inUse = (long)StatsWriter.Sum(StatsLayout.BytesInUse);
-                Bytes(ref line, inUse < 0 ? 0 : (ulong)inUse);
+                ulong inUse = StatsWriter.Read(StatsLayout.BytesInUse);
+                Bytes(ref line, inUse);
                 line.Append(", peak ");
-                Bytes(ref line, StatsWriter.Process(StatsLayout.PeakBytesInUse));
+                // The peak is reported in quanta (StatsWriter.WouldRaisePeak), so it can lag what is
+                // in use; a peak below the level is never true (the reader says the same).
+                ulong peak = StatsWriter.Read(StatsLayout.PeakBytesInUse);
+                Bytes(ref line, peak > inUse ? peak : inUse);
                 line.Append(", mapped ");
-                Bytes(ref line, StatsWriter.Process(StatsLayout.BytesMapped));
+                Bytes(ref line, StatsWriter.Read(StatsLayout.BytesMapped));
                 line.Append(" (");
-                Count(ref line, StatsWriter.Process(StatsLayout.MmapCalls), " mmap, ");
-                Count(ref line, StatsWriter.Process(StatsLayout.MunmapCalls), " munmap)");
+                Count(ref line, StatsWriter.Read(StatsLayout.MmapCalls), " mmap, ");
+                Count(ref line, StatsWriter.Read(StatsLayout.MunmapCalls), " munmap)");
                 Send(ref line);
 
                 // konfiscator: free 1.1 MiB in 23 blocks, largest 900.0 KiB, 40 coalesces
                 line = Start(bytes);
                 line.Append("free ");
-                Bytes(ref line, StatsWriter.Sum(StatsLayout.FreeBytes));
+                Bytes(ref line, StatsWriter.Read(StatsLayout.FreeBytes));
                 line.Append(" in ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.FreeBlocks), " blocks, largest ");
-                Bytes(ref line, StatsWriter.Max(StatsLayout.LargestFreeBlock));
+                Count(ref line, StatsWriter.Read(StatsLayout.FreeBlocks), " blocks, largest ");
+                Bytes(ref line, StatsWriter.Read(StatsLayout.LargestFreeBlock));
                 line.Append(", ");
-                Count(ref line, StatsWriter.Sum(StatsLayout.Coalesces), " coalesces");
+                Count(ref line, StatsWriter.Read(StatsLayout.Coalesces), " coalesces");
                 Send(ref line);
             }
         }

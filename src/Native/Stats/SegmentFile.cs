@@ -69,7 +69,7 @@ namespace Konfiscator.Native.Stats
         public static bool PublishingEnabled()
         {
             if (s_publish < 0)
-                s_publish = !Settings.IsSecure && Settings.IsOn("KONFISCATOR_STATS", defaultValue: true) ? 1 : 0;
+                s_publish = !Settings.IsSecure && Settings.IsOn(StatsSchema.PublishVariable, defaultValue: true) ? 1 : 0;
             return s_publish != 0;
         }
 
@@ -219,18 +219,19 @@ namespace Konfiscator.Native.Stats
             fixed (byte* dir = s_scratch.Dir)
             {
                 var path = new TextBuffer(dir, PathCapacity);
-                byte* custom = Settings.Get("KONFISCATOR_STATS_DIR");
+                byte* custom = Settings.Get(StatsSchema.DirectoryVariable);
                 if (custom != null && *custom != 0)
                     path.AppendCString(custom);
                 else
                 {
-                    path.Append("/dev/shm/konfiscator-");
+                    path.Append(StatsSchema.DefaultDirectoryPrefix);
                     path.Append((ulong)Libc.geteuid());
                 }
                 if (!path.Complete)
                 {
                     var line = Notice.Begin();
-                    line.Append("KONFISCATOR_STATS_DIR is too long (");
+                    line.Append(StatsSchema.DirectoryVariable);
+                    line.Append(" is too long (");
                     line.Append((ulong)(PathCapacity - 1));
                     line.Append(" bytes at most); counting privately, nothing is published");
                     Report(ref line);
@@ -344,7 +345,7 @@ namespace Konfiscator.Native.Stats
             var n = new TextBuffer(name, NameCapacity);
             n.Append((ulong)pid);
             if (seq > 0) { n.Append((byte)'.'); n.Append((ulong)seq); }
-            n.Append(".kstats");
+            n.Append(StatsSchema.SegmentSuffix);
         }
 
         /// <summary>True while the exporter named in exporter.pid is running.</summary>
@@ -353,7 +354,7 @@ namespace Konfiscator.Native.Stats
             fixed (byte* text = s_scratch.Text)
             {
                 var name = new TextBuffer(text, 64);
-                name.Append("exporter.pid");
+                name.Append(StatsSchema.ExporterPidFile);
                 int fd = Libc.openat(dirfd, text, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
                 if (fd < 0) return false;
                 nint n = Libc.read(fd, text, 63);
@@ -443,7 +444,7 @@ namespace Konfiscator.Native.Stats
         {
             int length = 0;
             while (name[length] != 0) length++;
-            const string suffix = ".kstats";
+            const string suffix = StatsSchema.SegmentSuffix;
             if (length <= suffix.Length) return false;
             fixed (char* s = suffix)
                 for (int i = 0; i < suffix.Length; i++)

@@ -35,7 +35,6 @@ namespace Konfiscator.Native.Stats
         private static int* s_releasedSlots;
         private static int s_releasedCount;
 
-
         /// <summary>Sets up counting for <paramref name="arenaCount"/> arenas and up to
         /// <paramref name="threadSlots"/> threads with slots of their own. Must run before any other mapping.</summary>
         public static bool Initialize(int arenaCount, int threadSlots)
@@ -58,7 +57,8 @@ namespace Konfiscator.Native.Stats
             s_releasedSlots = (int*)OsMemory.Map(releasedBytes);
             if (s_releasedSlots == null) return false;
             CountMap(releasedBytes);
-            nuint forkBytes = OsMemory.RoundUpToPage((nuint)(s_slotCount * GaugeCount * sizeof(ulong)));
+            FindGauges();
+            nuint forkBytes = OsMemory.RoundUpToPage((nuint)(s_slotCount * s_gaugeCount * sizeof(ulong)));
             s_forkGauges = (ulong*)OsMemory.Map(forkBytes);
             if (s_forkGauges == null) return false;
             CountMap(forkBytes);
@@ -205,8 +205,23 @@ namespace Konfiscator.Native.Stats
 
         // ---- reading the figures back (the exit summary) ----
 
+        /// <summary>A figure of this process merged from its slots by the schema's rule
+        /// (Shared/StatsSchema.cs), as a reader merges it.</summary>
+        public static ulong Read(int counter)
+        {
+            switch (StatsSchema.Of(counter).Merge)
+            {
+                case SlotMerge.ProcessSlot: return ProcessSlot[counter];
+                case SlotMerge.Max: return Max(counter);
+                case SlotMerge.SignedSum:
+                    ulong sum = Sum(counter);
+                    return (long)sum < 0 ? 0 : sum; // a torn read can make it briefly negative
+                default: return Sum(counter);
+            }
+        }
+
         /// <summary>A counter summed over every slot but the process slot (as the reader does).</summary>
-        public static ulong Sum(int counter) => SumOverSlots(counter);
+        private static ulong Sum(int counter) => SumOverSlots(counter);
 
         /// <summary>Figure <paramref name="counter"/> of one slot: its own value and what the
         /// slot's fast-path counts add to it (StatsLayout.FromFastCounts).</summary>
@@ -216,7 +231,7 @@ namespace Konfiscator.Native.Stats
                 : c[counter];
 
         /// <summary>The largest value of a counter over the arena slots.</summary>
-        public static ulong Max(int counter)
+        private static ulong Max(int counter)
         {
             ulong largest = 0;
             for (int slot = StatsLayout.FirstArenaSlot; slot < SlotsInUse; slot++)
@@ -226,9 +241,6 @@ namespace Konfiscator.Native.Stats
             }
             return largest;
         }
-
-        /// <summary>A process-wide figure ([P], slot 0).</summary>
-        public static ulong Process(int counter) => ProcessSlot[counter];
 
         // ---- process-wide figures (atomic: every arena writes them) ----
 
@@ -316,14 +328,15 @@ namespace Konfiscator.Native.Stats
             // writes to one or two pages here, not the whole segment (each page the
             // parent writes after a fork is a copy-on-write fault; bash forks a lot).
             int used = SlotsInUse;
-            for (int slot = 0; slot < used; slot++)
-            {
-                ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
-                // The gauges with what the fast-path counts add to them: the child starts
-                // its counts at zero.
-                for (int g = 0; g < GaugeCount; g++)
-                    s_forkGauges[slot * GaugeCount + g] = SlotFigure(slot, c, GaugeAt(g));
-            }
+            fixed (int* gauges = s_gauges.Counters)
+                for (int slot = 0; slot < used; slot++)
+                {
+                    ulong* c = (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
+                    // The gauges with what the fast-path counts add to them: the child starts
+                    // its counts at zero.
+                    for (int g = 0; g < s_gaugeCount; g++)
+                        s_forkGauges[slot * s_gaugeCount + g] = SlotFigure(slot, c, gauges[g]);
+                }
         }
 
         public static void AfterForkInParent() => UnlockSlots();
@@ -351,18 +364,21 @@ namespace Konfiscator.Native.Stats
             // A new file reads as zeros, and the private copy is mostly zeros already:
             // only values that differ are written, so few pages are touched.
             int used = SlotsInUse;
-            for (int slot = 0; slot < used; slot++)
-            {
-                ulong* c = (ulong*)(target + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
-                int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
-                for (int i = 0; i < counters; i++)
-                    if (c[i] != 0 && !IsGauge(i)) c[i] = 0;
-                for (int g = 0; g < GaugeCount; g++)
+            fixed (int* gauges = s_gauges.Counters)
+            fixed (bool* isGauge = s_gauges.IsGauge)
+                for (int slot = 0; slot < used; slot++)
                 {
-                    ulong v = s_forkGauges[slot * GaugeCount + g];
-                    if (c[GaugeAt(g)] != v) c[GaugeAt(g)] = v;
+                    ulong* c = (ulong*)(target + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
+                    // A thread slot also holds the fast paths' counts (past CountersPerSlot): counters.
+                    int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
+                    for (int i = 0; i < counters; i++)
+                        if (c[i] != 0 && (i >= StatsLayout.CountersPerSlot || !isGauge[i])) c[i] = 0;
+                    for (int g = 0; g < s_gaugeCount; g++)
+                    {
+                        ulong v = s_forkGauges[slot * s_gaugeCount + g];
+                        if (c[gauges[g]] != v) c[gauges[g]] = v;
+                    }
                 }
-            }
             // The parent's file mapping is shared with the parent: leave it alone.
             if (wasPublished) Libc.munmap(inherited, FileSize);
             if (target == s_private) SampleTables.Attach(null, 0);
@@ -386,27 +402,30 @@ namespace Konfiscator.Native.Stats
         /// slots handed out so far (thread slots come last).</summary>
         private static int SlotsInUse => StatsLayout.FirstThreadSlot(s_arenaCount) + s_slotsHandedOut;
 
-        private const int GaugeCount = 8;
-
-        /// <summary>The g-th gauge (g &lt; GaugeCount): the figures that describe the heap
-        /// rather than count calls.</summary>
-        private static int GaugeAt(int g) => g switch
+        /// <summary>The gauges of a slot (Shared/StatsSchema.cs): the figures that describe the heap
+        /// rather than count calls, which a fork child keeps. Read from the schema once, at start-up.</summary>
+        private struct GaugeTable
         {
-            0 => StatsLayout.BytesInUse,
-            1 => StatsLayout.FreeBytes,
-            2 => StatsLayout.FreeBlocks,
-            3 => StatsLayout.LargestFreeBlock,
-            4 => StatsLayout.BytesMapped,
-            5 => StatsLayout.PeakBytesInUse,
-            6 => StatsLayout.CachedBytes,
-            _ => StatsLayout.ProcessBytesInUse,
-        };
+            public fixed int Counters[StatsLayout.CountersPerSlot]; // the first s_gaugeCount are used
+            public fixed bool IsGauge[StatsLayout.CountersPerSlot];
+        }
+#pragma warning disable CS0169 // only ever used through `fixed`
+        private static GaugeTable s_gauges;
+#pragma warning restore CS0169
+        private static int s_gaugeCount;
 
-        private static bool IsGauge(int counter)
+        private static void FindGauges()
         {
-            for (int g = 0; g < GaugeCount; g++)
-                if (GaugeAt(g) == counter) return true;
-            return false;
+            s_gaugeCount = 0;
+            fixed (int* gauges = s_gauges.Counters)
+            fixed (bool* isGauge = s_gauges.IsGauge)
+                for (int row = 0; row < StatsSchema.Rows; row++)
+                {
+                    FigureSchema figure = StatsSchema.At(row);
+                    if (figure.Kind != FigureKind.Gauge) continue;
+                    isGauge[figure.Counter] = true;
+                    gauges[s_gaugeCount++] = figure.Counter;
+                }
         }
     }
 }
