@@ -22,20 +22,25 @@ internal static class ProfileSource
             return candidates.Where(s => s.Stats.Pid == p)
                        .OrderByDescending(s => s.Live).ThenByDescending(s => s.Stats.StartTime).ThenByDescending(s => s.Stats.Generation)
                        .FirstOrDefault()
-                   ?? throw new ToolException($"process {p} publishes no figures in {directory}");
+                   ?? throw new ToolException($"process {p} publishes no figures in {directory}{EndedNote}");
         }
         if (command is not null)
         {
             return candidates.Where(s => s.Stats.Command == command)
                        .OrderByDescending(s => s.Live).ThenByDescending(s => s.Stats.StartTime).ThenByDescending(s => s.Stats.Pid)
                        .FirstOrDefault()
-                   ?? throw new ToolException($"no process of command {command} publishes figures in {directory}");
+                   ?? throw new ToolException($"no process of command {command} publishes figures in {directory}{EndedNote}");
         }
         return candidates.Where(s => s.Live)
                    .OrderByDescending(s => s.Stats.StartTime).ThenByDescending(s => s.Stats.Pid).ThenByDescending(s => s.Stats.Generation)
                    .FirstOrDefault()
                ?? throw new ToolException($"no live process publishes figures in {directory}");
     }
+
+    // An exporter folds an ended process's counters into its totals and then removes the file, so
+    // /metrics still shows the process while its samples are gone: say so rather than leave it a puzzle.
+    private const string EndedNote =
+        " (a process that has ended can be profiled only until an exporter collects its file)";
 
     /// <summary>The chosen process's profile, or a <see cref="ToolException"/> saying why there is none.</summary>
     public static HeapProfile Load(string directory, ScannedSegment segment, bool peak, Symbolizer symbolizer)
