@@ -29,6 +29,9 @@ namespace Konfiscator.Native.Heaps
             ThreadCache* tc = TakeFromPool();
             if (tc == null) return null;
             tc->Home = home;
+            tc->HomeUsedTag = Blocks.PlainUsedTag(home->Index);
+            tc->ForeignHead = tc->ForeignTail = null;
+            tc->ForeignCount = 0;
             tc->InUseDelta = 0;
             tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             tc->NextFree = null;

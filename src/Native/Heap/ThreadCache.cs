@@ -20,6 +20,7 @@
 //   ThreadCache.Drain.cs   giving blocks back to the heap: sorted, joined, coalesced
 //   ThreadCache.Refill.cs  filling an empty bin: remote frees first, then a carved run
 //   ThreadCache.Pool.cs    making and retiring caches: the pool, thread exit, fork
+//   ThreadCache.Foreign.cs small blocks of other arenas: sent home in chains, not cached
 //
 // Whatever replaces this front end must keep three protections (issue 8):
 //   - links kept in freed memory are stored and read through FreeLinks (mangled
@@ -70,6 +71,13 @@ namespace Konfiscator.Native.Heaps
         public int Pooled;           // 1 while in the pool of released caches
         public long SampleCountdown; // requested bytes until the next sampled allocation
         public ulong SampleRandom;   // the thread's random state for the next countdown
+        /// <summary>Header word of a plain used block of the home arena (Blocks.PlainUsedTag):
+        /// the free fast path tells "mine, used, no flags" with one compare.</summary>
+        public uint HomeUsedTag;
+        public ushort ForeignArena;  // the arena of the blocks in the foreign chain
+        public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
+        public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
+        public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple
@@ -103,10 +111,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twelve scalar fields
-        /// (80 bytes) and the two arrays. A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: seventeen scalar fields
+        /// (104 bytes) and the two arrays. A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 80 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 104 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn
