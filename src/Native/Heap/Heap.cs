@@ -212,21 +212,26 @@ namespace Konfiscator.Native.Heaps
         /// started after another ended takes over the arena it left, with the memory in it,
         /// as glibc's threads take over a free arena. Handing arenas out round robin spread a
         /// program that keeps replacing threads (larson) over every arena, each with regions
-        /// of its own, partly used (docs/performance/memory.md). Two threads starting at once
-        /// may pick the same arena: it is shared, which is correct, only less spread.</summary>
+        /// of its own, partly used (docs/performance/memory.md).</summary>
         private static int LeastUsedArena()
         {
             fixed (int* counts = s_threadsOfArena.OfArena)
             {
-                int best = 0;
-                int fewest = Atomics.Read(&counts[0]);
-                for (int i = 1; i < s_arenaCount && fewest > 0; i++)
+                // Counted with a compare-exchange of the count just read: threads starting
+                // at the same moment (larson's lanes replace their threads in step) would
+                // otherwise all see the same free arena and share it. A few rounds at most.
+                for (int round = 0; ; round++)
                 {
-                    int n = Atomics.Read(&counts[i]);
-                    if (n < fewest) { fewest = n; best = i; }
+                    int best = 0;
+                    int fewest = Atomics.Read(&counts[0]);
+                    for (int i = 1; i < s_arenaCount && fewest > 0; i++)
+                    {
+                        int n = Atomics.Read(&counts[i]);
+                        if (n < fewest) { fewest = n; best = i; }
+                    }
+                    if (Interlocked.CompareExchange(ref counts[best], fewest + 1, fewest) == fewest) return best;
+                    if (round == 64) { Interlocked.ExchangeAdd(ref counts[best], 1); return best; }
                 }
-                Interlocked.ExchangeAdd(ref counts[best], 1);
-                return best;
             }
         }
 
