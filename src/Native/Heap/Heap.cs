@@ -28,7 +28,11 @@ namespace Konfiscator.Native.Heaps
         private static bool s_useThreadKey;
         // Ready and with a usable thread key: the one flag the fast paths test.
         private static bool s_fastPaths;
-        private static int s_nextArena;
+        // Threads whose caches have each arena as home (CreateCache, ThreadExit).
+        private struct ThreadCounts { public fixed int OfArena[MaxArenas]; }
+#pragma warning disable CS0169, CS0649 // only ever used through `fixed`
+        private static ThreadCounts s_threadsOfArena;
+#pragma warning restore CS0169, CS0649
         /// <summary>Threads with stats slots of their own; more threads share one slot.</summary>
         private const int ThreadStatsSlots = 256;
 
@@ -196,11 +200,44 @@ namespace Konfiscator.Native.Heaps
             // (ExitedThreads): such a thread goes on without a cache, counted in the
             // shared slot, and leaves nothing behind.
             if (ExitedThreads.IsCallerTornDown()) return null;
-            // Arenas are handed out round robin, so threads spread evenly.
-            int index = (Interlocked.ExchangeAdd(ref s_nextArena, 1) & 0x7FFFFFFF) % s_arenaCount;
+            int index = LeastUsedArena();
             ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
             if (tc != null) Libc.pthread_setspecific(s_threadKey, tc);
+            else CountThread(index, -1);
             return tc;
+        }
+
+        /// <summary>The arena that the fewest live threads call home (the lowest such index),
+        /// counted for the caller. Threads that run at once get arenas of their own; a thread
+        /// started after another ended takes over the arena it left, with the memory in it,
+        /// as glibc's threads take over a free arena. Handing arenas out round robin spread a
+        /// program that keeps replacing threads (larson) over every arena, each with regions
+        /// of its own, partly used (docs/performance/memory.md).</summary>
+        private static int LeastUsedArena()
+        {
+            fixed (int* counts = s_threadsOfArena.OfArena)
+            {
+                // Counted with a compare-exchange of the count just read: threads starting
+                // at the same moment (larson's lanes replace their threads in step) would
+                // otherwise all see the same free arena and share it. A few rounds at most.
+                for (int round = 0; ; round++)
+                {
+                    int best = 0;
+                    int fewest = Atomics.Read(&counts[0]);
+                    for (int i = 1; i < s_arenaCount && fewest > 0; i++)
+                    {
+                        int n = Atomics.Read(&counts[i]);
+                        if (n < fewest) { fewest = n; best = i; }
+                    }
+                    if (Interlocked.CompareExchange(ref counts[best], fewest + 1, fewest) == fewest) return best;
+                    if (round == 64) { Interlocked.ExchangeAdd(ref counts[best], 1); return best; }
+                }
+            }
+        }
+
+        private static void CountThread(int arena, int delta)
+        {
+            fixed (int* counts = s_threadsOfArena.OfArena) Interlocked.ExchangeAdd(ref counts[arena], delta);
         }
 
         /// <summary>The arena of a thread without a cache: spread by the address of its
@@ -221,6 +258,7 @@ namespace Konfiscator.Native.Heaps
         {
             if (value != null && value != ThreadCaches.Exited)
             {
+                CountThread(((ThreadCache*)value)->Home->Index, -1);
                 ThreadCaches.Destroy((ThreadCache*)value);
                 ExitedThreads.Record();
             }
@@ -304,6 +342,9 @@ namespace Konfiscator.Native.Heaps
                 tc->InUseDelta = 0;
                 tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             }
+            // Only this thread lives on: the other threads' arenas are free for the child's new threads.
+            fixed (int* counts = s_threadsOfArena.OfArena)
+                for (int i = 0; i < MaxArenas; i++) counts[i] = tc != null && tc->Home->Index == i ? 1 : 0;
             for (int i = 0; i < s_arenaCount; i++)
             {
                 Arena* a = ArenaAt(i);
