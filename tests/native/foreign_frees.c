@@ -1,15 +1,17 @@
 /* Where a small block goes when a thread other than the one whose arena made it
- * frees it (docs/heap.md, "Thread caches"), with threads whose arenas are known:
- * arenas go to threads round robin, so the main thread (which allocates first),
- * A and B each have their own.
+ * frees it (docs/heap.md, "Thread caches"). Threads alive at once have arenas of
+ * their own, and a new thread takes the lowest arena no live thread uses, so the
+ * main thread (which allocates first) has arena 0 and the others are known:
  *
- *   foreign_frees owner-live    A allocates N blocks and stays; B frees them and
- *                               allocates N of the same size, then ends; then A
- *                               allocates N. Prints how many of A's blocks B got
- *                               (0 expected: they went home) and how many A got back.
- *   foreign_frees owner-exited  A allocates N blocks and ends; B frees them and
- *                               allocates N: prints how many of A's B got (all
- *                               expected: no live thread would take them home).
+ *   foreign_frees owner-live    A (arena 1) allocates N blocks and stays; B (arena 2)
+ *                               frees them and allocates N of the same size, then
+ *                               ends; then A allocates N. Prints how many of A's
+ *                               blocks B got (0 expected: they went home) and how
+ *                               many A got back.
+ *   foreign_frees owner-exited  X (arena 1) and A (arena 2) run at once; A allocates
+ *                               N blocks; both end; B (arena 1, X's) frees A's blocks
+ *                               and allocates N: prints how many of A's B got (all
+ *                               expected: no live thread is at home in arena 2).
  *
  * Output: "b_reused=K a_reused=K n=N". N is below both a bin's first capacity
  * and a foreign chain's batch, so nothing else moves the blocks. */
@@ -76,10 +78,24 @@ static void *thread_a_live(void *unused)
     return NULL;
 }
 
+/* Owner-exited: A and X both start before either ends (so each has an arena of
+ * its own); A allocates. */
+static pthread_barrier_t both_started;
+
 static void *thread_a_exits(void *unused)
 {
     (void)unused;
+    free(malloc(SIZE)); /* takes an arena */
+    pthread_barrier_wait(&both_started);
     allocate_all(a_blocks);
+    return NULL;
+}
+
+static void *thread_x(void *unused)
+{
+    (void)unused;
+    free(malloc(SIZE));
+    pthread_barrier_wait(&both_started);
     return NULL;
 }
 
@@ -112,7 +128,11 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&lock);
         pthread_join(a, NULL);
     } else {
+        pthread_t x;
+        pthread_barrier_init(&both_started, NULL, 2);
+        start(&x, thread_x);
         start(&a, thread_a_exits);
+        pthread_join(x, NULL);
         pthread_join(a, NULL);
         start(&b, thread_b);
         pthread_join(b, NULL);

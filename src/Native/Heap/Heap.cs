@@ -235,6 +235,14 @@ namespace Konfiscator.Native.Heaps
             }
         }
 
+        /// <summary>Live threads whose home arena <paramref name="arena"/> is (a plain read: a
+        /// thread starting or ending meanwhile makes the answer a moment old, which only decides
+        /// where a freed block is cached, never whether it is).</summary>
+        public static int ThreadsAtHome(int arena)
+        {
+            fixed (int* counts = s_threadsOfArena.OfArena) return Atomics.Read(&counts[arena]);
+        }
+
         private static void CountThread(int arena, int delta)
         {
             fixed (int* counts = s_threadsOfArena.OfArena) Interlocked.ExchangeAdd(ref counts[arena], delta);

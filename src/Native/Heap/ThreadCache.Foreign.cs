@@ -30,9 +30,9 @@ namespace Konfiscator.Native.Heaps
         public const int ForeignBatch = 64;
 
         /// <summary>True when block b's arena is the home of a live thread, which will take
-        /// the block back: then it goes home. b's header passed its check, so its arena
+        /// the block back (Heap counts them, to hand arenas to new threads): then it goes home. b's header passed its check, so its arena
         /// index names an arena.</summary>
-        public static bool OwnerIsLive(Block* b) => Heap.ArenaAt(b->Arena)->HomeThreads > 0;
+        public static bool OwnerIsLive(Block* b) => Heap.ThreadsAtHome(b->Arena) > 0;
 
         /// <summary>Parks used block b, of an arena other than the thread's home, in the
         /// thread's foreign chain (Cached from now on, so a second free of it is still
