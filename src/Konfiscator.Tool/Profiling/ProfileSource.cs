@@ -41,7 +41,7 @@ internal static class ProfileSource
     // /metrics still shows the process while its file is gone: say where its profile went.
     private static readonly string EndedNote =
         " (a process that has ended is profiled from its file until an exporter collects it, then by" +
-        $" that exporter, which keeps the profiles of the last {EndedProfiles.Kept} processes it collected)";
+        $" that exporter, which keeps the profile of the newest process of each of the last {EndedProfiles.Kept} commands it collected)";
 
     /// <summary>The chosen process's profile, or a <see cref="ToolException"/> saying why there is none.</summary>
     public static HeapProfile Load(string directory, ScannedSegment segment, bool peak, Symbolizer symbolizer)
