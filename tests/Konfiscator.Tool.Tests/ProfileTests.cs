@@ -73,6 +73,21 @@ public class ProfileTests
             File.Create(work.File("go")).Dispose();
             Assert.True(sites.WaitForExit(30_000));
             Assert.Equal(0, sites.ExitCode);
+
+            // Once the exporter collected the ended process's file (folded into its totals and
+            // removed), it serves the tables it kept: the leak of site_ten_mib when the process
+            // ended, and the three sites at its peak, by pid and by command.
+            for (int i = 0; i < 120 && Directory.GetFiles(stats.Path, pid + "*.kstats").Length > 0; i++) await Task.Delay(250);
+            Assert.Empty(Directory.GetFiles(stats.Path, pid + "*.kstats"));
+            var (fileCode, _, fileError) = await Tool(["profile", pid, "--stats-dir", stats.Path]);
+            Assert.NotEqual(0, fileCode);
+            Assert.Contains("/debug/pprof/heap", fileError);
+            var ended = PprofTop(new Uri(metricsUrl, $"/debug/pprof/heap?pid={pid}").ToString());
+            Assert.Equal("site_ten_mib", ended.First(f => f.StartsWith("site_", StringComparison.Ordinal)));
+            var endedPeak = PprofTop(new Uri(metricsUrl, "/debug/pprof/heap?command=ksites&peak=1").ToString());
+            Assert.Equal(["site_hundred_mib", "site_ten_mib", "site_one_mib"], endedPeak.Where(f => f.StartsWith("site_", StringComparison.Ordinal)).ToArray());
+            missing = await Net.Http.GetAsync(new Uri(metricsUrl, "/debug/pprof/heap?command=not-a-command"));
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
         }
         finally
         {

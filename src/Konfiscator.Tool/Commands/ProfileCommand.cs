@@ -59,7 +59,18 @@ internal static class ProfileCommand
 
     public static int Run(int? pid, string? name, int top, string? pprof, string? flame, bool peak, string? statsDir, TextWriter output)
     {
-        var chosen = ProcessChoice.Choose(pid, name, statsDir, Console.Error);
+        Publisher chosen;
+        try
+        {
+            chosen = ProcessChoice.Choose(pid, name, statsDir, Console.Error);
+        }
+        catch (ToolException e) when (pid is not null || name is not null)
+        {
+            // A process that ended had its file collected by an exporter, which keeps its profile.
+            string query = pid is not null ? $"pid={pid}" : $"command={name}";
+            throw new ToolException($"{e.Message}; if it ended and an exporter collected its file, that exporter " +
+                                    $"serves its last profile at /debug/pprof/heap?{query}", e.ExitCode);
+        }
         var segment = chosen.Segment;
         var profile = ProfileSource.Load(chosen.Directory, segment, peak, new Symbolizer());
         var table = profile.Table;

@@ -6,8 +6,10 @@ namespace Konfiscator.Tool.Http;
 /// <summary><c>/debug/pprof/heap?pid=PID</c> (or <c>?command=NAME</c>: the newest process of the
 /// group; <c>&amp;peak=1</c>: as it was at its peak): a process's heap profile as gzipped
 /// profile.proto, the way Go services serve theirs, so <c>go tool pprof http://host:8000/debug/pprof/heap?pid=123</c>
-/// works as users know it.</summary>
-internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer)
+/// works as users know it.
+/// A process that has ended is served from <paramref name="ended"/> once the exporter collected
+/// its file (the newest such process of the pid or command asked for).</summary>
+internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer, EndedProfiles? ended = null)
 {
     public const string HeapPath = "/debug/pprof/heap";
 
@@ -38,8 +40,7 @@ internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer)
         byte[] body;
         try
         {
-            var segment = ProfileSource.Choose(directory, pid, command);
-            var profile = ProfileSource.Load(directory, segment, peak, symbolizer);
+            var profile = FromDirectory(pid, command, peak);
             var buffer = new MemoryStream();
             PprofWriter.Write(profile, buffer);
             body = buffer.ToArray();
@@ -53,6 +54,22 @@ internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer)
         response.ContentLength = body.Length;
         if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(body, context.RequestAborted);
         return true;
+    }
+
+    /// <summary>A live process's profile, else one whose file is still in the directory, else one
+    /// this exporter collected (pid and command as asked: a process that ended is looked for
+    /// only when one is named).</summary>
+    private HeapProfile FromDirectory(int? pid, string? command, bool peak)
+    {
+        try
+        {
+            var segment = ProfileSource.Choose(directory, pid, command);
+            return ProfileSource.Load(directory, segment, peak, symbolizer);
+        }
+        catch (ToolException) when ((pid is not null || command is not null) && ended?.Find(pid, command, peak, symbolizer) is { } kept)
+        {
+            return kept;
+        }
     }
 
     private static async Task<bool> Fail(HttpResponse response, int status, string message)

@@ -45,6 +45,7 @@ internal sealed class MetricsHost : IAsyncDisposable
             log.WriteLine($"konfiscator: {message}; only reading it, that process folds in and removes ended processes");
         }
         var symbolizer = new Profiling.Symbolizer();
+        var ended = new Profiling.EndedProfiles();
         KonfiscatorMetrics? metrics = null;
         var collector = new Collector(directory, new CollectorOptions
         {
@@ -52,6 +53,7 @@ internal sealed class MetricsHost : IAsyncDisposable
             OnFold = (stats, path) =>
             {
                 metrics?.Samples?.OnFold(stats, path);
+                ended.Remember(stats, path);
                 onFold?.Invoke(stats, path);
             },
         });
@@ -61,7 +63,7 @@ internal sealed class MetricsHost : IAsyncDisposable
         try
         {
             if (listen is not null)
-                host.Server = await MetricsServer.StartAsync(listen, metrics, directory, profiles: new ProfileEndpoint(directory, symbolizer));
+                host.Server = await MetricsServer.StartAsync(listen, metrics, directory, profiles: new ProfileEndpoint(directory, symbolizer, ended));
         }
         catch
         {

@@ -38,9 +38,10 @@ internal static class ProfileSource
     }
 
     // An exporter folds an ended process's counters into its totals and then removes the file, so
-    // /metrics still shows the process while its samples are gone: say so rather than leave it a puzzle.
-    private const string EndedNote =
-        " (a process that has ended can be profiled only until an exporter collects its file)";
+    // /metrics still shows the process while its file is gone: say where its profile went.
+    private static readonly string EndedNote =
+        " (a process that has ended is profiled from its file until an exporter collects it, then by" +
+        $" that exporter, which keeps the profile of the newest process of each of the last {EndedProfiles.Kept} commands it collected)";
 
     /// <summary>The chosen process's profile, or a <see cref="ToolException"/> saying why there is none.</summary>
     public static HeapProfile Load(string directory, ScannedSegment segment, bool peak, Symbolizer symbolizer)
