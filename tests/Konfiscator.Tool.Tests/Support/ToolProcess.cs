@@ -84,6 +84,14 @@ internal sealed partial class ToolProcess : IDisposable
         var exited = _process.WaitForExitAsync();
         var done = await Task.WhenAny(_url.Task, exited, Task.Delay(timeout ?? TimeSpan.FromSeconds(20)));
         if (done == _url.Task) return await _url.Task;
+        // A run whose program ends at once can exit before the stderr handler saw the line it
+        // printed first: the parameterless WaitForExit() returns only once the redirected streams
+        // are read to the end (bounded, should a grandchild hold them open).
+        if (done == exited)
+        {
+            await Task.WhenAny(Task.Run(() => _process.WaitForExit()), Task.Delay(TimeSpan.FromSeconds(5)));
+            if (_url.Task.IsCompleted) return await _url.Task;
+        }
         throw new Xunit.Sdk.XunitException(
             $"the tool did not start serving ({(_process.HasExited ? $"exited {_process.ExitCode}" : "timed out")})\nstderr:\n{Stderr}\nstdout:\n{Stdout}");
     }
