@@ -4,6 +4,7 @@
 // then abort(), with the two libc calls declared here.
 
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace Internal.Runtime.CompilerHelpers
 {
@@ -14,6 +15,7 @@ namespace Internal.Runtime.CompilerHelpers
 #pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
         private static LineBuffer s_line;
 #pragma warning restore CS0169
+        private static int s_dying;
 
         [DllImport("libc", EntryPoint = "write")] private static extern nint Write(int fd, void* buf, nuint count);
         [DllImport("libc", EntryPoint = "abort")] private static extern void Abort();
@@ -21,6 +23,9 @@ namespace Internal.Runtime.CompilerHelpers
         /// <summary>Writes "konfiscator: internal: <paramref name="what"/>" and aborts.</summary>
         public static void Die(string what)
         {
+            // A second thread failing at the same moment must not garble the first one's
+            // line in the shared buffer; it aborts straight away, as Platform's Fatal does.
+            if (Interlocked.Exchange(ref s_dying, 1) != 0) Abort();
             fixed (byte* line = s_line.Bytes)
             {
                 int n = Append(line, 0, "konfiscator: internal: ");
