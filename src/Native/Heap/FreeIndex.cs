@@ -117,11 +117,11 @@ namespace Konfiscator.Native.Heaps
                 // p's maximum is the larger of this side's and the rest (the other side, p's
                 // own size). It changed only if this side's old maximum was above the rest
                 // (max < old: it was lowered); then p's new maximum is carried up.
-                uint rest = Max(m[side ^ 1], p->Size);
+                uint rest = SmallMax(m[side ^ 1], p->Size);
                 if (old <= rest) return;
                 Node* above = p->Parent;
                 if (above == null) return;
-                max = Max(max, rest);
+                max = SmallMax(max, rest);
                 side = SideOf(above, p);
                 p = above;
             }
@@ -155,6 +155,16 @@ namespace Konfiscator.Native.Heaps
             return a ^ ((a ^ b) & aBelow);
         }
 
+        /// <summary>Max for sizes in the index, which are below 2^31 units (a region is far
+        /// smaller than 32 GiB): the difference then fits in an int, whose sign says which is
+        /// larger. One instruction in three fewer than Max; LowerUp takes two a level.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint SmallMax(uint a, uint b)
+        {
+            int d = (int)(a - b);
+            return a - (uint)(d & (d >> 31));              // a - (a - b) = b when a < b
+        }
+
         /// <summary>1 when a &lt; b, else 0, without a branch.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static nuint Below(uint a, uint b) => (nuint)(((ulong)a - b) >> 63);
@@ -163,8 +173,9 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static nuint SideOf(Node* p, Node* c)
         {
-            ulong x = (ulong)p->Left ^ (ulong)c;   // 0 exactly when c is the left child
-            return (nuint)((x | (0 - x)) >> 63);
+            // A compare kept as a value compiles to setne (no branch); a bool's byte is 0 or 1.
+            bool right = p->Left != c;
+            return *(byte*)&right;
         }
 
         /// <summary>n's own size changed from <paramref name="before"/>: its parent's record
