@@ -79,7 +79,9 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>Makes the <paramref name="units"/> at <paramref name="r"/> (just above a block
         /// of <paramref name="prevUnits"/>) a free block that takes over <paramref name="node"/>
-        /// in the index: what is left when a free block is cut from below.</summary>
+        /// in the index: what is left when a free block is cut from below. Inlined into the
+        /// carves (a call and a frame on most heap mallocs).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
         {
             Blocks.SetPrev(r, prevUnits, free: false);
