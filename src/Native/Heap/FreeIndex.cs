@@ -446,6 +446,7 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>The largest free size in the index, exactly.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Largest(Arena* a) => MaxOf(a->NodeRoot);
 
         /// <summary>The largest size in the subtree under n (the purge walk prunes with it).</summary>
