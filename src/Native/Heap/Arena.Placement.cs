@@ -15,11 +15,21 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class Arenas
     {
         /// <summary>The lowest free block of at least <paramref name="units"/>, mapping a
-        /// new region when none fits; null when the OS has no memory.</summary>
+        /// new region when none fits; null when the OS has no memory. The search is inlined
+        /// into the caller; what comes when it finds nothing is a call of its own.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* FindFit(Arena* a, uint units)
         {
             Block* b = FreeIndex.FirstFit(a, units);
-            if (b != null) return b;
+            return b != null ? b : FindFitElsewhere(a, units);
+        }
+
+        /// <summary>FindFit when the index has no fit: blocks freed elsewhere first, then a
+        /// new region.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Block* FindFitElsewhere(Arena* a, uint units)
+        {
+            Block* b;
             // Before asking the OS: blocks other threads freed back to this arena.
             if (a->Remote != null)
             {
