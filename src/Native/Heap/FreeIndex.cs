@@ -377,7 +377,9 @@ namespace Konfiscator.Native.Heaps
         /// holds, and the priority is the node's own, so no rotation is needed. Used for the
         /// rest of a block cut from below, when a freed block absorbs its free upper
         /// neighbour, and when realloc grows into one. The caller reads old (NodeOf) before
-        /// nw's header may overwrite the pointer to it.</summary>
+        /// nw's header may overwrite the pointer to it. Inlined: every carve and most merges
+        /// end here; the climbs stay calls.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Replace(Node* old, Block* nw)
         {
             old->Block = nw;
