@@ -104,6 +104,7 @@ namespace Konfiscator.Native.Heaps
         /// <summary>The largest size in the subtree on side <paramref name="side"/> (0 left,
         /// 1 right) of p fell to <paramref name="max"/> (a block there shrank or left): record
         /// it, and carry the change upwards while it lowers the maximum of the subtree above.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void LowerUp(Node* p, nuint side, uint max)
         {
             // Written without data-dependent branches but the loop's exits: which side a
@@ -132,6 +133,7 @@ namespace Konfiscator.Native.Heaps
         /// raised to it, until one is already at least that. Then none above changes either,
         /// as each is at least the one below it. A rise needs no maximum computed: the new
         /// one is the size itself.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void RaiseUp(Node* p, nuint side, uint units)
         {
             while (true)
