@@ -43,7 +43,7 @@
 // On the fragmentation mix a carve or a merge climbs about six levels (in a
 // first-fit heap the block carved is larger than every free block below it, so
 // it is the maximum of several subtrees above it); one loop for both cost 41
-// instructions a level, the two cost 14 (rise) and 33 (fall): docs/performance/
+// instructions a level, the two cost 12 (rise) and 27 (fall): docs/performance/
 // fragmentation.md.
 
 using System.Runtime.CompilerServices;
