@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,28 @@ static void *guarded_aligned(size_t alignment, size_t size)
     return p;
 }
 
+/* Frees target twice on a thread of its own: the block was made by the main
+ * thread's arena, so the first free sends it home through the freeing thread's
+ * foreign chain, where it waits (cached) when the second free comes. */
+static void *free_twice(void *unused)
+{
+    (void)unused;
+    void *volatile mine = malloc(48); /* gives this thread its cache (and arena) first */
+    free(target);
+    announce();
+    free(target);
+    free(mine);
+    return NULL;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: misuse MODE\n"
             "modes: double-free realloc-after-free cfree-after-free usable-size-after-free\n"
             "       free-stack free-static free-interior free-interior-aligned\n"
-            "       overwritten-header large-double-free aligned-double-free\n");
+            "       overwritten-header large-double-free aligned-double-free\n"
+            "       foreign-double-free\n");
     exit(2);
 }
 
@@ -84,6 +100,14 @@ int main(int argc, char **argv)
         free(target);
         announce();
         free(target);
+    } else if (strcmp(mode, "foreign-double-free") == 0) {
+        target = guarded(48);
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, free_twice, NULL) != 0) {
+            fprintf(stderr, "misuse: pthread_create failed\n");
+            return 2;
+        }
+        pthread_join(thread, NULL);
     } else if (strcmp(mode, "realloc-after-free") == 0) {
         target = guarded(48);
         free(target);

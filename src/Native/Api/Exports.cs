@@ -66,8 +66,19 @@ namespace Konfiscator.Native.Api
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, on a heap page, then the header.
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b) && Blocks.IsPlainUsed(b))
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b))
             {
+                // Used, no flags, and of this thread's home arena, in one compare; a plain used
+                // block of another arena goes home instead (Heap/ThreadCache.Foreign.cs).
+                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag)
+                {
+                    if (Blocks.IsPlainUsed(b))
+                    {
+                        Release.FreeForeign(tc, p, b);
+                        return;
+                    }
+                    goto slow;
+                }
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
                 if (index < ThreadCaches.BinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
                 {
@@ -80,6 +91,7 @@ namespace Konfiscator.Native.Api
                     }
                 }
             }
+        slow:
             Release.Free(p, "free", StatsLayout.FreeCalls);
         }
 

@@ -12,6 +12,36 @@ namespace Konfiscator.Native.Api
 {
     internal static unsafe class Release
     {
+        /// <summary>free() of a plain used block of an arena other than the thread's home,
+        /// reached from the fast path in Exports, which checked the pointer's alignment, its
+        /// page and its state: the rest of the fast path's checks, then the block goes into
+        /// the thread's foreign chain, on its way home (or into the thread's bin when no live
+        /// thread is at home there), counted as a free into the cache. Anything else takes
+        /// the whole slow path.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void FreeForeign(ThreadCache* tc, void* p, Block* b)
+        {
+            nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
+            if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+            {
+                if (ThreadCaches.OwnerIsLive(b))
+                {
+                    ThreadCaches.ParkForeign(tc, b);
+                }
+                else
+                {
+                    // Nobody will take it back: cached here, as the fast path caches its own.
+                    Bin* bin = ThreadCaches.BinAt(tc, index);
+                    if (bin->Count >= bin->Capacity) goto slow;
+                    ThreadCaches.Push(bin, b);
+                }
+                if (Counting.FreedToBin(tc, index)) Counting.ReportShrink(tc);
+                return;
+            }
+        slow:
+            Free(p, "free", StatsLayout.FreeCalls);
+        }
+
         /// <summary>Frees p on behalf of <paramref name="call"/> (named in error messages),
         /// counting one call under <paramref name="callCounter"/> (none if -1).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
@@ -33,6 +63,14 @@ namespace Konfiscator.Native.Api
             if (b->State == Blocks.Large)
             {
                 LargeBlocks.Release(b);
+            }
+            else if (tc != null && ThreadCaches.Enabled && b->SizeUnits <= ThreadCaches.MaxUnits
+                     && b->Arena != tc->Home->Index && ThreadCaches.OwnerIsLive(b))
+            {
+                // Another arena's block: home in a chain, not into this thread's bins
+                // (Heap/ThreadCache.Foreign.cs says why).
+                ThreadCaches.ParkForeign(tc, b);
+                ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
             else if (tc != null && ThreadCaches.Enabled && b->SizeUnits <= ThreadCaches.MaxUnits)
             {

@@ -25,7 +25,9 @@ namespace Konfiscator.Native.Heaps
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Arena
     {
-        // 128 bytes exactly (Stride): the small fields fill what would be padding.
+        // 136 bytes in a Stride of 192: the small fields fill what would be padding, and
+        // HomeThreads, read by other threads' frees, sits on a line of its own, away from
+        // the lock and the index, which the arena's users write all the time.
         public int Lock;               // FutexLock word
         public ushort Index;
         public bool SpanTried;         // the reservation below was asked for
@@ -46,12 +48,15 @@ namespace Konfiscator.Native.Heaps
         public ulong DirtyBytes;       // bytes freed since the last purge pass, or since a look at the clock found it too early (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
         public long MapDueMs;          // when the arena's heap-map section may be rebuilt next (HeapMap)
+        /// <summary>Live threads whose home this arena is (ThreadCaches.Create / Destroy): a
+        /// block of an arena with none is not sent home (ThreadCache.Foreign.cs).</summary>
+        public int HomeThreads;
     }
 
     internal static unsafe partial class Arenas
     {
-        /// <summary>Each arena gets two cache lines of its own, so arenas never share one.</summary>
-        public const int Stride = 128;
+        /// <summary>Each arena gets three cache lines of its own, so arenas never share one.</summary>
+        public const int Stride = 192;
         /// <summary>One wholly free region per arena stays mapped to absorb churn.</summary>
         public const int RetainedEmptyRegions = 1;
 

@@ -58,6 +58,14 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool IsPlainUsed(Block* b) => *(ushort*)&b->State == Used;
 
+        /// <summary>The header's arena, state and flags as one word (Arena is the low half, State
+        /// and Flags the high bytes), to compare with PlainUsedTag.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint ArenaAndState(Block* b) => *(uint*)&b->Arena;
+
+        /// <summary>ArenaAndState of a used block of arena <paramref name="arena"/> with no flags.</summary>
+        public static uint PlainUsedTag(ushort arena) => arena | (uint)Used << 16;
+
         // A fixed key mixed into every check, so that plain values a program happens
         // to write (zeros, small integers, ASCII) do not pass by accident.
         private static readonly ulong s_checkKey = 0x9E3779B97F4A7C15;

@@ -18,6 +18,7 @@ namespace Konfiscator.Native.Heaps
         /// cached blocks would keep their regions from going back to the OS).</summary>
         public static void DrainAll(ThreadCache* tc)
         {
+            FlushForeign(tc);
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
         }

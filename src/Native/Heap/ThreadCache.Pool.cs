@@ -29,6 +29,10 @@ namespace Konfiscator.Native.Heaps
             ThreadCache* tc = TakeFromPool();
             if (tc == null) return null;
             tc->Home = home;
+            Interlocked.ExchangeAdd(ref home->HomeThreads, 1);
+            tc->HomeUsedTag = Blocks.PlainUsedTag(home->Index);
+            tc->ForeignHead = tc->ForeignTail = null;
+            tc->ForeignCount = 0;
             tc->InUseDelta = 0;
             tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
             tc->NextFree = null;
@@ -55,6 +59,7 @@ namespace Konfiscator.Native.Heaps
         public static void Destroy(ThreadCache* tc)
         {
             DrainAll(tc);
+            Interlocked.ExchangeAdd(ref tc->Home->HomeThreads, -1);
             ThreadCaches.FlushInUse(tc);
             if (tc->StatsSlot >= 0) StatsWriter.ReleaseThreadSlot(tc->StatsSlot);
             LockPool();
@@ -89,6 +94,9 @@ namespace Konfiscator.Native.Heaps
         public static void ResetAfterForkInChild(ThreadCache* survivor)
         {
             fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w);
+            // The child's one thread is the only one left at home anywhere.
+            for (int i = 0; i < Heap.ArenaCount; i++) Heap.ArenaAt(i)->HomeThreads = 0;
+            if (survivor != null) survivor->Home->HomeThreads = 1;
             for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
             {
                 if (tc == survivor || tc->Pooled != 0) continue;

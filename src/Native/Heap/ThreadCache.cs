@@ -20,6 +20,7 @@
 //   ThreadCache.Drain.cs   giving blocks back to the heap: sorted, joined, coalesced
 //   ThreadCache.Refill.cs  filling an empty bin: remote frees first, then a carved run
 //   ThreadCache.Pool.cs    making and retiring caches: the pool, thread exit, fork
+//   ThreadCache.Foreign.cs small blocks of other arenas: sent home in chains, not cached
 //
 // Whatever replaces this front end must keep three protections (issue 8):
 //   - links kept in freed memory are stored and read through FreeLinks (mangled
@@ -70,6 +71,13 @@ namespace Konfiscator.Native.Heaps
         public int Pooled;           // 1 while in the pool of released caches
         public long SampleCountdown; // requested bytes until the next sampled allocation
         public ulong SampleRandom;   // the thread's random state for the next countdown
+        /// <summary>Header word of a plain used block of the home arena (Blocks.PlainUsedTag):
+        /// the free fast path tells "mine, used, no flags" with one compare.</summary>
+        public uint HomeUsedTag;
+        public ushort ForeignArena;  // the arena of the blocks in the foreign chain
+        public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
+        public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
+        public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple
@@ -91,22 +99,24 @@ namespace Konfiscator.Native.Heaps
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
         private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
-        /// <summary>What a bin may grow to: 64 KiB (up to 2048 blocks). A bin that overflows
+        /// <summary>What a bin may grow to: 2 MiB (up to 32 768 blocks). A bin that overflows
         /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
         /// index later; when that happens (an overflow, then a refill) the program frees
         /// and allocates this size in batches larger than the bin, and each such round
-        /// trip through the heap doubles the bin, so batches of a few thousand blocks soon
-        /// come and go without the heap. A thread that only frees a size (a consumer of
+        /// trip through the heap doubles the bin, so batches of tens of thousands of blocks
+        /// soon come and go without the heap (small FIFO's 100 000-block batches: 1.61 G
+        /// instructions with bins of at most 64 KiB, 1.21 G now, glibc 1.33 G; peak RSS
+        /// the same, since the blocks of a batch are live at its peak anyway). A thread that only frees a size (a consumer of
         /// another thread's blocks) never refills it, so its bin stays small and the
         /// blocks go back to their arena.</summary>
-        private const uint MaxBytes = 65536, MaxBlocks = 2048;
+        private const uint MaxBytes = 2 << 20, MaxBlocks = 32768;
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twelve scalar fields
-        /// (80 bytes) and the two arrays. A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: seventeen scalar fields
+        /// (104 bytes) and the two arrays. A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 80 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 104 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn

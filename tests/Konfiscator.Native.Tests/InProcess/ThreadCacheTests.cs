@@ -30,22 +30,55 @@ public sealed class ThreadCacheTests : HeapTest
     }
 
     [Fact]
-    public void AFreeOnAnotherThread_ParksTheBlockInTheFreeingThreadsBin()
+    public void AFreeOnAThreadOfAnotherArena_SendsTheBlockHome_AndItsOwnerGetsItBack()
     {
-        // "A free of such a block parks it in the freeing thread's bin; a malloc of that size
-        // takes the most recently parked one."
+        // docs/heap.md: "A block another arena made goes home instead ... so a thread's bins
+        // hold only blocks of its home arena." The freeing thread's next malloc of the size must
+        // not hand it out again (it shares a cache line with its owner's blocks), and once that
+        // thread's chain went home (at its exit), the owner's mallocs of the size reach it again.
         nint p = Lib.Malloc(100);
+        ushort owner = ArenaOf(p);
         nint reused = 0;
-
-        OnANewThread(() =>
+        ushort freeingArena = owner;
+        // Arenas go to new threads round robin: the second new thread at the latest has
+        // another arena than this one (there are at least four).
+        for (int attempt = 0; attempt < 3 && freeingArena == owner; attempt++)
         {
-            Lib.Free(p);
-            reused = Lib.Malloc(100);
-            Lib.Free(reused);
-        });
+            OnANewThread(() =>
+            {
+                nint mine = Lib.Malloc(100);
+                freeingArena = ArenaOf(mine);
+                if (freeingArena != owner)
+                {
+                    Lib.Free(p);
+                    reused = Lib.Malloc(100);
+                    Lib.Free(reused);
+                }
+                Lib.Free(mine);
+            });
+        }
+        Assert.True(freeingArena != owner, $"three new threads all had arena {owner}, the test thread's");
+        Assert.True(reused != p, $"a thread of arena {freeingArena} that freed 0x{p:x} (arena {owner}) got it back from its next malloc of that size");
 
-        Assert.True(reused == p, $"a thread that freed 0x{p:x} (allocated on another thread) got 0x{reused:x} from its next malloc of that size");
+        // The owner: its bin of the size empties, and its refill adopts the blocks sent home.
+        var taken = new List<nint>();
+        bool back = false;
+        for (int i = 0; i < 5000 && !back; i++)
+        {
+            nint q = Lib.Malloc(100);
+            taken.Add(q);
+            back = q == p;
+        }
+        foreach (nint q in taken) Lib.Free(q);
+        Assert.True(back, $"0x{p:x}, freed on a thread of arena {freeingArena}, never came back to its owner (arena {owner}) in 5000 mallocs of its size");
+        var (walked, counted) = Lib.CachedBytes();
+        Assert.Equal(walked, counted);
+        Assert.Equal(0, Lib.HeapCheck());
     }
+
+    /// <summary>The arena index in a block's header: the u16 after size and prev size (docs/heap.md).</summary>
+    private static ushort ArenaOf(nint payload) =>
+        (ushort)System.Runtime.InteropServices.Marshal.ReadInt16((nint)HeapContract.HeaderOf(payload) + 8);
 
     [Fact]
     public void AParkedBlock_IsNotAFreeBlockOfTheHeap()

@@ -31,6 +31,7 @@ internal sealed class NativePrograms
 
     /// <summary>Double frees, foreign pointers, overwritten headers, by mode.</summary>
     public string Misuse => Path.Combine(Directory, "misuse");
+    public string ForeignFrees => Path.Combine(Directory, "foreign_frees");
 
     /// <summary>Calls glibc's inspection functions (mallinfo2, malloc_trim, malloc_info…) and checks them.</summary>
     public string Inspect => Path.Combine(Directory, "inspect");
@@ -57,6 +58,7 @@ internal sealed class NativePrograms
             // PIE, so that taking a function's address resolves through the GOT (see the source).
             ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
+            ("foreign_frees", $"-O2 {Warnings} -pthread foreign_frees.c"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.
             ("inspect", $"-O2 {Warnings} -Wno-deprecated-declarations inspect.c"),

@@ -20,6 +20,9 @@ public sealed partial class MisuseTests
     {
         { "double-free", "free", [DoubleFree] },
         { "aligned-double-free", "free", [DoubleFree] },
+        // Freed twice on a thread whose arena did not make it: the first free sent it
+        // into that thread's foreign chain (docs/heap.md, "Thread caches").
+        { "foreign-double-free", "free", [DoubleFree] },
         { "cfree-after-free", "cfree", [DoubleFree] },
         { "free-stack", "free", [InvalidPointer] },
         { "free-static", "free", [InvalidPointer] },
