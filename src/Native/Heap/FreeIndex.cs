@@ -148,18 +148,10 @@ namespace Konfiscator.Native.Heaps
             }
         }
 
-        /// <summary>The larger of a and b, without a branch: a - b borrows into the high
-        /// half of a 64-bit difference exactly when a &lt; b.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint Max(uint a, uint b)
-        {
-            uint aBelow = (uint)(((ulong)a - b) >> 32);   // all ones when a < b, else 0
-            return a ^ ((a ^ b) & aBelow);
-        }
-
-        /// <summary>Max for sizes in the index, which are below 2^31 units (a region is far
-        /// smaller than 32 GiB): the difference then fits in an int, whose sign says which is
-        /// larger. One instruction in three fewer than Max; LowerUp takes two a level.</summary>
+        /// <summary>The larger of a and b, without a branch, for sizes in the index, which are
+        /// below 2^31 units (a region is far smaller than 32 GiB): the difference then fits in
+        /// an int, whose sign says which is larger (5 instructions; the unsigned form with a
+        /// 64-bit borrow took 7, and LowerUp takes two a level).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static uint SmallMax(uint a, uint b)
         {
@@ -379,8 +371,8 @@ namespace Konfiscator.Native.Heaps
         /// holds, and the priority is the node's own, so no rotation is needed. Used for the
         /// rest of a block cut from below, when a freed block absorbs its free upper
         /// neighbour, and when realloc grows into one. The caller reads old (NodeOf) before
-        /// nw's header may overwrite the pointer to it. Inlined: every carve and most merges
-        /// end here; the climbs stay calls.</summary>
+        /// nw's header may overwrite the pointer to it. Inlined, with its climb: every carve
+        /// and most merges end here.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Replace(Node* old, Block* nw)
         {
