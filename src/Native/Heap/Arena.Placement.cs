@@ -15,11 +15,21 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class Arenas
     {
         /// <summary>The lowest free block of at least <paramref name="units"/>, mapping a
-        /// new region when none fits; null when the OS has no memory.</summary>
+        /// new region when none fits; null when the OS has no memory. The search is inlined
+        /// into the caller; what comes when it finds nothing is a call of its own.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* FindFit(Arena* a, uint units)
         {
             Block* b = FreeIndex.FirstFit(a, units);
-            if (b != null) return b;
+            return b != null ? b : FindFitElsewhere(a, units);
+        }
+
+        /// <summary>FindFit when the index has no fit: blocks freed elsewhere first, then a
+        /// new region.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Block* FindFitElsewhere(Arena* a, uint units)
+        {
+            Block* b;
             // Before asking the OS: blocks other threads freed back to this arena.
             if (a->Remote != null)
             {
@@ -55,7 +65,9 @@ namespace Konfiscator.Native.Heaps
         /// index (nothing lies between them, so no search or rotation is needed). Carving
         /// the bottom keeps the untouched space at the top of the heap, so holes below it
         /// are the ones first fit reuses. A rest smaller than a minimum block goes with the
-        /// allocation. Returns the used block.</summary>
+        /// allocation. Returns the used block. Inlined into the caller (a call and a frame on
+        /// every heap malloc).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* Take(Arena* a, Block* b, uint units)
         {
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
@@ -79,7 +91,9 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>Makes the <paramref name="units"/> at <paramref name="r"/> (just above a block
         /// of <paramref name="prevUnits"/>) a free block that takes over <paramref name="node"/>
-        /// in the index: what is left when a free block is cut from below.</summary>
+        /// in the index: what is left when a free block is cut from below. Inlined into the
+        /// carves (a call and a frame on most heap mallocs).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
         {
             Blocks.SetPrev(r, prevUnits, free: false);

@@ -43,7 +43,7 @@ namespace Konfiscator.Native.Heaps
         public nuint NextRegionBytes;
         public ulong* Stats;           // this arena's slot in the stats segment
         public Block* Remote;          // blocks freed by threads that found the lock taken (see PushRemote)
-        public ulong DirtyBytes;       // bytes freed since the last purge pass (see Purge)
+        public ulong DirtyBytes;       // bytes freed since the last purge pass, or since a look at the clock found it too early (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
         public long MapDueMs;          // when the arena's heap-map section may be rebuilt next (HeapMap)
     }
@@ -55,7 +55,9 @@ namespace Konfiscator.Native.Heaps
         /// <summary>One wholly free region per arena stays mapped to absorb churn.</summary>
         public const int RetainedEmptyRegions = 1;
 
-        /// <summary>Publishes the arena's largest free block (the index keeps it exact).</summary>
+        /// <summary>Publishes the arena's largest free block (the index keeps it exact).
+        /// Inlined: every heap call ends with it, and it is three loads and a store.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void PublishLargest(Arena* a) =>
             a->Stats[StatsLayout.LargestFreeBlock] = (ulong)FreeIndex.Largest(a) << Blocks.UnitShift;
     }

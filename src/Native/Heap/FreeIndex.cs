@@ -34,10 +34,17 @@
 // as it holds only nodes made for large blocks.
 //
 // Keeping the maxima exact: every node has a parent pointer, so a change of size
-// is carried upwards only as far as it changes a maximum: one or two steps as a
-// rule, since a block that shrinks or grows is seldom the largest of a big subtree.
-// Insert and remove fix the maxima of the nodes whose children they changed, from
-// the bottom up, then carry the change upwards the same way.
+// is carried upwards only as far as it changes a maximum. Insert and remove fix the
+// maxima of the nodes whose children they changed, from the bottom up, then carry
+// the change upwards the same way. A rise (a merge, an insert) and a fall (a carve,
+// a remove) are carried by two loops: a rise sets each maximum on the way to the
+// new size and stops at the first that is already as large, with nothing to
+// compute; only a fall needs each node's other figures to know its new maximum.
+// On the fragmentation mix a carve or a merge climbs about six levels (in a
+// first-fit heap the block carved is larger than every free block below it, so
+// it is the maximum of several subtrees above it); one loop for both cost 41
+// instructions a level, the two cost 12 (rise) and 27 (fall): docs/performance/
+// fragmentation.md.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -94,39 +101,62 @@ namespace Konfiscator.Native.Heaps
             n->RightMax = MaxOf(n->Right);
         }
 
-        /// <summary>The subtree on one side of p (left if <paramref name="left"/>) now has
-        /// <paramref name="max"/> as its largest size: record it, and carry the change
-        /// upwards while it changes the maximum of the subtree above.</summary>
-        private static void CarryUp(Node* p, bool left, uint max)
+        /// <summary>The largest size in the subtree on side <paramref name="side"/> (0 left,
+        /// 1 right) of p fell to <paramref name="max"/> (a block there shrank or left): record
+        /// it, and carry the change upwards while it lowers the maximum of the subtree above.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void LowerUp(Node* p, nuint side, uint max)
         {
-            // Written without data-dependent branches but the loop's exit: which side a
+            // Written without data-dependent branches but the loop's exits: which side a
             // child is on is a coin toss at every level, and mispredicted branches were
             // most of the time this climb took (callgrind's branch simulation, issue 8).
-            nuint side = left ? 0u : 1u;
-            while (p != null)
+            while (true)
             {
                 uint* m = &p->LeftMax;          // LeftMax, RightMax: side 0, 1
                 uint old = m[side];
                 m[side] = max;
-                uint keep = Max(m[side ^ 1], p->Size);
-                // p's own maximum before and after: the unchanged part, or the side's.
-                uint after = Max(max, keep);
-                if (after == Max(old, keep)) return;
+                // p's maximum is the larger of this side's and the rest (the other side, p's
+                // own size). It changed only if this side's old maximum was above the rest
+                // (max < old: it was lowered); then p's new maximum is carried up.
+                uint rest = SmallMax(m[side ^ 1], p->Size);
+                if (old <= rest) return;
                 Node* above = p->Parent;
                 if (above == null) return;
+                max = SmallMax(max, rest);
                 side = SideOf(above, p);
-                max = after;
                 p = above;
             }
         }
 
-        /// <summary>The larger of a and b, without a branch: a - b borrows into the high
-        /// half of a 64-bit difference exactly when a &lt; b.</summary>
+        /// <summary>A block of <paramref name="units"/> is now in the subtree on side
+        /// <paramref name="side"/> of p (one grew or arrived): each maximum on the way up is
+        /// raised to it, until one is already at least that. Then none above changes either,
+        /// as each is at least the one below it. A rise needs no maximum computed: the new
+        /// one is the size itself.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static uint Max(uint a, uint b)
+        private static void RaiseUp(Node* p, nuint side, uint units)
         {
-            uint aBelow = (uint)(((ulong)a - b) >> 32);   // all ones when a < b, else 0
-            return a ^ ((a ^ b) & aBelow);
+            while (true)
+            {
+                uint* m = &p->LeftMax;
+                if (m[side] >= units) return;
+                m[side] = units;
+                Node* above = p->Parent;
+                if (above == null) return;
+                side = SideOf(above, p);
+                p = above;
+            }
+        }
+
+        /// <summary>The larger of a and b, without a branch, for sizes in the index, which are
+        /// below 2^31 units (a region is far smaller than 32 GiB): the difference then fits in
+        /// an int, whose sign says which is larger (5 instructions; the unsigned form with a
+        /// 64-bit borrow took 7, and LowerUp takes two a level).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint SmallMax(uint a, uint b)
+        {
+            int d = (int)(a - b);
+            return a - (uint)(d & (d >> 31));              // a - (a - b) = b when a < b
         }
 
         /// <summary>1 when a &lt; b, else 0, without a branch.</summary>
@@ -137,16 +167,21 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static nuint SideOf(Node* p, Node* c)
         {
-            ulong x = (ulong)p->Left ^ (ulong)c;   // 0 exactly when c is the left child
-            return (nuint)((x | (0 - x)) >> 63);
+            // A compare kept as a value compiles to setne (no branch); a bool's byte is 0 or 1.
+            bool right = p->Left != c;
+            return *(byte*)&right;
         }
 
-        /// <summary>n's own size changed: its parent's record of the subtree follows.</summary>
+        /// <summary>n's own size changed from <paramref name="before"/>: its parent's record
+        /// of the subtree follows, and the maxima above as far as they change. A block that
+        /// grew (a merge) only raises them; one that shrank (a carve) may lower them.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void SizeChanged(Node* n)
+        private static void SizeChanged(Node* n, uint before)
         {
             Node* p = n->Parent;
-            if (p != null) CarryUp(p, p->Left == n, MaxOf(n));
+            if (p == null) return;
+            if (n->Size > before) RaiseUp(p, SideOf(p, n), n->Size);
+            else LowerUp(p, SideOf(p, n), MaxOf(n));
         }
 
         /// <summary>True when a node can be had without asking the OS, or after asking it
@@ -327,7 +362,7 @@ namespace Konfiscator.Native.Heaps
             *link = rest;
             if (rest != null) rest->Parent = owner;
             for (Node* x = owner; x != parent; x = x->Parent) Recompute(x);
-            if (parent != null) CarryUp(parent, wasLeft, MaxOf(*top));
+            if (parent != null) LowerUp(parent, wasLeft ? 0u : 1u, MaxOf(*top));
             FreeNode(a, n);
         }
 
@@ -336,14 +371,17 @@ namespace Konfiscator.Native.Heaps
         /// holds, and the priority is the node's own, so no rotation is needed. Used for the
         /// rest of a block cut from below, when a freed block absorbs its free upper
         /// neighbour, and when realloc grows into one. The caller reads old (NodeOf) before
-        /// nw's header may overwrite the pointer to it.</summary>
+        /// nw's header may overwrite the pointer to it. Inlined, with its climb: every carve
+        /// and most merges end here.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Replace(Node* old, Block* nw)
         {
             old->Block = nw;
             FreeLinks.SetNode(nw, old);
-            if (old->Size == nw->SizeUnits) return;
+            uint before = old->Size;
+            if (before == nw->SizeUnits) return;
             old->Size = nw->SizeUnits;
-            SizeChanged(old);
+            SizeChanged(old, before);
         }
 
         /// <summary>After b's size changed in place (its address did not): its node's copy
@@ -351,11 +389,15 @@ namespace Konfiscator.Native.Heaps
         public static void Resized(Block* b)
         {
             Node* n = NodeOf(b);
+            uint before = n->Size;
+            if (before == b->SizeUnits) return;
             n->Size = b->SizeUnits;
-            SizeChanged(n);
+            SizeChanged(n, before);
         }
 
-        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.</summary>
+        /// <summary>The lowest-addressed block of at least <paramref name="units"/>, or null.
+        /// Inlined with its descent into the caller: every heap malloc makes one.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* FirstFit(Arena* a, uint units)
         {
             Node* n = a->NodeRoot;
@@ -389,10 +431,11 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>The lowest fit in the subtree under n, whose maximum is known to be at least <paramref name="units"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Node* LowestFitUnder(Node* n, uint units)
         {
             // Left or right is chosen without a branch (an index into Left, Right): only
-            // the exit is a branch, and it is taken once (see CarryUp for why).
+            // the exit is a branch, and it is taken once (see LowerUp for why).
             while (true)
             {
                 nuint right = Below(n->LeftMax, units);          // nothing fits on the left
@@ -402,6 +445,7 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>The largest free size in the index, exactly.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint Largest(Arena* a) => MaxOf(a->NodeRoot);
 
         /// <summary>The largest size in the subtree under n (the purge walk prunes with it).</summary>
