@@ -61,7 +61,9 @@ static void *guarded_aligned(size_t alignment, size_t size)
 static void *free_twice(void *unused)
 {
     (void)unused;
-    void *volatile mine = malloc(48); /* gives this thread its cache (and arena) first */
+    /* Gives this thread its cache (and arena) first, with another size: a thread that
+     * allocates a size itself would keep what it frees of it. */
+    void *volatile mine = malloc(500);
     free(target);
     announce();
     free(target);

@@ -24,7 +24,7 @@ namespace Konfiscator.Native.Api
             nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
             if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
             {
-                if (ThreadCaches.OwnerIsLive(b))
+                if (ThreadCaches.SendsHome(tc, index, b))
                 {
                     ThreadCaches.ParkForeign(tc, b);
                 }
@@ -65,7 +65,7 @@ namespace Konfiscator.Native.Api
                 LargeBlocks.Release(b);
             }
             else if (tc != null && ThreadCaches.Enabled && b->SizeUnits <= ThreadCaches.MaxUnits
-                     && b->Arena != tc->Home->Index && ThreadCaches.OwnerIsLive(b))
+                     && b->Arena != tc->Home->Index && ThreadCaches.SendsHome(tc, b->SizeUnits - ThreadCaches.MinUnits, b))
             {
                 // Another arena's block: home in a chain, not into this thread's bins
                 // (Heap/ThreadCache.Foreign.cs says why).

@@ -46,7 +46,9 @@ public sealed class ThreadCacheTests : HeapTest
         {
             OnANewThread(() =>
             {
-                nint mine = Lib.Malloc(100);
+                // Its arena, from a block of another size: a thread that has allocated a size
+                // keeps what it frees of it (ThreadCaches.SendsHome), which is checked below.
+                nint mine = Lib.Malloc(600);
                 freeingArena = ArenaOf(mine);
                 if (freeingArena != owner)
                 {
@@ -74,6 +76,36 @@ public sealed class ThreadCacheTests : HeapTest
         var (walked, counted) = Lib.CachedBytes();
         Assert.Equal(walked, counted);
         Assert.Equal(0, Lib.HeapCheck());
+    }
+
+    [Fact]
+    public void AThreadThatAllocatesASizeItself_KeepsWhatItFreesOfItFromAnotherArena()
+    {
+        // docs/heap.md: "A thread that allocates the size itself keeps such blocks in its bin":
+        // threads handing each other blocks in bulk reuse them where they are.
+        nint p = Lib.Malloc(100);
+        ushort owner = ArenaOf(p);
+        nint reused = 0;
+        ushort freeingArena = owner;
+        for (int attempt = 0; attempt < 3 && freeingArena == owner; attempt++)
+        {
+            OnANewThread(() =>
+            {
+                nint mine = Lib.Malloc(100);   // refills this thread's bin of the size
+                freeingArena = ArenaOf(mine);
+                if (freeingArena != owner)
+                {
+                    Lib.Free(p);
+                    reused = Lib.Malloc(100);
+                    Lib.Free(reused);
+                }
+                Lib.Free(mine);
+            });
+        }
+        Assert.True(freeingArena != owner, $"three new threads all had arena {owner}, the test thread's");
+        Assert.True(reused == p, $"a thread of arena {freeingArena} that allocates 100-byte blocks itself freed 0x{p:x} (arena {owner}) and got 0x{reused:x} from its next malloc of that size, not it");
+        var (walked, counted) = Lib.CachedBytes();
+        Assert.Equal(walked, counted);
     }
 
     /// <summary>The arena index in a block's header: the u16 after size and prev size (docs/heap.md).</summary>
