@@ -66,8 +66,10 @@ internal sealed class ProfileEndpoint(string directory, Symbolizer symbolizer, E
             var segment = ProfileSource.Choose(directory, pid, command);
             return ProfileSource.Load(directory, segment, peak, symbolizer);
         }
-        catch (ToolException) when ((pid is not null || command is not null) && ended?.Find(pid, command, peak, symbolizer) is { } kept)
+        catch (ToolException) when (pid is not null || command is not null)
         {
+            var kept = ended?.Find(pid, command, peak, symbolizer);
+            if (kept is null) throw;
             return kept;
         }
     }

@@ -18,13 +18,15 @@ namespace Konfiscator.Native.Heaps
         /// cached blocks would keep their regions from going back to the OS).</summary>
         public static void DrainAll(ThreadCache* tc)
         {
-            FlushForeign(tc);
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
+            // Last: the drains may have added blocks of other arenas to the chain.
+            FlushForeign(tc);
         }
 
         /// <summary>Returns up to <paramref name="count"/> blocks of a bin: those of other
-        /// arenas onto their remote lists, where their owners pick them up (see Refill),
+        /// arenas into the thread's foreign chain, on its way to their remote lists, where
+        /// their owners pick them up (ThreadCache.Foreign.cs, Refill),
         /// those of the thread's home arena into its heap, under one lock, in address
         /// order, and with runs of neighbouring blocks joined before they reach the
         /// index (a bin returns its blocks newest first, which would otherwise make every
@@ -35,7 +37,6 @@ namespace Konfiscator.Native.Heaps
             ulong* taken = tc->Scratch;
             ushort homeIndex = home->Index;
             uint units = (uint)(bin - &tc->FirstBin) + MinUnits;
-            RemoteChain chain = default;
             long returned = 0;
             // A scratch-full at a time: popped and checked first (TakeChecked, a loop
             // short enough to keep its values in registers), then, only if some belong to
@@ -46,25 +47,24 @@ namespace Konfiscator.Native.Heaps
                 int got = TakeChecked(bin, units, taken, count < ScratchBlocks ? (int)count : ScratchBlocks, homeIndex, &others);
                 if (got == 0) break;
                 count -= (uint)got;
-                int n = others == 0 ? got : Partition(taken, got, homeIndex, &chain);
+                int n = others == 0 ? got : Partition(tc, taken, got, homeIndex);
                 if (n > 0) ReleaseSorted(home, taken, n);
                 returned += n;
             }
-            if (chain.Head != null) Arenas.PushRemoteChain(chain.Arena, chain.Head, chain.Tail);
             Returned(tc, (ulong)returned * ((ulong)units << Blocks.UnitShift), returned);
         }
 
         /// <summary>Keeps the blocks of the home arena at the front of <paramref name="taken"/>
-        /// (returns how many) and chains the others for their arenas.</summary>
+        /// (returns how many) and parks the others in the thread's foreign chain.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static int Partition(ulong* taken, int got, ushort homeIndex, RemoteChain* chain)
+        private static int Partition(ThreadCache* tc, ulong* taken, int got, ushort homeIndex)
         {
             int n = 0;
             for (int i = 0; i < got; i++)
             {
                 Block* b = (Block*)taken[i];
                 if (b->Arena == homeIndex) taken[n++] = (ulong)b;
-                else ChainRemote(chain, b);   // consecutive blocks of one other arena go as one chain (one CAS)
+                else ParkForeign(tc, b);
             }
             return n;
         }
@@ -107,29 +107,6 @@ namespace Konfiscator.Native.Heaps
         /// naming the call the thread is in (out of line: the loop keeps no call number).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void DrainCorrupted(Block* b) => FreeLinks.Corrupted(FreeLinks.CurrentCall(), b);
-
-        /// <summary>Blocks of other arenas on their way home from one Drain: a chain of
-        /// one arena's, sent when a block of another arena comes along (or at the end).</summary>
-        private struct RemoteChain
-        {
-            public Arena* Arena;
-            public Block* Head, Tail;
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void ChainRemote(RemoteChain* chain, Block* b)
-        {
-            Arena* a = Heap.ArenaAt(b->Arena);
-            if (a != chain->Arena)
-            {
-                if (chain->Head != null) Arenas.PushRemoteChain(chain->Arena, chain->Head, chain->Tail);
-                chain->Arena = a;
-                chain->Head = null;
-            }
-            FreeLinks.SetNext(b, null);
-            if (chain->Head == null) chain->Head = b; else FreeLinks.SetNext(chain->Tail, b);
-            chain->Tail = b;
-        }
 
         /// <summary>Counts blocks a cache gave back to the heap.</summary>
         private static void Returned(ThreadCache* tc, ulong bytes, long blocks)

@@ -48,9 +48,10 @@ namespace Konfiscator.Native.Heaps
         public static bool SendsHome(ThreadCache* tc, nuint index, Block* b) =>
             BinAt(tc, index)->Refills == 0 && OwnerIsLive(b);
 
-        /// <summary>Parks used block b, of an arena other than the thread's home, in the
-        /// thread's foreign chain (Cached from now on, so a second free of it is still
-        /// caught); the chain goes home when full or when a block of another arena comes.</summary>
+        /// <summary>Parks block b (used, or cached in a bin being drained), of an arena other
+        /// than the thread's home, in the thread's foreign chain (Cached from now on, so a
+        /// second free of it is still caught); the chain goes home when full or when a block
+        /// of another arena comes.</summary>
         public static void ParkForeign(ThreadCache* tc, Block* b)
         {
             ushort arena = b->Arena;
@@ -64,7 +65,7 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>Sends the foreign chain to its arena's remote list (one compare-and-swap).
-        /// Also at thread exit and before the heap grows (DrainAll).</summary>
+        /// Also at thread exit and before the heap grows (DrainAll, after the bins).</summary>
         public static void FlushForeign(ThreadCache* tc)
         {
             if (tc->ForeignCount == 0) return;

@@ -32,33 +32,15 @@ public sealed class ThreadCacheTests : HeapTest
     [Fact]
     public void AFreeOnAThreadOfAnotherArena_SendsTheBlockHome_AndItsOwnerGetsItBack()
     {
-        // docs/heap.md: "A block another arena made goes home instead ... so a thread's bins
-        // hold only blocks of its home arena." The freeing thread's next malloc of the size must
-        // not hand it out again (it shares a cache line with its owner's blocks), and once that
-        // thread's chain went home (at its exit), the owner's mallocs of the size reach it again.
+        // docs/heap.md: "A block another arena made, of a size the freeing thread has not
+        // allocated from its own heap yet ..., goes home instead." The freeing thread's next
+        // malloc of the size must not hand it out again (it shares a cache line with its owner's
+        // blocks), and once that thread's chain went home (at its exit), the owner's mallocs of
+        // the size reach it again.
         nint p = Lib.Malloc(100);
         ushort owner = ArenaOf(p);
-        nint reused = 0;
-        ushort freeingArena = owner;
-        // Arenas go to new threads round robin: the second new thread at the latest has
-        // another arena than this one (there are at least four).
-        for (int attempt = 0; attempt < 3 && freeingArena == owner; attempt++)
-        {
-            OnANewThread(() =>
-            {
-                // Its arena, from a block of another size: a thread that has allocated a size
-                // keeps what it frees of it (ThreadCaches.SendsHome), which is checked below.
-                nint mine = Lib.Malloc(600);
-                freeingArena = ArenaOf(mine);
-                if (freeingArena != owner)
-                {
-                    Lib.Free(p);
-                    reused = Lib.Malloc(100);
-                    Lib.Free(reused);
-                }
-                Lib.Free(mine);
-            });
-        }
+        // Its arena from a block of another size: allocating 100 bytes would make it keep p.
+        var (freeingArena, reused) = FreeOnAThreadOfAnotherArena(p, owner, firstAllocation: 600);
         Assert.True(freeingArena != owner, $"three new threads all had arena {owner}, the test thread's");
         Assert.True(reused != p, $"a thread of arena {freeingArena} that freed 0x{p:x} (arena {owner}) got it back from its next malloc of that size");
 
@@ -85,13 +67,26 @@ public sealed class ThreadCacheTests : HeapTest
         // threads handing each other blocks in bulk reuse them where they are.
         nint p = Lib.Malloc(100);
         ushort owner = ArenaOf(p);
+        var (freeingArena, reused) = FreeOnAThreadOfAnotherArena(p, owner, firstAllocation: 100);
+        Assert.True(freeingArena != owner, $"three new threads all had arena {owner}, the test thread's");
+        Assert.True(reused == p, $"a thread of arena {freeingArena} that allocates 100-byte blocks itself freed 0x{p:x} (arena {owner}) and got 0x{reused:x} from its next malloc of that size, not it");
+        var (walked, counted) = Lib.CachedBytes();
+        Assert.Equal(walked, counted);
+    }
+
+    /// <summary>On a new thread whose arena is not <paramref name="owner"/>: mallocs
+    /// <paramref name="firstAllocation"/> bytes (which gives the thread its arena), frees p, and
+    /// returns the thread's arena and what its next malloc of 100 bytes returned. A new thread
+    /// takes the arena fewest live threads use, so it is seldom the caller's (three tries).</summary>
+    private (ushort FreeingArena, nint Reused) FreeOnAThreadOfAnotherArena(nint p, ushort owner, nuint firstAllocation)
+    {
         nint reused = 0;
         ushort freeingArena = owner;
         for (int attempt = 0; attempt < 3 && freeingArena == owner; attempt++)
         {
             OnANewThread(() =>
             {
-                nint mine = Lib.Malloc(100);   // refills this thread's bin of the size
+                nint mine = Lib.Malloc(firstAllocation);
                 freeingArena = ArenaOf(mine);
                 if (freeingArena != owner)
                 {
@@ -102,10 +97,7 @@ public sealed class ThreadCacheTests : HeapTest
                 Lib.Free(mine);
             });
         }
-        Assert.True(freeingArena != owner, $"three new threads all had arena {owner}, the test thread's");
-        Assert.True(reused == p, $"a thread of arena {freeingArena} that allocates 100-byte blocks itself freed 0x{p:x} (arena {owner}) and got 0x{reused:x} from its next malloc of that size, not it");
-        var (walked, counted) = Lib.CachedBytes();
-        Assert.Equal(walked, counted);
+        return (freeingArena, reused);
     }
 
     /// <summary>The arena index in a block's header: the u16 after size and prev size (docs/heap.md).</summary>
