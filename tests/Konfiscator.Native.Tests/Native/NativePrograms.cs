@@ -33,6 +33,9 @@ internal sealed class NativePrograms
     public string Misuse => Path.Combine(Directory, "misuse");
     public string ForeignFrees => Path.Combine(Directory, "foreign_frees");
 
+    /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
+    public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
+
     /// <summary>Calls glibc's inspection functions (mallinfo2, malloc_trim, malloc_info…) and checks them.</summary>
     public string Inspect => Path.Combine(Directory, "inspect");
 
@@ -59,6 +62,7 @@ internal sealed class NativePrograms
             ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
             ("foreign_frees", $"-O2 {Warnings} -pthread foreign_frees.c"),
+            ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.
             ("inspect", $"-O2 {Warnings} -Wno-deprecated-declarations inspect.c"),
