@@ -14,7 +14,7 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class Heap
     {
         private const int NotStarted = 0, Starting = 1, Ready = 2;
-        private const int MaxArenas = 64;
+        public const int MaxArenas = 64;
         // glibc keeps the first 32 thread-specific values inline in the thread
         // descriptor; a higher key makes pthread_setspecific call calloc, i.e. us.
         private const uint InlineThreadKeys = 32;
@@ -286,8 +286,11 @@ namespace Konfiscator.Native.Heaps
         {
             if (value != null && value != ThreadCaches.Exited)
             {
-                CountThread(((ThreadCache*)value)->Home->Index, -1);
-                ThreadCaches.Destroy((ThreadCache*)value);
+                // Counted out after the cache is parked, so that a thread claiming the arena
+                // as idle finds the cache there (ThreadCaches.Retire).
+                int home = ((ThreadCache*)value)->Home->Index;
+                ThreadCaches.Retire((ThreadCache*)value);
+                CountThread(home, -1);
                 ExitedThreads.Record();
             }
             Libc.pthread_setspecific(s_threadKey, ThreadCaches.Exited);
@@ -309,6 +312,7 @@ namespace Konfiscator.Native.Heaps
         public static void TrimAfterFailedMapping(ThreadCache* tc)
         {
             if (tc != null) ThreadCaches.DrainAll(tc);
+            ThreadCaches.DrainParked();
             for (int i = 0; i < s_arenaCount; i++)
             {
                 Arena* a = ArenaAt(i);
