@@ -85,7 +85,7 @@ namespace Konfiscator.Native.Api
                 if (bin->Count >= bin->Capacity)
                 {
                     ThreadCaches.Drain(tc, bin, bin->Count / 2 + 1);
-                    bin->Overflowed = 1;
+                    ThreadCaches.Overflowed(tc, bin);
                 }
                 ThreadCaches.Push(bin, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
