@@ -55,6 +55,9 @@ namespace Konfiscator.Native.Api
                 }
             }
         slow:
+            // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap.
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && size > ThreadCaches.MaxRequest)
+                return Allocation.AllocateFromHeap(tc, size);
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
 
@@ -68,19 +71,19 @@ namespace Konfiscator.Native.Api
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
             if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b))
             {
-                // Used, no flags, and of this thread's home arena, in one compare; a plain used
-                // block of another arena goes home instead (Heap/ThreadCache.Foreign.cs).
-                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag)
-                {
-                    if (Blocks.IsPlainUsed(b))
-                    {
-                        Release.FreeForeign(tc, p, b);
-                        return;
-                    }
-                    goto slow;
-                }
+                // Used, no flags, of this thread's home arena, and of a cached size: the bin. A
+                // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
+                // one of this arena above the cached sizes goes into its heap. One call site for
+                // both, after the cached path: the compiler then keeps this path's values in
+                // registers that need no saving (a call placed between them cost two registers
+                // saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (index < ThreadCaches.BinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
+                {
+                    Release.FreeNotCached(tc, p, b);
+                    return;
+                }
+                if (Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
                 {
                     Bin* bin = ThreadCaches.BinAt(tc, index);
                     if (bin->Count < bin->Capacity)
@@ -91,7 +94,6 @@ namespace Konfiscator.Native.Api
                     }
                 }
             }
-        slow:
             Release.Free(p, "free", StatsLayout.FreeCalls);
         }
 
