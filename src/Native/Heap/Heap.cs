@@ -305,6 +305,9 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
         public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
+        /// <summary>Inlined: every heap call ends with it, and without the futex wake (out of
+        /// line in FutexLock) it is a countdown and an exchange.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void UnlockArena(Arena* a)
         {
             // The heap map is kept on slow paths like this one, never on a cache hit.
