@@ -72,6 +72,7 @@ namespace Konfiscator.Native.Heaps
                 Fatal.Die("cannot map the allocator's own bookkeeping");
             // Arenas sit Stride bytes apart: a field added to Arena must not push it past that.
             if (sizeof(Arena) > Arenas.Stride) Fatal.Die("the arena struct outgrew its stride");
+            if (!FreeIndex.LayoutHolds()) Fatal.Die("the free index's node layout changed");
             s_arenas = Mappings.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
             for (int i = 0; i < s_arenaCount; i++)
