@@ -61,8 +61,8 @@ namespace Konfiscator.Native.Api
             uint units = Blocks.UnitsFor(size);
             Arena* a = tc->Home;
             Heap.LockArena(a);
-            Block* b = Arenas.FindFit(a, units);
-            if (b != null) b = Arenas.Take(a, b, units);
+            Node* n = Arenas.FindFitNode(a, units);
+            Block* b = n != null ? Arenas.TakeNode(a, n, units) : null;
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             if (b == null) goto general;           // the OS refused a region: the retry is there
@@ -115,8 +115,8 @@ namespace Konfiscator.Native.Api
                         Heap.LockArena(a);
                         if (alignment <= Blocks.HeaderBytes)
                         {
-                            b = Arenas.FindFit(a, units);
-                            if (b != null) b = Arenas.Take(a, b, units);
+                            Node* n = Arenas.FindFitNode(a, units);
+                            if (n != null) b = Arenas.TakeNode(a, n, units);
                         }
                         else
                         {

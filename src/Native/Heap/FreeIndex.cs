@@ -361,9 +361,12 @@ namespace Konfiscator.Native.Heaps
         /// zipped together in its place, by priority. The nodes on the zip chain have a new
         /// child each; their maxima are fixed from the bottom up, and the change is carried
         /// above as far as it goes.</summary>
-        public static void Remove(Arena* a, Block* b)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Remove(Arena* a, Block* b) => RemoveNode(a, NodeOf(b));
+
+        /// <summary>Remove, for the node n of a block in the index (checked by the caller).</summary>
+        public static void RemoveNode(Arena* a, Node* n)
         {
-            Node* n = NodeOf(b);
             Node* parent = n->Parent;
             bool wasLeft = parent != null && parent->Left == n;
             Node** top = parent == null ? &a->NodeRoot : wasLeft ? &parent->Left : &parent->Right;
@@ -425,6 +428,7 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>FirstFit, as the node (null when nothing fits).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Node* FirstFitNode(Arena* a, uint units)
         {
             Node* n = a->NodeRoot;
