@@ -212,10 +212,17 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>True when a node can be had without asking the OS, or after asking it
         /// for a new chunk; false when the OS says no. Whoever may insert calls this first,
-        /// before changing anything, so that no half-done operation meets a missing node.</summary>
-        public static bool EnsureNode(Arena* a)
+        /// before changing anything, so that no half-done operation meets a missing node.
+        /// Inlined: every free that merges with no neighbour asks, and a node is nearly always
+        /// at hand; mapping a chunk is a call of its own.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool EnsureNode(Arena* a) =>
+            a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node) || MapNodeChunk(a);
+
+        /// <summary>EnsureNode when neither a released node nor room in the chunk is left.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static bool MapNodeChunk(Arena* a)
         {
-            if (a->NodeFree != null || a->NodeChunkLeft >= (nuint)sizeof(Node)) return true;
             byte* chunk = Mappings.Map(ChunkBytes);
             if (chunk == null) return false;
             if (!PageMap.MarkNodes(chunk, ChunkBytes))
