@@ -285,7 +285,10 @@ namespace Konfiscator.Native.Stats
             Atomics.Add(&slot[StatsLayout.BytesMapped], (long)newBytes - (long)oldBytes);
         }
 
-        /// <summary>Tracks the process-wide bytes in use and its peak.</summary>
+        /// <summary>Tracks the process-wide bytes in use and its peak. Inlined, as is
+        /// GrowthToLookAt: a thread's report (ThreadCaches.FlushInUse) makes both, and on the
+        /// fragmentation mix there is one every few heap calls.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public static void AddInUse(long delta)
         {
             ulong* slot = ProcessSlot;
@@ -318,6 +321,7 @@ namespace Konfiscator.Native.Stats
         /// every call. With one thread this is exactly when WouldRaisePeak turns true; with
         /// several, other threads' reports made since can move that point, by at most what
         /// they report (a step each): the same bound as the unreported changes themselves.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public static long GrowthToLookAt()
         {
             ulong* slot = ProcessSlot;
