@@ -235,6 +235,7 @@ namespace Konfiscator.Native.Heaps
             return true;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Node* NewNode(Arena* a, Block* b)
         {
             Node* n = a->NodeFree;
@@ -421,7 +422,9 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>After b's size changed in place (its address did not): its node's copy
-        /// follows, and the maxima above it.</summary>
+        /// follows, and the maxima above it. Inlined, with its climb: a free that merges with
+        /// its lower neighbour ends here.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Resized(Block* b)
         {
             Node* n = NodeOf(b);
