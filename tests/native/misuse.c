@@ -78,7 +78,8 @@ static void usage(void)
             "modes: double-free realloc-after-free cfree-after-free usable-size-after-free\n"
             "       free-stack free-static free-interior free-interior-aligned\n"
             "       overwritten-header large-double-free aligned-double-free\n"
-            "       foreign-double-free\n");
+            "       foreign-double-free heap-double-free heap-overwritten-header\n"
+            "       heap-overwritten-check heap-free-interior-aligned\n");
     exit(2);
 }
 
@@ -153,6 +154,28 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "overwritten-header") == 0) {
         target = guarded(64);
         memset((char *)target - 16, 0x41, 16);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "heap-double-free") == 0) {
+        /* Above the thread caches' sizes: freed straight into the heap. */
+        target = guarded(4000);
+        free(target);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "heap-overwritten-header") == 0) {
+        target = guarded(4000);
+        memset((char *)target - 16, 0x41, 16);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "heap-overwritten-check") == 0) {
+        /* Only the check word changed: the arena and state still say a used block of the
+         * thread's arena, so this reaches the heap's own free path. */
+        target = guarded(4000);
+        ((unsigned char *)target)[-1] ^= 0x10;
+        announce();
+        free(target);
+    } else if (strcmp(mode, "heap-free-interior-aligned") == 0) {
+        target = (char *)guarded(4000) + 64;
         announce();
         free(target);
     } else if (strcmp(mode, "large-double-free") == 0) {

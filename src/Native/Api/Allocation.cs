@@ -47,6 +47,33 @@ namespace Konfiscator.Native.Api
             return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
+        /// <summary>malloc of more than the thread caches' sizes (or of any size with the caches
+        /// off), from the export for a thread that has its cache: the first fit in its home
+        /// arena, as Place would choose, without looking the thread up again or going through
+        /// Place's choice of path (callgrind, docs/performance/fragmentation.md). A request
+        /// for its own mapping, a thread counted in the shared slot, or no memory, takes the
+        /// general path.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void* AllocateFromHeap(ThreadCache* tc, nuint size)
+        {
+            if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0) goto general;
+            tc->CurrentCall = StatsLayout.MallocCalls;
+            uint units = Blocks.UnitsFor(size);
+            Arena* a = tc->Home;
+            Heap.LockArena(a);
+            Node* n = Arenas.FindFitNode(a, units);
+            Block* b = n != null ? Arenas.TakeNode(a, n, units) : null;
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            if (b == null) goto general;           // the OS refused a region: the retry is there
+            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+            return SampledBlocks.ChargeGrowth(tc, b, size, size);
+        general:
+            return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+        }
+
         /// <summary>The end of the malloc fast path when the thread's growth of bytes in use
         /// is large enough to look at: out of line, so the fast path keeps no frame.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
@@ -88,8 +115,8 @@ namespace Konfiscator.Native.Api
                         Heap.LockArena(a);
                         if (alignment <= Blocks.HeaderBytes)
                         {
-                            b = Arenas.FindFit(a, units);
-                            if (b != null) b = Arenas.Take(a, b, units);
+                            Node* n = Arenas.FindFitNode(a, units);
+                            if (n != null) b = Arenas.TakeNode(a, n, units);
                         }
                         else
                         {

@@ -77,7 +77,7 @@ namespace Konfiscator.Native.Api
         public static void ReportShrink(ThreadCache* tc) => ThreadCaches.FlushInUse(tc);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
+        public static void AllocatedInSlot(ThreadCache* tc, int callCounter, nuint requested, nuint usable, int bucket)
         {
             ulong* s = tc->Stats;
             s[callCounter]++;

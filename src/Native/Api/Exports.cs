@@ -55,6 +55,9 @@ namespace Konfiscator.Native.Api
                 }
             }
         slow:
+            // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap.
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && size > ThreadCaches.MaxRequest)
+                return Allocation.AllocateFromHeap(tc, size);
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
 
@@ -68,25 +71,28 @@ namespace Konfiscator.Native.Api
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
             if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b))
             {
-                // Used, no flags, and of this thread's home arena, in one compare; a plain used
-                // block of another arena goes home instead (Heap/ThreadCache.Foreign.cs).
+                // Used, no flags, of this thread's home arena, and of a cached size: the bin. A
+                // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
+                // one of this arena above the cached sizes goes into its heap. One call site for
+                // both, after the cached path: the compiler then keeps this path's values in
+                // registers that need no saving (a call placed between them cost two registers
+                // saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag)
+                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
                 {
-                    if (!Blocks.IsPlainUsed(b)) goto slow;
                     // A plain used block of another arena, of a size this thread allocates from
                     // its own heap (its bin refilled), is cached here like the thread's own
                     // (ThreadCaches.SendsHome), so it goes on below without a call. Such a block
                     // stays another arena's, and every later free of it comes here: through
                     // FreeForeign that was 75 instructions more a free (larson with one long
                     // thread: 12 M of 187 M).
-                    if (index >= ThreadCaches.BinCount || ThreadCaches.BinAt(tc, index)->Refills == 0)
+                    if (index >= ThreadCaches.BinCount || !Blocks.IsPlainUsed(b) || ThreadCaches.BinAt(tc, index)->Refills == 0)
                     {
-                        Release.FreeForeign(tc, p, b);
+                        Release.FreeNotCached(tc, p, b);
                         return;
                     }
                 }
-                if (index < ThreadCaches.BinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+                if (Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
                 {
                     Bin* bin = ThreadCaches.BinAt(tc, index);
                     if (bin->Count < bin->Capacity)
@@ -97,7 +103,6 @@ namespace Konfiscator.Native.Api
                     }
                 }
             }
-        slow:
             Release.Free(p, "free", StatsLayout.FreeCalls);
         }
 

@@ -12,14 +12,26 @@ namespace Konfiscator.Native.Api
 {
     internal static unsafe class Release
     {
+        /// <summary>free() from the fast path in Exports of a block on a heap page (the pointer
+        /// aligned) that the thread's bins do not take: a plain used block of another arena
+        /// (FreeForeign), one of the home arena above the cached sizes (FreeToHeap), anything
+        /// else by the general path.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void FreeNotCached(ThreadCache* tc, void* p, Block* b)
+        {
+            if (Blocks.ArenaAndState(b) == tc->HomeUsedTag && b->SizeUnits > ThreadCaches.MaxUnits) FreeToHeap(tc, p, b);
+            else if (Blocks.IsPlainUsed(b)) FreeForeign(tc, p, b);
+            else Free(p, "free", StatsLayout.FreeCalls);
+        }
+
         /// <summary>free() of a plain used block of an arena other than the thread's home,
-        /// reached from the fast path in Exports, which checked the pointer's alignment, its
+        /// reached from the fast path in Exports (through FreeNotCached), which checked the pointer's alignment, its
         /// page and its state: the rest of the fast path's checks, then the block goes into
         /// the thread's foreign chain, on its way home (or into the thread's bin when no live
         /// thread is at home there), counted as a free into the cache. Anything else takes
         /// the whole slow path.</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void FreeForeign(ThreadCache* tc, void* p, Block* b)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FreeForeign(ThreadCache* tc, void* p, Block* b)
         {
             nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
             if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
@@ -40,6 +52,42 @@ namespace Konfiscator.Native.Api
             }
         slow:
             Free(p, "free", StatsLayout.FreeCalls);
+        }
+
+        /// <summary>free() of a plain used block of the thread's home arena larger than the
+        /// thread caches' sizes, from the fast path in Exports (through FreeNotCached), which checked the pointer's
+        /// alignment, its page, and its header's arena and state: the header's check, then
+        /// the block goes into the home arena's heap, merging with its free neighbours, as
+        /// the general path (Free) would do it, without looking the thread up again,
+        /// validating the pointer a second time or choosing among the other paths
+        /// (callgrind, docs/performance/fragmentation.md). A header that fails its check,
+        /// or a thread counted in the shared slot, takes the general path, which reports
+        /// or serves it.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FreeToHeap(ThreadCache* tc, void* p, Block* b)
+        {
+            if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0)
+            {
+                Free(p, "free", StatsLayout.FreeCalls);
+                return;
+            }
+            tc->CurrentCall = StatsLayout.FreeCalls;
+            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            Arena* a = tc->Home;
+            Heap.LockArena(a);
+            // Checked again under the lock: a racing free of the same pointer from another
+            // thread may have won (as in Free).
+            if (b->State != Blocks.Used)
+            {
+                Heap.UnlockArena(a);
+                Heap.Validate("free", p);
+                Fatal.Misuse("free", "double free", p);
+            }
+            Arenas.Release(a, b);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            Counting.Freed(tc, StatsLayout.FreeCalls, usable);
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
         }
 
         /// <summary>Frees p on behalf of <paramref name="call"/> (named in error messages),

@@ -47,6 +47,22 @@ namespace Konfiscator.Native.Heaps
             return AddRegion(a, units);
         }
 
+        /// <summary>FindFit, as the node of the block that fits (null when the OS has no memory),
+        /// for TakeNode. Inlined as FindFit is.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Node* FindFitNode(Arena* a, uint units)
+        {
+            Node* n = FreeIndex.FirstFitNode(a, units);
+            return n != null ? n : FindFitNodeElsewhere(a, units);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Node* FindFitNodeElsewhere(Arena* a, uint units)
+        {
+            Block* b = FindFitElsewhere(a, units);
+            return b != null ? FreeIndex.NodeOf(b) : null;
+        }
+
         private static Block* AddRegion(Arena* a, uint units)
         {
             if (!FreeIndex.EnsureNode(a)) return null;
@@ -68,7 +84,22 @@ namespace Konfiscator.Native.Heaps
         /// allocation. Returns the used block. Inlined into the caller (a call and a frame on
         /// every heap malloc).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Block* Take(Arena* a, Block* b, uint units)
+        public static Block* Take(Arena* a, Block* b, uint units) => TakeWithNode(a, b, units, FreeIndex.NodeOf(b));
+
+        /// <summary>Take for the block of node <paramref name="n"/> as the search found it (FindFitNode):
+        /// the block's link is checked to name n (FreeLinks.CheckNode) instead of being followed
+        /// and checked against the page map of node chunks (docs/performance/fragmentation.md).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block* TakeNode(Arena* a, Node* n, uint units)
+        {
+            Block* b = n->Block;
+            FreeLinks.CheckNode(b, n);
+            return TakeWithNode(a, b, units, n);
+        }
+
+        /// <summary>Take, with free block b's node n in hand (checked).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Block* TakeWithNode(Arena* a, Block* b, uint units, Node* n)
         {
             if (Regions.IsWholeRegion(b)) a->EmptyRegions--;
             uint old = b->SizeUnits;
@@ -76,12 +107,12 @@ namespace Konfiscator.Native.Heaps
             ulong* s = a->Stats;
             if (rest >= Blocks.MinUnits)
             {
-                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));
+                FreeRestAbove(a, (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift)), units, rest, n);
                 Blocks.Set(b, units, a->Index, Blocks.Used);
                 s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;
                 return b;
             }
-            FreeIndex.Remove(a, b);
+            FreeIndex.RemoveNode(a, n);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
             Blocks.SetPrev(Blocks.Next(b), b->SizeUnits, free: false);
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);

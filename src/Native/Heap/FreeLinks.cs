@@ -123,6 +123,18 @@ namespace Konfiscator.Native.Heaps
             return n;
         }
 
+        /// <summary>Checks that free block b's link names <paramref name="n"/>, the node the index
+        /// found it by (the index's own memory, not freed memory), and that b says Free: the
+        /// word is compared with n stored the same way, not followed, so no page lookup is
+        /// needed to read it safely. An overwritten word fails exactly as in NodeOf.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void CheckNode(Block* b, Node* n)
+        {
+            ulong* word = (ulong*)Blocks.Payload(b);
+            if (*word != ((ulong)n ^ Key(word)) || b->State != Blocks.Free)
+                Corrupted(CurrentCall(), b);
+        }
+
         /// <summary>The node pointer as stored, unchecked (the heap check counts instead of stopping).</summary>
         public static Node* RawNodeOf(Block* b)
         {

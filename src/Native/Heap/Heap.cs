@@ -72,6 +72,7 @@ namespace Konfiscator.Native.Heaps
                 Fatal.Die("cannot map the allocator's own bookkeeping");
             // Arenas sit Stride bytes apart: a field added to Arena must not push it past that.
             if (sizeof(Arena) > Arenas.Stride) Fatal.Die("the arena struct outgrew its stride");
+            if (!FreeIndex.LayoutHolds()) Fatal.Die("the free index's node layout changed");
             s_arenas = Mappings.Map((nuint)(s_arenaCount * Arenas.Stride));
             if (s_arenas == null) Fatal.Die("cannot map the arenas");
             for (int i = 0; i < s_arenaCount; i++)
@@ -329,6 +330,9 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>Takes a's lock only if it is free right now.</summary>
         public static bool TryLockArena(Arena* a) => FutexLock.TryAcquire(&a->Lock);
+        /// <summary>Inlined: every heap call ends with it, and without the futex wake (out of
+        /// line in FutexLock) it is a countdown and an exchange.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void UnlockArena(Arena* a)
         {
             // The heap map is kept on slow paths like this one, never on a cache hit.
