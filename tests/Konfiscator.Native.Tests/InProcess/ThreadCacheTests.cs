@@ -177,6 +177,34 @@ public sealed class ThreadCacheTests : HeapTest
         OnANewThread(() => FreeManyInOrder(reverse));
 
     [Fact]
+    public void Realloc_OfACachedSizeBlockThatMustMove_TakesAnEighthMore_AndParksTheOldBlock() =>
+        OnANewThread(MoveThroughTheCache);
+
+    private void MoveThroughTheCache()
+    {
+        // docs/heap.md, realloc: a block of a cached size whose upper neighbour is not free moves
+        // through the cache, to a block for the new size and an eighth more (as a move in the heap
+        // takes), and the old block is parked in its bin, where the next malloc of its size finds it.
+        nint a = Lib.Malloc(48);                  // a new thread's first refill: two 64-byte blocks,
+        nint above = Keep(Lib.Malloc(48));        // the second right above the first
+        Assert.True((ulong)above == (ulong)a + HeapContract.BlockSize(48),
+                    $"setup: malloc(48) gave 0x{a:x} and then 0x{above:x}, not the block right above it");
+        Fill(a, 48, 4);
+
+        nint moved = Keep(Lib.Realloc(a, 64));
+
+        Assert.True(moved != a, $"realloc(0x{a:x}, 64) stayed in place although the block above it is in use");
+        MemoryChecks.AssertFilled(moved, 48, 4, "the moved block");
+        ulong usable = Lib.UsableSize(moved);
+        Assert.True(usable >= 64 + 64 / 8, $"realloc(p, 64) moved to a block of {usable} usable bytes, not 64 and an eighth more");
+        Assert.Equal(moved, Lib.Realloc(moved, (nuint)usable));   // the slack: the next growth stays in place
+        Assert.Equal(a, Keep(Lib.Malloc(48)));                       // the old block, parked in its bin
+        var (walked, counted) = Lib.CachedBytes();
+        Assert.Equal(walked, counted);
+        AssertHeapSound();
+    }
+
+    [Fact]
     public void Realloc_OfACachedSizeBlock_GrowsInPlace_WhenTheHeapBlockAboveIsFree() =>
         OnANewThread(GrowInPlaceAboveACachedSizeBlock);
 
