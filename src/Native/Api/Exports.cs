@@ -24,9 +24,10 @@ namespace Konfiscator.Native.Api
         {
             ThreadCache* tc = Heap.PeekCacheOrMarker();
             // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
-            // MaxRequest; 0 wraps around to a huge index and goes the slow way.
+            // 1 KiB (the fast bins; larger cached sizes take the slow path); 0 wraps around to a
+            // huge index and goes the slow way.
             nuint index = (size - 1) >> Blocks.UnitShift;
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.FastBinCount)
             {
                 Bin* bin = ThreadCaches.BinAt(tc, index);
                 Block* b = bin->Head;
@@ -80,7 +81,7 @@ namespace Konfiscator.Native.Api
                     goto slow;
                 }
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (index < ThreadCaches.BinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+                if (index < ThreadCaches.FastBinCount && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
                 {
                     Bin* bin = ThreadCaches.BinAt(tc, index);
                     if (bin->Count < bin->Capacity)
