@@ -6,9 +6,15 @@
  * its arena has a region, and records the first one.
  *
  * usage: arena_reuse ROUNDS
- * Prints: reused=N of ROUNDS distinct=0|1 (reused: sequential threads that got the
- * arena of the thread before them; distinct: two threads alive at once, and the main
- * thread, had three different arenas). Exits 2 when the library is not preloaded. */
+ * Then two threads alive at once each allocate a block and end; two threads follow,
+ * one after the other, whose first call frees one of those blocks: each must take over
+ * the arena of the block it frees (handed memory a thread before it left, as larson's
+ * servers are), not just the lowest idle one, which is the same arena for both.
+ *
+ * Prints: reused=N of ROUNDS distinct=0|1 handoff=N of 2 (reused: sequential threads
+ * that got the arena of the thread before them; distinct: two threads alive at once,
+ * and the main thread, had three different arenas; handoff: threads that took the
+ * arena of the block their first call freed). Exits 2 when the library is not preloaded. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -46,7 +52,32 @@ static void *with_another(void *out)
     return NULL;
 }
 
-static void run(void *(*body)(void *), pthread_t *t, unsigned long *out)
+struct handed {
+    void *block;          /* made by a thread that ended; freed by the next one's first call */
+    unsigned long region; /* the first region of the arena that made it */
+};
+
+static void *make_and_end(void *out)
+{
+    struct handed *h = out;
+    pthread_barrier_wait(&together); /* both alive: two arenas, both idle once both end */
+    h->block = malloc(100);
+    if (h->block == NULL) { fprintf(stderr, "malloc failed\n"); exit(1); }
+    memset(h->block, 0x33, 100);
+    h->region = home_region();
+    pthread_barrier_wait(&together);
+    return NULL;
+}
+
+static void *free_first(void *out)
+{
+    struct handed *h = out;
+    free(h->block); /* the thread's first call */
+    h->region = home_region() == h->region;
+    return NULL;
+}
+
+static void run(void *(*body)(void *), pthread_t *t, void *out)
 {
     if (pthread_create(t, NULL, body, out) != 0) { fprintf(stderr, "pthread_create failed\n"); exit(1); }
 }
@@ -77,6 +108,18 @@ int main(int argc, char **argv)
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     int distinct = ra != rb && ra != mine && rb != mine;
-    printf("reused=%d of %d distinct=%d\n", reused, rounds - 1, distinct);
+
+    struct handed h[2];
+    run(make_and_end, &a, &h[0]);
+    run(make_and_end, &b, &h[1]);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    int handoff = 0;
+    for (int i = 1; i >= 0; i--) { /* either order: the lowest idle arena fails one of them */
+        run(free_first, &a, &h[i]);
+        pthread_join(a, NULL);
+        handoff += h[i].region == 1;
+    }
+    printf("reused=%d of %d distinct=%d handoff=%d of 2\n", reused, rounds - 1, distinct, handoff);
     return 0;
 }

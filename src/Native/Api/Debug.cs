@@ -4,6 +4,7 @@
 //   long konfiscator_debug_regions(unsigned long *out, long max_pairs)
 //   int  konfiscator_debug_heap_map(void)
 //   long konfiscator_debug_layout(unsigned long *out, long max)
+//   int  konfiscator_debug_single_threaded(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -20,6 +21,11 @@ namespace Konfiscator.Native.Api
             Heap.EnsureStarted();
             return Heap.CheckAll();
         }
+
+        /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the
+        /// process's only thread), 0 once they are atomic (Platform/FutexLock.cs).</summary>
+        [RuntimeExport("konfiscator_debug_single_threaded")]
+        public static int SingleThreaded() => Platform.FutexLock.Alone() ? 1 : 0;
 
         /// <summary>The bytes of every block the thread caches hold, two ways: walked (every
         /// block in the Cached state in every arena's regions) and counted (the

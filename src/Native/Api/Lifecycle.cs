@@ -19,6 +19,7 @@ namespace Konfiscator.Native.Api
         {
             int saved = *Platform.Libc.__errno_location();
             Heap.EnsureStarted();
+            Platform.FutexLock.FindSingleThreadFlag();
             Sampler.StartUnwinder();
             *Platform.Libc.__errno_location() = saved;
         }

@@ -55,9 +55,16 @@ namespace Konfiscator.Native.Api
                 if (callCounter >= 0) Counting.Call(Heap.PeekCache(), callCounter);
                 return;
             }
-            ThreadCache* tc = Heap.CurrentCache();
+            // Validated before the thread's cache is made: a thread's first call that frees a
+            // block may take over the block's arena (Heap.ClaimIdleArena).
+            ThreadCache* tc = Heap.PeekCache();
             if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             Block* b = Heap.Validate(call, p);
+            if (tc == null)
+            {
+                tc = Heap.CurrentCache(b->State == Blocks.Used ? b->Arena : -1);
+                if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
+            }
             if (SampledBlocks.IsSampled(b)) SampledBlocks.Forget(tc, b);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)
@@ -78,7 +85,7 @@ namespace Konfiscator.Native.Api
                 if (bin->Count >= bin->Capacity)
                 {
                     ThreadCaches.Drain(tc, bin, bin->Count / 2 + 1);
-                    bin->Overflowed = 1;
+                    ThreadCaches.Overflowed(tc, bin);
                 }
                 ThreadCaches.Push(bin, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));

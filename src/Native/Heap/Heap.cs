@@ -14,7 +14,7 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class Heap
     {
         private const int NotStarted = 0, Starting = 1, Ready = 2;
-        private const int MaxArenas = 64;
+        public const int MaxArenas = 64;
         // glibc keeps the first 32 thread-specific values inline in the thread
         // descriptor; a higher key makes pthread_setspecific call calloc, i.e. us.
         private const uint InlineThreadKeys = 32;
@@ -182,7 +182,12 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>The calling thread's cache, made at its first call; null for a
         /// thread whose cache is gone (exiting) or when there is no thread key.</summary>
-        public static ThreadCache* CurrentCache()
+        public static ThreadCache* CurrentCache() => CurrentCache(-1);
+
+        /// <summary>CurrentCache, for a first call that frees a block of arena
+        /// <paramref name="freedArena"/> (-1: none): a thread made then takes that arena
+        /// when no live thread calls it home (see ClaimIdleArena).</summary>
+        public static ThreadCache* CurrentCache(int freedArena)
         {
             ThreadCache* known = PeekCache();
             if (known != null) return known;
@@ -190,17 +195,17 @@ namespace Konfiscator.Native.Heaps
             void* v = Libc.pthread_getspecific(s_threadKey);
             if (v == ThreadCaches.Exited) return null;
             if (v != null) return (ThreadCache*)v;
-            return CreateCache();
+            return CreateCache(freedArena);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static ThreadCache* CreateCache()
+        private static ThreadCache* CreateCache(int freedArena)
         {
             // A NULL key is also what a thread sees after glibc cleared its keys at exit
             // (ExitedThreads): such a thread goes on without a cache, counted in the
             // shared slot, and leaves nothing behind.
             if (ExitedThreads.IsCallerTornDown()) return null;
-            int index = LeastUsedArena();
+            int index = freedArena >= 0 && ClaimIdleArena(freedArena) ? freedArena : LeastUsedArena();
             ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
             if (tc != null) Libc.pthread_setspecific(s_threadKey, tc);
             else CountThread(index, -1);
@@ -235,6 +240,21 @@ namespace Konfiscator.Native.Heaps
             }
         }
 
+        /// <summary>Claims arena <paramref name="arena"/> for the calling thread if no live thread
+        /// calls it home. A thread whose first call frees a block of such an arena was handed
+        /// memory that a thread before it left (a server passing a connection's blocks from one
+        /// short-lived thread to the next, larson): it takes over that arena, so its frees of
+        /// those blocks are frees into its own cache and heap, and its allocations reuse the
+        /// memory around them. By the fewest-live rule alone, two such threads started at the
+        /// same moment took each other's arenas about half the time (larson's two lanes), and
+        /// from then on every inherited block was another arena's (FreeForeign, blocks of two
+        /// lanes interleaved in both arenas' regions).</summary>
+        private static bool ClaimIdleArena(int arena)
+        {
+            fixed (int* counts = s_threadsOfArena.OfArena)
+                return Atomics.Read(&counts[arena]) == 0 && Interlocked.CompareExchange(ref counts[arena], 1, 0) == 0;
+        }
+
         /// <summary>Live threads whose home arena <paramref name="arena"/> is (a plain read: a
         /// thread starting or ending meanwhile makes the answer a moment old, which only decides
         /// where a freed block is cached, never whether it is).</summary>
@@ -266,8 +286,11 @@ namespace Konfiscator.Native.Heaps
         {
             if (value != null && value != ThreadCaches.Exited)
             {
-                CountThread(((ThreadCache*)value)->Home->Index, -1);
-                ThreadCaches.Destroy((ThreadCache*)value);
+                // Counted out after the cache is parked, so that a thread claiming the arena
+                // as idle finds the cache there (ThreadCaches.Retire).
+                int home = ((ThreadCache*)value)->Home->Index;
+                ThreadCaches.Retire((ThreadCache*)value);
+                CountThread(home, -1);
                 ExitedThreads.Record();
             }
             Libc.pthread_setspecific(s_threadKey, ThreadCaches.Exited);
@@ -289,6 +312,7 @@ namespace Konfiscator.Native.Heaps
         public static void TrimAfterFailedMapping(ThreadCache* tc)
         {
             if (tc != null) ThreadCaches.DrainAll(tc);
+            ThreadCaches.DrainParked();
             for (int i = 0; i < s_arenaCount; i++)
             {
                 Arena* a = ArenaAt(i);

@@ -136,17 +136,31 @@ namespace Konfiscator.Native.Heaps
         /// the heap grow. True when any went back.</summary>
         public static bool ReturnCachedLocked(Arena* a)
         {
+            // First the cache a thread of this arena left at its exit (ThreadCache.Pool.cs): its
+            // blocks back into the heap, those of other arenas onto their remote lists, the
+            // cache to the pool.
+            bool any = false;
+            ThreadCache* parked = TakeParked(a);
+            if (parked != null)
+            {
+                any = ReturnBinsLocked(a, parked, FreeLinks.CurrentCall(), sendOthersHome: true);
+                ToPoolLater(parked);
+            }
             ThreadCache* tc = Heap.PeekCache();
-            if (tc == null || tc->Home != a || !s_enabled) return false;
-            ulong held = 0;
-            for (uint units = MinUnits; units <= MaxUnits; units++)
-                held += (ulong)BinFor(tc, units)->Count * (units << Blocks.UnitShift);
-            if (held < ReturnMinBytes) return false;
+            if (tc == null || tc->Home != a || !s_enabled) return any;
+            if (HeldBytes(tc) < ReturnMinBytes) return any;
+            return ReturnBinsLocked(a, tc, tc->CurrentCall, sendOthersHome: false) | any;
+        }
+
+        /// <summary>With a's lock held: every block of arena a in cache tc's bins back into the
+        /// heap; blocks of other arenas stay cached, or with <paramref name="sendOthersHome"/>
+        /// (a parked cache, emptied whole) go onto their arenas' remote lists.</summary>
+        private static bool ReturnBinsLocked(Arena* a, ThreadCache* tc, int call, bool sendOthersHome)
+        {
             ulong* sorted = tc->Scratch;
             bool any = false;
             ulong returnedBytes = 0;
             long returned = 0;
-            int call = tc->CurrentCall;
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
                 Bin* bin = BinFor(tc, units);
@@ -162,6 +176,11 @@ namespace Konfiscator.Native.Heaps
                     bin->Count--;
                     if (b->Arena != a->Index)
                     {
+                        if (sendOthersHome)
+                        {
+                            Arenas.PushRemote(Heap.ArenaAt(b->Arena), b);
+                            continue;
+                        }
                         FreeLinks.SetNext(b, keep);
                         keep = b;
                         kept++;

@@ -54,6 +54,9 @@ namespace Konfiscator.Native.Heaps
         public byte Refills;
         /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
         public byte Overflowed;
+        /// <summary>The thread's fast-path mallocs from this bin when it last overflowed
+        /// (ThreadCaches.FastMallocs; wraps): how the bin emptied since (see Refill).</summary>
+        public uint MallocsAtOverflow;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -144,6 +147,17 @@ namespace Konfiscator.Native.Heaps
         {
             if (tc != null && tc->StatsSlot >= 0) tc->Stats[counter] += (ulong)delta;
             else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
+        }
+
+        /// <summary>Mallocs the fast path served from bin <paramref name="index"/> so far, as
+        /// the thread's stats slot counts them (bin 0's by request size, summed); wraps.</summary>
+        public static uint FastMallocs(ThreadCache* tc, nuint index)
+        {
+            ulong* s = tc->Stats;
+            if (index != 0) return (uint)s[StatsLayout.BinMallocsFirst + (int)index];
+            ulong sum = 0;
+            for (int i = 0; i < StatsLayout.SmallRequests; i++) sum += s[StatsLayout.SmallMallocsFirst + i];
+            return (uint)sum;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,8 @@
 // The dynamic linker's API, which lives in libc since glibc 2.34 (so the library
-// still needs libc alone). Used only by the sampler: to find the unwinder, to
-// record which objects are mapped where, and to print module+offset in leak
-// reports. None of these is called with the sample lock held.
+// still needs libc alone). Used by the initializer (glibc's single-thread flag),
+// and by the sampler: to find the unwinder, to record which objects are mapped
+// where, and to print module+offset in leak reports. None of these is called
+// with the sample lock held.
 
 using System.Runtime.InteropServices;
 
@@ -43,6 +44,34 @@ namespace Konfiscator.Native.Platform
 
         [DllImport("libc")] public static extern void* dlsym(void* handle, byte* name);
         [DllImport("libc")] public static extern void* dlopen(byte* file, int mode);
+
+        /// <summary>dlsym by an ASCII name; null when the symbol is not there.</summary>
+        public static void* Symbol(void* handle, string name)
+        {
+            fixed (byte* text = s_name.Bytes) return dlsym(handle, CString(text, name));
+        }
+
+        /// <summary>dlopen by an ASCII file name; null when it cannot be loaded.</summary>
+        public static void* Open(string file)
+        {
+            fixed (byte* text = s_name.Bytes) return dlopen(CString(text, file), RTLD_NOW);
+        }
+
+        private static byte* CString(byte* buffer, string ascii)
+        {
+            var text = new TextBuffer(buffer, NameCapacity);
+            text.Append(ascii);
+            return buffer;
+        }
+
+        // One static buffer for the names above (no stackalloc in this library: it
+        // would need the runtime's stack cookie). Only the library's initializer uses
+        // them (the flag, the unwinder), before any code of the program runs.
+        private const int NameCapacity = 64;
+        private struct NameBuffer { public fixed byte Bytes[NameCapacity]; }
+#pragma warning disable CS0169 // only ever used through `fixed`
+        private static NameBuffer s_name;
+#pragma warning restore CS0169
         [DllImport("libc")] public static extern int dl_iterate_phdr(delegate* unmanaged<DlPhdrInfo*, nuint, void*, int> callback, void* data);
         [DllImport("libc")] public static extern nint readlink(byte* path, byte* buffer, nuint size);
     }

@@ -25,11 +25,6 @@ namespace Konfiscator.Native.Sampling
         // This library's own code: its frames are skipped, the stack starts at its caller.
         private static nuint s_selfStart, s_selfLength;
 
-        private struct NameBuffer { public fixed byte Bytes[64]; }
-#pragma warning disable CS0169 // only ever used through `fixed`
-        private static NameBuffer s_name;
-#pragma warning restore CS0169
-
         /// <summary>Per call: where frames go and how many there are.</summary>
         [StructLayout(LayoutKind.Sequential)]
         public struct Trace
@@ -87,27 +82,9 @@ namespace Konfiscator.Native.Sampling
             return trace->Depth >= trace->Capacity ? URC_END_OF_STACK : URC_NO_REASON;
         }
 
-        private static void* Lookup(string symbol) => LookupIn(DynamicLinker.RTLD_DEFAULT, symbol);
-
-        private static void* LookupIn(void* handle, string symbol)
-        {
-            fixed (byte* text = s_name.Bytes)
-            {
-                var name = new TextBuffer(text, 64);
-                name.Append(symbol);
-                return DynamicLinker.dlsym(handle, text);
-            }
-        }
-
-        private static void* Open(string file)
-        {
-            fixed (byte* text = s_name.Bytes)
-            {
-                var name = new TextBuffer(text, 64);
-                name.Append(file);
-                return DynamicLinker.dlopen(text, DynamicLinker.RTLD_NOW);
-            }
-        }
+        private static void* Lookup(string symbol) => DynamicLinker.Symbol(DynamicLinker.RTLD_DEFAULT, symbol);
+        private static void* LookupIn(void* handle, string symbol) => DynamicLinker.Symbol(handle, symbol);
+        private static void* Open(string file) => DynamicLinker.Open(file);
 
         // ---- which addresses are this library's own ----
 

@@ -100,4 +100,12 @@ public sealed class DebugExportTests : HeapTest
     {
         Assert.Equal(0, Lib.HeapCheck());
     }
+
+    [Fact]
+    public void InAProcessWithThreads_TheLocksAreAtomic()
+    {
+        // The test host runs many threads, so glibc's single-thread flag is clear and every
+        // lock must take the atomic path (the plain one would let two threads in at once).
+        Assert.False(Lib.LocksArePlain(), "konfiscator_debug_single_threaded() is 1 in a process with many threads");
+    }
 }

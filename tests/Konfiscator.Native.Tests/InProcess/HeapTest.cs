@@ -67,9 +67,12 @@ public abstract class HeapTest : IDisposable
     /// </summary>
     private protected void Prime(nuint size) => Lib.Free(Lib.Malloc(size));
 
-    /// <summary>A new thread has empty bins, so its first small request is a refill from the heap.</summary>
-    private protected static void OnANewThread(Action test)
+    /// <summary>A new thread has empty bins, so its first small request is a refill from the heap.
+    /// (A thread that ended leaves its cache parked for the next thread of its arena, docs/heap.md
+    /// "Thread caches": malloc_trim gives parked caches back first, so that the new thread's are empty.)</summary>
+    private protected void OnANewThread(Action test)
     {
+        Lib.MallocTrim(0);
         Exception? failure = null;
         string? task = null;
         var thread = new Thread(() =>

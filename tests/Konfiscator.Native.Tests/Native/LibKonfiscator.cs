@@ -51,6 +51,7 @@ internal sealed unsafe partial class LibKonfiscator
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugFreeBlocks;
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugRegions;
     private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
+    private readonly delegate* unmanaged<int> _debugSingleThreaded;
 
     private readonly nint _handle;
 
@@ -74,6 +75,7 @@ internal sealed unsafe partial class LibKonfiscator
         _debugFreeBlocks = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_free_blocks");
         _debugRegions = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_regions");
         _debugCachedBytes = (delegate* unmanaged<long*, long*, void>)Export(handle, "konfiscator_debug_cached_bytes");
+        _debugSingleThreaded = (delegate* unmanaged<int>)Export(handle, "konfiscator_debug_single_threaded");
     }
 
     /// <summary>
@@ -156,6 +158,9 @@ internal sealed unsafe partial class LibKonfiscator
 
     /// <summary>The number of broken heap invariants over all arenas (0 when sound).</summary>
     public int HeapCheck() => _heapCheck();
+
+    /// <summary>konfiscator_debug_single_threaded: true while the heap's locks are plain stores.</summary>
+    public bool LocksArePlain() => _debugSingleThreaded() != 0;
 
     /// <summary>The bytes the thread caches hold: walked (every Cached block in the heap) and
     /// counted (the konfiscator_cached_bytes figure summed over the stats slots).</summary>

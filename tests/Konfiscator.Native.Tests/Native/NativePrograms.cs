@@ -33,6 +33,12 @@ internal sealed class NativePrograms
     public string Misuse => Path.Combine(Directory, "misuse");
     public string ForeignFrees => Path.Combine(Directory, "foreign_frees");
 
+    /// <summary>A bin traded at random, then batches: how far each bin grows.</summary>
+    public string BinGrowth => Path.Combine(Directory, "bin_growth");
+
+    /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
+    public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
+
     /// <summary>Calls glibc's inspection functions (mallinfo2, malloc_trim, malloc_info…) and checks them.</summary>
     public string Inspect => Path.Combine(Directory, "inspect");
 
@@ -59,6 +65,8 @@ internal sealed class NativePrograms
             ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
             ("foreign_frees", $"-O2 {Warnings} -pthread foreign_frees.c"),
+            ("bin_growth", $"-O2 {Warnings} bin_growth.c -ldl"),
+            ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.
             ("inspect", $"-O2 {Warnings} -Wno-deprecated-declarations inspect.c"),
