@@ -109,7 +109,7 @@ namespace Konfiscator.Native.Heaps
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
-        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
+        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128, LargeBinBytes = 4096;
         /// <summary>What a bin may grow to: 2 MiB (up to 32 768 blocks). A bin that overflows
         /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
         /// index later; when that happens (an overflow, then a refill) the program frees
