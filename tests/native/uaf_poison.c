@@ -8,7 +8,12 @@
  *
  * usage: uaf_poison SIZE [ALIGN]
  * With ALIGN the three blocks are asked of memalign(ALIGN, SIZE) instead: the
- * aligned path reads the same links (docs/heap.md; Heap/AlignedCache.cs).
+ * aligned path reads the same links (docs/heap.md; Heap/AlignedCache.cs). The
+ * two freed blocks are then of the padded size (SIZE's block + ALIGN + 16
+ * bytes), which holds an ALIGN-aligned block of SIZE wherever it lies: the
+ * size the aligned cache cuts from, and a heap block the request fits in
+ * whatever the layout (one of exactly SIZE's block fits only if its payload
+ * happens to be aligned, and the requests would go elsewhere).
  * Prints "freed=0x... 0x..." (the two poisoned blocks) before the mallocs; if they
  * return, says what went wrong (exit 3: memory outside the heap, exit 4: a block
  * twice) or "no harm" (exit 0). */
@@ -31,14 +36,17 @@ int main(int argc, char **argv)
     size_t align = argc == 3 ? strtoul(argv[2], NULL, 10) : 0;
 
     /* Guards keep the freed blocks from merging with their neighbours. */
+    size_t block = (size + 16 + 15) & ~(size_t)15;   /* docs/heap.md: the block of a request */
+    if (block < 32) block = 32;
+    size_t freed_size = align ? block + align : size;   /* its block: block + align + 16 */
     void *volatile guard0 = malloc(64);
-    char *p1 = malloc(size);
+    char *p1 = malloc(freed_size);
     void *volatile guard1 = malloc(64);
-    char *p2 = malloc(size);
+    char *p2 = malloc(freed_size);
     void *volatile guard2 = malloc(64);
     if (guard0 == NULL || p1 == NULL || guard1 == NULL || p2 == NULL || guard2 == NULL) return 2;
-    memset(p1, 1, size);
-    memset(p2, 2, size);
+    memset(p1, 1, freed_size);
+    memset(p2, 2, freed_size);
     printf("freed=%p %p\n", (void *)p1, (void *)p2);
     fflush(stdout);
 

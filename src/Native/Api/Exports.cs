@@ -24,9 +24,10 @@ namespace Konfiscator.Native.Api
         {
             ThreadCache* tc = Heap.PeekCacheOrMarker();
             // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
-            // MaxRequest; 0 wraps around to a huge index and goes the slow way.
+            // 1 KiB (the fast bins; larger cached sizes take the slow path); 0 wraps around to a
+            // huge index and goes the slow way.
             nuint index = (size - 1) >> Blocks.UnitShift;
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.FastBinCount)
             {
                 Bin* bin = ThreadCaches.BinAt(tc, index);
                 Block* b = bin->Head;
@@ -71,14 +72,15 @@ namespace Konfiscator.Native.Api
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
             if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b))
             {
-                // Used, no flags, of this thread's home arena, and of a cached size: the bin. A
+                // Used, no flags, of this thread's home arena, and of a fast bin's size: the bin. A
                 // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
-                // one of this arena above the cached sizes goes into its heap. One call site for
+                // one of this arena above the cached sizes goes into its heap; one of the larger
+                // cached sizes (1-2 KiB) takes the slow path, which caches it. One call site for
                 // both, after the cached path: the compiler then keeps this path's values in
                 // registers that need no saving (a call placed between them cost two registers
                 // saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
+                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.FastBinCount)
                 {
                     // A plain used block of another arena, of a size this thread allocates from
                     // its own heap (its bin refilled), is cached here like the thread's own
@@ -86,7 +88,7 @@ namespace Konfiscator.Native.Api
                     // stays another arena's, and every later free of it comes here: through
                     // FreeForeign that was 75 instructions more a free (larson with one long
                     // thread: 12 M of 187 M).
-                    if (index >= ThreadCaches.BinCount || !Blocks.IsPlainUsed(b) || ThreadCaches.BinAt(tc, index)->Refills == 0)
+                    if (index >= ThreadCaches.FastBinCount || !Blocks.IsPlainUsed(b) || ThreadCaches.BinAt(tc, index)->Refills == 0)
                     {
                         Release.FreeNotCached(tc, p, b);
                         return;

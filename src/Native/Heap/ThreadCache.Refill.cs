@@ -88,7 +88,8 @@ namespace Konfiscator.Native.Heaps
         public static void Overflowed(ThreadCache* tc, Bin* bin)
         {
             bin->Overflowed = 1;
-            if (tc->StatsSlot >= 0) bin->MallocsAtOverflow = FastMallocs(tc, (nuint)(bin - &tc->FirstBin));
+            nuint index = (nuint)(bin - &tc->FirstBin);
+            if (tc->StatsSlot >= 0 && index < FastBinCount) bin->MallocsAtOverflow = FastMallocs(tc, index);
         }
 
         /// <summary>Whether a bin that overflowed and is now empty got there the way a batch
@@ -103,6 +104,11 @@ namespace Konfiscator.Native.Heaps
         /// a slot of its own grows its bins as before.</summary>
         private static bool EmptiedAsABatch(ThreadCache* tc, Bin* bin, uint units)
         {
+            // The bins above the fast paths' (blocks over 1040 bytes) have no such count, and
+            // do not grow: they serve sizes a program keeps a few of at a time (python's
+            // objects just above 1 KiB), and 64 bins of up to 2 MiB each would hoard what a
+            // random walk parks in them.
+            if (units - MinUnits >= FastBinCount) return false;
             if (tc->StatsSlot < 0) return true;
             uint mallocs = FastMallocs(tc, units - MinUnits) - bin->MallocsAtOverflow;
             return mallocs <= 4u * bin->Capacity;

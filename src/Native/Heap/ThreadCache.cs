@@ -92,16 +92,24 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class ThreadCaches
     {
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
-        public const uint MaxUnits = 65;                        // requests up to 1 KiB
+        /// <summary>The largest cached block: requests up to 2 KiB. python's objects above its
+        /// own allocator's 512 bytes are mostly one size just above 1 KiB (1 094 bytes), which
+        /// went through the heap at about 1 000 instructions a malloc/free pair, glibc's 440
+        /// (docs/performance/real-programs.md).</summary>
+        public const uint MaxUnits = 129;
         public const int BinCount = (int)(MaxUnits - MinUnits + 1);
+        /// <summary>The bins the fast paths serve (requests up to 1 KiB, blocks up to 1040
+        /// bytes); the larger ones are served by the slow paths, counted in the ordinary
+        /// figures.</summary>
+        public const int FastBinCount = 64;
         // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
         // same bins, or this does not compile.
-        private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
+        private const byte BinsMatchStatsLayout = FastBinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
-        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
+        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128, LargeBinBytes = 4096;
         /// <summary>What a bin may grow to: 2 MiB (up to 32 768 blocks). A bin that overflows
         /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
         /// index later; when that happens (an overflow, then a refill) the program frees

@@ -12,8 +12,8 @@ namespace Konfiscator.Native.Tests.InProcess;
 public abstract class HeapTest : IDisposable
 {
     /// <summary>Requests up to this size are served by the thread caches when they are on
-    /// (blocks of 32 to 1040 bytes); larger ones always go to the heap.</summary>
-    private protected const ulong MaxCachedRequest = 1024;
+    /// (blocks of 32 to 2064 bytes); larger ones always go to the heap.</summary>
+    private protected const ulong MaxCachedRequest = 2048;
 
     private readonly List<nint> _toFree = [];
 

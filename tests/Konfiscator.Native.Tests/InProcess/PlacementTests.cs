@@ -6,15 +6,15 @@ namespace Konfiscator.Native.Tests.InProcess;
 /// <summary>
 /// Where blocks go (docs/heap.md, "Placement", "Aligned requests", "Free and coalescing",
 /// "realloc"), each expectation computed from the arena as the debug exports show it just before
-/// the call. The sizes are above the thread caches' (blocks of more than 1 KiB), which reach the
+/// the call. The sizes are above the thread caches' (blocks of more than 2 KiB), which reach the
 /// heap in any configuration, so the same tests run on the default library and on one with the
 /// caches off.
 /// </summary>
 public abstract class PlacementTests : HeapTest
 {
     [Theory]
-    [InlineData(1025ul)]
-    [InlineData(1100ul)]
+    [InlineData(2049ul)]
+    [InlineData(2100ul)]
     [InlineData(4080ul)]
     [InlineData(65536ul)]
     [InlineData(131071ul)]
@@ -47,15 +47,15 @@ public abstract class PlacementTests : HeapTest
     public void Malloc_TakesTheLowestAddressedFreeBlockThatFits_AmongHolesOfSeveralSizes()
     {
         // Holes of several sizes, each kept apart from the others by a block in use.
-        var holes = new[] { 1100ul, 3000ul, 9000ul }.Select(size =>
+        var holes = new[] { 2100ul, 3000ul, 9000ul }.Select(size =>
         {
             nint hole = Lib.Malloc((nuint)size);
-            Keep(Lib.Malloc(2000));
+            Keep(Lib.Malloc(2100));
             return hole;
         }).ToList();
         holes.ForEach(Lib.Free);
 
-        foreach (ulong request in new ulong[] { 1050, 2000, 2900, 5000, 9000, 20_000, 1030 })
+        foreach (ulong request in new ulong[] { 2050, 2090, 2900, 5000, 9000, 20_000, 2060 })
         {
             var model = ModelOfArena();
             var expected = model.FindFit(HeapContract.BlockSize(request), 16);
@@ -73,22 +73,22 @@ public abstract class PlacementTests : HeapTest
     [Fact]
     public void Malloc_HandsOutTheWholeBlock_WhenTheRestWouldBe16Bytes()
     {
-        // A hole of exactly 2016 + 16 bytes between blocks in use.
-        nint[] run = AllocateAdjacent(3, 2016);
+        // A hole of exactly 3040 + 16 bytes between blocks in use.
+        nint[] run = AllocateAdjacent(3, 3040);
         ulong hole = HeapContract.HeaderOf(run[1]);
-        FreeNow(run[1]);                                 // a 2032-byte free block
-        Assert.Equal(new FreeBlock(hole, 2032), FreeBlockAt(hole));
+        FreeNow(run[1]);                                 // a 3056-byte free block
+        Assert.Equal(new FreeBlock(hole, 3056), FreeBlockAt(hole));
 
         var model = ModelOfArena();
-        var expected = model.FindFit(HeapContract.BlockSize(2000), 16)!.Value;
-        nint p = Keep(Lib.Malloc(2000));                 // a 2016-byte block: the rest would be 16
+        var expected = model.FindFit(HeapContract.BlockSize(3024), 16)!.Value;
+        nint p = Keep(Lib.Malloc(3024));                 // a 3040-byte block: the rest would be 16
 
         Assert.Equal(expected.Header, HeapContract.HeaderOf(p));
         Assert.Equal((nuint)(expected.BlockSize - 16), Lib.UsableSize(p));
         if (expected.Source.Header == hole)
         {
             Assert.Equal(hole, HeapContract.HeaderOf(p));
-            Assert.Equal((nuint)(2032 - 16), Lib.UsableSize(p));
+            Assert.Equal((nuint)(3056 - 16), Lib.UsableSize(p));
         }
     }
 
@@ -97,7 +97,7 @@ public abstract class PlacementTests : HeapTest
         var data = new TheoryData<ulong, ulong>();
         foreach (ulong alignment in new ulong[] { 32, 64, 256, 4096, 65536 })
         {
-            foreach (ulong size in new ulong[] { 1100, 3000, 70_000 })
+            foreach (ulong size in new ulong[] { 2100, 3000, 70_000 })
                 data.Add(alignment, size);
         }
         return data;
@@ -110,8 +110,8 @@ public abstract class PlacementTests : HeapTest
         // Some holes first, so that the lowest fitting block is not always the top of the arena.
         var holes = Enumerable.Range(0, 4).Select(i =>
         {
-            nint hole = Lib.Malloc((nuint)(1100 + i * 900));
-            Keep(Lib.Malloc(1100));
+            nint hole = Lib.Malloc((nuint)(2100 + i * 900));
+            Keep(Lib.Malloc(2100));
             return hole;
         }).ToList();
         holes.ForEach(Lib.Free);
@@ -133,7 +133,7 @@ public abstract class PlacementTests : HeapTest
     [Fact]
     public void Free_MergesWithBothFreeNeighbours()
     {
-        nint[] run = AllocateAdjacent(4, 1100);   // a, b, c and a guard above them, in use
+        nint[] run = AllocateAdjacent(4, 2100);   // a, b, c and a guard above them, in use
         ulong firstHeader = HeapContract.HeaderOf(run[0]);
 
         FreeNow(run[0]);
@@ -165,7 +165,7 @@ public abstract class PlacementTests : HeapTest
     }
 
     [Theory]
-    [InlineData(1025ul)]
+    [InlineData(2049ul)]
     [InlineData(10_000ul)]
     [InlineData(100_000ul)]
     public void MallocThenFree_RestoresTheFreeList(ulong size)
@@ -194,41 +194,41 @@ public abstract class PlacementTests : HeapTest
     [Fact]
     public void Realloc_GrowsInPlace_WhenTheNextBlockIsFree()
     {
-        nint[] run = AllocateAdjacent(3, 1100);    // a, b, and a guard in use above b
+        nint[] run = AllocateAdjacent(3, 2100);    // a, b, and a guard in use above b
         nint a = run[0];
-        Fill(a, 1100, 1);
+        Fill(a, 2100, 1);
         FreeNow(run[1]);
 
-        nint grown = ReallocKept(a, 2000);         // a 2016-byte block: 1120 + 1120 is enough
+        nint grown = ReallocKept(a, 4000);         // a 4016-byte block: 2128 + 2128 is enough
 
         Assert.Equal(a, grown);
-        AssertFilled(a, 1100, 1, "the block grown in place");
-        Assert.Equal((nuint)(2016 - 16), Lib.UsableSize(a));
-        // The 224-byte surplus was split off and stays free just above the grown block.
-        ulong surplus = HeapContract.HeaderOf(a) + 2016;
-        Assert.Equal(new FreeBlock(surplus, 2240 - 2016), FreeBlockAt(surplus));
+        AssertFilled(a, 2100, 1, "the block grown in place");
+        Assert.Equal((nuint)(4016 - 16), Lib.UsableSize(a));
+        // The 240-byte surplus was split off and stays free just above the grown block.
+        ulong surplus = HeapContract.HeaderOf(a) + 4016;
+        Assert.Equal(new FreeBlock(surplus, 4256 - 4016), FreeBlockAt(surplus));
     }
 
     [Fact]
     public void Realloc_GrowingInPlace_TakesTheWholeNeighbour_WhenTheSurplusIsBelow32Bytes()
     {
-        nint[] run = AllocateAdjacent(3, 1100);
+        nint[] run = AllocateAdjacent(3, 2100);
         nint a = run[0];
         FreeNow(run[1]);
 
-        nint grown = ReallocKept(a, 2208);         // needs 2224 of the 2240 bytes: a 16-byte rest
+        nint grown = ReallocKept(a, 4224);         // needs 4240 of the 4256 bytes: a 16-byte rest
 
         Assert.Equal(a, grown);
-        Assert.Equal((nuint)(2240 - 16), Lib.UsableSize(a));
-        Assert.Null(FreeBlockAt(HeapContract.HeaderOf(a) + 2224));
+        Assert.Equal((nuint)(4256 - 16), Lib.UsableSize(a));
+        Assert.Null(FreeBlockAt(HeapContract.HeaderOf(a) + 4240));
     }
 
     [Fact]
     public void Realloc_Moves_WhenTheNextBlockIsInUse_AndFreesTheOldBlock()
     {
-        nint[] run = AllocateAdjacent(2, 1100);
+        nint[] run = AllocateAdjacent(2, 2100);
         nint a = run[0];
-        Fill(a, 1100, 2);
+        Fill(a, 2100, 2);
         var model = ModelOfArena();
         // A move takes an eighth more than asked (docs/heap.md, "realloc").
         var expected = model.FindFit(HeapContract.BlockSize(5000 + 5000 / 8), 16);
@@ -238,7 +238,7 @@ public abstract class PlacementTests : HeapTest
         Assert.NotEqual(a, moved);
         if (expected is { } placement)
             Assert.Equal(placement.Header, HeapContract.HeaderOf(moved));
-        AssertFilled(moved, 1100, 2, "the moved block");
+        AssertFilled(moved, 2100, 2, "the moved block");
         Assert.True(Lib.UsableSize(moved) >= 5000);
         Assert.NotNull(FreeBlockAt(HeapContract.HeaderOf(a)));
     }
@@ -250,29 +250,29 @@ public abstract class PlacementTests : HeapTest
         nint p = run[0];
         Fill(p, 3000, 4);
 
-        nint shrunk = ReallocKept(p, 1100);
+        nint shrunk = ReallocKept(p, 2100);
 
         Assert.Equal(p, shrunk);
-        AssertFilled(p, 1100, 4, "the shrunk block");
-        Assert.Equal((nuint)(1120 - 16), Lib.UsableSize(p));
-        ulong tail = HeapContract.HeaderOf(p) + 1120;
-        Assert.Equal(new FreeBlock(tail, 3024 - 1120), FreeBlockAt(tail));
+        AssertFilled(p, 2100, 4, "the shrunk block");
+        Assert.Equal((nuint)(2128 - 16), Lib.UsableSize(p));
+        ulong tail = HeapContract.HeaderOf(p) + 2128;
+        Assert.Equal(new FreeBlock(tail, 3024 - 2128), FreeBlockAt(tail));
     }
 
     [Fact]
     public void Realloc_ShrinkingBy16Bytes_KeepsTheBlockAsItIs()
     {
-        nint[] run = AllocateAdjacent(2, 1100);    // 1120-byte blocks
+        nint[] run = AllocateAdjacent(2, 2100);    // 2128-byte blocks
         nint p = run[0];
 
-        nint result = ReallocKept(p, 1088);        // 1104-byte block: a 16-byte rest is not split off
+        nint result = ReallocKept(p, 2088);        // 2112-byte block: a 16-byte rest is not split off
 
         Assert.Equal(p, result);
-        Assert.Equal((nuint)(1120 - 16), Lib.UsableSize(p));
+        Assert.Equal((nuint)(2128 - 16), Lib.UsableSize(p));
     }
 
     [Theory]
-    [InlineData(1025ul)]
+    [InlineData(2049ul)]
     [InlineData(5000ul)]
     public void Realloc_OfNull_ActsAsMalloc(ulong size)
     {

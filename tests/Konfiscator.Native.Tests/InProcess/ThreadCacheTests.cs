@@ -15,6 +15,8 @@ public sealed class ThreadCacheTests : HeapTest
     [InlineData(0ul)]
     [InlineData(100ul)]
     [InlineData(1024ul)]
+    [InlineData(1094ul)]    // python's objects above its own allocator: served from the slow paths' bins
+    [InlineData(2048ul)]    // the largest cached request
     public void FreeThenMallocOfTheSameSize_ReturnsTheMostRecentlyParkedBlock(ulong size) =>
         // On a new thread: the test's own thread may have taken over the cache of a thread that
         // ended (docs/heap.md, "Thread caches"), with blocks of other arenas in its bins, which
@@ -131,6 +133,43 @@ public sealed class ThreadCacheTests : HeapTest
     }
 
     [Fact]
+    public void BlocksAbove1KiB_AreCachedAndCounted_AndARequestAbove2KiBIsNot()
+    {
+        // docs/heap.md, "Thread caches": bins up to 2064-byte blocks, those above 1040 bytes served
+        // by the slow paths; what they hold is in the cached-bytes figure like any other bin's.
+        OnANewThread(() =>
+        {
+            var rng = new Random(3);
+            var live = new List<nint>();
+            for (int i = 0; i < 2000; i++)
+            {
+                if (live.Count > 0 && rng.Next(3) == 0)
+                {
+                    int k = rng.Next(live.Count);
+                    Lib.Free(live[k]);
+                    live.RemoveAt(k);
+                }
+                else
+                {
+                    live.Add(Lib.Malloc((nuint)rng.Next(1025, 2049)));
+                }
+            }
+            var (walkedBefore, _) = Lib.CachedBytes();
+            foreach (nint p in live) Lib.Free(p);
+            var (walked, counted) = Lib.CachedBytes();
+            Assert.True(walked - walkedBefore >= 1056,
+                $"freeing {live.Count} blocks of 1025..2048 bytes added {walked - walkedBefore} bytes to the caches, not one such block");
+            Assert.Equal(walked, counted);
+
+            nint large = Lib.Malloc(2049);
+            ulong header = HeapContract.HeaderOf(large);
+            Lib.Free(large);
+            Assert.NotNull(FreeBlockAt(header));   // not cached: back in the heap at once
+        });
+        Assert.Equal(0, Lib.HeapCheck());
+    }
+
+    [Fact]
     public void TheCachedBytesFigure_IsTheBytesOfTheBlocksTheCachesHold()
     {
         // docs/metrics.md, konfiscator_cached_bytes: blocks parked in caches (and on their
@@ -183,6 +222,34 @@ public sealed class ThreadCacheTests : HeapTest
         OnANewThread(() => FreeManyInOrder(reverse));
 
     [Fact]
+    public void Realloc_OfACachedSizeBlockThatMustMove_TakesAnEighthMore_AndParksTheOldBlock() =>
+        OnANewThread(MoveThroughTheCache);
+
+    private void MoveThroughTheCache()
+    {
+        // docs/heap.md, realloc: a block of a cached size whose upper neighbour is not free moves
+        // through the cache, to a block for the new size and an eighth more (as a move in the heap
+        // takes), and the old block is parked in its bin, where the next malloc of its size finds it.
+        nint a = Lib.Malloc(48);                  // a new thread's first refill: two 64-byte blocks,
+        nint above = Keep(Lib.Malloc(48));        // the second right above the first
+        Assert.True((ulong)above == (ulong)a + HeapContract.BlockSize(48),
+                    $"setup: malloc(48) gave 0x{a:x} and then 0x{above:x}, not the block right above it");
+        Fill(a, 48, 4);
+
+        nint moved = Keep(Lib.Realloc(a, 64));
+
+        Assert.True(moved != a, $"realloc(0x{a:x}, 64) stayed in place although the block above it is in use");
+        MemoryChecks.AssertFilled(moved, 48, 4, "the moved block");
+        ulong usable = Lib.UsableSize(moved);
+        Assert.True(usable >= 64 + 64 / 8, $"realloc(p, 64) moved to a block of {usable} usable bytes, not 64 and an eighth more");
+        Assert.Equal(moved, Lib.Realloc(moved, (nuint)usable));   // the slack: the next growth stays in place
+        Assert.Equal(a, Keep(Lib.Malloc(48)));                       // the old block, parked in its bin
+        var (walked, counted) = Lib.CachedBytes();
+        Assert.Equal(walked, counted);
+        AssertHeapSound();
+    }
+
+    [Fact]
     public void Realloc_OfACachedSizeBlock_GrowsInPlace_WhenTheHeapBlockAboveIsFree() =>
         OnANewThread(GrowInPlaceAboveACachedSizeBlock);
 
@@ -190,7 +257,7 @@ public sealed class ThreadCacheTests : HeapTest
     {
         // docs/heap.md, realloc: "Growing: in place when the upper neighbour is free and the two
         // together are large enough". The caches change where small blocks come from, not that.
-        nint[] run = AllocateAdjacent(2, 2000);  // a block, and a guard right above it
+        nint[] run = AllocateAdjacent(2, 3000);  // a block, and a guard right above it
         nint small = Lib.Realloc(run[0], 100);   // shrunk in place to a cached size...
         Assert.True(small == run[0], $"setup: realloc(0x{run[0]:x}, 100) moved the block to 0x{small:x}");
         ulong above = HeapContract.HeaderOf(small) + HeapContract.BlockSize(100);
