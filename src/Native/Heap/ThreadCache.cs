@@ -102,6 +102,8 @@ namespace Konfiscator.Native.Heaps
         /// bytes); the larger ones are served by the slow paths, counted in the ordinary
         /// figures.</summary>
         public const int FastBinCount = 64;
+        /// <summary>The largest block of the fast bins (1 040 bytes): the bins that grow.</summary>
+        public const uint FastMaxUnits = MinUnits + FastBinCount - 1;
         // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
         // same bins, or this does not compile.
         private const byte BinsMatchStatsLayout = FastBinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
