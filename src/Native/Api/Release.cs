@@ -77,17 +77,24 @@ namespace Konfiscator.Native.Api
             Heap.LockArena(a);
             // Checked again under the lock: a racing free of the same pointer from another
             // thread may have won (as in Free).
-            if (b->State != Blocks.Used)
-            {
-                Heap.UnlockArena(a);
-                Heap.Validate("free", p);
-                Fatal.Misuse("free", "double free", p);
-            }
+            if (b->State != Blocks.Used) RacedDoubleFree(a, "free", p);
             Arenas.Release(a, b);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             Counting.Freed(tc, StatsLayout.FreeCalls, usable);
             if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+        }
+
+        /// <summary>A block found not in use under its arena's lock, after it was checked
+        /// without it: another thread freed the same pointer first. Reported with the message
+        /// the check would give it now; should the block have been allocated again between the
+        /// two looks (Validate returns), it is still a double free. Does not return.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void RacedDoubleFree(Arena* a, string call, void* p)
+        {
+            Heap.UnlockArena(a);
+            Heap.Validate(call, p);
+            Fatal.Misuse(call, "double free", p);
         }
 
         /// <summary>Frees p on behalf of <paramref name="call"/> (named in error messages),
@@ -152,14 +159,7 @@ namespace Konfiscator.Native.Api
                     if (tc == null || a == tc->Home) Heap.LockArena(a);
                     // Checked again under the lock: a racing free of the same pointer
                     // from another thread may have won.
-                    if (b->State != Blocks.Used)
-                    {
-                        Heap.UnlockArena(a);
-                        Heap.Validate(call, p);
-                        // Validate returned: the block was allocated again between the two
-                        // looks. Still a double free, and the lock is no longer held: stop.
-                        Fatal.Misuse(call, "double free", p);
-                    }
+                    if (b->State != Blocks.Used) RacedDoubleFree(a, call, p);
                     Arenas.Release(a, b);
                     Arenas.PublishLargest(a);
                     Heap.UnlockArena(a);

@@ -36,13 +36,7 @@ namespace Konfiscator.Native.Heaps
             tc->HomeUsedTag = Blocks.PlainUsedTag(home->Index);
             tc->ForeignHead = tc->ForeignTail = null;
             tc->ForeignCount = 0;
-            tc->InUseDelta = 0;
-            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
-            tc->NextFree = null;
-            tc->InSampler = 0;
-            SampledBlocks.StartThread(tc);
-            tc->StatsSlot = StatsWriter.ClaimThreadSlot();
-            tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
+            StartOnThread(tc);
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
                 Bin* bin = BinFor(tc, units);
@@ -54,7 +48,11 @@ namespace Konfiscator.Native.Heaps
                 // The bins above the fast paths' hold 4 KiB (2 or 3 blocks): enough for a size
                 // allocated and freed in turn, and they never grow (EmptiedAsABatch); at 8 blocks
                 // each, a working set of random sizes parked 0.75 MiB more in two threads' caches.
-                if (units - MinUnits >= FastBinCount) capacity = LargeBinBytes / (units << Blocks.UnitShift) < 2 ? 2 : LargeBinBytes / (units << Blocks.UnitShift);
+                if (units - MinUnits >= FastBinCount)
+                {
+                    capacity = LargeBinBytes / (units << Blocks.UnitShift);
+                    if (capacity < 2) capacity = 2;
+                }
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;
@@ -139,13 +137,7 @@ namespace Konfiscator.Native.Heaps
         /// the thread gets a stats slot of its own.</summary>
         private static ThreadCache* Adopt(ThreadCache* tc, Arena* home)
         {
-            tc->InUseDelta = 0;
-            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
-            tc->NextFree = null;
-            tc->InSampler = 0;
-            SampledBlocks.StartThread(tc);
-            tc->StatsSlot = StatsWriter.ClaimThreadSlot();
-            tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
+            StartOnThread(tc);
             // The bins count as never refilled by this thread. So blocks of other arenas the
             // thread frees go home (ThreadCaches.SendsHome) until it refills their size itself,
             // as from a new thread's cache, and the refills' slow start begins again. Carried
@@ -162,6 +154,19 @@ namespace Konfiscator.Native.Heaps
                 bin->Overflowed = 0;
             }
             return tc;
+        }
+
+        /// <summary>What a cache needs of its own on the thread that takes it, new or adopted:
+        /// a stats slot, a fresh count of bytes in use, a sampling countdown.</summary>
+        private static void StartOnThread(ThreadCache* tc)
+        {
+            tc->InUseDelta = 0;
+            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
+            tc->NextFree = null;
+            tc->InSampler = 0;
+            SampledBlocks.StartThread(tc);
+            tc->StatsSlot = StatsWriter.ClaimThreadSlot();
+            tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
         }
 
         /// <summary>malloc_trim and a failed mapping (no lock held): every parked cache's blocks
