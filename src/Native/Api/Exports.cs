@@ -56,9 +56,14 @@ namespace Konfiscator.Native.Api
                 }
             }
         slow:
-            // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap.
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && size > ThreadCaches.MaxRequest)
-                return Allocation.AllocateFromHeap(tc, size);
+            // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap;
+            // a cached size the lines above did not serve (an empty bin, a larger cached size):
+            // the bin, refilled when empty.
+            if ((nuint)tc > (nuint)ThreadCaches.Exited)
+            {
+                if (size > ThreadCaches.MaxRequest) return Allocation.AllocateFromHeap(tc, size);
+                if (index < (nuint)ThreadCaches.BinCount) return Allocation.AllocateFromBin(tc, size);
+            }
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
 
@@ -75,7 +80,7 @@ namespace Konfiscator.Native.Api
                 // Used, no flags, of this thread's home arena, and of a fast bin's size: the bin. A
                 // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
                 // one of this arena above the cached sizes goes into its heap; one of the larger
-                // cached sizes (1-2 KiB) takes the slow path, which caches it. One call site for
+                // cached sizes (1-2 KiB) goes into its bin there too (Release.FreeToBin). One call site for
                 // both, after the cached path: the compiler then keeps this path's values in
                 // registers that need no saving (a call placed between them cost two registers
                 // saved and restored on every free).

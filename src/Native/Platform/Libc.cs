@@ -3,6 +3,8 @@
 // write(2), memory comes from mmap(2), locks sleep with futex(2).
 
 using System;
+using System.Runtime;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Konfiscator.Native.Platform
@@ -65,7 +67,7 @@ namespace Konfiscator.Native.Platform
         // The hot calls skip the P/Invoke frame (see the csproj on RhpTrapThreads).
         [DllImport("libc"), SuppressGCTransition] public static extern void* pthread_getspecific(uint key);
         /// <summary>pthread_self() for the fast paths: two instructions in glibc, no frame.</summary>
-        [DllImport("libc", EntryPoint = "pthread_self"), SuppressGCTransition] public static extern byte* pthread_self_fast();
+        [MethodImpl(MethodImplOptions.InternalCall), RuntimeImport("pthread_self")] public static extern byte* pthread_self_fast();
         [DllImport("libc")] public static extern int pthread_setspecific(uint key, void* value);
         [DllImport("libc")] public static extern int pthread_atfork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
 

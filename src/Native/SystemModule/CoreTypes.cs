@@ -106,6 +106,7 @@ namespace System.Runtime.CompilerServices
     public enum MethodImplOptions
     {
         NoInlining = 0x0008,
+        InternalCall = 0x1000,
         NoOptimization = 0x0040,
         AggressiveInlining = 0x0100,
         AggressiveOptimization = 0x0200,
