@@ -80,12 +80,14 @@ namespace Konfiscator.Native.Api
         /// Place would do it, without looking the thread up again or going through Place's choice
         /// of path: through Allocate a 1-2 KiB malloc cost about 410 instructions, 270 of them
         /// before the bin was reached (callgrind, fragmentation; python's 1 094-byte objects are
-        /// such requests). A thread counted in the shared slot, caches that are off, or no
-        /// memory take the general path.</summary>
+        /// such requests). A request for its own mapping, a thread counted in the shared slot,
+        /// caches that are off, or no memory take the general path.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void* AllocateFromBin(ThreadCache* tc, nuint size)
         {
-            if (tc->StatsSlot < 0 || !ThreadCaches.Enabled) goto general;
+            // A request at or above the mapping threshold (mallopt can set it as low as 0) takes
+            // its own mapping there, as it did before bins had this path.
+            if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0 || !ThreadCaches.Enabled) goto general;
             tc->CurrentCall = StatsLayout.MallocCalls;
             uint units = Blocks.UnitsFor(size);
             Bin* bin = ThreadCaches.BinFor(tc, units);

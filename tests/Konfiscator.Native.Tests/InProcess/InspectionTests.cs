@@ -121,4 +121,23 @@ public sealed class InspectionTests
         foreach (nint p in new[] { above, below, stillLarge }) lib.Free(p);
         Assert.Equal(0, lib.HeapCheck());
     }
+
+    [Fact]
+    public void Mallopt_MmapThresholdBelowTheCachedSizes_GivesThoseRequestsMappingsToo()
+    {
+        // The 1-2 KiB requests have a path of their own to the thread's bins (Allocation.
+        // AllocateFromBin); a threshold set below them still decides first, even with a block
+        // of the size parked in the bin.
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        nint parked = lib.Malloc(1500);
+        lib.Free(parked);
+        Assert.Equal(1, lib.Mallopt(LibKonfiscator.M_MMAP_THRESHOLD, 1 * KiB));
+        nint above = lib.Malloc(1500);
+        Assert.False(MemoryChecks.InArena(lib, above), "a 1 500-byte request must get its own mapping with the threshold at 1 KiB");
+        nint below = lib.Malloc(1000);
+        Assert.True(MemoryChecks.InArena(lib, below), "a 1 000-byte request stays in the heap");
+        lib.Free(above);
+        lib.Free(below);
+        Assert.Equal(0, lib.HeapCheck());
+    }
 }
