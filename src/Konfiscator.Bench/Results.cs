@@ -121,6 +121,13 @@ public sealed record CellResult
     public double? MaxWallSeconds { get; init; }
     /// <summary>Median wall time / glibc's median wall time (lower is faster).</summary>
     public double? TimeRatio { get; init; }
+    /// <summary>The lowest of the round-by-round time ratios: in each round where both succeeded,
+    /// this allocator's run over glibc's run of the same round. The rounds interleave every
+    /// allocator, so a round's ratio compares runs made moments apart; how far the ratios of the
+    /// rounds lie apart shows how much the median ratio can be trusted on this machine.</summary>
+    public double? RoundRatioLow { get; init; }
+    /// <summary>The highest of the round-by-round time ratios (see <see cref="RoundRatioLow"/>).</summary>
+    public double? RoundRatioHigh { get; init; }
     /// <summary>Median peak RSS of the successful runs.</summary>
     public long? MedianPeakRssBytes { get; init; }
     /// <summary>Median peak RSS / glibc's.</summary>
@@ -147,6 +154,11 @@ public sealed record AllocatorSummary
     public double? TimeRatioGeometricMean { get; init; }
     /// <summary>Geometric mean over the workloads of the peak RSS ratio to glibc.</summary>
     public double? RssRatioGeometricMean { get; init; }
+    /// <summary>The geometric mean of one round's time ratios (each run over glibc's run of the same
+    /// round), over the workloads that have a ratio in every round: the lowest over the rounds.</summary>
+    public double? RoundGeometricMeanLow { get; init; }
+    /// <summary>The highest such per-round geometric mean (see <see cref="RoundGeometricMeanLow"/>).</summary>
+    public double? RoundGeometricMeanHigh { get; init; }
     /// <summary>Workloads in the means (with a median for this allocator and for glibc).</summary>
     public int WorkloadsCounted { get; init; }
     /// <summary>Workloads with at least one failed run.</summary>

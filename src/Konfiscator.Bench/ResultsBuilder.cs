@@ -24,9 +24,12 @@ internal static class ResultsBuilder
         samples = CheckOutputs(samples);
 
         var cells = new List<CellResult>();
+        // Per allocator, per workload: the time ratio to glibc in each round (RoundRatios).
+        var roundRatios = new Dictionary<string, Dictionary<string, Dictionary<int, double>>>();
         foreach (var w in workloads)
         {
             var baseline = Medians(samples, w.Id, AllocatorCatalog.Glibc);
+            var glibcRounds = RoundWalls(samples.Where(s => s.Workload == w.Id && s.Allocator == AllocatorCatalog.Glibc && s.Succeeded));
             double? baselinePerPair = NsPerPair(samples.Where(s => s.Workload == w.Id && s.Allocator == AllocatorCatalog.Glibc && s.Succeeded));
             foreach (var a in allocators)
             {
@@ -46,6 +49,9 @@ internal static class ResultsBuilder
                 var failed = runs.Where(s => !s.Succeeded).ToList();
                 long? live = ok.Select(s => s.PeakLiveBytes).FirstOrDefault(v => v is > 0);
                 double? perPair = NsPerPair(ok);
+                var rounds = RoundRatios(ok, glibcRounds);
+                if (!roundRatios.TryGetValue(a.Name, out var byWorkload)) roundRatios[a.Name] = byWorkload = [];
+                byWorkload[w.Id] = rounds;
                 cells.Add(new CellResult
                 {
                     Workload = w.Id,
@@ -57,6 +63,8 @@ internal static class ResultsBuilder
                     MinWallSeconds = ok.Count > 0 ? ok.Min(s => s.WallSeconds) : null,
                     MaxWallSeconds = ok.Count > 0 ? ok.Max(s => s.WallSeconds) : null,
                     TimeRatio = BenchStatistics.Ratio(m.Wall, baseline.Wall),
+                    RoundRatioLow = rounds.Count > 0 ? rounds.Values.Min() : null,
+                    RoundRatioHigh = rounds.Count > 0 ? rounds.Values.Max() : null,
                     MedianPeakRssBytes = m.Rss is double r ? (long)Math.Round(r) : null,
                     RssRatio = BenchStatistics.Ratio(m.Rss, baseline.Rss),
                     PeakLiveBytes = live,
@@ -77,11 +85,14 @@ internal static class ResultsBuilder
             var mine = cells.Where(c => c.Allocator == a.Name).ToList();
             var timeRatios = mine.Where(c => c.TimeRatio is > 0).Select(c => c.TimeRatio!.Value).ToList();
             var rssRatios = mine.Where(c => c.TimeRatio is > 0 && c.RssRatio is > 0).Select(c => c.RssRatio!.Value).ToList();
+            var perRound = RoundGeometricMeans(roundRatios.GetValueOrDefault(a.Name));
             summaries.Add(new AllocatorSummary
             {
                 Allocator = a.Name,
                 TimeRatioGeometricMean = timeRatios.Count > 0 ? BenchStatistics.GeometricMean(timeRatios) : null,
                 RssRatioGeometricMean = rssRatios.Count > 0 ? BenchStatistics.GeometricMean(rssRatios) : null,
+                RoundGeometricMeanLow = perRound.Count > 0 ? perRound.Min() : null,
+                RoundGeometricMeanHigh = perRound.Count > 0 ? perRound.Max() : null,
                 WorkloadsCounted = timeRatios.Count,
                 WorkloadsFailed = mine.Count(c => c.Status == CellStatus.Failed),
                 ThreadScaling = BenchStatistics.ThreadScaling(
@@ -123,6 +134,26 @@ internal static class ResultsBuilder
             StatsOverhead = overhead,
             Problems = problems,
         };
+    }
+
+    /// <summary>The wall time of each round's run (one run a round: a repeated run keeps its round).</summary>
+    private static Dictionary<int, double> RoundWalls(IEnumerable<RunSample> ok) =>
+        ok.GroupBy(s => s.Round).ToDictionary(g => g.Key, g => g.First().WallSeconds);
+
+    /// <summary>Each round's run over glibc's run of the same round, for the rounds where both succeeded.</summary>
+    private static Dictionary<int, double> RoundRatios(IEnumerable<RunSample> ok, Dictionary<int, double> glibcRounds) =>
+        RoundWalls(ok).Where(r => glibcRounds.TryGetValue(r.Key, out double g) && g > 0)
+                      .ToDictionary(r => r.Key, r => r.Value / glibcRounds[r.Key]);
+
+    /// <summary>One geometric mean a round over the workloads that have a ratio in every round
+    /// (so that the rounds' means cover the same workloads); empty when there is none.</summary>
+    private static List<double> RoundGeometricMeans(Dictionary<string, Dictionary<int, double>>? byWorkload)
+    {
+        if (byWorkload is null) return [];
+        var rounds = byWorkload.Values.SelectMany(r => r.Keys).Distinct().Order().ToList();
+        var complete = byWorkload.Values.Where(r => r.Count > 0 && rounds.All(r.ContainsKey)).ToList();
+        if (complete.Count == 0) return [];
+        return rounds.Select(round => BenchStatistics.GeometricMean(complete.Select(r => r[round]).ToList())).ToList();
     }
 
     private static (double? Wall, double? Rss) Medians(IReadOnlyList<RunSample> samples, string workload, string allocator) =>

@@ -19,6 +19,9 @@ public class ReportTests
         Assert.Contains("1/3 failed", md);
         Assert.Contains("peak RSS / peak live bytes", md);
         Assert.Contains("SIGSEGV", md);
+        // The rounds' spread: fifo under konfiscator ran at 0.51x to 0.53x of glibc's run of its round.
+        Assert.Contains("### Round by round", md);
+        Assert.Contains("| small FIFO | — | 0.51–0.53 | — |", md);
     }
 
     [Fact]
@@ -33,6 +36,8 @@ public class ReportTests
         var fifo = root.GetProperty("results").EnumerateArray()
             .Single(c => c.GetProperty("workload").GetString() == "fifo" && c.GetProperty("allocator").GetString() == "konfiscator");
         Assert.Equal(0.27 / 0.52, fifo.GetProperty("time_ratio_to_glibc").GetDouble(), 9);
+        Assert.Equal(0.26 / 0.51, fifo.GetProperty("round_time_ratio_low").GetDouble(), 9);
+        Assert.Equal(0.28 / 0.53, fifo.GetProperty("round_time_ratio_high").GetDouble(), 9);
         Assert.Equal(3, fifo.GetProperty("samples").GetArrayLength());
     }
 

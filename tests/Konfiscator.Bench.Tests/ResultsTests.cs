@@ -20,6 +20,24 @@ public class ResultsTests
     }
 
     [Fact]
+    public void Each_cell_has_the_range_of_its_round_by_round_ratios_to_glibc()
+    {
+        var fifo = _results.Cell("fifo", "konfiscator")!;
+        Assert.Equal(0.26 / 0.51, fifo.RoundRatioLow!.Value, 9);
+        Assert.Equal(0.28 / 0.53, fifo.RoundRatioHigh!.Value, 9);
+        // A failed run has no ratio in its round: the other rounds' count.
+        var fragmentation = _results.Cell("fragmentation", "konfiscator")!;
+        Assert.Equal(2.0, fragmentation.RoundRatioLow!.Value, 9);
+        Assert.Equal(2.0, fragmentation.RoundRatioHigh!.Value, 9);
+        // The rounds' geometric means cover the workloads with a ratio in every round (not fragmentation).
+        var summary = _results.Summary("konfiscator")!;
+        static double Mean(int r) => Math.Cbrt((0.25 + r * 0.01) / (0.5 + r * 0.01) * (0.2 / 0.3) * (0.4 / 0.3));
+        Assert.Equal(Mean(1), summary.RoundGeometricMeanLow!.Value, 9);
+        Assert.Equal(Mean(3), summary.RoundGeometricMeanHigh!.Value, 9);
+        Assert.Null(_results.Summary("jemalloc")!.RoundGeometricMeanLow);
+    }
+
+    [Fact]
     public void A_failed_run_marks_the_cell_and_the_median_uses_the_other_runs()
     {
         var cell = _results.Cell("fragmentation", "konfiscator")!;

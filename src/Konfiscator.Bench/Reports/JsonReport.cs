@@ -88,6 +88,8 @@ public static class JsonReport
             Num(w, "min_wall_seconds", c.MinWallSeconds);
             Num(w, "max_wall_seconds", c.MaxWallSeconds);
             Num(w, "time_ratio_to_glibc", c.TimeRatio);
+            Num(w, "round_time_ratio_low", c.RoundRatioLow);
+            Num(w, "round_time_ratio_high", c.RoundRatioHigh);
             Num(w, "median_peak_rss_bytes", c.MedianPeakRssBytes);
             Num(w, "rss_ratio_to_glibc", c.RssRatio);
             Num(w, "peak_live_bytes", c.PeakLiveBytes);
@@ -143,6 +145,8 @@ public static class JsonReport
             w.WriteStartObject();
             w.WriteString("allocator", s.Allocator);
             Num(w, "time_ratio_geometric_mean", s.TimeRatioGeometricMean);
+            Num(w, "round_time_ratio_geometric_mean_low", s.RoundGeometricMeanLow);
+            Num(w, "round_time_ratio_geometric_mean_high", s.RoundGeometricMeanHigh);
             Num(w, "rss_ratio_geometric_mean", s.RssRatioGeometricMean);
             w.WriteNumber("workloads_counted", s.WorkloadsCounted);
             w.WriteNumber("workloads_failed", s.WorkloadsFailed);

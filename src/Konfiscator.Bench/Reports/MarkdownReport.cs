@@ -31,6 +31,16 @@ public static class MarkdownReport
             sb.AppendLine();
             sb.AppendLine(AllocatorBoundNote);
         }
+        string rounds = RoundRangeTable(results);
+        if (rounds.Length > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("### Round by round: the ratio to glibc's run of the same round, lowest–highest");
+            sb.AppendLine();
+            sb.AppendLine(RoundRangeNote);
+            sb.AppendLine();
+            sb.Append(rounds);
+        }
         string perPair = PerPairTable(results);
         if (perPair.Length > 0)
         {
@@ -88,6 +98,43 @@ public static class MarkdownReport
         ArgumentNullException.ThrowIfNull(workload);
         return workload.AllocatorBound ? workload.Title + " †" : workload.Title;
     }
+
+    /// <summary>What the round-by-round table says.</summary>
+    public const string RoundRangeNote =
+        "Each round runs every allocator once, moments apart, so a round's ratio compares runs made under the same load; " +
+        "a median ratio whose rounds spread across 1.00 is not distinguishable from glibc on this machine.";
+
+    /// <summary>Per workload and allocator, the lowest and highest of the rounds' time ratios to glibc,
+    /// and the same of the rounds' geometric means; empty with fewer than two rounds.</summary>
+    public static string RoundRangeTable(BenchResults results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Environment.Rounds < 2 || !results.Cells.Any(c => c.RoundRatioLow is not null)) return "";
+        var sb = new StringBuilder();
+        TableHead(sb, results);
+        foreach (var w in results.Workloads)
+        {
+            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
+            foreach (var a in results.Allocators)
+            {
+                var c = results.Cell(w.Id, a.Name);
+                sb.Append(' ').Append(a.IsBaseline || !a.Available ? "—" : Range(c?.RoundRatioLow, c?.RoundRatioHigh)).Append(" |");
+            }
+            sb.AppendLine();
+        }
+        sb.Append("| **geometric mean** |");
+        foreach (var a in results.Allocators)
+        {
+            var s = results.Summary(a.Name);
+            string range = Range(s?.RoundGeometricMeanLow, s?.RoundGeometricMeanHigh);
+            sb.Append(' ').Append(a.IsBaseline || !a.Available || range == "—" ? "—" : $"**{range}**").Append(" |");
+        }
+        sb.AppendLine();
+        return sb.ToString();
+    }
+
+    private static string Range(double? low, double? high) =>
+        low is double l && high is double h ? $"{Format.Plain(l)}–{Format.Plain(h)}" : "—";
 
     /// <summary>ns per malloc+free pair for the workloads that count their pairs; empty when none does.</summary>
     public static string PerPairTable(BenchResults results)
