@@ -97,6 +97,7 @@ namespace Konfiscator.Native.Api
             if (b == null) goto general;           // the OS refused a region: the retry is there
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
             Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);   // as Allocate does
             return SampledBlocks.ChargeGrowth(tc, b, size, size);
         general:
             return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);

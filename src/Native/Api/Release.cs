@@ -45,10 +45,11 @@ namespace Konfiscator.Native.Api
                 Free(p, "free", StatsLayout.FreeCalls);
                 return;
             }
-            nuint bytes = Blocks.Bytes(b);
+            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
             ThreadCaches.Push(bin, b);
-            ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)bytes);
-            Counting.Freed(tc, StatsLayout.FreeCalls, bytes - Blocks.HeaderBytes);
+            ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)(usable + Blocks.HeaderBytes));
+            Counting.Freed(tc, StatsLayout.FreeCalls, usable);
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);   // as Free does
         }
 
         /// <summary>free() of a plain used block of an arena other than the thread's home,
