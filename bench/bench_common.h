@@ -202,6 +202,18 @@ static inline void *bench_malloc(size_t size)
     return p;
 }
 
+/* Memory for per-thread state that its thread writes on every step: aligned to a cache
+ * line (the state's type is a multiple of 64 bytes), so that no two threads' state share
+ * a line, whatever the allocator under test does with a plain malloc of that size. */
+static inline void *bench_malloc_lines(size_t size)
+{
+    void *p = NULL;
+    int error = posix_memalign(&p, 64, size);
+    if (error != 0 || p == NULL) bench_fail("posix_memalign(64, %zu) failed (%d)", size, error);
+    if (((uintptr_t)p & 63) != 0) bench_fail("posix_memalign(64, %zu) returned %p, not 64-byte aligned", size, p);
+    return p;
+}
+
 /* ---- which library defines malloc ---- */
 
 static inline const char *bench_malloc_library(void)

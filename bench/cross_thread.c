@@ -25,7 +25,7 @@ static struct {
 } fifo = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
 
 struct worker {
-    pthread_t thread;
+    _Alignas(64) pthread_t thread; /* cache lines of its own, as larson's lanes (its thread writes next_id on every malloc) */
     uint64_t seed, rounds, checksum, pairs, next_id;
     size_t batch;
     size_t lo, hi;
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
         fill(b, batch, &rng, &main_id, lo, hi);
         fifo.ring[fifo.tail++] = b;
     }
-    struct worker *workers = bench_malloc((size_t)threads * sizeof *workers);
+    struct worker *workers = bench_malloc_lines((size_t)threads * sizeof *workers);
     for (int t = 0; t < threads; t++) {
         workers[t] = (struct worker){.seed = (uint64_t)bench_arg_value(args, nargs, "seed") * 1000 + (uint64_t)t,
                                      .rounds = rounds, .batch = batch, .lo = lo, .hi = hi,

@@ -13,7 +13,7 @@
 #include <pthread.h>
 
 struct lane {
-    pthread_t thread;
+    _Alignas(64) pthread_t thread; /* a lane starts a cache line, and its size is a multiple of 64 */
     void **ptrs;
     uint32_t *sizes;
     uint64_t *ids;
@@ -63,7 +63,12 @@ int main(int argc, char **argv)
     bench_parse_args(argc, argv, args, nargs);
     int threads = (int)bench_arg_value(args, nargs, "threads");
     if (threads < 1 || threads > 256) bench_fail("threads must be 1..256");
-    struct lane *lanes = bench_malloc((size_t)threads * sizeof *lanes);
+    /* Each lane on cache lines of its own: a lane's thread writes its lane (the generator,
+     * the ids, the checksum) on every step, and lanes that shared a line made the threads
+     * take that line from each other (false sharing of the harness's own state, which
+     * depended on where malloc put this array: any allocator's blocks of 128 bytes at 16
+     * bytes past a line did it). */
+    struct lane *lanes = bench_malloc_lines((size_t)threads * sizeof *lanes);
     for (int t = 0; t < threads; t++) {
         struct lane *l = &lanes[t];
         l->slots = (size_t)bench_scaled(bench_arg_value(args, nargs, "slots"), 1, 1);
