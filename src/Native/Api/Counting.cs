@@ -44,8 +44,13 @@ namespace Konfiscator.Native.Api
             // from one count (StatsLayout.FromFastCounts): the bin's, or in bin 0, whose
             // requests span five buckets, the request size's.
             ulong* s = tc->Stats;
-            if (index != 0) s[StatsLayout.BinMallocsFirst + index]++;
-            else s[StatsLayout.SmallMallocsFirst - 1 + requested]++;
+            // The counter chosen without a branch (a conditional move): half the requests of
+            // a mix of small sizes are of 16 bytes or less, so a branch on bin 0 was a coin toss,
+            // mispredicted on every other malloc of the working-set workload (callgrind's
+            // branch simulation: 296 000 of 598 000).
+            nuint counter = (nuint)StatsLayout.SmallMallocsFirst - 1 + requested;
+            if (index != 0) counter = (nuint)StatsLayout.BinMallocsFirst + index;
+            s[counter]++;
             s[StatsLayout.RequestSizeSum] += requested;
             tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift);
             return tc->InUseDelta >= tc->GrowthLimit;

@@ -66,7 +66,10 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int pthread_key_create(uint* key, delegate* unmanaged<void*, void> destructor);
         // The hot calls skip the P/Invoke frame (see the csproj on RhpTrapThreads).
         [DllImport("libc"), SuppressGCTransition] public static extern void* pthread_getspecific(uint key);
-        /// <summary>pthread_self() for the fast paths: two instructions in glibc, no frame.</summary>
+        /// <summary>pthread_self() for the fast paths: two instructions in glibc, no frame. Declared
+        /// as a runtime import, which the compiler calls directly as it calls its own helpers: as a
+        /// DllImport with SuppressGCTransition it also tested RhpTrapThreads after the call (two
+        /// instructions on every malloc and free, and one more register saved in malloc).</summary>
         [MethodImpl(MethodImplOptions.InternalCall), RuntimeImport("pthread_self")] public static extern byte* pthread_self_fast();
         [DllImport("libc")] public static extern int pthread_setspecific(uint key, void* value);
         [DllImport("libc")] public static extern int pthread_atfork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
