@@ -112,16 +112,8 @@ public static class MarkdownReport
         if (results.Environment.Rounds < 2 || !results.Cells.Any(c => c.RoundRatioLow is not null)) return "";
         var sb = new StringBuilder();
         TableHead(sb, results);
-        foreach (var w in results.Workloads)
-        {
-            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
-            foreach (var a in results.Allocators)
-            {
-                var c = results.Cell(w.Id, a.Name);
-                sb.Append(' ').Append(a.IsBaseline || !a.Available ? "—" : Range(c?.RoundRatioLow, c?.RoundRatioHigh)).Append(" |");
-            }
-            sb.AppendLine();
-        }
+        WorkloadRows(sb, results, results.Workloads,
+            (c, a) => a.IsBaseline || !a.Available ? "—" : Range(c?.RoundRatioLow, c?.RoundRatioHigh));
         sb.Append("| **geometric mean** |");
         foreach (var a in results.Allocators)
         {
@@ -144,17 +136,8 @@ public static class MarkdownReport
         if (counted.Count == 0) return "";
         var sb = new StringBuilder();
         TableHead(sb, results);
-        foreach (var w in counted)
-        {
-            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
-            foreach (var a in results.Allocators)
-            {
-                var c = results.Cell(w.Id, a.Name);
-                string? value = c?.NsPerPair is double ns ? string.Create(CultureInfo.InvariantCulture, $"{ns:0.0} ns") : null;
-                sb.Append(' ').Append(Cell(c, a, value, c?.NsPerPairRatio)).Append(" |");
-            }
-            sb.AppendLine();
-        }
+        WorkloadRows(sb, results, counted, (c, a) =>
+            Cell(c, a, c?.NsPerPair is double ns ? string.Create(CultureInfo.InvariantCulture, $"{ns:0.0} ns") : null, c?.NsPerPairRatio));
         return sb.ToString();
     }
 
@@ -171,16 +154,8 @@ public static class MarkdownReport
         ArgumentNullException.ThrowIfNull(results);
         var sb = new StringBuilder();
         TableHead(sb, results);
-        foreach (var w in results.Workloads)
-        {
-            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
-            foreach (var a in results.Allocators)
-            {
-                var c = results.Cell(w.Id, a.Name);
-                sb.Append(' ').Append(Cell(c, a, c is null ? null : value(c), c is null ? null : ratio(c))).Append(" |");
-            }
-            sb.AppendLine();
-        }
+        WorkloadRows(sb, results, results.Workloads,
+            (c, a) => Cell(c, a, c is null ? null : value(c), c is null ? null : ratio(c)));
         sb.Append("| **geometric mean** |");
         foreach (var a in results.Allocators)
         {
@@ -241,6 +216,20 @@ public static class MarkdownReport
             ? $"| **geometric mean** | **{Format.Ratio(g)}** | **{Format.Percent(g)}** |"
             : "| **geometric mean** | — | — |");
         return sb.ToString();
+    }
+
+    /// <summary>A row per workload: its title, then one cell per allocator as <paramref name="cell"/>
+    /// writes it from the workload's result under that allocator (null when there is none).</summary>
+    private static void WorkloadRows(StringBuilder sb, BenchResults results, IEnumerable<WorkloadInfo> workloads,
+                                     Func<CellResult?, AllocatorInfo, string> cell)
+    {
+        foreach (var w in workloads)
+        {
+            sb.Append("| ").Append(Escape(Title(w))).Append(" |");
+            foreach (var a in results.Allocators)
+                sb.Append(' ').Append(cell(results.Cell(w.Id, a.Name), a)).Append(" |");
+            sb.AppendLine();
+        }
     }
 
     private static void TableHead(StringBuilder sb, BenchResults results, string firstColumn = "workload")

@@ -66,10 +66,7 @@ namespace Konfiscator.Native.Api
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
-            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
-            return SampledBlocks.ChargeGrowth(tc, b, size, size);
+            return MallocServed(tc, b, size);
         general:
             return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
@@ -95,12 +92,21 @@ namespace Konfiscator.Native.Api
             if (b != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
             else b = ThreadCaches.Refill(tc, bin, units);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
-            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);   // as Allocate does
-            return SampledBlocks.ChargeGrowth(tc, b, size, size);
+            return MallocServed(tc, b, size);
         general:
             return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+        }
+
+        /// <summary>The end of AllocateFromHeap and AllocateFromBin, once block b is the caller's:
+        /// counted in the thread's slot as Allocate counts a malloc, the bytes in use reported at
+        /// once for a block at the mapping threshold or above (as Allocate does), sampling.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void* MallocServed(ThreadCache* tc, Block* b, nuint size)
+        {
+            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+            return SampledBlocks.ChargeGrowth(tc, b, size, size);
         }
 
         /// <summary>The end of the malloc fast path when the thread's growth of bytes in use

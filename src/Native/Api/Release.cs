@@ -21,7 +21,10 @@ namespace Konfiscator.Native.Api
         {
             if (Blocks.ArenaAndState(b) == tc->HomeUsedTag)
             {
-                if (b->SizeUnits > ThreadCaches.MaxUnits) FreeToHeap(tc, p, b);
+                // The fast path's remaining checks, for both: a header that fails its check, or a
+                // thread counted in the shared slot, takes the general path, which reports or serves it.
+                if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0) Free(p, "free", StatsLayout.FreeCalls);
+                else if (b->SizeUnits > ThreadCaches.MaxUnits) FreeToHeap(tc, p, b);
                 else FreeToBin(tc, p, b);
             }
             else if (Blocks.IsPlainUsed(b)) FreeForeign(tc, p, b);
@@ -31,16 +34,15 @@ namespace Konfiscator.Native.Api
         /// <summary>free() of a plain used block of the thread's home arena of a cached size the
         /// fast path does not take (the bins above the fast ones: 1-2 KiB), from the fast path in
         /// Exports (through FreeNotCached), which checked the pointer's alignment, its page, and its
-        /// header's arena and state: the header's check, then the thread's bin, as the general path
-        /// would put it there, without looking the thread up again or validating the pointer a
-        /// second time (through Free such a free cost about 330 instructions: callgrind,
-        /// fragmentation). A full bin (it is drained), a header that fails its check, caches that
-        /// are off or a thread counted in the shared slot take the general path.</summary>
+        /// header's arena and state (FreeNotCached its header's check): the thread's bin, as the
+        /// general path would put it there, without looking the thread up again or validating the
+        /// pointer a second time (through Free such a free cost about 330 instructions: callgrind,
+        /// fragmentation). A full bin (it is drained) or caches that are off take the general path.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void FreeToBin(ThreadCache* tc, void* p, Block* b)
         {
             Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
-            if (!ThreadCaches.Enabled || !Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0 || bin->Count >= bin->Capacity)
+            if (!ThreadCaches.Enabled || bin->Count >= bin->Capacity)
             {
                 Free(p, "free", StatsLayout.FreeCalls);
                 return;
@@ -84,21 +86,14 @@ namespace Konfiscator.Native.Api
 
         /// <summary>free() of a plain used block of the thread's home arena larger than the
         /// thread caches' sizes, from the fast path in Exports (through FreeNotCached), which checked the pointer's
-        /// alignment, its page, and its header's arena and state: the header's check, then
-        /// the block goes into the home arena's heap, merging with its free neighbours, as
-        /// the general path (Free) would do it, without looking the thread up again,
+        /// alignment, its page, and its header's arena and state (FreeNotCached its header's
+        /// check): the block goes into the home arena's heap, merging with its free neighbours,
+        /// as the general path (Free) would do it, without looking the thread up again,
         /// validating the pointer a second time or choosing among the other paths
-        /// (callgrind, docs/performance/fragmentation.md). A header that fails its check,
-        /// or a thread counted in the shared slot, takes the general path, which reports
-        /// or serves it.</summary>
+        /// (callgrind, docs/performance/fragmentation.md).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void FreeToHeap(ThreadCache* tc, void* p, Block* b)
         {
-            if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0)
-            {
-                Free(p, "free", StatsLayout.FreeCalls);
-                return;
-            }
             tc->CurrentCall = StatsLayout.FreeCalls;
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
             Arena* a = tc->Home;

@@ -37,14 +37,14 @@ namespace Konfiscator.Native.Sampling
         /// <summary>Finds and warms up the unwinder; false when there is none.</summary>
         public static bool Initialize()
         {
-            s_backtrace = (delegate* unmanaged<delegate* unmanaged<void*, void*, int>, void*, int>)Lookup("_Unwind_Backtrace");
-            s_getIp = (delegate* unmanaged<void*, nuint>)Lookup("_Unwind_GetIP");
+            s_backtrace = (delegate* unmanaged<delegate* unmanaged<void*, void*, int>, void*, int>)DynamicLinker.Symbol(DynamicLinker.RTLD_DEFAULT, "_Unwind_Backtrace");
+            s_getIp = (delegate* unmanaged<void*, nuint>)DynamicLinker.Symbol(DynamicLinker.RTLD_DEFAULT, "_Unwind_GetIP");
             if (s_backtrace == null || s_getIp == null)
             {
-                void* gcc = Open("libgcc_s.so.1");
+                void* gcc = DynamicLinker.Open("libgcc_s.so.1");
                 if (gcc == null) return false;
-                s_backtrace = (delegate* unmanaged<delegate* unmanaged<void*, void*, int>, void*, int>)LookupIn(gcc, "_Unwind_Backtrace");
-                s_getIp = (delegate* unmanaged<void*, nuint>)LookupIn(gcc, "_Unwind_GetIP");
+                s_backtrace = (delegate* unmanaged<delegate* unmanaged<void*, void*, int>, void*, int>)DynamicLinker.Symbol(gcc, "_Unwind_Backtrace");
+                s_getIp = (delegate* unmanaged<void*, nuint>)DynamicLinker.Symbol(gcc, "_Unwind_GetIP");
                 if (s_backtrace == null || s_getIp == null) return false;
             }
             FindSelf();
@@ -81,10 +81,6 @@ namespace Konfiscator.Native.Sampling
             trace->Frames[trace->Depth++] = ip;
             return trace->Depth >= trace->Capacity ? URC_END_OF_STACK : URC_NO_REASON;
         }
-
-        private static void* Lookup(string symbol) => DynamicLinker.Symbol(DynamicLinker.RTLD_DEFAULT, symbol);
-        private static void* LookupIn(void* handle, string symbol) => DynamicLinker.Symbol(handle, symbol);
-        private static void* Open(string file) => DynamicLinker.Open(file);
 
         // ---- which addresses are this library's own ----
 
