@@ -79,7 +79,8 @@ static void usage(void)
             "       free-stack free-static free-interior free-interior-aligned\n"
             "       overwritten-header large-double-free aligned-double-free\n"
             "       foreign-double-free heap-double-free heap-overwritten-header\n"
-            "       heap-overwritten-check heap-free-interior-aligned\n");
+            "       heap-overwritten-check heap-free-interior-aligned\n"
+            "       held-double-free held-overwritten-header\n");
     exit(2);
 }
 
@@ -88,6 +89,10 @@ int main(int argc, char **argv)
     /* An abort must not spend time writing a core file. */
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    /* Unbuffered: stdio's first printf would malloc its buffer between the two calls on the
+     * target (announce), and first fit may place that buffer exactly where the target was
+     * freed, so that the second free frees the buffer, a live block, instead. */
+    setvbuf(stdout, NULL, _IONBF, 0);
 
     if (argc != 2)
         usage();
@@ -157,27 +162,43 @@ int main(int argc, char **argv)
         announce();
         free(target);
     } else if (strcmp(mode, "heap-double-free") == 0) {
-        /* Above the thread caches' sizes: freed straight into the heap. */
-        target = guarded(4000);
+        /* Above the sizes the thread caches hold (32 KiB): freed straight into the heap. */
+        target = guarded(40000);
         free(target);
         announce();
         free(target);
     } else if (strcmp(mode, "heap-overwritten-header") == 0) {
-        target = guarded(4000);
+        target = guarded(40000);
         memset((char *)target - 16, 0x41, 16);
         announce();
         free(target);
     } else if (strcmp(mode, "heap-overwritten-check") == 0) {
         /* Only the check word changed: the arena and state still say a used block of the
          * thread's arena, so this reaches the heap's own free path. */
-        target = guarded(4000);
+        target = guarded(40000);
         ((unsigned char *)target)[-1] ^= 0x10;
         announce();
         free(target);
     } else if (strcmp(mode, "heap-free-interior-aligned") == 0) {
-        target = (char *)guarded(4000) + 64;
+        target = (char *)guarded(40000) + 64;
         announce();
         free(target);
+    } else if (strcmp(mode, "held-double-free") == 0) {
+        /* 2-32 KiB: the first free holds the block back in the thread's cache (docs/heap.md,
+         * "Held blocks"); the second must still be caught. */
+        target = guarded(4000);
+        free(target);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "held-overwritten-header") == 0) {
+        /* A write into a held block's header after its free is found when a malloc of its
+         * size takes it back, and named by that call. */
+        target = guarded(4000);
+        free(target);
+        memset((char *)target - 16, 0x41, 16);
+        announce();
+        void *again = malloc(4000);
+        printf("malloc returned %p\n", again);
     } else if (strcmp(mode, "large-double-free") == 0) {
         target = malloc(1 << 20);
         if (target == NULL) {

@@ -59,6 +59,9 @@ namespace Konfiscator.Native.Api
             if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0) goto general;
             tc->CurrentCall = StatsLayout.MallocCalls;
             uint units = Blocks.UnitsFor(size);
+            // A block of about this size the thread freed lately (ThreadCache.Classes.cs).
+            Block* held = ThreadCaches.TakeHeld(tc, units);
+            if (held != null) return MallocServed(tc, held, size);
             Arena* a = tc->Home;
             Heap.LockArena(a);
             Node* n = Arenas.FindFitNode(a, units);
@@ -144,6 +147,10 @@ namespace Konfiscator.Native.Api
                     // An aligned block of a cached size comes from the thread's bins when they
                     // have one or can cut one (Heap/AlignedCache.cs), else from the heap.
                     if (cacheable) b = AlignedCache.Take(tc, units, alignment);
+                    // Above the bins: a block of about this size the thread freed lately, as
+                    // malloc's own path takes (so realloc(NULL, n) returns what malloc(n) would).
+                    else if (alignment <= Blocks.HeaderBytes && tc != null && tc->StatsSlot >= 0)
+                        b = ThreadCaches.TakeHeld(tc, units);
                     if (b == null)
                     {
                         Arena* a = tc != null ? tc->Home : Heap.FallbackArena();

@@ -5,6 +5,7 @@
 //   int  konfiscator_debug_heap_map(void)
 //   long konfiscator_debug_layout(unsigned long *out, long max)
 //   int  konfiscator_debug_single_threaded(void)
+//   long konfiscator_debug_release_held(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -20,6 +21,20 @@ namespace Konfiscator.Native.Api
         {
             Heap.EnsureStarted();
             return Heap.CheckAll();
+        }
+
+        /// <summary>The blocks above the bins' sizes that the calling thread holds back from the
+        /// heap (Heap/ThreadCache.Classes.cs) go into it, as at the thread's exit; returns how many
+        /// bytes. Tests of the heap's placement call it first, so that they see the heap alone.</summary>
+        [RuntimeExport("konfiscator_debug_release_held")]
+        public static long ReleaseHeld()
+        {
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null) return 0;
+            long bytes = (long)tc->HeldUnits << Blocks.UnitShift;
+            ThreadCaches.ReleaseAllHeld(tc);
+            return bytes;
         }
 
         /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the

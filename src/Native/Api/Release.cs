@@ -96,6 +96,12 @@ namespace Konfiscator.Native.Api
         {
             tc->CurrentCall = StatsLayout.FreeCalls;
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            if (ThreadCaches.Hold(tc, b))
+            {
+                Counting.Freed(tc, StatsLayout.FreeCalls, usable);
+                if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+                return;
+            }
             Arena* a = tc->Home;
             Heap.LockArena(a);
             // Checked again under the lock: a racing free of the same pointer from another

@@ -20,6 +20,7 @@ namespace Konfiscator.Native.Heaps
         {
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 Drain(tc, BinFor(tc, units), 0xFFFFFFFF);
+            ReleaseAllHeld(tc);
             // Last: the drains may have added blocks of other arenas to the chain.
             FlushForeign(tc);
         }
@@ -197,6 +198,8 @@ namespace Konfiscator.Native.Heaps
                 bin->Count = kept;
             }
             Returned(tc, returnedBytes, returned);
+            // The blocks held back above the bins' sizes are all of the cache's home arena.
+            if (tc->Home == a) any |= ReleaseAllHeldLocked(tc, a);
             return any;
         }
 

@@ -36,6 +36,8 @@ namespace Konfiscator.Native.Heaps
             tc->HomeUsedTag = Blocks.PlainUsedTag(home->Index);
             tc->ForeignHead = tc->ForeignTail = null;
             tc->ForeignCount = 0;
+            for (int c = 0; c < HeldClasses; c++) tc->HeldCount[c] = 0;
+            tc->HeldUnits = 0;
             StartOnThread(tc);
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
@@ -113,7 +115,7 @@ namespace Konfiscator.Native.Heaps
         /// <summary>The bytes a cache's bins hold.</summary>
         private static ulong HeldBytes(ThreadCache* tc)
         {
-            ulong held = 0;
+            ulong held = (ulong)tc->HeldUnits << Blocks.UnitShift;
             for (uint units = MinUnits; units <= MaxUnits; units++)
                 held += (ulong)BinFor(tc, units)->Count * (units << Blocks.UnitShift);
             return held;

@@ -81,6 +81,11 @@ namespace Konfiscator.Native.Heaps
         public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
         public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
         public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
+        public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 2-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
+        public fixed ushort HeldSizes[ThreadCaches.HeldSlots]; // their sizes in units, so that a search reads no block
+        public fixed byte HeldCount[ThreadCaches.HeldClasses]; // how many each class holds
+        public uint HeldUnits;       // the held blocks' sizes summed
+        public uint HeldPadding;     // keeps Scratch 8-byte aligned where BytesBeforeBins says
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple
@@ -126,10 +131,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: seventeen scalar fields
-        /// (104 bytes) and the two arrays. A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: nineteen scalar fields
+        /// (112 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 104 + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 112 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn

@@ -99,8 +99,18 @@ public abstract class HeapTest : IDisposable
 
     private protected void AssertHeapSound() => Assert.Equal(0, Lib.HeapCheck());
 
-    /// <summary>The first-fit model of the calling thread's arena as it is now.</summary>
-    private protected FirstFitModel ModelOfArena() => new(Lib.FreeBlocks(), Lib.Regions());
+    /// <summary>The first-fit model of the calling thread's arena as it is now (its held blocks
+    /// given back first: <see cref="HeapFreeBlocks"/>).</summary>
+    private protected FirstFitModel ModelOfArena() => new(HeapFreeBlocks(), Lib.Regions());
+
+    /// <summary>The free blocks of the calling thread's arena, once the blocks of 2-32 KiB the
+    /// thread freed and the caches hold back from the heap (docs/heap.md, "Held blocks") are
+    /// in it: what the placement rules act on. With the caches off nothing is held.</summary>
+    private protected FreeBlock[] HeapFreeBlocks()
+    {
+        Lib.ReleaseHeld();
+        return Lib.FreeBlocks();
+    }
 
     /// <summary>Runs an allocation call with errno cleared before it and returns errno after.</summary>
     private protected static (nint Result, int Errno) WithErrno(Func<nint> call)
@@ -133,7 +143,7 @@ public abstract class HeapTest : IDisposable
     /// <summary>The free block of the calling thread's arena that covers <paramref name="address"/>, if any.</summary>
     private protected FreeBlock? FreeBlockAt(ulong address)
     {
-        foreach (var block in Lib.FreeBlocks())
+        foreach (var block in HeapFreeBlocks())
         {
             if (address >= block.Header && address < block.End)
                 return block;

@@ -302,10 +302,19 @@ internal sealed class ModelDriver
             ulong cachedSlack = block.Requested <= MaxCachedRequest ? Math.Min(withSlack, MaxCachedRequest) : withSlack;
             bool exact = usable == minimum || usable == minimum + HeapContract.Unit;
             bool slack = block.MovedByRealloc && (usable == withSlack || usable == withSlack + HeapContract.Unit || usable == cachedSlack || usable == cachedSlack + HeapContract.Unit);
-            if (!exact && !slack)
+            // A block the thread freed and held back may serve a request of its size class: at
+            // least the block asked for, below the class's end (a move asks for the slack too).
+            bool held = HeldFits(usable, minimum) || (block.MovedByRealloc && HeldFits(usable, withSlack));
+            if (!exact && !slack && !held)
                 Fail($"malloc_usable_size(0x{block.Payload:x}) = {usable} for {block.Requested} bytes; expected {minimum} (or {minimum + HeapContract.Unit})" +
                      (block.MovedByRealloc ? $", or {withSlack} (+{HeapContract.Unit}) after a move" : ""));
         }
+    }
+
+    private static bool HeldFits(ulong usable, ulong askedUsable)
+    {
+        ulong block = usable + HeapContract.HeaderBytes, asked = askedUsable + HeapContract.HeaderBytes;
+        return HeapContract.HeldClassEnd(asked) is { } end && block >= asked && block < end && block % HeapContract.Unit == 0;
     }
 
     private void CheckPattern(LiveBlock block, ulong length, string when)

@@ -52,6 +52,7 @@ internal sealed unsafe partial class LibKonfiscator
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugRegions;
     private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
     private readonly delegate* unmanaged<int> _debugSingleThreaded;
+    private readonly delegate* unmanaged<long> _debugReleaseHeld;
 
     private readonly nint _handle;
 
@@ -76,6 +77,7 @@ internal sealed unsafe partial class LibKonfiscator
         _debugRegions = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_regions");
         _debugCachedBytes = (delegate* unmanaged<long*, long*, void>)Export(handle, "konfiscator_debug_cached_bytes");
         _debugSingleThreaded = (delegate* unmanaged<int>)Export(handle, "konfiscator_debug_single_threaded");
+        _debugReleaseHeld = (delegate* unmanaged<long>)Export(handle, "konfiscator_debug_release_held");
     }
 
     /// <summary>
@@ -161,6 +163,10 @@ internal sealed unsafe partial class LibKonfiscator
 
     /// <summary>konfiscator_debug_single_threaded: true while the heap's locks are plain stores.</summary>
     public bool LocksArePlain() => _debugSingleThreaded() != 0;
+
+    /// <summary>konfiscator_debug_release_held: the calling thread's held blocks (2-32 KiB blocks
+    /// it freed, kept back from the heap while the caches are on) go into the heap; their bytes.</summary>
+    public long ReleaseHeld() => _debugReleaseHeld();
 
     /// <summary>The bytes the thread caches hold: walked (every Cached block in the heap) and
     /// counted (the konfiscator_cached_bytes figure summed over the stats slots).</summary>

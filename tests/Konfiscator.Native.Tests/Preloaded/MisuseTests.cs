@@ -15,6 +15,7 @@ public sealed partial class MisuseTests
     private const string InvalidPointer = "invalid pointer";
     private const string CorruptedHeader = "corrupted block header";
     private const string AlreadyFreed = "pointer already freed";
+    private const string CorruptedFreeList = "corrupted free list";
 
     public static TheoryData<string, string, string[]> Cases => new()
     {
@@ -32,12 +33,16 @@ public sealed partial class MisuseTests
         // docs/heap.md: a check mismatch means "the header was overwritten (or the pointer is
         // not a block)", so for an aligned pointer into a block's payload either line is right.
         { "free-interior-aligned", "free", [InvalidPointer, CorruptedHeader] },
-        // Above the thread caches' sizes (1 KiB), a free goes straight into the heap by a path
-        // of its own (Api/Release.cs, FreeToHeap): the same checks, the same lines.
+        // Above the sizes the thread caches take (32 KiB), a free goes straight into the heap by
+        // a path of its own (Api/Release.cs, FreeToHeap): the same checks, the same lines.
         { "heap-double-free", "free", [DoubleFree] },
         { "heap-overwritten-header", "free", [CorruptedHeader] },
         { "heap-overwritten-check", "free", [CorruptedHeader] },
         { "heap-free-interior-aligned", "free", [InvalidPointer, CorruptedHeader] },
+        // 2-32 KiB blocks a thread frees are held back (Heap/ThreadCache.Classes.cs): freed
+        // again, or written into and then taken back by malloc.
+        { "held-double-free", "free", [DoubleFree] },
+        { "held-overwritten-header", "malloc", [CorruptedFreeList] },
         // The mapping is gone after the first free, so the library may no longer know the
         // pointer was one of its blocks; it must still stop cleanly, not fault.
         { "large-double-free", "free", [DoubleFree, InvalidPointer] },
