@@ -312,6 +312,11 @@ namespace Konfiscator.Native.Stats
 
         public const long PeakQuantumFloor = 1024;
 
+        /// <summary>The process's bytes in use as last reported (each thread reports its change
+        /// in steps of at most InUseReportStep): a plain read, for a bound that scales with the heap.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public static long ReportedInUse() => (long)ProcessSlot[StatsLayout.ProcessBytesInUse];
+
         /// <summary>A thread's change of bytes in use is reported in steps of this much at most.</summary>
         public const long InUseReportStep = 16 << 10;
 
