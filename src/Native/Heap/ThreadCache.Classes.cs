@@ -25,10 +25,11 @@
 // A held block is Cached, as a bin's is: in use to the heap (never merged), a double
 // free to free(). At most HeldPerClass blocks a class and HeldLimitUnits in all; a free
 // that finds no room goes into the heap as before; a heap about to grow, a thread's
-// exit and a failed mapping give them all back (ThreadCache.Drain.cs). The blocks are
-// listed in the ThreadCache, addresses and sizes, not linked through freed memory: a
-// search reads no block, no link the program could overwrite is followed, and each
-// block's header is checked when it leaves the list.
+// exit, malloc_trim and a failed mapping give them all back (Arena.Placement.cs,
+// ThreadCache.Drain.cs). The blocks are listed in the ThreadCache, addresses and
+// sizes, not linked through freed memory: a search reads no block, no link the
+// program could overwrite is followed, and each block's header is checked when it
+// leaves the list.
 //
 // With the caches off (KONFISCATOR_TCACHE=0) nothing is held: every request is placed
 // by exact first fit.
