@@ -174,6 +174,11 @@ namespace Konfiscator.Native.Api
                 ThreadCaches.Push(bin, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
+            else if (tc != null && tc->StatsSlot >= 0 && b->Arena == tc->Home->Index && ThreadCaches.Hold(tc, b))
+            {
+                // Held back in the thread's cache, as the heap free path holds it (a sampled
+                // block comes this way; Heap/ThreadCache.Classes.cs).
+            }
             else
             {
                 Arena* a = Heap.ArenaAt(b->Arena);
