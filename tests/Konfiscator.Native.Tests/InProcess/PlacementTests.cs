@@ -6,9 +6,10 @@ namespace Konfiscator.Native.Tests.InProcess;
 /// <summary>
 /// Where blocks go (docs/heap.md, "Placement", "Aligned requests", "Free and coalescing",
 /// "realloc"), each expectation computed from the arena as the debug exports show it just before
-/// the call. The sizes are above the thread caches' (blocks of more than 2 KiB), which reach the
-/// heap in any configuration, so the same tests run on the default library and on one with the
-/// caches off.
+/// the call. The sizes are above the thread caches' bins (blocks of more than 2 KiB), which reach
+/// the heap in any configuration once the blocks the caches hold back of them are given back
+/// (HeapFreeBlocks, ModelOfArena: docs/heap.md, "Held blocks"), so the same tests run on the
+/// default library and on one with the caches off.
 /// </summary>
 public abstract class PlacementTests : HeapTest
 {
