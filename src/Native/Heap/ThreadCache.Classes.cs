@@ -12,15 +12,15 @@
 // (docs/performance/fragmentation.md, "Fourth round").
 //
 // The classes sort blocks by size, eight a doubling: class c holds blocks of at least
-// ClassUnits(c) and less than the next class's size (144, 160, ... 256, 288, ...
-// 1 920 units; a block of 2 048 units, 32 KiB, or more is not held). Sizes are not
-// rounded: a block keeps the exact size first fit gave it. A malloc looks only in its
-// own size's class and takes the smallest held block there that fits, so the slack it
-// may get (usable, as malloc_usable_size says) is below one class step, an eighth.
-// Looking in the next class up too (every block there fits) served more requests, but
-// with up to a quarter of slack: peak bytes in use on the fragmentation mix 45.0 ->
-// 46.6 MiB, against 45.3 MiB this way; rounding every request up to its class's size
-// (jemalloc's way) cost as much.
+// its size, (c % 8 + 9) << (4 + c / 8) units (144, 160, ... 256, 288, ... 1 920), and
+// less than the next class's; a block of 2 048 units (32 KiB) or more is not held.
+// Sizes are not rounded: a block keeps the exact size first fit gave it. A malloc
+// looks only in its own size's class and takes the smallest held block there that
+// fits, so the slack it may get (usable, as malloc_usable_size says) is below one
+// class step, an eighth. Looking in the next class up too (every block there fits)
+// served more requests, but with up to a quarter of slack: peak bytes in use on the
+// fragmentation mix 45.0 -> 46.6 MiB, against 45.3 MiB this way; rounding every
+// request up to its class's size (jemalloc's way) cost as much.
 //
 // A held block is Cached, as a bin's is: in use to the heap (never merged), a double
 // free to free(). At most HeldPerClass blocks a class and HeldLimitUnits in all; a free
@@ -80,10 +80,6 @@ namespace Konfiscator.Native.Heaps
         /// <summary>1 for true, 0 for false, without a branch.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int Bit(bool b) => *(byte*)&b;
-
-        /// <summary>The smallest size of class <paramref name="c"/>, in units.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint ClassUnits(int c) => (uint)(c % 8 + 9) << (4 + c / 8);
 
         /// <summary>Holds b, a plain used block of tc's home arena above the bins' sizes, which
         /// the caller checked and is freeing for a thread with its own stats slot, when b's
