@@ -96,20 +96,18 @@ namespace Konfiscator.Native.Api
         {
             tc->CurrentCall = StatsLayout.FreeCalls;
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            if (ThreadCaches.Hold(tc, b))
+            // Held back in the thread's cache (2-32 KiB: Heap/ThreadCache.Classes.cs), or into the heap.
+            if (!ThreadCaches.Hold(tc, b))
             {
-                Counting.Freed(tc, StatsLayout.FreeCalls, usable);
-                if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
-                return;
+                Arena* a = tc->Home;
+                Heap.LockArena(a);
+                // Checked again under the lock: a racing free of the same pointer from another
+                // thread may have won (as in Free).
+                if (b->State != Blocks.Used) RacedDoubleFree(a, "free", p);
+                Arenas.Release(a, b);
+                Arenas.PublishLargest(a);
+                Heap.UnlockArena(a);
             }
-            Arena* a = tc->Home;
-            Heap.LockArena(a);
-            // Checked again under the lock: a racing free of the same pointer from another
-            // thread may have won (as in Free).
-            if (b->State != Blocks.Used) RacedDoubleFree(a, "free", p);
-            Arenas.Release(a, b);
-            Arenas.PublishLargest(a);
-            Heap.UnlockArena(a);
             Counting.Freed(tc, StatsLayout.FreeCalls, usable);
             if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
         }

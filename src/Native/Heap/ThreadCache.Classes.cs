@@ -77,6 +77,11 @@ namespace Konfiscator.Native.Heaps
             return e * 8 + (int)(units >> (4 + e)) - 9;
         }
 
+        /// <summary>The class a block of <paramref name="units"/> is held in, or -1 when no block
+        /// of that size is held (the caches off, 32 KiB or more, below the first class).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int HeldClassOf(uint units) => !s_enabled || units >= HeldUnitsLimit ? -1 : ClassOf(units);
+
         /// <summary>1 for true, 0 for false, without a branch.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int Bit(bool b) => *(byte*)&b;
@@ -88,8 +93,7 @@ namespace Konfiscator.Native.Heaps
         public static bool Hold(ThreadCache* tc, Block* b)
         {
             uint units = b->SizeUnits;
-            if (!s_enabled || units >= HeldUnitsLimit) return false;
-            int c = ClassOf(units);
+            int c = HeldClassOf(units);
             if (c < 0) return false;
             uint n = tc->HeldCount[c];
             if (n == HeldPerClass || tc->HeldUnits + units > HeldLimitUnits()) return false;
@@ -109,8 +113,7 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* TakeHeld(ThreadCache* tc, uint units)
         {
-            if (!s_enabled || units >= HeldUnitsLimit) return null;
-            int c = ClassOf(units);
+            int c = HeldClassOf(units);
             if (c < 0) return null;
             int first = c * HeldPerClass;
             int end = first + tc->HeldCount[c];
