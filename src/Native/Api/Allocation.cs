@@ -58,6 +58,7 @@ namespace Konfiscator.Native.Api
         {
             if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0) goto general;
             tc->CurrentCall = StatsLayout.MallocCalls;
+            ThreadCaches.CountSlowPath(tc);
             uint units = Blocks.UnitsFor(size);
             // A block of about this size the thread freed lately (ThreadCache.Classes.cs).
             Block* held = ThreadCaches.TakeHeld(tc, units);

@@ -38,6 +38,7 @@ namespace Konfiscator.Native.Heaps
             tc->ForeignCount = 0;
             for (int c = 0; c < HeldClasses; c++) tc->HeldCount[c] = 0;
             tc->HeldUnits = 0;
+            tc->LookCountdown = LookEvery;
             StartOnThread(tc);
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
@@ -58,6 +59,7 @@ namespace Konfiscator.Native.Heaps
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;
+                bin->HeadAtLook = 0;
             }
             return tc;
         }

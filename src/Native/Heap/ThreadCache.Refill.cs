@@ -21,6 +21,7 @@ namespace Konfiscator.Native.Heaps
         /// the caller's block (Used), or null when the heap has no memory.</summary>
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
         {
+            CountSlowPath(tc);
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
             Block* mine = Pop(bin, units, tc->CurrentCall);
@@ -87,6 +88,7 @@ namespace Konfiscator.Native.Heaps
         /// <summary>A bin gave half its blocks back (it was full when a block came).</summary>
         public static void Overflowed(ThreadCache* tc, Bin* bin)
         {
+            CountSlowPath(tc);
             bin->Overflowed = 1;
             nuint index = (nuint)(bin - &tc->FirstBin);
             if (tc->StatsSlot >= 0 && index < FastBinCount) bin->MallocsAtOverflow = FastMallocs(tc, index);

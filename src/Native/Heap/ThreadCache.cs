@@ -19,6 +19,7 @@
 // other concern of ThreadCaches has a file of its own:
 //   ThreadCache.Drain.cs   giving blocks back to the heap: sorted, joined, coalesced
 //   ThreadCache.Refill.cs  filling an empty bin: remote frees first, then a carved run
+//   ThreadCache.Idle.cs    bins the thread stopped using: emptied into the heap by halves
 //   ThreadCache.Pool.cs    making and retiring caches: the pool, thread exit, fork
 //   ThreadCache.Foreign.cs small blocks of other arenas: sent home in chains, not cached
 //
@@ -57,6 +58,9 @@ namespace Konfiscator.Native.Heaps
         /// <summary>The thread's fast-path mallocs from this bin when it last overflowed
         /// (ThreadCaches.FastMallocs; wraps): how the bin emptied since (see Refill).</summary>
         public uint MallocsAtOverflow;
+        /// <summary>The low half of Head when the thread last looked at its bins for idle ones
+        /// (ThreadCache.Idle.cs): unchanged since, the bin was neither taken from nor added to.</summary>
+        public uint HeadAtLook;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -85,7 +89,7 @@ namespace Konfiscator.Native.Heaps
         public fixed ushort HeldSizes[ThreadCaches.HeldSlots]; // their sizes in units, so that a search reads no block
         public fixed byte HeldCount[ThreadCaches.HeldClasses]; // how many each class holds
         public uint HeldUnits;       // the held blocks' sizes summed
-        public uint HeldPadding;     // keeps Scratch 8-byte aligned where BytesBeforeBins says
+        public uint LookCountdown;   // slow paths until the next look for idle bins (ThreadCache.Idle.cs); also keeps Scratch 8-byte aligned
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
         /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple

@@ -35,6 +35,11 @@ internal static class HeapContract
         return (block / step + 1) * step;
     }
 
+    /// <summary>With the caches on, every this many slow paths (a malloc above the bins, a refill,
+    /// an overflow) a thread looks at its bins, and one whose top block is the one it had at the
+    /// last look gives half its blocks back to the heap (docs/heap.md, "Idle bins").</summary>
+    public const int IdleLookEvery = 8192;
+
     public static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
 
     /// <summary>The header of the block whose payload is <paramref name="payload"/>.</summary>
