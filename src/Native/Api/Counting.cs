@@ -14,10 +14,6 @@ namespace Konfiscator.Native.Api
 {
     internal static unsafe class Counting
     {
-        /// <summary>Bytes in use are added to the process-wide figure (for the peak)
-        /// once a thread's unreported change reaches this much (sooner for a new peak).</summary>
-        private const long InUseReportStep = StatsWriter.InUseReportStep;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Call(ThreadCache* tc, int counter)
         {
@@ -57,13 +53,13 @@ namespace Konfiscator.Native.Api
         }
 
         /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
-        /// in steps of 16 KiB, or sooner when it would set a new peak (see WouldRaisePeak
-        /// for how much sooner); called once it reached the thread's GrowthLimit.</summary>
+        /// in steps of StatsWriter.InUseReportStep(), or sooner when it would set a new peak
+        /// (see WouldRaisePeak for how much sooner); called once it reached the thread's GrowthLimit.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void ReportGrowth(ThreadCache* tc)
         {
             long delta = tc->InUseDelta;
-            if (delta >= InUseReportStep || StatsWriter.WouldRaisePeak(delta)) ThreadCaches.FlushInUse(tc);
+            if (delta >= StatsWriter.InUseReportStep() || StatsWriter.WouldRaisePeak(delta)) ThreadCaches.FlushInUse(tc);
             else tc->GrowthLimit = StatsWriter.GrowthToLookAt();   // other threads moved the peak
         }
 
@@ -75,7 +71,7 @@ namespace Konfiscator.Native.Api
         {
             tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromFastCounts)
             tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift);
-            return tc->InUseDelta <= -InUseReportStep;
+            return tc->InUseDelta <= tc->ShrinkLimit;
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
@@ -103,7 +99,7 @@ namespace Konfiscator.Native.Api
                 s[StatsLayout.BytesFreed] += usable;
                 s[StatsLayout.BytesInUse] -= usable;
                 tc->InUseDelta -= (long)usable;
-                if (tc->InUseDelta <= -InUseReportStep) ThreadCaches.FlushInUse(tc);
+                if (tc->InUseDelta <= tc->ShrinkLimit) ThreadCaches.FlushInUse(tc);
             }
             else
             {

@@ -166,6 +166,7 @@ namespace Konfiscator.Native.Heaps
         {
             tc->InUseDelta = 0;
             tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
+            tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
             tc->NextFree = null;
             tc->InSampler = 0;
             SampledBlocks.StartThread(tc);
@@ -221,6 +222,7 @@ namespace Konfiscator.Native.Heaps
                 tc->InUseDelta = 0;
             }
             tc->GrowthLimit = StatsWriter.GrowthToLookAt();
+            tc->ShrinkLimit = -StatsWriter.InUseReportStep();
         }
 
         private static void LockPool() { fixed (int* w = &s_poolLock) FutexLock.Acquire(w); }
@@ -243,6 +245,7 @@ namespace Konfiscator.Native.Heaps
                 tc->Stats = StatsWriter.SharedSlot;
                 tc->InUseDelta = 0;
                 tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
+                tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
             }
         }
 

@@ -72,6 +72,7 @@ namespace Konfiscator.Native.Heaps
         public int InSampler;        // non-zero while this thread is inside the sampler (see Heap/SampledBlocks.cs)
         public long InUseDelta;      // bytes in use not yet added to the process-wide figure
         public long GrowthLimit;     // InUseDelta at which to look at it again (StatsWriter.GrowthToLookAt)
+        public long ShrinkLimit;     // InUseDelta at or below which it is reported (minus StatsWriter.InUseReportStep())
         public ThreadCache* NextFree;
         public ThreadCache* NextMade; // every cache ever made, for the fork child (ResetAfterForkInChild)
         public int CurrentCall;      // the API call the thread is in (a StatsLayout call counter), for messages
@@ -135,10 +136,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: nineteen scalar fields
-        /// (112 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty scalar fields
+        /// (120 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 112 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 120 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn
