@@ -64,8 +64,8 @@ namespace Konfiscator.Native.Heaps
             s_starterTid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
             FreeLinks.Initialize();
 
-            long cpus = Libc.sysconf(Libc.SC_NPROCESSORS_ONLN);
-            int count = cpus <= 0 ? 4 : (int)(cpus * 4);
+            int cpus = ProcFs.UsableCpus();
+            int count = cpus <= 0 ? 4 : cpus * 4;
             s_arenaCount = count > MaxArenas ? MaxArenas : count;
 
             if (!StatsWriter.Initialize(s_arenaCount, ThreadStatsSlots) || !PageMap.Initialize())

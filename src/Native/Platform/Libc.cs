@@ -25,8 +25,7 @@ namespace Konfiscator.Native.Platform
         public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200,
                          O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
 
-        public const long SYS_futex = 202, SYS_gettid = 186, SYS_getdents64 = 217;
-        public const int SC_NPROCESSORS_ONLN = 84;
+        public const long SYS_futex = 202, SYS_gettid = 186, SYS_getdents64 = 217, SYS_sched_getaffinity = 204;
         public const int FUTEX_WAIT_PRIVATE = 128, FUTEX_WAKE_PRIVATE = 129;
 
         [DllImport("libc")] public static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
@@ -54,7 +53,6 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern long syscall(long number, void* a1, long a2, long a3, void* a4, void* a5, long a6);
         [DllImport("libc")] public static extern int sched_yield();
         [DllImport("libc")] public static extern nuint pthread_self();
-        [DllImport("libc")] public static extern long sysconf(int name);
         [DllImport("libc")] public static extern byte* getenv(byte* name);
         [DllImport("libc")] public static extern ulong getauxval(ulong type);
         [DllImport("libc")] public static extern int geteuid();
