@@ -32,8 +32,13 @@ namespace Konfiscator.Native.Stats
         private static int s_addressBits = FirstAddressBits;
         private static int s_addressCount;
         private static uint AddressCapacity => 1u << s_addressBits;
-        private const int StackIndexBits = 13;                // 2 x StackCapacity
-        private const int StackIndexCapacity = 1 << StackIndexBits;
+        // The stack index grows the same way, from 512 entries (one page) to 2 x StackCapacity:
+        // at its full 32 KiB from the start, a program's first few stacks each touched a page
+        // of it (28 KiB more resident in a program with a handful of allocation sites).
+        private const int FirstStackIndexBits = 9;
+        private const int MaxStackIndexBits = 13;
+        private static int s_stackIndexBits = FirstStackIndexBits;
+        private static uint StackIndexCapacity => 1u << s_stackIndexBits;
         /// <summary>A new peak is copied at most this often (ms); one seen in between is
         /// copied at the next free of a sampled block, before that block leaves the table.</summary>
         private const long PeakIntervalMs = 10;
@@ -306,7 +311,9 @@ namespace Konfiscator.Native.Stats
             ulong hash = 0xCBF29CE484222325;
             for (int i = 0; i < depth; i++) hash = (hash ^ frames[i]) * 0x100000001B3;
             hash ^= (ulong)depth;
-            uint i0 = (uint)((hash * 0x9E3779B97F4A7C15) >> (64 - StackIndexBits));
+            uint* used = (uint*)(s_private + SampleLayout.OffStacksUsed);
+            if (2 * (*used + 1) > StackIndexCapacity && s_stackIndexBits < MaxStackIndexBits) GrowStackIndex(*used);
+            uint i0 = StackHome(hash);
             uint id = SampleLayout.UnknownStack;
             for (uint probe = 0; probe < StackIndexCapacity; probe++)
             {
@@ -314,7 +321,6 @@ namespace Konfiscator.Native.Stats
                 uint held = s_stackIndex[at];
                 if (held == 0)
                 {
-                    uint* used = (uint*)(s_private + SampleLayout.OffStacksUsed);
                     if (*used >= SampleLayout.StackCapacity)
                     {
                         Counters[SampleLayout.CounterStackTableFull]++;
@@ -348,6 +354,28 @@ namespace Konfiscator.Native.Stats
             *(ulong*)(entry + SampleLayout.StackAllocObjects) += (ulong)(objects * SampleLayout.ObjectsFixedPoint + 0.5);
             MirrorEntry(SampleLayout.StacksOffset + (long)id * SampleLayout.StackEntryBytes, SampleLayout.StackEntryBytes);
             return id;
+        }
+
+        private static uint StackHome(ulong hash) => (uint)((hash * 0x9E3779B97F4A7C15) >> (64 - s_stackIndexBits));
+
+        /// <summary>Twice the entries; the <paramref name="stacks"/> interned so far placed again by
+        /// the hash each entry keeps. Under the lock; if the new index cannot be mapped, it stays
+        /// as it is (it is then fuller than half, and lookups probe longer).</summary>
+        private static void GrowStackIndex(uint stacks)
+        {
+            uint oldCapacity = StackIndexCapacity;
+            uint* index = (uint*)MapPrivate((nuint)oldCapacity * 2 * 4);
+            if (index == null) return;
+            uint* old = s_stackIndex;
+            s_stackIndex = index;
+            s_stackIndexBits++;
+            for (uint id = 0; id < stacks; id++)
+            {
+                uint at = StackHome(*(ulong*)(StackEntry(id) + SampleLayout.StackHash));
+                while (s_stackIndex[at] != 0) at = (at + 1) & (StackIndexCapacity - 1);
+                s_stackIndex[at] = id + 1;
+            }
+            Libc.munmap(old, ((nuint)oldCapacity * 4 + 4095) & ~(nuint)4095);
         }
 
         private static byte* StackEntry(uint id) => s_private + SampleLayout.StacksOffset + (long)id * SampleLayout.StackEntryBytes;
