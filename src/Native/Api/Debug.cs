@@ -6,6 +6,7 @@
 //   long konfiscator_debug_layout(unsigned long *out, long max)
 //   int  konfiscator_debug_single_threaded(void)
 //   long konfiscator_debug_release_held(void)
+//   long konfiscator_debug_look_at_bins(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -35,6 +36,17 @@ namespace Konfiscator.Native.Api
             long bytes = (long)tc->HeldUnits << Blocks.UnitShift;
             ThreadCaches.ReleaseAllHeld(tc);
             return bytes;
+        }
+
+        /// <summary>The calling thread looks at its bins now, as it does every
+        /// ThreadCaches.LookEvery slow paths (Heap/ThreadCache.Idle.cs): a bin that did not run
+        /// empty since the last look gives half its blocks back. Returns the bytes given back.</summary>
+        [RuntimeExport("konfiscator_debug_look_at_bins")]
+        public static long LookAtBins()
+        {
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.PeekCache();
+            return tc == null ? 0 : ThreadCaches.LookAtBins(tc);
         }
 
         /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the

@@ -59,7 +59,7 @@ namespace Konfiscator.Native.Heaps
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;
-                bin->HeadAtLook = 0;
+                bin->RanEmpty = 0;
             }
             return tc;
         }

@@ -22,6 +22,7 @@ namespace Konfiscator.Native.Heaps
         public static Block* Refill(ThreadCache* tc, Bin* bin, uint units)
         {
             CountSlowPath(tc);
+            bin->RanEmpty = 1;
             Arena* a = tc->Home;
             Block* spill = Atomics.Read((ulong*)&a->Remote) != 0 ? AdoptRemote(tc, a) : null;
             Block* mine = Pop(bin, units, tc->CurrentCall);

@@ -55,12 +55,12 @@ namespace Konfiscator.Native.Heaps
         public byte Refills;
         /// <summary>Set when the bin overflowed (gave blocks back) since its last refill.</summary>
         public byte Overflowed;
+        /// <summary>Set when the bin ran empty (a refill) since the thread last looked at its
+        /// bins (ThreadCache.Idle.cs): while it does not, some of its blocks go unused.</summary>
+        public byte RanEmpty;
         /// <summary>The thread's fast-path mallocs from this bin when it last overflowed
         /// (ThreadCaches.FastMallocs; wraps): how the bin emptied since (see Refill).</summary>
         public uint MallocsAtOverflow;
-        /// <summary>The low half of Head when the thread last looked at its bins for idle ones
-        /// (ThreadCache.Idle.cs): unchanged since, the bin was neither taken from nor added to.</summary>
-        public uint HeadAtLook;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -4,10 +4,11 @@ namespace Konfiscator.Native.Tests.InProcess;
 
 /// <summary>
 /// Idle bins (docs/heap.md, "Idle bins"; Heap/ThreadCache.Idle.cs): every
-/// HeapContract.IdleLookEvery slow paths a thread looks at its bins; a bin whose top block did
-/// not change since the last look gives half its blocks back to the heap, one in use keeps
-/// them. The slow paths here are mallocs of 40 000 bytes: above the bins and the held blocks,
-/// below the mapping threshold, so each goes through the heap's search.
+/// HeapContract.IdleLookEvery slow paths a thread looks at its bins; a bin that did not run
+/// empty since the last look gives half its blocks back to the heap, one that did keeps them.
+/// The slow paths here are mallocs of 40 000 bytes: above the bins and the held blocks, below
+/// the mapping threshold, so each goes through the heap's search. The look itself is also a
+/// debug export (konfiscator_debug_look_at_bins), for exact counts.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class IdleBinTests : HeapTest
@@ -40,6 +41,14 @@ public sealed class IdleBinTests : HeapTest
         }
     }
 
+    /// <summary>Looks until no bin gives anything back: the thread may have taken over the cache
+    /// of a thread that ended, with blocks in its bins, which would move the counts.</summary>
+    private void EmptyEveryBin()
+    {
+        for (int i = 0; i < 64 && Lib.LookAtBins() != 0; i++) { }
+        Assert.Equal(0, Lib.LookAtBins());
+    }
+
     private long CachedNow()
     {
         var (walked, counted) = Lib.CachedBytes();
@@ -48,14 +57,15 @@ public sealed class IdleBinTests : HeapTest
     }
 
     [Fact]
-    public void ABinNotTouchedBetweenLooks_GivesHalfItsBlocksBack_AndKeepsHalving() =>
+    public void ABinThatDoesNotRunEmpty_GivesHalfItsBlocksBackAtEachLook_EveryFewThousandSlowPaths() =>
         OnANewThread(() =>
         {
             long before = CachedNow();
             var (freed, binBytes) = FillTheBin(before);
 
-            // At least three looks after the bin was filled: the first sees a new top and notes
-            // it, the second gives half the blocks back, the third half of the rest.
+            // At least three looks after the bin was filled: the first finds that it ran empty
+            // (its refills while it was filled) and notes it, the second gives half the blocks
+            // back, the third half of the rest.
             SlowPaths(4 * HeapContract.IdleLookEvery);
 
             long left = CachedNow() - before;
@@ -68,18 +78,34 @@ public sealed class IdleBinTests : HeapTest
         });
 
     [Fact]
-    public void ABinInUse_KeepsItsBlocks() =>
+    public void ABinThatRanEmptySinceTheLastLook_KeepsItsBlocks_OneThatDidNotIsHalved_TakenFromOrNot() =>
         OnANewThread(() =>
         {
+            EmptyEveryBin();
             long before = CachedNow();
             var (_, binBytes) = FillTheBin(before);
+            Lib.LookAtBins();                            // the bin ran empty (refills) while it was filled: kept
 
-            // The same slow paths, but every 1 000th is followed by a malloc from the bin, whose
-            // block is kept: the bin's top changes between any two looks.
-            int taken = 0;
-            SlowPaths(4 * HeapContract.IdleLookEvery, every: 1000, between: () => { Keep(Lib.Malloc(Small)); taken++; });
+            // Every block of the bin taken, and one more: the bin runs empty and is refilled.
+            for (long i = 0; i <= binBytes / SmallBlock; i++) Keep(Lib.Malloc(Small));
+            long refilled = CachedNow() - before;
 
-            Assert.Equal(binBytes - taken * SmallBlock, CachedNow() - before);
+            Assert.Equal(0, Lib.LookAtBins());           // it ran empty: it keeps its blocks
+            Assert.Equal(refilled, CachedNow() - before);
+
+            // It did not run empty since: half its blocks (rounded up) go back.
+            long blocks = refilled / SmallBlock;
+            Assert.Equal((blocks + 1) / 2 * SmallBlock, Lib.LookAtBins());
+            Assert.Equal(blocks / 2 * SmallBlock, CachedNow() - before);
+
+            // Taken from, but not down to empty: the blocks at its bottom were not needed, and
+            // half of what is left goes back too.
+            blocks /= 2;
+            Keep(Lib.Malloc(Small));
+            blocks--;
+            Assert.Equal((blocks + 1) / 2 * SmallBlock, Lib.LookAtBins());
+            Assert.Equal(blocks / 2 * SmallBlock, CachedNow() - before);
             AssertHeapSound();
         });
+
 }

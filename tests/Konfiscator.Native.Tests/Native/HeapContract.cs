@@ -36,8 +36,8 @@ internal static class HeapContract
     }
 
     /// <summary>With the caches on, every this many slow paths (a malloc above the bins, a refill,
-    /// an overflow) a thread looks at its bins, and one whose top block is the one it had at the
-    /// last look gives half its blocks back to the heap (docs/heap.md, "Idle bins").</summary>
+    /// an overflow) a thread looks at its bins, and one that did not run empty since the last
+    /// look gives half its blocks back to the heap (docs/heap.md, "Idle bins").</summary>
     public const int IdleLookEvery = 8192;
 
     public static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);

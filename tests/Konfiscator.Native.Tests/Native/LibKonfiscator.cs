@@ -53,6 +53,7 @@ internal sealed unsafe partial class LibKonfiscator
     private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
     private readonly delegate* unmanaged<int> _debugSingleThreaded;
     private readonly delegate* unmanaged<long> _debugReleaseHeld;
+    private readonly delegate* unmanaged<long> _debugLookAtBins;
 
     private readonly nint _handle;
 
@@ -78,6 +79,7 @@ internal sealed unsafe partial class LibKonfiscator
         _debugCachedBytes = (delegate* unmanaged<long*, long*, void>)Export(handle, "konfiscator_debug_cached_bytes");
         _debugSingleThreaded = (delegate* unmanaged<int>)Export(handle, "konfiscator_debug_single_threaded");
         _debugReleaseHeld = (delegate* unmanaged<long>)Export(handle, "konfiscator_debug_release_held");
+        _debugLookAtBins = (delegate* unmanaged<long>)Export(handle, "konfiscator_debug_look_at_bins");
     }
 
     /// <summary>
@@ -167,6 +169,10 @@ internal sealed unsafe partial class LibKonfiscator
     /// <summary>konfiscator_debug_release_held: the calling thread's held blocks (2-32 KiB blocks
     /// it freed, kept back from the heap while the caches are on) go into the heap; their bytes.</summary>
     public long ReleaseHeld() => _debugReleaseHeld();
+
+    /// <summary>konfiscator_debug_look_at_bins: the calling thread looks at its bins now, as it
+    /// does every HeapContract.IdleLookEvery slow paths; the bytes given back to the heap.</summary>
+    public long LookAtBins() => _debugLookAtBins();
 
     /// <summary>The bytes the thread caches hold: walked (every Cached block in the heap) and
     /// counted (the konfiscator_cached_bytes figure summed over the stats slots).</summary>
