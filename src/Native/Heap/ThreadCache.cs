@@ -19,7 +19,7 @@
 // other concern of ThreadCaches has a file of its own:
 //   ThreadCache.Drain.cs   giving blocks back to the heap: sorted, joined, coalesced
 //   ThreadCache.Refill.cs  filling an empty bin: remote frees first, then a carved run
-//   ThreadCache.Idle.cs    bins the thread stopped using: emptied into the heap by halves
+//   ThreadCache.Idle.cs    bins that did not run empty between two looks: halved into the heap
 //   ThreadCache.Pool.cs    making and retiring caches: the pool, thread exit, fork
 //   ThreadCache.Foreign.cs small blocks of other arenas: sent home in chains, not cached
 //

@@ -18,7 +18,7 @@ namespace Konfiscator.Native.Platform
 
         /// <summary>How many CPUs this process may run on (sched_getaffinity), 0 if unknown.
         /// Not sysconf(_SC_NPROCESSORS_ONLN): glibc's reads /sys/devices/system/cpu/online and
-        /// parses it with strtoul, which took three more 64 KiB stretches of libc into every
+        /// parses it with strtoul, which took two or three more 64 KiB stretches of libc into every
         /// process's resident pages (the kernel maps a file's pages 16 at a time around a
         /// fault): about 0.1 MiB of RSS for one call at start-up. An affinity mask is also the
         /// better count where a process is confined to some CPUs (taskset, a container's cpuset).</summary>
