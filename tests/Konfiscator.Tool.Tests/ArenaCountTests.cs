@@ -29,18 +29,7 @@ public sealed class ArenaCountTests
     private static int ArenasOfLs(string[] wrapper)
     {
         using var stats = new TempDir("stats");
-        string[] command = [.. wrapper, "ls", "/"];
-        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in command.Skip(1)) start.ArgumentList.Add(argument);
-        start.Environment["LD_PRELOAD"] = Artifacts.Library;
-        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
-        using (var process = Process.Start(start)!)
-        {
-            string stderr = process.StandardError.ReadToEnd();
-            process.StandardOutput.ReadToEnd();
-            Assert.True(process.WaitForExit(30_000), "ls did not end");
-            Assert.True(process.ExitCode == 0, $"{string.Join(' ', command)} exited with {process.ExitCode}: {stderr}");
-        }
+        Artifacts.RunPreloadedToEnd([.. wrapper, "ls", "/"], stats.Path);
         var scan = DirectoryScan.Run(stats.Path);
         Assert.Empty(scan.BadFiles);
         var ls = scan.Segments.Select(s => s.Stats).Where(s => s.Command == "ls").ToList();

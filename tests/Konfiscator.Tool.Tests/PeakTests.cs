@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Konfiscator.Reader;
 using Konfiscator.Stats;
 using Konfiscator.Tool.Tests.Support;
@@ -19,15 +18,7 @@ public sealed class PeakTests
         using var work = new TempDir("peak");
         using var stats = new TempDir("stats");
         string program = Artifacts.CompileC("kpeak.c", work.Path, "-O1");
-        var start = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardError = true };
-        start.Environment["LD_PRELOAD"] = Artifacts.Library;
-        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
-        using (var p = Process.Start(start)!)
-        {
-            string stderr = p.StandardError.ReadToEnd();
-            Assert.True(p.WaitForExit(30_000), "kpeak did not end");
-            Assert.True(p.ExitCode == 0, $"kpeak exited with {p.ExitCode}: {stderr}");
-        }
+        Artifacts.RunPreloadedToEnd([program], stats.Path);
 
         var scan = DirectoryScan.Run(stats.Path);
         Assert.Empty(scan.BadFiles);

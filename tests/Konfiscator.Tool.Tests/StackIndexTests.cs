@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Konfiscator.Reader;
 using Konfiscator.Tool.Tests.Support;
 
@@ -18,16 +17,8 @@ public sealed class StackIndexTests
         using var work = new TempDir("stacks");
         using var stats = new TempDir("stats");
         string program = Artifacts.CompileC("kstacks.c", work.Path, "-O0", "-fno-inline");
-        var start = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardError = true };
-        start.Environment["LD_PRELOAD"] = Artifacts.Library;
-        start.Environment["KONFISCATOR_STATS_DIR"] = stats.Path;
-        start.Environment["KONFISCATOR_SAMPLE_BYTES"] = "1";   // every allocation sampled
-        using (var p = Process.Start(start)!)
-        {
-            string stderr = p.StandardError.ReadToEnd();
-            Assert.True(p.WaitForExit(30_000), "kstacks did not end");
-            Assert.True(p.ExitCode == 0, $"kstacks exited with {p.ExitCode}: {stderr}");
-        }
+        // Every allocation sampled.
+        Artifacts.RunPreloadedToEnd([program], stats.Path, new Dictionary<string, string> { ["KONFISCATOR_SAMPLE_BYTES"] = "1" });
 
         string segment = Assert.Single(Directory.GetFiles(stats.Path, "*.kstats"));
         var read = SampleReader.Read(segment);

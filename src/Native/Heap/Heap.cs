@@ -375,9 +375,7 @@ namespace Konfiscator.Native.Heaps
             if (tc != null)
             {
                 tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
-                tc->InUseDelta = 0;
-                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
-                tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
+                ThreadCaches.StartInUseCount(tc);
             }
             // Only this thread lives on: the other threads' arenas are free for the child's new threads.
             fixed (int* counts = s_threadsOfArena.OfArena)

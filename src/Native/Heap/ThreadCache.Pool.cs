@@ -164,9 +164,7 @@ namespace Konfiscator.Native.Heaps
         /// a stats slot, a fresh count of bytes in use, a sampling countdown.</summary>
         private static void StartOnThread(ThreadCache* tc)
         {
-            tc->InUseDelta = 0;
-            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
-            tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
+            StartInUseCount(tc);
             tc->NextFree = null;
             tc->InSampler = 0;
             SampledBlocks.StartThread(tc);
@@ -225,6 +223,15 @@ namespace Konfiscator.Native.Heaps
             tc->ShrinkLimit = -StatsWriter.InUseReportStep();
         }
 
+        /// <summary>A count of unreported bytes in use from zero (a thread that takes a cache, a
+        /// fork child's caches): looked at again after the smallest growth or shrink that can matter.</summary>
+        public static void StartInUseCount(ThreadCache* tc)
+        {
+            tc->InUseDelta = 0;
+            tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
+            tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
+        }
+
         private static void LockPool() { fixed (int* w = &s_poolLock) FutexLock.Acquire(w); }
         private static void UnlockPool() { fixed (int* w = &s_poolLock) FutexLock.Release(w); }
         public static void LockForFork() => LockPool();
@@ -243,9 +250,7 @@ namespace Konfiscator.Native.Heaps
                 if (tc == survivor || tc->Pooled != 0) continue;
                 tc->StatsSlot = -1;
                 tc->Stats = StatsWriter.SharedSlot;
-                tc->InUseDelta = 0;
-                tc->GrowthLimit = StatsWriter.PeakQuantumFloor;
-                tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
+                StartInUseCount(tc);
             }
         }
 

@@ -50,6 +50,25 @@ internal static class Artifacts
         return output;
     }
 
+    /// <summary>Runs <paramref name="command"/> to its end with the library preloaded, publishing into
+    /// <paramref name="statsDir"/> (plus any <paramref name="settings"/>), and asserts it exited 0.
+    /// Its output is read and dropped, so that a full pipe never stalls it.</summary>
+    public static void RunPreloadedToEnd(string[] command, string statsDir, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in command.Skip(1)) start.ArgumentList.Add(argument);
+        start.Environment["LD_PRELOAD"] = Library;
+        start.Environment["KONFISCATOR_STATS_DIR"] = statsDir;
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>()) start.Environment[name] = value;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        stdout.Wait();
+        string shown = string.Join(' ', command);
+        if (!process.WaitForExit(30_000)) throw new Xunit.Sdk.XunitException($"{shown} did not end");
+        if (process.ExitCode != 0) throw new Xunit.Sdk.XunitException($"{shown} exited with {process.ExitCode}: {stderr}");
+    }
+
     /// <summary>python3 from the system (not a version manager's shim, which would run a shell
     /// script and a dozen helpers under the allocator first).</summary>
     public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
