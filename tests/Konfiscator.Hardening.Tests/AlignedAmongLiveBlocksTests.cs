@@ -9,7 +9,7 @@ namespace Konfiscator.Hardening.Tests;
 /// search tested every free block of the size for an aligned fit. Aligned requests now try four
 /// blocks of the size and otherwise take the lowest block large enough for any alignment
 /// (docs/heap.md, "Aligned requests"); with the caches on, those of cached sizes come from the
-/// thread's bins (an aligned block already there, or one cut from a padded block: 64 and 256
+/// thread's bins (an aligned block already there, or one of an aligned run: 64 and 256
 /// here; 2048 always goes to the heap). These tests check behaviour, not time: every block aligned
 /// and intact among 10 000 live ones, the heap sound, and (caches off, where the heap's rules
 /// place every call) each address exactly where the rule puts it. The time per call is a

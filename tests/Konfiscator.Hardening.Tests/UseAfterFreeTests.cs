@@ -27,9 +27,9 @@ public sealed partial class UseAfterFreeTests
 
     public static TheoryData<int, string, int> AlignedCases => new()
     {
-        // Cached sizes (the aligned probes of a bin), then a heap block, at two alignments.
-        // 900 bytes at 64: the largest here whose padded block (1 008 bytes) is a fast bin's,
-        // the only bins the aligned cache cuts from (docs/heap.md, "Aligned requests").
+        // Cached sizes (the aligned probes of the bin of the block rounded up to whole
+        // alignments, docs/heap.md "Thread caches"), then a heap block, at two alignments;
+        // 900 bytes at 64 is a block of 960, a bin above the fast paths'.
         { 24, "1", 64 }, { 200, "1", 256 }, { 900, "1", 64 }, { 60000, "1", 64 },
         { 200, "0", 64 }, { 5000, "0", 64 },
     };

@@ -9,11 +9,13 @@
  * usage: uaf_poison SIZE [ALIGN]
  * With ALIGN the three blocks are asked of memalign(ALIGN, SIZE) instead: the
  * aligned path reads the same links (docs/heap.md; Heap/AlignedCache.cs). The
- * two freed blocks are then of the padded size (SIZE's block + ALIGN + 16
- * bytes), which holds an ALIGN-aligned block of SIZE wherever it lies: the
- * size the aligned cache cuts from, and a heap block the request fits in
- * whatever the layout (one of exactly SIZE's block fits only if its payload
- * happens to be aligned, and the requests would go elsewhere).
+ * two freed blocks are then of the size whose links that path reads: with the
+ * thread caches on (KONFISCATOR_TCACHE unset or not 0) and a block that rounds
+ * to a cached size, SIZE's block rounded up to whole ALIGNs, the bin the aligned
+ * cache looks in; otherwise the padded size (SIZE's block + ALIGN + 16 bytes),
+ * which holds an ALIGN-aligned block of SIZE wherever it lies, so the heap's
+ * search takes it whatever the layout (one of exactly SIZE's block fits only if
+ * its payload happens to be aligned, and the requests would go elsewhere).
  * Prints "freed=0x... 0x..." (the two poisoned blocks) before the mallocs; if they
  * return, says what went wrong (exit 3: memory outside the heap, exit 4: a block
  * twice) or "no harm" (exit 0). */
@@ -38,7 +40,12 @@ int main(int argc, char **argv)
     /* Guards keep the freed blocks from merging with their neighbours. */
     size_t block = (size + 16 + 15) & ~(size_t)15;   /* docs/heap.md: the block of a request */
     if (block < 32) block = 32;
-    size_t freed_size = align ? block + align : size;   /* its block: block + align + 16 */
+    const char *tcache = getenv("KONFISCATOR_TCACHE");
+    int caches_on = tcache == NULL || strcmp(tcache, "0") != 0;
+    size_t rounded = align ? (block + align - 1) & ~(align - 1) : 0;
+    size_t freed_size = !align ? size
+                      : caches_on && align <= 1024 && rounded <= 2064 ? rounded - 16  /* a block of `rounded` */
+                      : block + align;                                                /* its block: block + align + 16 */
     void *volatile guard0 = malloc(64);
     char *p1 = malloc(freed_size);
     void *volatile guard1 = malloc(64);

@@ -53,6 +53,41 @@ namespace Konfiscator.Native.Heaps
             return CarveAligned(a, candidate, target, units);
         }
 
+        /// <summary>TakeAligned for a run of <paramref name="count"/> blocks of <paramref name="units"/>
+        /// each (a multiple of the alignment in units, so that every block of the run is
+        /// aligned when the first is), placed as one aligned block by the rule above. Returns
+        /// the first block, Used, for the caller; blocks 1 to count-1 follow it, Cached, for a
+        /// thread cache's bin (Arenas.TakeRun's contract). A unit the placement added (a tail
+        /// too small to be a block) would leave the last block a unit longer than its bin's
+        /// size: that block is freed into the heap instead and <paramref name="count"/> says
+        /// one fewer. Null when there is no memory.</summary>
+        public static Block* TakeAlignedRun(Arena* a, uint units, ref uint count, nuint alignment)
+        {
+            Block* b = TakeAligned(a, units * count, alignment);
+            if (b == null || count == 1) return b; // one block: any unit added goes with it
+            ushort index = a->Index;
+            uint total = b->SizeUnits;
+            nuint step = (nuint)units << Blocks.UnitShift;
+            Block* end = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
+            Block* last = (Block*)((byte*)b + (count - 1) * step);
+            uint lastUnits = total - units * (count - 1); // units, or units + 1
+            Blocks.Set(b, units, index, Blocks.Used);
+            // The headers of blocks 1 to count-1 (or count-2), each above a used one.
+            uint cached = lastUnits == units ? count - 1 : count - 2;
+            if (cached != 0) Blocks.SetRun((Block*)((byte*)b + step), cached, units, index, Blocks.Cached);
+            if (lastUnits == units)
+            {
+                Blocks.SetPrev(end, units, free: false);
+                return b;
+            }
+            Blocks.SetPrev(last, units, free: false);
+            Blocks.Set(last, lastUnits, index, Blocks.Used);
+            Blocks.SetPrev(end, lastUnits, free: false);
+            Release(a, last);
+            count--;
+            return b;
+        }
+
         /// <summary>The search of TakeAligned: the node of the free block the aligned block
         /// goes in, and where in it (<paramref name="target"/>); null when none holds it.</summary>
         private static Node* FindAligned(Arena* a, uint units, nuint alignment, uint worst, out Block* target)

@@ -37,6 +37,52 @@ namespace Konfiscator.Native.Heaps
                 Heap.UnlockArena(a);
                 return mine;
             }
+            uint want = BatchSize(tc, bin, units);
+            Block* b = Arenas.FindFit(a, units);
+            if (b == null)
+            {
+                Heap.UnlockArena(a);
+                return null;
+            }
+            // The lowest fitting block stays the lowest fitting block while it is cut
+            // from the bottom, so carving several blocks from it at once gives exactly
+            // the addresses that as many first-fit requests would.
+            uint fits = b->SizeUnits / units;
+            uint count = fits < want ? fits : want;
+            // A rest of one unit cannot be a block; leave a bigger rest instead.
+            if (count > 1 && b->SizeUnits - count * units == 1) count--;
+            Block* top = Arenas.TakeRun(a, b, units, count);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            LinkRefill(tc, bin, top, units, count);
+            return top;
+        }
+
+        /// <summary>Refills bin <paramref name="units"/> (a multiple of alignment/16) for an
+        /// aligned request (Heap/AlignedCache.cs): the heap places the batch as one block
+        /// whose payload is <paramref name="alignment"/>-aligned (Arenas.TakeAlignedRun), and
+        /// since each block of the run is a whole number of alignments long, every payload in
+        /// it is aligned. Returns the first block (Used) for the caller; the others go on
+        /// top of the bin, where the next aligned requests of the size find them. Null when
+        /// the heap has no memory.</summary>
+        public static Block* RefillAligned(ThreadCache* tc, Bin* bin, uint units, nuint alignment)
+        {
+            CountSlowPath(tc);
+            bin->RanEmpty = 1;
+            uint count = BatchSize(tc, bin, units);
+            Arena* a = tc->Home;
+            Heap.LockArena(a);
+            Block* top = Arenas.TakeAlignedRun(a, units, ref count, alignment);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            if (top != null) LinkRefill(tc, bin, top, units, count);
+            return top;
+        }
+
+        /// <summary>How many blocks a refill of the bin carves now, growing the bin first
+        /// when its last overflow and this refill were a batch's round trip.</summary>
+        private static uint BatchSize(ThreadCache* tc, Bin* bin, uint units)
+        {
             // Slow start: a bin's first refill carves two blocks, each later one twice
             // as many, up to half its refill budget. A size a program asks for once or twice
             // then does not carve (and fault in) a batch it will never use, which is
@@ -59,31 +105,19 @@ namespace Konfiscator.Native.Heaps
                 want = ramp;
                 bin->Refills++;
             }
-            Block* b = Arenas.FindFit(a, units);
-            if (b == null)
-            {
-                Heap.UnlockArena(a);
-                return null;
-            }
-            // The lowest fitting block stays the lowest fitting block while it is cut
-            // from the bottom, so carving several blocks from it at once gives exactly
-            // the addresses that as many first-fit requests would.
-            uint fits = b->SizeUnits / units;
-            uint count = fits < want ? fits : want;
-            // A rest of one unit cannot be a block; leave a bigger rest instead.
-            if (count > 1 && b->SizeUnits - count * units == 1) count--;
-            Block* top = Arenas.TakeRun(a, b, units, count);
-            Arenas.PublishLargest(a);
-            Heap.UnlockArena(a);
-            // Pieces lie above the caller's, in the order first-fit requests would get
-            // them: push the farthest first so the nearest comes out first.
-            if (count > 1) LinkRun(bin, top, units, count);
-            if (count > 1)
-            {
-                Count(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
-                Count(tc, StatsLayout.CacheRefillBlocks, count - 1);
-            }
-            return top;
+            return want;
+        }
+
+        /// <summary>Puts blocks 1 to count-1 of a run carved for a refill (Cached) on top of the
+        /// bin and counts them; block 0 is the caller's. Pieces lie above the caller's, in the
+        /// order first-fit requests would get them: the farthest goes in first so the nearest
+        /// comes out first.</summary>
+        private static void LinkRefill(ThreadCache* tc, Bin* bin, Block* top, uint units, uint count)
+        {
+            if (count <= 1) return;
+            LinkRun(bin, top, units, count);
+            Count(tc, StatsLayout.CachedBytes, (long)(count - 1) * ((long)units << Blocks.UnitShift));
+            Count(tc, StatsLayout.CacheRefillBlocks, count - 1);
         }
 
         /// <summary>A bin gave half its blocks back (it was full when a block came).</summary>

@@ -5,10 +5,11 @@ namespace Konfiscator.Native.Tests.InProcess;
 /// <summary>
 /// Aligned requests of cached sizes with the thread caches on (src/Native/Heap/AlignedCache.cs,
 /// docs/heap.md "Thread caches"): an aligned block already in the bin of its size is taken
-/// back without the heap; otherwise the aligned block is cut from a padded block of the cache
-/// (size + A + 16 bytes) as the heap would cut it, and the gaps before and after it are parked
-/// in their bins. With the caches off the heap's own rule places every call (the model test and
-/// the hardening test's `verify` runs check that).
+/// back without the heap; otherwise (A up to 1024) the block size is rounded up to whole
+/// alignments and the block comes from that size's bin, refilled with a run of such blocks
+/// that the heap places as one aligned block, so that all of them are aligned. With the caches
+/// off the heap's own rule places every call (the model test and the hardening test's `verify`
+/// runs check that).
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class AlignedCacheTests : HeapTest
@@ -72,59 +73,59 @@ public sealed class AlignedCacheTests : HeapTest
     [InlineData(256ul, 100ul)]
     [InlineData(128ul, 500ul)]
     [InlineData(32ul, 1ul)]
-    public void AnAlignedRequestWithNoAlignedBlockCached_IsCutFromAPaddedBlock_AndItsGapsAreCached(ulong alignment, ulong size) =>
+    [InlineData(1024ul, 40ul)]
+    public void AnAlignedRequestWithNoAlignedBlockCached_IsServedFromAnAlignedRunOfItsRoundedSize(ulong alignment, ulong size) =>
         OnANewThread(() =>
         {
-            // A new thread's bins are empty: the padded block (the block size + A + 16 bytes)
-            // is the first block of its bin's refill, the lowest free block that fits it.
-            Lib.Free(Lib.Malloc(20000));
+            // The block size rounded up to whole alignments: in a run of such blocks placed with
+            // its first payload aligned, every payload is aligned.
+            Lib.Free(Lib.Malloc(20000));   // room in the thread's arena (20000 is not cached)
             ulong block = HeapContract.BlockSize(size);
-            ulong padded = block + alignment + HeapContract.HeaderBytes;
-            var source = ModelOfArena().FindFit(padded, HeapContract.Unit)!.Value.Source;
-            // A refill that takes the whole free block gives a 16-byte rest with it.
-            ulong taken = source.Size - padded == HeapContract.Unit ? source.Size : padded;
-            ulong start = source.Header, end = start + taken;
-            ulong header = HeapContract.AlignUp(start + HeapContract.HeaderBytes, alignment) - HeapContract.HeaderBytes;
-            if (header - start == HeapContract.Unit) header += alignment;   // a gap before is 0 or a block
+            ulong rounded = HeapContract.AlignUp(block, alignment);
+            var model = ModelOfArena();
+            var (_, cachedBefore) = Lib.CachedBytes();
 
             nint p = Lib.Memalign((nuint)alignment, (nuint)size);
 
             AssertAligned(p, alignment, $"memalign({alignment}, {size})");
-            Assert.Equal(header, HeapContract.HeaderOf(p));
-            Fill(p, size, 7);
-            ulong tail = end - (header + block);
-            Assert.True(Lib.UsableSize(p) == block - HeapContract.HeaderBytes + (tail == HeapContract.Unit ? tail : 0),
-                $"usable size {Lib.UsableSize(p)} of a {block}-byte block with a {tail}-byte rest after it");
-            var gaps = new List<nint>();
-            // Each gap is parked in the bin of its size, so the next malloc of that size gets it
-            // (the gap after was parked last: of equal sizes, it is on top), or, when that bin is
-            // full (blocks other threads freed to this arena are adopted into the bins on a
-            // refill), freed into the heap.
-            if (tail >= HeapContract.MinBlockBytes)
-                AssertGapKept(header + block, tail, gaps);
-            if (header != start)
-                AssertGapKept(start, header - start, gaps);
-            foreach (nint gap in gaps) Fill(gap, Lib.UsableSize(gap), 9);
-            AssertFilled(p, size, 7, "the aligned block, after its gaps were handed out");
+            Assert.True(Lib.UsableSize(p) == rounded - HeapContract.HeaderBytes,
+                $"usable size {Lib.UsableSize(p)}: memalign({alignment}, {size}) should get a block of {rounded} bytes (its {block} rounded up to whole alignments)");
+            // The rest of the run went to the bin of the rounded size.
             var (walked, counted) = Lib.CachedBytes();
             Assert.Equal(walked, counted);
-            AssertHeapSound();
-            foreach (nint gap in gaps) Lib.Free(gap);
-            Lib.Free(p);
-        });
+            ulong added = (ulong)(counted - cachedBefore);
+            ulong runBlocks = 1 + added / rounded;
+            Assert.True(counted > cachedBefore && added % rounded == 0,
+                $"cached bytes {cachedBefore} → {counted} after an aligned refill of {rounded}-byte blocks");
+            // The run is one block of the heap, placed by the heap's aligned rule.
+            var placement = model.FindFit(runBlocks * rounded, alignment);
+            Assert.NotNull(placement);
+            Assert.Equal(placement!.Value.Header, HeapContract.HeaderOf(p));
+            Fill(p, size, 7);
 
-    private void AssertGapKept(ulong header, ulong blockBytes, List<nint> taken)
-    {
-        if (FreeBlockAt(header) is { } free)
-        {
-            Assert.True(free.End >= header + blockBytes, $"the {blockBytes}-byte gap at 0x{header:x} is only partly free in the heap: {free}");
-            return;
-        }
-        nint q = Lib.Malloc((nuint)(blockBytes - HeapContract.HeaderBytes));
-        taken.Add(q);
-        Assert.True((ulong)q == header + HeapContract.HeaderBytes,
-            $"malloc({blockBytes - HeapContract.HeaderBytes}) returned 0x{q:x}; the {blockBytes}-byte gap of the aligned cut, not free in the heap, is at 0x{header + HeapContract.HeaderBytes:x}");
-    }
+            // The next requests of the size and alignment take the run's other blocks, nearest
+            // first, each aligned, without the heap.
+            var before = Lib.FreeBlocks();
+            var run = new List<nint> { p };
+            for (ulong i = 1; i < runBlocks; i++)
+            {
+                nint q = Lib.Memalign((nuint)alignment, (nuint)size);
+                Assert.True((ulong)q == (ulong)p + i * rounded, $"aligned request {i + 1} returned 0x{q:x}; block {i} of the run is at 0x{(ulong)p + i * rounded:x}");
+                AssertAligned(q, alignment, $"memalign({alignment}, {size}), block {i} of the run");
+                Fill(q, size, (byte)(7 + i));
+                run.Add(q);
+            }
+            Assert.Equal(before, Lib.FreeBlocks());
+            for (int i = 0; i < run.Count; i++) AssertFilled(run[i], size, (byte)(7 + i), $"block {i} of the run");
+            AssertHeapSound();
+
+            // A block of the run freed is on top of its bin: the next such request takes it back.
+            Lib.Free(run[0]);
+            nint again = Lib.Memalign((nuint)alignment, (nuint)size);
+            Assert.True(again == run[0], $"memalign({alignment}, {size}) after freeing 0x{run[0]:x} returned 0x{again:x}");
+            foreach (nint q in run) Lib.Free(q);
+            AssertHeapSound();
+        });
 
     [Fact]
     public void AnAlignedRequestThatFindsNoRoomInTheHeap_FirstTakesBackTheThreadsCachedBlocks()
@@ -177,8 +178,8 @@ public sealed class AlignedCacheTests : HeapTest
         OnANewThread(() =>
         {
             // Every path at once: aligned blocks from their own bins, from bins one unit
-            // larger, cut from padded blocks (gaps parked or freed into the heap once their
-            // bins are full), and from the heap (A = 1024: no padded block is cached).
+            // larger, from the bins of their rounded sizes and the aligned runs that refill
+            // them, and from the heap (A = 1024 with a rounded size above the bins').
             var random = new Random(8);
             ulong[] alignments = [32, 64, 128, 256, 512, 1024];
             var live = new List<(nint P, ulong Size, ulong Alignment, byte Seed)>();
