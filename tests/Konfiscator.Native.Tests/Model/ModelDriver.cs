@@ -130,7 +130,7 @@ internal sealed class ModelDriver
             if (request >= MappingThreshold.Initial)
                 _coverage.Count(ModelCoverage.BelowRaisedThreshold);
             ulong size = _model is null ? 0 : Place(fit, p, block, alignment);
-            live = new LiveBlock(++_nextId, p, request, size, large: false);
+            live = new LiveBlock(++_nextId, p, request, size, large: false) { Alignment = alignment };
         }
         CheckUsableSize(live);
         if (zeroed)
@@ -242,6 +242,7 @@ internal sealed class ModelDriver
             // Grown but not where it was: it moved (slack allowed); otherwise in place (exact).
             block.MovedByRealloc = result != block.Payload && request > block.Requested;
             block.Payload = result;
+            block.Alignment = 16;
         }
         else if (_model.ResizeInPlace(header, block.BlockSize, wanted) is { } newSize)
         {
@@ -305,7 +306,11 @@ internal sealed class ModelDriver
             // A block the thread freed and held back may serve a request of its size class: at
             // least the block asked for, below the class's end (a move asks for the slack too).
             bool held = HeldFits(usable, minimum) || (block.MovedByRealloc && HeldFits(usable, withSlack));
-            if (!exact && !slack && !held)
+            // An aligned request of a cached size may get its block rounded up to whole
+            // alignments (an aligned run's, docs/heap.md "Thread caches").
+            ulong rounded = HeapContract.AlignUp(minimum + HeapContract.HeaderBytes, Math.Max(block.Alignment, 16)) - HeapContract.HeaderBytes;
+            bool run = block.Alignment is > 16 and <= 1024 && rounded <= MaxCachedRequest && usable == rounded;
+            if (!exact && !slack && !held && !run)
                 Fail($"malloc_usable_size(0x{block.Payload:x}) = {usable} for {block.Requested} bytes; expected {minimum} (or {minimum + HeapContract.Unit})" +
                      (block.MovedByRealloc ? $", or {withSlack} (+{HeapContract.Unit}) after a move" : ""));
         }
@@ -375,5 +380,7 @@ internal sealed class ModelDriver
         public bool Large { get; } = large;
         /// <summary>Its last realloc grew it and moved it (then it may carry slack).</summary>
         public bool MovedByRealloc { get; set; }
+        /// <summary>The alignment it was asked for (16 for a plain request), until a realloc.</summary>
+        public ulong Alignment { get; set; } = 16;
     }
 }
