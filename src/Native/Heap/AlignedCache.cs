@@ -32,8 +32,6 @@
 // arena (the heap map, the heap check) never sees a run half made. A probe that hits
 // changes no header and takes no lock.
 
-using System.Runtime.CompilerServices;
-using Konfiscator.Native.Platform;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Heaps
