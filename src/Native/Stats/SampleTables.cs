@@ -97,6 +97,10 @@ namespace Konfiscator.Native.Stats
             return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
+        /// <summary>Gives back what MapPrivate mapped for <paramref name="bytes"/> (rounded up to
+        /// whole pages as it was mapped).</summary>
+        private static void UnmapPrivate(void* p, nuint bytes) => Libc.munmap(p, (bytes + 4095) & ~(nuint)4095);
+
         /// <summary>Publishes into <paramref name="shared"/> (a segment file's region, at
         /// <paramref name="fileOffset"/> in the file; null: nowhere) from now on, copying what
         /// the tables hold. Start-up or a fork child only.</summary>
@@ -375,7 +379,7 @@ namespace Konfiscator.Native.Stats
                 while (s_stackIndex[at] != 0) at = (at + 1) & (StackIndexCapacity - 1);
                 s_stackIndex[at] = id + 1;
             }
-            Libc.munmap(old, ((nuint)oldCapacity * 4 + 4095) & ~(nuint)4095);
+            UnmapPrivate(old, (nuint)oldCapacity * 4);
         }
 
         private static byte* StackEntry(uint id) => s_private + SampleLayout.StacksOffset + (long)id * SampleLayout.StackEntryBytes;
@@ -483,8 +487,8 @@ namespace Konfiscator.Native.Stats
             uint* slots = (uint*)MapPrivate((nuint)oldCapacity * 2 * 4);
             if (keys == null || slots == null)
             {
-                if (keys != null) Libc.munmap(keys, (nuint)oldCapacity * 2 * 8);
-                if (slots != null) Libc.munmap(slots, ((nuint)oldCapacity * 2 * 4 + 4095) & ~(nuint)4095);
+                if (keys != null) UnmapPrivate(keys, (nuint)oldCapacity * 2 * 8);
+                if (slots != null) UnmapPrivate(slots, (nuint)oldCapacity * 2 * 4);
                 return;
             }
             s_addressKeys = keys;
@@ -492,8 +496,8 @@ namespace Konfiscator.Native.Stats
             s_addressBits++;
             for (uint i = 0; i < oldCapacity; i++)
                 if (oldKeys[i] != 0) Place(oldKeys[i], oldSlots[i]);
-            Libc.munmap(oldKeys, (nuint)oldCapacity * 8);
-            Libc.munmap(oldSlots, ((nuint)oldCapacity * 4 + 4095) & ~(nuint)4095);
+            UnmapPrivate(oldKeys, (nuint)oldCapacity * 8);
+            UnmapPrivate(oldSlots, (nuint)oldCapacity * 4);
         }
 
         private static void Place(ulong address, uint slot)
