@@ -2,6 +2,7 @@
 //   int  konfiscator_heap_check(void)
 //   long konfiscator_debug_free_blocks(unsigned long *out, long max_pairs)
 //   long konfiscator_debug_regions(unsigned long *out, long max_pairs)
+//   long konfiscator_debug_all_regions(unsigned long *out, long max_pairs)
 //   int  konfiscator_debug_heap_map(void)
 //   long konfiscator_debug_layout(unsigned long *out, long max)
 //   int  konfiscator_debug_single_threaded(void)
@@ -121,13 +122,33 @@ namespace Konfiscator.Native.Api
             return 1;
         }
 
+        /// <summary>The calling thread's home arena's regions as (first block, sentinel) pairs,
+        /// up to <paramref name="maxPairs"/>; returns how many there are.</summary>
         [RuntimeExport("konfiscator_debug_regions")]
         public static long RegionList(ulong* output, long maxPairs)
         {
             Heap.EnsureStarted();
-            Arena* a = Heap.HomeArena();
-            Heap.LockArena(a);
             long count = 0;
+            ListRegions(Heap.HomeArena(), output, maxPairs, ref count);
+            return count;
+        }
+
+        /// <summary>As konfiscator_debug_regions, for every arena: where any heap block can be.
+        /// A thread's cache can hold blocks of other arenas (a cache handed over from a thread
+        /// of another arena keeps its blocks), so a block the calling thread was given need not
+        /// lie in its home arena.</summary>
+        [RuntimeExport("konfiscator_debug_all_regions")]
+        public static long AllRegionList(ulong* output, long maxPairs)
+        {
+            Heap.EnsureStarted();
+            long count = 0;
+            for (int i = 0; i < Heap.ArenaCount; i++) ListRegions(Heap.ArenaAt(i), output, maxPairs, ref count);
+            return count;
+        }
+
+        private static void ListRegions(Arena* a, ulong* output, long maxPairs, ref long count)
+        {
+            Heap.LockArena(a);
             for (Region* r = a->Regions; r != null; r = r->Next, count++)
             {
                 if (count >= maxPairs) continue;
@@ -135,40 +156,6 @@ namespace Konfiscator.Native.Api
                 output[2 * count + 1] = (ulong)Regions.Sentinel(r);
             }
             Heap.UnlockArena(a);
-            return count;
-        }
-    }
-
-    /// <summary>Layout facts the heap's code assumes, for a test to check against the constants
-    /// they must match (the compiler cannot: sizeof of a struct with pointers is no constant).</summary>
-    internal static unsafe class LayoutFacts
-    {
-        [RuntimeExport("konfiscator_debug_layout")]
-        public static long Layout(ulong* output, long max)
-        {
-            // In this order: sizeof(Arena), Arenas.Stride, sizeof(Region), Regions.HeaderBytes,
-            // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.FirstBin, sizeof(Bin),
-            // StatsLayout.SlotSize, StatsLayout.CacheLine, address of the calling thread's
-            // first bin, ThreadCaches.BinCount.
-            const long Count = 12;
-            if (max < Count) return Count;
-            output[0] = (ulong)sizeof(Arena);
-            output[1] = Arenas.Stride;
-            output[2] = (ulong)sizeof(Region);
-            output[3] = Regions.HeaderBytes;
-            output[4] = (ulong)sizeof(Block);
-            output[5] = Blocks.HeaderBytes;
-            // Measured on the calling thread's cache (a field address through a null pointer
-            // would be a null dereference to the compiler): 0 without one.
-            Heap.EnsureStarted();
-            ThreadCache* tc = Heap.CurrentCache();
-            output[6] = tc == null ? 0 : (ulong)((byte*)&tc->FirstBin - (byte*)tc);
-            output[7] = (ulong)sizeof(Bin);
-            output[8] = StatsLayout.SlotSize;
-            output[9] = StatsLayout.CacheLine;
-            output[10] = tc == null ? 0 : (ulong)&tc->FirstBin;
-            output[11] = ThreadCaches.BinCount;
-            return Count;
         }
     }
 }

@@ -150,7 +150,7 @@ namespace Konfiscator.Native.Heaps
             // and a thread whose first free met one took the lowest idle arena, often the other
             // lane's: peak RSS 5.4 -> 6.2 MiB, CPU time up 10-20% (docs/performance/small-objects.md).
             // So does an overflow's record: it holds a count of the old thread's stats slot
-            // (MallocsAtOverflow), which means nothing against the new thread's.
+            // (FreesAtOverflow), which means nothing against the new thread's.
             for (uint units = MinUnits; units <= MaxUnits; units++)
             {
                 Bin* bin = BinFor(tc, units);

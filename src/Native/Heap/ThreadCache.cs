@@ -58,9 +58,9 @@ namespace Konfiscator.Native.Heaps
         /// <summary>Set when the bin ran empty (a refill) since the thread last looked at its
         /// bins (ThreadCache.Idle.cs): while it does not, some of its blocks go unused.</summary>
         public byte RanEmpty;
-        /// <summary>The thread's fast-path mallocs from this bin when it last overflowed
-        /// (ThreadCaches.FastMallocs; wraps): how the bin emptied since (see Refill).</summary>
-        public uint MallocsAtOverflow;
+        /// <summary>The thread's fast-path frees into this bin when it last overflowed
+        /// (ThreadCaches.FastFrees; wraps): how the bin emptied since (see Refill).</summary>
+        public uint FreesAtOverflow;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -161,16 +161,10 @@ namespace Konfiscator.Native.Heaps
             else Atomics.Add(&StatsWriter.SharedSlot[counter], delta);
         }
 
-        /// <summary>Mallocs the fast path served from bin <paramref name="index"/> so far, as
-        /// the thread's stats slot counts them (bin 0's by request size, summed); wraps.</summary>
-        public static uint FastMallocs(ThreadCache* tc, nuint index)
-        {
-            ulong* s = tc->Stats;
-            if (index != 0) return (uint)s[StatsLayout.BinMallocsFirst + (int)index];
-            ulong sum = 0;
-            for (int i = 0; i < StatsLayout.SmallRequests; i++) sum += s[StatsLayout.SmallMallocsFirst + i];
-            return (uint)sum;
-        }
+        /// <summary>Frees the fast path put into bin <paramref name="index"/> so far, as the
+        /// thread's stats slot counts them; wraps.</summary>
+        public static uint FastFrees(ThreadCache* tc, nuint index) =>
+            (uint)tc->Stats[StatsLayout.BinFreesFirst + (int)index];
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);

@@ -2,8 +2,9 @@ using Konfiscator.Native.Tests.Native;
 
 namespace Konfiscator.Native.Tests.InProcess;
 
-/// <summary>konfiscator_debug_free_blocks and konfiscator_debug_regions: what the model test
-/// learns the arena from must itself be right.</summary>
+/// <summary>konfiscator_debug_free_blocks, konfiscator_debug_regions and
+/// konfiscator_debug_all_regions: what the model test learns the arena from (and the other
+/// tests where the heap is) must itself be right.</summary>
 [Collection(InProcessCollection.Name)]
 public sealed class DebugExportTests : HeapTest
 {
@@ -52,6 +53,29 @@ public sealed class DebugExportTests : HeapTest
             Assert.True(length >= HeapContract.FirstRegionBytes, $"region {region} is {length} bytes, less than 1 MiB");
         }
         var sorted = regions.OrderBy(r => r.First).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+            Assert.True(sorted[i - 1].End < sorted[i].First, $"regions {sorted[i - 1]} and {sorted[i]} overlap");
+    }
+
+    [Fact]
+    public void AllRegions_HoldTheCallingThreadsRegions_AndWhereAnotherThreadsBlockLies()
+    {
+        Keep(Lib.Malloc(10));
+        nint others = 0;
+        // 5 000 bytes: above the thread caches' sizes, so the block comes from that thread's
+        // home arena's regions, whichever arena that is.
+        var thread = new Thread(() => others = Lib.Malloc(5000));
+        thread.Start();
+        thread.Join();
+        Assert.NotEqual(0, others);
+        Keep(others);
+
+        var all = Lib.AllRegions();
+        foreach (var region in Lib.Regions())
+            Assert.Contains(region, all);
+        Assert.True(all.Any(r => r.Contains((ulong)others)), $"0x{others:x}, allocated by another thread, is in none of {string.Join(", ", all)}");
+        Assert.Equal(all.Length, all.Distinct().Count());
+        var sorted = all.OrderBy(r => r.First).ToList();
         for (int i = 1; i < sorted.Count; i++)
             Assert.True(sorted[i - 1].End < sorted[i].First, $"regions {sorted[i - 1]} and {sorted[i]} overlap");
     }

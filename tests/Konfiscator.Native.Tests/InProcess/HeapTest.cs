@@ -136,9 +136,9 @@ public abstract class HeapTest : IDisposable
 
     private protected static bool IsMapped(nint p) => MemoryChecks.IsMapped(p);
 
-    /// <summary>Whether an address lies in one of the calling thread's arena's regions (as
-    /// opposed to a large block's own mapping).</summary>
-    private protected bool InArena(nint p) => MemoryChecks.InArena(Lib, p);
+    /// <summary>Whether an address lies in the heap (a region of any arena), as opposed to a
+    /// large block's own mapping (MemoryChecks.InHeap).</summary>
+    private protected bool InHeap(nint p) => MemoryChecks.InHeap(Lib, p);
 
     /// <summary>The free block of the calling thread's arena that covers <paramref name="address"/>, if any.</summary>
     private protected FreeBlock? FreeBlockAt(ulong address)

@@ -102,15 +102,15 @@ public sealed class InspectionTests
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         Assert.Equal(1, lib.Mallopt(LibKonfiscator.M_MMAP_THRESHOLD, 64 * KiB));
         nint above = lib.Malloc(80 * KiB);
-        Assert.False(MemoryChecks.InArena(lib, above), "an 80 KiB request must get its own mapping with the threshold at 64 KiB");
+        Assert.False(MemoryChecks.InHeap(lib, above), "an 80 KiB request must get its own mapping with the threshold at 64 KiB");
         nint below = lib.Malloc(60 * KiB);
-        Assert.True(MemoryChecks.InArena(lib, below), "a 60 KiB request stays in the heap");
+        Assert.True(MemoryChecks.InHeap(lib, below), "a 60 KiB request stays in the heap");
 
         // Freeing a large block does not raise a threshold set by mallopt (glibc's rule).
         nint big = lib.Malloc(1 * MiB);
         lib.Free(big);
         nint stillLarge = lib.Malloc(80 * KiB);
-        Assert.False(MemoryChecks.InArena(lib, stillLarge), "the threshold rose although mallopt fixed it");
+        Assert.False(MemoryChecks.InHeap(lib, stillLarge), "the threshold rose although mallopt fixed it");
 
         Assert.Equal(0, lib.Mallopt(LibKonfiscator.M_MMAP_THRESHOLD, 64 * MiB)); // above glibc's 32 MiB cap
         Assert.Equal(0, lib.Mallopt(LibKonfiscator.M_MMAP_THRESHOLD, -1));
@@ -133,9 +133,9 @@ public sealed class InspectionTests
         lib.Free(parked);
         Assert.Equal(1, lib.Mallopt(LibKonfiscator.M_MMAP_THRESHOLD, 1 * KiB));
         nint above = lib.Malloc(1500);
-        Assert.False(MemoryChecks.InArena(lib, above), "a 1 500-byte request must get its own mapping with the threshold at 1 KiB");
+        Assert.False(MemoryChecks.InHeap(lib, above), "a 1 500-byte request must get its own mapping with the threshold at 1 KiB");
         nint below = lib.Malloc(1000);
-        Assert.True(MemoryChecks.InArena(lib, below), "a 1 000-byte request stays in the heap");
+        Assert.True(MemoryChecks.InHeap(lib, below), "a 1 000-byte request stays in the heap");
         lib.Free(above);
         lib.Free(below);
         Assert.Equal(0, lib.HeapCheck());

@@ -17,7 +17,7 @@ public sealed class LargeAndHugeTests : HeapTest
         nint p = Lib.Malloc((nuint)size);
 
         AssertAligned(p, 16, $"malloc({size})");
-        Assert.False(InArena(p), $"malloc({size}) = 0x{p:x} lies in a region of the arena");
+        Assert.False(InHeap(p), $"malloc({size}) = 0x{p:x} lies in a region of the arena");
         Assert.Equal(freeBefore, Lib.FreeBlocks());
         Assert.True(Lib.UsableSize(p) >= size);
         Fill(p, 1 << 20, 8);

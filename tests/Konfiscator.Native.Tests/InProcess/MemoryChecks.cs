@@ -42,9 +42,11 @@ internal static unsafe class MemoryChecks
         return Libc.MinCore(pageStart, (nuint)page, &vector) == 0 || Marshal.GetLastPInvokeError() != Libc.ENOMEM;
     }
 
-    /// <summary>Whether an address lies in one of the calling thread's arena's regions (as opposed
-    /// to a large block's own mapping).</summary>
-    public static bool InArena(LibKonfiscator lib, nint p) => lib.Regions().Any(r => r.Contains((ulong)p));
+    /// <summary>Whether an address lies in a region of any arena, the heap (as opposed to a large
+    /// block's own mapping). Not only the calling thread's arena: its cache may hand it a block
+    /// of another arena (a cache adopted from an exited thread keeps its blocks), and whether it
+    /// does depends on which tests ran on the thread before.</summary>
+    public static bool InHeap(LibKonfiscator lib, nint p) => lib.AllRegions().Any(r => r.Contains((ulong)p));
 
     private static byte Expected(byte seed, int i) => (byte)(seed + i * 7 + (i >> 8));
 }

@@ -21,8 +21,8 @@ public sealed class ThresholdTests
         nint below = lib.Malloc((nuint)(128 * KiB - 1));
         nint at = lib.Malloc((nuint)(128 * KiB));
 
-        Assert.True(MemoryChecks.InArena(lib, below), $"malloc(131071) = 0x{below:x} is in no region of the arena");
-        Assert.False(MemoryChecks.InArena(lib, at), $"malloc(131072) = 0x{at:x} lies in a region of the arena");
+        Assert.True(MemoryChecks.InHeap(lib, below), $"malloc(131071) = 0x{below:x} is in no region of the arena");
+        Assert.False(MemoryChecks.InHeap(lib, at), $"malloc(131072) = 0x{at:x} lies in a region of the arena");
         Assert.True((ulong)at % 16 == 0 && lib.UsableSize(at) >= 128 * KiB);
         lib.Free(below);
         lib.Free(at);
@@ -34,7 +34,7 @@ public sealed class ThresholdTests
     {
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint large = lib.Malloc(300_000);
-        Assert.False(MemoryChecks.InArena(lib, large), "a 300 000-byte request must first get its own mapping");
+        Assert.False(MemoryChecks.InHeap(lib, large), "a 300 000-byte request must first get its own mapping");
         ulong usable = lib.UsableSize(large);
 
         lib.Free(large);
@@ -43,9 +43,9 @@ public sealed class ThresholdTests
         nint again = lib.Malloc(300_000);
         nint asLargeAsBefore = lib.Malloc((nuint)usable);
         nint muchLarger = lib.Malloc((nuint)(2 * usable));
-        Assert.True(MemoryChecks.InArena(lib, again), $"after freeing a large block of {usable} usable bytes, malloc(300000) = 0x{again:x} must come from the heap");
-        Assert.True(MemoryChecks.InArena(lib, asLargeAsBefore), $"malloc({usable}) = 0x{asLargeAsBefore:x} must come from the heap: the threshold is above {usable}");
-        Assert.False(MemoryChecks.InArena(lib, muchLarger), $"malloc({2 * usable}) = 0x{muchLarger:x} is still above the threshold: its own mapping");
+        Assert.True(MemoryChecks.InHeap(lib, again), $"after freeing a large block of {usable} usable bytes, malloc(300000) = 0x{again:x} must come from the heap");
+        Assert.True(MemoryChecks.InHeap(lib, asLargeAsBefore), $"malloc({usable}) = 0x{asLargeAsBefore:x} must come from the heap: the threshold is above {usable}");
+        Assert.False(MemoryChecks.InHeap(lib, muchLarger), $"malloc({2 * usable}) = 0x{muchLarger:x} is still above the threshold: its own mapping");
         lib.Free(again);
         lib.Free(asLargeAsBefore);
         lib.Free(muchLarger);
@@ -64,8 +64,8 @@ public sealed class ThresholdTests
         nint fromTheHeap = lib.Malloc((nuint)(20 * MiB));
         nint mapped = lib.Malloc((nuint)(32 * MiB));
 
-        Assert.True(MemoryChecks.InArena(lib, fromTheHeap), "after freeing a 20 MiB large block, malloc(20 MiB) must come from the heap");
-        Assert.False(MemoryChecks.InArena(lib, mapped), "malloc(32 MiB) is at or above any threshold: its own mapping");
+        Assert.True(MemoryChecks.InHeap(lib, fromTheHeap), "after freeing a 20 MiB large block, malloc(20 MiB) must come from the heap");
+        Assert.False(MemoryChecks.InHeap(lib, mapped), "malloc(32 MiB) is at or above any threshold: its own mapping");
         lib.Free(fromTheHeap);
         lib.Free(mapped);
         Assert.Equal(0, lib.HeapCheck());
@@ -78,13 +78,13 @@ public sealed class ThresholdTests
         // or above the threshold is a large block like any other.
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint aligned = lib.Memalign(4096, 300_000);
-        Assert.False(MemoryChecks.InArena(lib, aligned), "memalign(4096, 300000) must first get its own mapping");
+        Assert.False(MemoryChecks.InHeap(lib, aligned), "memalign(4096, 300000) must first get its own mapping");
         ulong usable = lib.UsableSize(aligned);
 
         lib.Free(aligned);
 
         nint again = lib.Malloc(300_000);
-        Assert.True(MemoryChecks.InArena(lib, again), $"after freeing a large block of {usable} usable bytes (from memalign), malloc(300000) = 0x{again:x} must come from the heap");
+        Assert.True(MemoryChecks.InHeap(lib, again), $"after freeing a large block of {usable} usable bytes (from memalign), malloc(300000) = 0x{again:x} must come from the heap");
         lib.Free(again);
         Assert.Equal(0, lib.HeapCheck());
     }
@@ -94,12 +94,12 @@ public sealed class ThresholdTests
     {
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint p = lib.Malloc(5000);
-        Assert.True(MemoryChecks.InArena(lib, p));
+        Assert.True(MemoryChecks.InHeap(lib, p));
         MemoryChecks.Fill(p, 5000, 6);
 
         nint large = lib.Realloc(p, 300_000);
 
-        Assert.False(MemoryChecks.InArena(lib, large), $"a block grown to 300 000 bytes must have its own mapping; 0x{large:x} is in a region");
+        Assert.False(MemoryChecks.InHeap(lib, large), $"a block grown to 300 000 bytes must have its own mapping; 0x{large:x} is in a region");
         MemoryChecks.AssertFilled(large, 5000, 6, "the block moved to its own mapping");
         lib.Free(large);
         Assert.Equal(0, lib.HeapCheck());
@@ -110,21 +110,21 @@ public sealed class ThresholdTests
     {
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint p = lib.Malloc(200_000);
-        Assert.False(MemoryChecks.InArena(lib, p), "a 200 000-byte block must have its own mapping");
+        Assert.False(MemoryChecks.InHeap(lib, p), "a 200 000-byte block must have its own mapping");
         MemoryChecks.Fill(p, 200_000, 5);
 
         nint grown = lib.Realloc(p, 1_500_000);
         Assert.True(grown != 0 && (ulong)grown % 16 == 0);
-        Assert.False(MemoryChecks.InArena(lib, grown));
+        Assert.False(MemoryChecks.InHeap(lib, grown));
         MemoryChecks.AssertFilled(grown, 200_000, 5, "the large block grown with mremap");
         Assert.True(lib.UsableSize(grown) >= 1_500_000);
 
         nint shrunk = lib.Realloc(grown, 150_000);
-        Assert.False(MemoryChecks.InArena(lib, shrunk), "a 150 000-byte block is still above the threshold: its own mapping");
+        Assert.False(MemoryChecks.InHeap(lib, shrunk), "a 150 000-byte block is still above the threshold: its own mapping");
         MemoryChecks.AssertFilled(shrunk, 150_000, 5, "the large block shrunk with mremap");
 
         nint inHeap = lib.Realloc(shrunk, 1000);
-        Assert.True(MemoryChecks.InArena(lib, inHeap), $"a large block shrunk below 128 KiB must move into the heap; 0x{inHeap:x} is in no region");
+        Assert.True(MemoryChecks.InHeap(lib, inHeap), $"a large block shrunk below 128 KiB must move into the heap; 0x{inHeap:x} is in no region");
         MemoryChecks.AssertFilled(inHeap, 1000, 5, "the large block moved into the heap");
         lib.Free(inHeap);
         Assert.Equal(0, lib.HeapCheck());

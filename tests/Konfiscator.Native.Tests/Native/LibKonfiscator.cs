@@ -50,6 +50,7 @@ internal sealed unsafe partial class LibKonfiscator
     private readonly delegate* unmanaged<int> _heapCheck;
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugFreeBlocks;
     private readonly delegate* unmanaged<ulong*, nint, nint> _debugRegions;
+    private readonly delegate* unmanaged<ulong*, nint, nint> _debugAllRegions;
     private readonly delegate* unmanaged<long*, long*, void> _debugCachedBytes;
     private readonly delegate* unmanaged<int> _debugSingleThreaded;
     private readonly delegate* unmanaged<long> _debugReleaseHeld;
@@ -76,6 +77,7 @@ internal sealed unsafe partial class LibKonfiscator
         _heapCheck = (delegate* unmanaged<int>)Export(handle, "konfiscator_heap_check");
         _debugFreeBlocks = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_free_blocks");
         _debugRegions = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_regions");
+        _debugAllRegions = (delegate* unmanaged<ulong*, nint, nint>)Export(handle, "konfiscator_debug_all_regions");
         _debugCachedBytes = (delegate* unmanaged<long*, long*, void>)Export(handle, "konfiscator_debug_cached_bytes");
         _debugSingleThreaded = (delegate* unmanaged<int>)Export(handle, "konfiscator_debug_single_threaded");
         _debugReleaseHeld = (delegate* unmanaged<long>)Export(handle, "konfiscator_debug_release_held");
@@ -188,6 +190,9 @@ internal sealed unsafe partial class LibKonfiscator
 
     /// <summary>The calling thread's arena's regions, in the order the library lists them.</summary>
     public Region[] Regions() => ReadPairs(_debugRegions, (a, b) => new Region(a, b));
+
+    /// <summary>Every arena's regions (konfiscator_debug_all_regions): where any heap block lies.</summary>
+    public Region[] AllRegions() => ReadPairs(_debugAllRegions, (a, b) => new Region(a, b));
 
     /// <summary>Calls konfiscator_debug_free_blocks as a C caller would, with a caller-owned
     /// buffer (which may be larger than <paramref name="maxPairs"/> pairs, so that a test can see
