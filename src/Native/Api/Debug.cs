@@ -158,4 +158,37 @@ namespace Konfiscator.Native.Api
             Heap.UnlockArena(a);
         }
     }
+
+    /// <summary>Layout facts the heap's code assumes, for a test to check against the constants
+    /// they must match (the compiler cannot: sizeof of a struct with pointers is no constant).</summary>
+    internal static unsafe class LayoutFacts
+    {
+        [RuntimeExport("konfiscator_debug_layout")]
+        public static long Layout(ulong* output, long max)
+        {
+            // In this order: sizeof(Arena), Arenas.Stride, sizeof(Region), Regions.HeaderBytes,
+            // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.FirstBin, sizeof(Bin),
+            // StatsLayout.SlotSize, StatsLayout.CacheLine, address of the calling thread's
+            // first bin, ThreadCaches.BinCount.
+            const long Count = 12;
+            if (max < Count) return Count;
+            output[0] = (ulong)sizeof(Arena);
+            output[1] = Arenas.Stride;
+            output[2] = (ulong)sizeof(Region);
+            output[3] = Regions.HeaderBytes;
+            output[4] = (ulong)sizeof(Block);
+            output[5] = Blocks.HeaderBytes;
+            // Measured on the calling thread's cache (a field address through a null pointer
+            // would be a null dereference to the compiler): 0 without one.
+            Heap.EnsureStarted();
+            ThreadCache* tc = Heap.CurrentCache();
+            output[6] = tc == null ? 0 : (ulong)((byte*)&tc->FirstBin - (byte*)tc);
+            output[7] = (ulong)sizeof(Bin);
+            output[8] = StatsLayout.SlotSize;
+            output[9] = StatsLayout.CacheLine;
+            output[10] = tc == null ? 0 : (ulong)&tc->FirstBin;
+            output[11] = ThreadCaches.BinCount;
+            return Count;
+        }
+    }
 }
