@@ -34,11 +34,11 @@ public class PackageTests
         // No .NET anywhere: an empty PATH, a DOTNET_ROOT that does not exist, nothing inherited.
         string emptyPath = Path.Combine(dir.Path, "empty");
         Directory.CreateDirectory(emptyPath);
-        // Sampling off: then the driver's calls are exactly its own (with sampling on, the loader's
-        // opening of libgcc_s for the unwinder adds a few).
+        // Sampling on (the default): the calls counted are exactly the driver's own and stdio's
+        // buffer (the sampler's unwinder loads nothing; libgcc_s's loading once added a few).
         var environment = new Dictionary<string, string>
         {
-            ["PATH"] = emptyPath, ["HOME"] = dir.Path, ["DOTNET_ROOT"] = "/nonexistent", ["KONFISCATOR_SAMPLE_BYTES"] = "0",
+            ["PATH"] = emptyPath, ["HOME"] = dir.Path, ["DOTNET_ROOT"] = "/nonexistent",
         };
         var (code, output) = await RunAsync(Path.Combine(top, "bin", "konfiscator"),
             ["run", "--listen", "127.0.0.1:0", "--", Path.Combine(top, "bin", "konf-driver")], environment);

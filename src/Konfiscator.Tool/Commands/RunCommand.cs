@@ -155,9 +155,7 @@ internal static class RunCommand
     /// <summary>What the demo program's numbers mean, printed under its summary.</summary>
     public const string DemoNote =
         "konfiscator: the demo put 50 ints each in a malloc of its own, printed them and freed each: 50 mallocs " +
-        "of 4 bytes, 50 frees. The one more malloc, still in use at exit, is stdio's output buffer (glibc never frees it); " +
-        "with sampling on (the default) the dynamic loader adds a few mallocs and callocs when the library opens " +
-        $"libgcc_s for its stack unwinder (none with {Konfiscator.Stats.StatsSchema.SampleBytesVariable}=0).";
+        "of 4 bytes, 50 frees. The one more malloc, still in use at exit, is stdio's output buffer (glibc never frees it).";
 
     private static void PrintSummary(MetricsHost host, string name, int status)
     {

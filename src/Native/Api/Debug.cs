@@ -8,6 +8,7 @@
 //   int  konfiscator_debug_single_threaded(void)
 //   long konfiscator_debug_release_held(void)
 //   long konfiscator_debug_look_at_bins(void)
+//   int  konfiscator_debug_walk_stack(unsigned long *frames, int capacity)
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -48,6 +49,24 @@ namespace Konfiscator.Native.Api
             Heap.EnsureStarted();
             ThreadCache* tc = Heap.PeekCache();
             return tc == null ? 0 : ThreadCaches.LookAtBins(tc);
+        }
+
+        /// <summary>The calling thread's stack as the sampler walks it (Sampling/Unwinder.cs): the
+        /// return addresses of its frames, the caller's first (this library's own frames are
+        /// skipped), at most <paramref name="capacity"/> of them (up to SampleLayout.MaxFrames);
+        /// returns how many, or -1 when the walk could not start. Tests compare it with
+        /// glibc's backtrace(), which walks with libgcc's unwinder.</summary>
+        [RuntimeExport("konfiscator_debug_walk_stack")]
+        public static int WalkStack(ulong* frames, int capacity)
+        {
+            Heap.EnsureStarted();
+            if (frames == null || capacity <= 0) return 0;
+            var trace = new Sampling.Unwinder.Trace
+            {
+                Frames = frames,
+                Capacity = capacity < SampleLayout.MaxFrames ? capacity : SampleLayout.MaxFrames,
+            };
+            return Sampling.Unwinder.Walk(&trace) < 0 ? -1 : trace.Depth;
         }
 
         /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the

@@ -36,6 +36,11 @@ internal sealed class NativePrograms
     /// <summary>A bin traded at random, then batches: how far each bin grows.</summary>
     public string BinGrowth => Path.Combine(Directory, "bin_growth");
 
+    /// <summary>The sampler's stack walk against glibc's backtrace() from the same frames, built
+    /// with and without optimization.</summary>
+    public string UnwindCompareOptimized => Path.Combine(Directory, "unwind_compare_O2");
+    public string UnwindCompareUnoptimized => Path.Combine(Directory, "unwind_compare_O0");
+
     /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
     public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
 
@@ -66,6 +71,8 @@ internal sealed class NativePrograms
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
             ("foreign_frees", $"-O2 {Warnings} -pthread foreign_frees.c"),
             ("bin_growth", $"-O2 {Warnings} bin_growth.c -ldl"),
+            ("unwind_compare_O2", $"-O2 {Warnings} -pthread unwind_compare.c -ldl"),
+            ("unwind_compare_O0", $"-O0 {Warnings} -pthread unwind_compare.c -ldl"),
             ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.

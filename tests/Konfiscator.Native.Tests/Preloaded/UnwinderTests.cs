@@ -1,0 +1,29 @@
+using Konfiscator.Native.Tests.Native;
+
+namespace Konfiscator.Native.Tests.Preloaded;
+
+/// <summary>tests/native/unwind_compare.c under the allocator: the sampler's own stack walk
+/// (Sampling/Unwinder.cs and CallFrames.cs, which read the objects' .eh_frame tables) gives the
+/// same return addresses as glibc's backtrace(), libgcc's unwinder, from the same frames: plain
+/// and deep calls, a frame addressed through %rbp, a callback from inside libc, a thread down to
+/// its start; in a signal handler it agrees up to the kernel's signal frame, where it stops.</summary>
+public sealed class UnwinderTests
+{
+    public static TheoryData<string> Builds => new() { "O2", "O0" };
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void TheWalk_GivesTheSameFramesAsBacktrace(string build)
+    {
+        string program = build == "O2" ? NativePrograms.Instance.UnwindCompareOptimized : NativePrograms.Instance.UnwindCompareUnoptimized;
+        var run = Preload.Run(program, []);
+        run.Result.AssertSucceeded();
+        run.AssertRan("unwind_compare_" + build);
+        string output = run.Result.StdoutText;
+        foreach (string name in new[] { "main", "recursion", "alloca", "qsort callback", "deep", "thread", "signal handler" })
+            Assert.Contains($"{name}: ", output);
+        Assert.DoesNotContain("differ", output);
+        // The deep recursion is walked to the walk's limit, not stopped early.
+        Assert.Contains("deep: 64 frames agree", output);
+    }
+}
