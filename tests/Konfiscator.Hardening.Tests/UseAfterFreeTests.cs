@@ -29,12 +29,12 @@ public sealed partial class UseAfterFreeTests
     {
         // Cached sizes (the aligned probes of the bin of the block rounded up to whole
         // alignments, docs/heap.md "Thread caches"), then a heap block, at two alignments;
-        // 900 bytes at 64 is a block of 960, a bin above the fast paths'.
+        // 900 bytes at 64 is a block of 960, of the largest bins'.
         { 24, "1", 64 }, { 200, "1", 256 }, { 900, "1", 64 }, { 60000, "1", 64 },
         { 200, "0", 64 }, { 5000, "0", 64 },
     };
 
-    /// <summary>The trial's 5 000 bytes with the caches on: blocks of 2 304 bytes to 32 KiB that a
+    /// <summary>The trial's 5 000 bytes with the caches on: blocks above the bins' sizes and below 32 KiB that a
     /// thread frees are held back in its cache (docs/heap.md, "Held blocks"), listed there, not
     /// linked through their own memory. The words the program writes after the free are its
     /// own data then, which no allocator state is read from: nothing to steer, nothing to stop.

@@ -35,7 +35,9 @@ int main(void)
         free(blocks[i]);
     free(large);
     struct mallinfo2 c = mallinfo2();
-    CHECK(c.uordblks < a.uordblks - count * 2000);
+    /* The frees show at once, but for the few blocks the thread holds back for its next
+     * mallocs of the size (docs/heap.md, "Held blocks": eight of a size class). */
+    CHECK(c.uordblks < a.uordblks - count * 2000 + (32 << 10));
     CHECK(malloc_trim(0) == 1);
     struct mallinfo2 d = mallinfo2();
     printf("trimmed: arena %zu -> %zu\n", c.arena, d.arena);

@@ -184,7 +184,7 @@ int main(int argc, char **argv)
         announce();
         free(target);
     } else if (strcmp(mode, "held-double-free") == 0) {
-        /* 2-32 KiB: the first free holds the block back in the thread's cache (docs/heap.md,
+        /* 1-32 KiB: the first free holds the block back in the thread's cache (docs/heap.md,
          * "Held blocks"); the second must still be caught. */
         target = guarded(4000);
         free(target);

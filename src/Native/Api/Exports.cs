@@ -57,8 +57,8 @@ namespace Konfiscator.Native.Api
             }
         slow:
             // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap;
-            // a cached size the lines above did not serve (an empty bin, a larger cached size):
-            // the bin, refilled when empty.
+            // a cached size the lines above did not serve (an empty bin, a block that failed
+            // the checks): the bin, refilled when empty.
             if ((nuint)tc > (nuint)ThreadCaches.Exited)
             {
                 if (size > ThreadCaches.MaxRequest) return Allocation.AllocateFromHeap(tc, size);
@@ -77,11 +77,10 @@ namespace Konfiscator.Native.Api
             // (NULL fails the page test: its header would be 16 bytes below address 0.)
             if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0 && PageMap.Contains(b))
             {
-                // Used, no flags, of this thread's home arena, and of a fast bin's size: the bin. A
+                // Used, no flags, of this thread's home arena, and of a bin's size: the bin. A
                 // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
-                // one of this arena above the cached sizes goes into its heap; one of the larger
-                // cached sizes (1-2 KiB) goes into its bin there too (Release.FreeToBin). One call site for
-                // both, after the cached path: the compiler then keeps this path's values in
+                // one of this arena above the cached sizes is held or goes into its heap
+                // (Release.FreeToHeap). One call site for both, after the cached path: the compiler then keeps this path's values in
                 // registers that need no saving (a call placed between them cost two registers
                 // saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;

@@ -13,9 +13,9 @@ namespace Konfiscator.Native.Api
     internal static unsafe class Release
     {
         /// <summary>free() from the fast path in Exports of a block on a heap page (the pointer
-        /// aligned) that the thread's fast bins do not take: a plain used block of another arena
-        /// (FreeForeign), one of the home arena above the cached sizes (FreeToHeap) or of the
-        /// larger cached sizes (FreeToBin), anything else by the general path.</summary>
+        /// aligned) that the thread's bins do not take: a plain used block of another arena
+        /// (FreeForeign), one of the home arena above the cached sizes (FreeToHeap), anything
+        /// else by the general path.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void FreeNotCached(ThreadCache* tc, void* p, Block* b)
         {
@@ -23,35 +23,13 @@ namespace Konfiscator.Native.Api
             {
                 // The fast path's remaining checks, for both: a header that fails its check, or a
                 // thread counted in the shared slot, takes the general path, which reports or serves it.
-                if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0) Free(p, "free", StatsLayout.FreeCalls);
-                else if (b->SizeUnits > ThreadCaches.MaxUnits) FreeToHeap(tc, p, b);
-                else FreeToBin(tc, p, b);
+                // (A block of a bin's size reaches here only when the fast path's checks failed.)
+                if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0 || b->SizeUnits <= ThreadCaches.MaxUnits)
+                    Free(p, "free", StatsLayout.FreeCalls);
+                else FreeToHeap(tc, p, b);
             }
             else if (Blocks.IsPlainUsed(b)) FreeForeign(tc, p, b);
             else Free(p, "free", StatsLayout.FreeCalls);
-        }
-
-        /// <summary>free() of a plain used block of the thread's home arena of a cached size the
-        /// fast path does not take (the bins above the fast ones: 1-2 KiB), from the fast path in
-        /// Exports (through FreeNotCached), which checked the pointer's alignment, its page, and its
-        /// header's arena and state (FreeNotCached its header's check): the thread's bin, as the
-        /// general path would put it there, without looking the thread up again or validating the
-        /// pointer a second time (through Free such a free cost about 330 instructions: callgrind,
-        /// fragmentation). A full bin (it is drained) or caches that are off take the general path.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void FreeToBin(ThreadCache* tc, void* p, Block* b)
-        {
-            Bin* bin = ThreadCaches.BinFor(tc, b->SizeUnits);
-            if (!ThreadCaches.Enabled || bin->Count >= bin->Capacity)
-            {
-                Free(p, "free", StatsLayout.FreeCalls);
-                return;
-            }
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            ThreadCaches.Push(bin, b);
-            ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)(usable + Blocks.HeaderBytes));
-            Counting.Freed(tc, StatsLayout.FreeCalls, usable);
-            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);   // as Free does
         }
 
         /// <summary>free() of a plain used block of an arena other than the thread's home,
@@ -96,7 +74,7 @@ namespace Konfiscator.Native.Api
         {
             tc->CurrentCall = StatsLayout.FreeCalls;
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            // Held back in the thread's cache (2-32 KiB: Heap/ThreadCache.Classes.cs), or into the heap.
+            // Held back in the thread's cache (1-32 KiB: Heap/ThreadCache.Classes.cs), or into the heap.
             if (!ThreadCaches.Hold(tc, b))
             {
                 Arena* a = tc->Home;

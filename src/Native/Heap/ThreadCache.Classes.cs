@@ -1,4 +1,5 @@
-// ThreadCaches, the held blocks: blocks of 2 304 bytes to 32 KiB that a thread frees are held
+// ThreadCaches, the held blocks: blocks above the bins' (1 056 bytes) and below 32 KiB that a
+// thread frees are held
 // back from the heap, a few of each size class, and the thread's next malloc of about
 // that size takes one back: no search of the index, no carve, no merge on the way in,
 // and memory the CPU's caches still hold. glibc's tcache does this for its chunks up
@@ -12,8 +13,11 @@
 // (docs/performance/fragmentation.md, "Fourth round").
 //
 // The classes sort blocks by size, eight a doubling: class c holds blocks of at least
-// its size, (c % 8 + 9) << (4 + c / 8) units (144, 160, ... 256, 288, ... 1 920), and
-// less than the next class's; a block of 2 048 units (32 KiB) or more is not held.
+// its size, (c % 8 + 8) << (3 + c / 8) units (64, 72, ... 120, 128, 144, ... 1 920), and
+// less than the next class's; a block of 2 048 units (32 KiB) or more is not held. (The
+// first class starts at 1 KiB, but its blocks of up to 1 040 bytes are the bins'.) The
+// first eight classes, 1-2 KiB, were bins until issue 9's eighth round
+// (ThreadCaches.FastBinCount says why they are not).
 // Sizes are not rounded: a block keeps the exact size first fit gave it. A malloc
 // looks only in its own size's class and takes the smallest held block there that
 // fits, so the slack it may get (usable, as malloc_usable_size says) is below one
@@ -43,7 +47,7 @@ namespace Konfiscator.Native.Heaps
 {
     internal static unsafe partial class ThreadCaches
     {
-        public const int HeldClasses = 31;
+        public const int HeldClasses = 40;
         public const int HeldPerClass = 8;
         public const int HeldSlots = HeldClasses * HeldPerClass;
         /// <summary>A block of this many units or more is not held (32 KiB); the largest class,
@@ -68,16 +72,15 @@ namespace Konfiscator.Native.Heaps
         private const uint HeldMaxUnits = (1024 << 10) >> Blocks.UnitShift;
 
         /// <summary>The class of a block of <paramref name="units"/> (below HeldUnitsLimit):
-        /// the one of the largest class size at most that; -1 below the first class (144 units).
-        /// Within the doubling [128·2^e, 256·2^e) the classes step by 16·2^e units, so the
-        /// block's size in steps, k, is 8..15, and k = 8 (below 144·2^e) belongs to the
-        /// doubling below as its last class: e·8 + k - 9 either way.</summary>
+        /// the one of the largest class size at most that; negative below the first class (64
+        /// units). Within the doubling [64·2^e, 128·2^e) the classes step by 8·2^e units, so
+        /// the block's size in steps, k, is 8..15: class e·8 + k - 8.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int ClassOf(uint units)
         {
-            uint octave = units >> 7;                                   // 1..15 for 128..2 047 units
-            int e = Bit(octave >= 2) + Bit(octave >= 4) + Bit(octave >= 8);
-            return e * 8 + (int)(units >> (4 + e)) - 9;
+            uint octave = units >> 6;                                   // 1..31 for 64..2 047 units
+            int e = Bit(octave >= 2) + Bit(octave >= 4) + Bit(octave >= 8) + Bit(octave >= 16);
+            return e * 8 + (int)(units >> (3 + e)) - 8;
         }
 
         /// <summary>The class a block of <paramref name="units"/> is held in, or -1 when no block

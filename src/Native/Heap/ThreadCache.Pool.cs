@@ -48,14 +48,6 @@ namespace Konfiscator.Native.Heaps
                 bin->Refills = 0;
                 uint capacity = StartBytes / (units << Blocks.UnitShift);
                 capacity = capacity < MinCapacity ? MinCapacity : capacity > StartMaxBlocks ? StartMaxBlocks : capacity;
-                // The bins above the fast paths' hold 4 KiB (2 or 3 blocks): enough for a size
-                // allocated and freed in turn, and they never grow (EmptiedAsABatch); at 8 blocks
-                // each, a working set of random sizes parked 0.75 MiB more in two threads' caches.
-                if (units - MinUnits >= FastBinCount)
-                {
-                    capacity = LargeBinBytes / (units << Blocks.UnitShift);
-                    if (capacity < 2) capacity = 2;
-                }
                 bin->Capacity = (ushort)(!s_enabled ? 0 : capacity);
                 bin->RefillMax = (ushort)capacity;
                 bin->Overflowed = 0;

@@ -151,11 +151,6 @@ namespace Konfiscator.Native.Heaps
         /// grows its bins as before.</summary>
         private static bool EmptiedAsABatch(ThreadCache* tc, Bin* bin, uint units)
         {
-            // The bins above the fast paths' (blocks over 1040 bytes) have no such count, and
-            // do not grow: they serve sizes a program keeps a few of at a time (python's
-            // objects just above 1 KiB), and 64 bins of up to 2 MiB each would hoard what a
-            // random walk parks in them.
-            if (units - MinUnits >= FastBinCount) return false;
             if (tc->StatsSlot < 0) return true;
             uint frees = FastFrees(tc, units - MinUnits) - bin->FreesAtOverflow;
             return frees <= (uint)bin->Capacity / 2;

@@ -86,7 +86,7 @@ namespace Konfiscator.Native.Heaps
         public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
         public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
         public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
-        public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 2-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
+        public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 1-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
         public fixed ushort HeldSizes[ThreadCaches.HeldSlots]; // their sizes in units, so that a search reads no block
         public fixed byte HeldCount[ThreadCaches.HeldClasses]; // how many each class holds
         public uint HeldUnits;       // the held blocks' sizes summed
@@ -102,18 +102,18 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class ThreadCaches
     {
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
-        /// <summary>The largest cached block: requests up to 2 KiB. python's objects above its
-        /// own allocator's 512 bytes are mostly one size just above 1 KiB (1 094 bytes), which
-        /// went through the heap at about 1 000 instructions a malloc/free pair, glibc's 440
-        /// (docs/performance/real-programs.md).</summary>
-        public const uint MaxUnits = 129;
-        public const int BinCount = (int)(MaxUnits - MinUnits + 1);
-        /// <summary>The bins the fast paths serve (requests up to 1 KiB, blocks up to 1040
-        /// bytes); the larger ones are served by the slow paths, counted in the ordinary
-        /// figures.</summary>
+        /// <summary>The bins, all served by the fast paths: requests up to 1 KiB, blocks up to
+        /// 1 040 bytes. Larger blocks a thread frees, up to 32 KiB, are held blocks
+        /// (ThreadCache.Classes.cs). Requests of 1-2 KiB had bins of their own until issue 9's
+        /// eighth round, 64 of them, two or three blocks each: a working set of random sizes
+        /// parked most of their 215 KiB (a bin of a size asked for now and then keeps what it
+        /// got), where the held blocks' budget is 32 KiB in a small program
+        /// (docs/performance/memory.md).</summary>
         public const int FastBinCount = 64;
-        /// <summary>The largest block of the fast bins (1 040 bytes): the bins that grow.</summary>
+        public const int BinCount = FastBinCount;
+        /// <summary>The largest cached block (1 040 bytes): the fast bins' last.</summary>
         public const uint FastMaxUnits = MinUnits + FastBinCount - 1;
+        public const uint MaxUnits = FastMaxUnits;
         // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
         // same bins, or this does not compile.
         private const byte BinsMatchStatsLayout = FastBinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
@@ -121,7 +121,7 @@ namespace Konfiscator.Native.Heaps
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
-        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128, LargeBinBytes = 4096;
+        private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
         /// <summary>What a bin may grow to: 2 MiB (up to 32 768 blocks). A bin that overflows
         /// gives half its blocks back (sorted, joined, coalesced) and is refilled from the
         /// index later; when that happens (an overflow, then a refill) the program frees

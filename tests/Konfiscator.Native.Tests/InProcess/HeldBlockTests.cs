@@ -4,7 +4,7 @@ namespace Konfiscator.Native.Tests.InProcess;
 
 /// <summary>
 /// The held blocks (docs/heap.md, "Held blocks"; Heap/ThreadCache.Classes.cs): with the caches
-/// on, a block of 2 304 bytes to 32 KiB that a thread frees is held back from the heap, sorted
+/// on, a block above the bins' sizes (1 056 bytes) and below 32 KiB that a thread frees is held back from the heap, sorted
 /// into a size class (eight a doubling), and the thread's next malloc, calloc or realloc(NULL)
 /// of that class takes the smallest held block there that fits; with the caches off every free
 /// goes into the heap. Each test runs on a new thread, whose cache holds nothing yet.
@@ -13,7 +13,9 @@ namespace Konfiscator.Native.Tests.InProcess;
 public sealed class HeldBlockTests : HeapTest
 {
     [Theory]
-    [InlineData(2290ul)]     // a 2 304-byte block: the first class
+    [InlineData(1030ul)]     // a 1 056-byte block: the first held size (1 040 bytes is the last bin's)
+    [InlineData(1094ul)]     // python's objects just above 1 KiB
+    [InlineData(2040ul)]     // 2 064 bytes: [2 048, 2 304) was in no class before issue 9's eighth round
     [InlineData(5000ul)]
     [InlineData(32_000ul)]   // 32 016 bytes: the last class
     public void Free_HoldsTheBlock_AndAMallocOfTheSameSizeTakesItBack(ulong size) =>

@@ -125,9 +125,9 @@ public sealed class InspectionTests
     [Fact]
     public void Mallopt_MmapThresholdBelowTheCachedSizes_GivesThoseRequestsMappingsToo()
     {
-        // The 1-2 KiB requests have a path of their own to the thread's bins (Allocation.
-        // AllocateFromBin); a threshold set below them still decides first, even with a block
-        // of the size parked in the bin.
+        // The 1-2 KiB requests have a path of their own to the thread's held blocks (Allocation.
+        // AllocateFromHeap); a threshold set below them still decides first, even with a block
+        // of the size held.
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint parked = lib.Malloc(1500);
         lib.Free(parked);

@@ -15,7 +15,7 @@ namespace Konfiscator.Native.Tests.Model;
 internal sealed class ModelDriver
 {
     /// <summary>The largest request the thread caches serve (docs/heap.md, "Thread caches").</summary>
-    private const ulong MaxCachedRequest = 2048;
+    private const ulong MaxCachedRequest = 1024;
 
     private readonly ModelTarget _target;
     private readonly LibKonfiscator _lib;
@@ -299,7 +299,7 @@ internal sealed class ModelDriver
             ulong minimum = HeapContract.BlockSize(block.Requested) - HeapContract.HeaderBytes;
             ulong withSlack = HeapContract.BlockSize(block.Requested + block.Requested / 8) - HeapContract.HeaderBytes;
             // A move through the thread cache takes that slack only up to the largest cached
-            // size (2 KiB usable); a move within the heap takes all of it.
+            // size (1 KiB usable); a move within the heap takes all of it.
             ulong cachedSlack = block.Requested <= MaxCachedRequest ? Math.Min(withSlack, MaxCachedRequest) : withSlack;
             bool exact = usable == minimum || usable == minimum + HeapContract.Unit;
             bool slack = block.MovedByRealloc && (usable == withSlack || usable == withSlack + HeapContract.Unit || usable == cachedSlack || usable == cachedSlack + HeapContract.Unit);

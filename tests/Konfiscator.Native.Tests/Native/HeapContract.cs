@@ -8,6 +8,8 @@ internal static class HeapContract
     public const ulong HeaderBytes = 16;
     /// <summary>The smallest block (16 usable bytes); a split leaves no smaller rest.</summary>
     public const ulong MinBlockBytes = 32;
+    /// <summary>The largest block the thread caches' bins hold (requests up to 1 KiB).</summary>
+    public const ulong MaxBinBlockBytes = 1040;
     /// <summary>The mapping threshold's starting value: requests of this many bytes or more get
     /// their own mapping (until freed large blocks raise it).</summary>
     public const ulong LargeThreshold = 128 * 1024;
@@ -21,16 +23,16 @@ internal static class HeapContract
     /// max(32, round_up(n + 16, 16)).</summary>
     public static ulong BlockSize(ulong request) => Math.Max(MinBlockBytes, AlignUp(request + HeaderBytes, Unit));
 
-    /// <summary>With the caches on, a thread holds back blocks of 2 304 bytes to 32 KiB it freed,
-    /// sorted into size classes eight a doubling, and gives one back to a request of its class
-    /// (docs/heap.md, "Held blocks"). For a request whose block is <paramref name="block"/> bytes:
-    /// the end of its class, so that a held block it may get is at least <paramref name="block"/>
-    /// and below this; null outside the held sizes. Within [2^j, 2^(j+1)) bytes (j = 11..14) the
-    /// classes step by 2^(j-3) bytes, and [2 048, 2 304) belongs to no class.</summary>
+    /// <summary>With the caches on, a thread holds back the blocks above the bins' sizes (1 040
+    /// bytes) and below 32 KiB it freed, sorted into size classes eight a doubling, and gives one
+    /// back to a request of its class (docs/heap.md, "Held blocks"). For a request whose block is
+    /// <paramref name="block"/> bytes: the end of its class, so that a held block it may get is at
+    /// least <paramref name="block"/> and below this; null outside the held sizes. Within
+    /// [2^j, 2^(j+1)) bytes (j = 10..14) the classes step by 2^(j-3) bytes.</summary>
     public static ulong? HeldClassEnd(ulong block)
     {
-        if (block < 2304 || block >= 32768) return null;
-        ulong step = 256;
+        if (block <= MaxBinBlockBytes || block >= 32768) return null;
+        ulong step = 128;
         while (block >= step * 16) step *= 2;          // [8·step, 16·step) is the doubling
         return (block / step + 1) * step;
     }

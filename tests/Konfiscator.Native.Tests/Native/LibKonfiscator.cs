@@ -168,7 +168,7 @@ internal sealed unsafe partial class LibKonfiscator
     /// <summary>konfiscator_debug_single_threaded: true while the heap's locks are plain stores.</summary>
     public bool LocksArePlain() => _debugSingleThreaded() != 0;
 
-    /// <summary>konfiscator_debug_release_held: the calling thread's held blocks (2-32 KiB blocks
+    /// <summary>konfiscator_debug_release_held: the calling thread's held blocks (1-32 KiB blocks
     /// it freed, kept back from the heap while the caches are on) go into the heap; their bytes.</summary>
     public long ReleaseHeld() => _debugReleaseHeld();
 

@@ -39,7 +39,7 @@ public sealed partial class MisuseTests
         { "heap-overwritten-header", "free", [CorruptedHeader] },
         { "heap-overwritten-check", "free", [CorruptedHeader] },
         { "heap-free-interior-aligned", "free", [InvalidPointer, CorruptedHeader] },
-        // 2-32 KiB blocks a thread frees are held back (Heap/ThreadCache.Classes.cs): freed
+        // 1-32 KiB blocks a thread frees are held back (Heap/ThreadCache.Classes.cs): freed
         // again, or written into and then taken back by malloc.
         { "held-double-free", "free", [DoubleFree] },
         { "held-overwritten-header", "malloc", [CorruptedFreeList] },
