@@ -1,7 +1,8 @@
 // The dynamic linker's API, which lives in libc since glibc 2.34 (so the library
 // still needs libc alone). Used by the initializer (glibc's single-thread flag),
-// and by the sampler: to find the unwinder, to record which objects are mapped
-// where, and to print module+offset in leak reports. None of these is called
+// and by the sampler: to find each code address's unwind tables (_dl_find_object),
+// to record which objects are mapped where, and to print module+offset in leak
+// reports. None of these is called
 // with the sample lock held.
 
 using System.Runtime.InteropServices;
@@ -38,23 +39,15 @@ namespace Konfiscator.Native.Platform
 
     internal static unsafe class DynamicLinker
     {
-        public const int RTLD_NOW = 2;
         public const uint PT_LOAD = 1;
         public static readonly void* RTLD_DEFAULT = null;
 
         [DllImport("libc")] public static extern void* dlsym(void* handle, byte* name);
-        [DllImport("libc")] public static extern void* dlopen(byte* file, int mode);
 
         /// <summary>dlsym by an ASCII name; null when the symbol is not there.</summary>
         public static void* Symbol(void* handle, string name)
         {
             fixed (byte* text = s_name.Bytes) return dlsym(handle, CString(text, name));
-        }
-
-        /// <summary>dlopen by an ASCII file name; null when it cannot be loaded.</summary>
-        public static void* Open(string file)
-        {
-            fixed (byte* text = s_name.Bytes) return dlopen(CString(text, file), RTLD_NOW);
         }
 
         private static byte* CString(byte* buffer, string ascii)
@@ -66,7 +59,7 @@ namespace Konfiscator.Native.Platform
 
         // One static buffer for the names above (no stackalloc in this library: it
         // would need the runtime's stack cookie). Only the library's initializer uses
-        // them (the flag, the unwinder), before any code of the program runs.
+        // them (the flag, the unwinder's object lookup), before any code of the program runs.
         private const int NameCapacity = 64;
         private struct NameBuffer { public fixed byte Bytes[NameCapacity]; }
 #pragma warning disable CS0169 // only ever used through `fixed`
