@@ -77,11 +77,11 @@ namespace Konfiscator.Native.Api
 
         /// <summary>malloc of a cached size that the inlined fast path did not serve, from the export
         /// for a thread that has its cache: its bin was empty, or the block on top failed the fast
-        /// path's checks. The thread's bin, refilled from the heap when empty, as
-        /// Place would do it, without looking the thread up again or going through Place's choice
-        /// of path: through Allocate such a malloc cost about 410 instructions, 270 of them
-        /// before the bin was reached (callgrind, fragmentation). A request for its own mapping, a thread counted in the shared slot,
-        /// caches that are off, or no memory take the general path.</summary>
+        /// path's checks. The thread's bin, refilled from the heap when empty, as Place would do
+        /// it, without looking the thread up again or going through Place's choice of path:
+        /// through Allocate such a malloc cost about 410 instructions, 270 of them before the bin
+        /// was reached (callgrind, fragmentation). A request for its own mapping, a thread
+        /// counted in the shared slot, caches that are off, or no memory take the general path.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void* AllocateFromBin(ThreadCache* tc, nuint size)
         {

@@ -80,9 +80,9 @@ namespace Konfiscator.Native.Api
                 // Used, no flags, of this thread's home arena, and of a bin's size: the bin. A
                 // plain used block of another arena goes home instead (Heap/ThreadCache.Foreign.cs);
                 // one of this arena above the cached sizes is held or goes into its heap
-                // (Release.FreeToHeap). One call site for both, after the cached path: the compiler then keeps this path's values in
-                // registers that need no saving (a call placed between them cost two registers
-                // saved and restored on every free).
+                // (Release.FreeToHeap). One call site for both, after the cached path: the
+                // compiler then keeps this path's values in registers that need no saving (a
+                // call placed between them cost two registers saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
                 if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.FastBinCount)
                 {

@@ -1,9 +1,9 @@
-// ThreadCaches, the held blocks: blocks above the bins' (1 056 bytes) and below 32 KiB that a
-// thread frees are held
-// back from the heap, a few of each size class, and the thread's next malloc of about
-// that size takes one back: no search of the index, no carve, no merge on the way in,
-// and memory the CPU's caches still hold. glibc's tcache does this for its chunks up
-// to 1 KiB, and its unsorted bin (a malloc first looks at what was freed last) above.
+// ThreadCaches, the held blocks: blocks above the bins' (1 056 bytes) and below 32 KiB that
+// a thread frees are held back from the heap, a few of each size class, and the thread's
+// next malloc of about that size takes one back: no search of the index, no carve, no
+// merge on the way in, and memory the CPU's caches still hold. glibc's tcache does this
+// for its chunks up to 1 KiB, and its unsorted bin (a malloc first looks at what was
+// freed last) above.
 //
 // Why: a malloc/free pair through the heap costs about 1 000 instructions at these
 // sizes, most of its time in loads of index nodes that miss the caches (the search
