@@ -24,10 +24,10 @@ namespace Konfiscator.Native.Api
         {
             ThreadCache* tc = Heap.PeekCacheOrMarker();
             // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
-            // 1 KiB (the fast bins; larger cached sizes take the slow path); 0 wraps around to a
+            // 1 KiB (the last bin; larger requests take the slow path); 0 wraps around to a
             // huge index and goes the slow way.
             nuint index = (size - 1) >> Blocks.UnitShift;
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.FastBinCount)
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
             {
                 Bin* bin = ThreadCaches.BinAt(tc, index);
                 Block* b = bin->Head;
@@ -84,7 +84,7 @@ namespace Konfiscator.Native.Api
                 // compiler then keeps this path's values in registers that need no saving (a
                 // call placed between them cost two registers saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.FastBinCount)
+                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
                 {
                     // A plain used block of another arena, of a size this thread allocates from
                     // its own heap (its bin refilled), is cached here like the thread's own
@@ -92,7 +92,7 @@ namespace Konfiscator.Native.Api
                     // stays another arena's, and every later free of it comes here: through
                     // FreeForeign that was 75 instructions more a free (larson with one long
                     // thread: 12 M of 187 M).
-                    if (index >= ThreadCaches.FastBinCount || !Blocks.IsPlainUsed(b) || ThreadCaches.BinAt(tc, index)->Refills == 0)
+                    if (index >= ThreadCaches.BinCount || !Blocks.IsPlainUsed(b) || ThreadCaches.BinAt(tc, index)->Refills == 0)
                     {
                         Release.FreeNotCached(tc, p, b);
                         return;

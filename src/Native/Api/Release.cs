@@ -42,7 +42,7 @@ namespace Konfiscator.Native.Api
         private static void FreeForeign(ThreadCache* tc, void* p, Block* b)
         {
             nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-            if (index < ThreadCaches.FastBinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+            if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
             {
                 if (ThreadCaches.SendsHome(tc, index, b))
                 {

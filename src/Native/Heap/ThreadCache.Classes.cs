@@ -17,7 +17,7 @@
 // less than the next class's; a block of 2 048 units (32 KiB) or more is not held. (The
 // first class starts at 1 KiB, but its blocks of up to 1 040 bytes are the bins'.) The
 // first eight classes, 1-2 KiB, were bins until issue 9's eighth round
-// (ThreadCaches.FastBinCount says why they are not).
+// (ThreadCaches.BinCount says why they are not).
 // Sizes are not rounded: a block keeps the exact size first fit gave it. A malloc
 // looks only in its own size's class and takes the smallest held block there that
 // fits, so the slack it may get (usable, as malloc_usable_size says) is below one

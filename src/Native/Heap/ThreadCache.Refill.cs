@@ -133,7 +133,7 @@ namespace Konfiscator.Native.Heaps
             CountSlowPath(tc);
             bin->Overflowed = 1;
             nuint index = (nuint)(bin - &tc->FirstBin);
-            if (tc->StatsSlot >= 0 && index < FastBinCount) bin->FreesAtOverflow = FastFrees(tc, index);
+            if (tc->StatsSlot >= 0) bin->FreesAtOverflow = FastFrees(tc, index);
         }
 
         /// <summary>Whether a bin that overflowed and is now empty got there the way a batch

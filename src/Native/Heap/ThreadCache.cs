@@ -109,14 +109,12 @@ namespace Konfiscator.Native.Heaps
         /// parked most of their 215 KiB (a bin of a size asked for now and then keeps what it
         /// got), where the held blocks' budget is 32 KiB in a small program
         /// (docs/performance/memory.md).</summary>
-        public const int FastBinCount = 64;
-        public const int BinCount = FastBinCount;
-        /// <summary>The largest cached block (1 040 bytes): the fast bins' last.</summary>
-        public const uint FastMaxUnits = MinUnits + FastBinCount - 1;
-        public const uint MaxUnits = FastMaxUnits;
+        public const int BinCount = 64;
+        /// <summary>The largest cached block (1 040 bytes): the last bin's.</summary>
+        public const uint MaxUnits = MinUnits + BinCount - 1;
         // The stats slots count the fast paths' calls per bin (StatsLayout.FromFastCounts): the
         // same bins, or this does not compile.
-        private const byte BinsMatchStatsLayout = FastBinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
+        private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
