@@ -7,7 +7,9 @@ namespace Konfiscator.Native.Tests.InProcess;
 /// on, a block above the bins' sizes (1 056 bytes) and below 32 KiB that a thread frees is held back from the heap, sorted
 /// into a size class (eight a doubling), and the thread's next malloc, calloc or realloc(NULL)
 /// of that class takes the smallest held block there that fits; with the caches off every free
-/// goes into the heap. Each test runs on a new thread, whose cache holds nothing yet.
+/// goes into the heap. A block that would merge with a free neighbour (below it, or above it
+/// from 2 KiB up) goes into the heap too, so the tests keep a block in use above the ones they
+/// mean to be held. Each test runs on a new thread, whose cache holds nothing yet.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class HeldBlockTests : HeapTest
@@ -21,7 +23,8 @@ public sealed class HeldBlockTests : HeapTest
     public void Free_HoldsTheBlock_AndAMallocOfTheSameSizeTakesItBack(ulong size) =>
         OnANewThread(() =>
         {
-            nint p = Lib.Malloc((nuint)size);
+            var (p, above) = AdjacentPair(size);
+            Keep(above);            // the block above stays in use
             var heapBefore = Lib.FreeBlocks();
 
             Lib.Free(p);
@@ -40,10 +43,12 @@ public sealed class HeldBlockTests : HeapTest
         // Blocks of 4 720, 4 880 and 5 024 bytes are all of the class [4 608, 5 120).
         OnANewThread(() =>
         {
-            // Held blocks never merge, so nothing needs to keep them apart.
+            // Held blocks never merge, so nothing needs to keep them apart; only the last needs
+            // a block in use above it (a free one there would take it into the heap).
             nint small = Lib.Malloc(4700);
             nint middle = Lib.Malloc(4860);
-            nint large = Lib.Malloc(5000);
+            var (large, above) = AdjacentPair(5000);
+            Keep(above);
             Lib.Free(large);
             Lib.Free(small);
             Lib.Free(middle);
@@ -66,8 +71,8 @@ public sealed class HeldBlockTests : HeapTest
     public void Malloc_OfAnotherClass_OrLargerThanWhatIsHeld_GoesToTheHeap(ulong size) =>
         OnANewThread(() =>
         {
-            nint p = Lib.Malloc(5000);
-            Keep(Lib.Malloc(64));
+            var (p, above) = AdjacentPair(5000);
+            Keep(above);
             Lib.Free(p);
 
             nint q = Keep(Lib.Malloc((nuint)size));
@@ -80,24 +85,101 @@ public sealed class HeldBlockTests : HeapTest
     public void Calloc_OfAHeldBlock_ZeroesIt_AndReallocOfNullTakesOneAsMallocWould() =>
         OnANewThread(() =>
         {
-            nint p = Lib.Malloc(5000);
+            var (p, above) = AdjacentPair(5000);
+            Keep(above);
             Fill(p, 5000, 7);
             Lib.Free(p);
+            Assert.True(Lib.CachedBytes().Walked >= 5000, "the block was held");
             nint c = Keep(Lib.Calloc(1, 5000));
             Assert.Equal(p, c);
             AssertZero(c, 5000, "calloc of a held block");
 
-            nint q = Lib.Malloc(9000);
+            var (q, aboveQ) = AdjacentPair(9000);
+            Keep(aboveQ);
             Lib.Free(q);
+            Assert.True(Lib.CachedBytes().Walked >= 9000, "the block was held");
             Assert.Equal(q, Keep(Lib.Realloc(0, 9000)));
         });
+
+    [Theory]
+    [InlineData(2040ul)]    // 2 064 bytes: the smallest block the block above is looked at for
+    [InlineData(5000ul)]
+    [InlineData(32_000ul)]
+    public void Free_OfABlockBelowAFreeBlock_MergesItIntoTheHeap(ulong size) =>
+        OnANewThread(() =>
+        {
+            // Shrunk in place, a block gives its tail back to the heap: a free block right above it.
+            nint p = Lib.Malloc((nuint)size + 6000);
+            Assert.Equal(p, Lib.Realloc(p, (nuint)size));
+            ulong header = HeapContract.HeaderOf(p);
+            ulong end = header + HeapContract.BlockSize(size);
+            Assert.Contains(Lib.FreeBlocks(), b => b.Header == end);
+
+            Lib.Free(p);
+
+            // Merged with the block above, not held.
+            Assert.Contains(Lib.FreeBlocks(), b => b.Header == header && b.End > end);
+            var (walked, counted) = Lib.CachedBytes();
+            Assert.Equal(walked, counted);
+            AssertHeapSound();
+        });
+
+    [Theory]
+    [InlineData(1500ul)]
+    [InlineData(5000ul)]
+    public void Free_OfABlockAboveAFreeBlock_MergesItIntoTheHeap(ulong size) =>
+        OnANewThread(() =>
+        {
+            var (below, p) = AdjacentPair(size);
+            Lib.Free(below);
+            Lib.MallocTrim(0);          // below into the heap (held, it was not free)
+            ulong start = HeapContract.HeaderOf(below);
+            ulong end = HeapContract.HeaderOf(p) + HeapContract.BlockSize(size);
+
+            Lib.Free(p);
+
+            Assert.Contains(Lib.FreeBlocks(), b => b.Header == start && b.End >= end);
+            AssertHeapSound();
+        });
+
+    [Fact]
+    public void Free_OfABlockOfLessThan2KiB_IsHeldWhateverIsAboveIt() =>
+        OnANewThread(() =>
+        {
+            // Below 2 KiB only the block below is looked at (ThreadCaches.JoinsAHole says why).
+            nint p = Lib.Malloc(1500 + 6000);
+            Assert.Equal(p, Lib.Realloc(p, 1500));   // the tail above it is free now
+            var heapBefore = Lib.FreeBlocks();
+
+            Lib.Free(p);
+
+            Assert.Equal(heapBefore, Lib.FreeBlocks());
+            Assert.Equal(p, Keep(Lib.Malloc(1500)));
+        });
+
+    /// <summary>Two blocks of <paramref name="size"/> in use, the second right above the first.
+    /// Two mallocs of one size land so unless the first took the rest of a hole; the pairs
+    /// tried on the way stay in use until the test ends.</summary>
+    private (nint Lower, nint Upper) AdjacentPair(ulong size)
+    {
+        for (int attempt = 0; attempt < 1000; attempt++)
+        {
+            nint lower = Lib.Malloc((nuint)size);
+            nint upper = Lib.Malloc((nuint)size);
+            if (HeapContract.HeaderOf(upper) == HeapContract.HeaderOf(lower) + HeapContract.BlockSize(size))
+                return (lower, upper);
+            Keep(lower);
+            Keep(upper);
+        }
+        throw new InvalidOperationException($"no two {size}-byte blocks side by side in 1 000 tries");
+    }
 
     [Fact]
     public void MallocTrim_GivesTheHeldBlocksBackToTheHeap() =>
         OnANewThread(() =>
         {
-            nint p = Lib.Malloc(5000);
-            Keep(Lib.Malloc(64));
+            var (p, above) = AdjacentPair(5000);
+            Keep(above);
             Lib.Free(p);
             ulong header = HeapContract.HeaderOf(p);
             Assert.DoesNotContain(Lib.FreeBlocks(), b => b.Header <= header && header < b.End);
