@@ -28,12 +28,12 @@
 //
 // A held block is Cached, as a bin's is: in use to the heap (never merged), a double
 // free to free(). At most HeldPerClass blocks a class and HeldLimitUnits in all; a free
-// that finds no room goes into the heap as before; a heap about to grow, a thread's
-// exit, malloc_trim and a failed mapping give them all back (Arena.Placement.cs,
-// ThreadCache.Drain.cs). The blocks are listed in the ThreadCache, addresses and
-// sizes, not linked through freed memory: a search reads no block, no link the
-// program could overwrite is followed, and each block's header is checked when it
-// leaves the list.
+// that finds no room, or whose block would merge with a free neighbour (JoinsAHole),
+// goes into the heap as before; a heap about to grow, a thread's exit, malloc_trim and a
+// failed mapping give them all back (Arena.Placement.cs, ThreadCache.Drain.cs). The
+// blocks are listed in the ThreadCache, addresses and sizes, not linked through freed
+// memory: a search reads no block, no link the program could overwrite is followed, and
+// each block's header is checked when it leaves the list.
 //
 // With the caches off (KONFISCATOR_TCACHE=0) nothing is held: every request is placed
 // by exact first fit.
@@ -114,20 +114,17 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>True when freeing b into the heap would merge it with a free neighbour: the
-        /// block below (the free bit in b's own header), or, for blocks of 2 KiB or more, the
-        /// block above. Such a block is not held: held, it would keep a hole split in two, and
-        /// first fit, finding neither half big enough, would take fresh memory instead. Freed,
-        /// the hole grows and is found again. The fragmentation mix's peak RSS: 54.7 MiB
-        /// holding every block, 53.8 MiB with the test below alone, 52.2 MiB with both (its
-        /// instructions unchanged); realloc growth 21.1 -> 20.1 MiB. The test above costs a read
-        /// of the next header, which the program has usually just touched (its last bytes); on
-        /// blocks of 1-2 KiB it cost python3 2% more instructions (its frees of those sizes go to
-        /// the heap more often and its mallocs with them) and saved no memory there, so it
-        /// starts at 2 KiB (docs/performance/memory.md, "Ninth round").
-        /// Both reads race with other threads' heap calls under the arena lock, harmlessly: while
-        /// b is in use the header above it stays where it is (a neighbour merges only into the
-        /// block below it, and b is not free), and a stale answer only holds or frees one block
-        /// that the other answer would have.</summary>
+        /// block below (the free bit in b's own header) or, from 2 KiB up, the block above. Such
+        /// a block is not held: held, it would keep a hole cut in two, and first fit, finding
+        /// neither part big enough, would take fresh memory instead (the fragmentation mix's
+        /// peak RSS: 54.7 MiB holding every block, 52.2 MiB with this test, instructions the
+        /// same). Below 2 KiB the block above is not looked at: python3 frees many such blocks
+        /// next to free slivers, and sending them to the heap cost it 2.7% more instructions
+        /// and saved no memory (docs/performance/memory.md, "Issue 9, ninth round").
+        /// Both reads race with other threads' heap calls, harmlessly: while b is in use the
+        /// header above it stays where it is (a block merges only into the one below it, and
+        /// b is not free), and a stale answer only holds a block the other answer would have
+        /// freed, or the other way round.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool JoinsAHole(Block* b, uint units) =>
             Blocks.PrevIsFree(b) || (units >= JoinAboveMinUnits && Blocks.Next(b)->State == Blocks.Free);
