@@ -117,10 +117,10 @@ namespace Konfiscator.Native.Heaps
         /// block below (the free bit in b's own header) or, from 2 KiB up, the block above. Such
         /// a block is not held: held, it would keep a hole cut in two, and first fit, finding
         /// neither part big enough, would take fresh memory instead (the fragmentation mix's
-        /// peak RSS: 54.7 MiB holding every block, 52.2 MiB with this test, instructions the
-        /// same). Below 2 KiB the block above is not looked at: python3 frees many such blocks
-        /// next to free slivers, and sending them to the heap cost it 2.7% more instructions
-        /// and saved no memory (docs/performance/memory.md, "Issue 9, ninth round").
+        /// peak RSS: 54.7 MiB holding every block, 52.2 MiB with this test, for 1% more
+        /// instructions). Below 2 KiB the block above is not looked at: python3 frees many
+        /// such blocks next to free slivers, and sending them to the heap cost it 2.7% more
+        /// instructions and saved no memory (docs/performance/memory.md, "Issue 9, ninth round").
         /// Both reads race with other threads' heap calls, harmlessly: while b is in use the
         /// header above it stays where it is (a block merges only into the one below it, and
         /// b is not free), and a stale answer only holds a block the other answer would have
