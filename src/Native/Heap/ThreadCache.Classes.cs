@@ -100,9 +100,11 @@ namespace Konfiscator.Native.Heaps
         {
             uint units = b->SizeUnits;
             int c = HeldClassOf(units);
-            if (c < 0 || JoinsAHole(b, units)) return false;
+            if (c < 0) return false;
             uint n = tc->HeldCount[c];
-            if (n == HeldPerClass || tc->HeldUnits + units > HeldLimitUnits()) return false;
+            // The thread's own count first; the neighbour's header and the process-wide
+            // figure the budget scales with are read only when the class has room.
+            if (n == HeldPerClass || JoinsAHole(b, units) || tc->HeldUnits + units > HeldLimitUnits()) return false;
             Blocks.SetState(b, Blocks.Cached);
             int slot = c * HeldPerClass + (int)n;
             tc->Held[slot] = (ulong)b;

@@ -149,11 +149,10 @@ namespace Konfiscator.Native.Sampling
                 // the next function (a call that does not return): look up the call's address.
                 if (!CallFrames.FindRow(pc - 1, row)) break;
                 if (!Caller(r, next, row, start)) break;
-                for (int i = 0; i < CallFrames.RegisterCount; i++)
-                {
-                    r->Value[i] = next->Value[i];
-                    r->Known[i] = next->Known[i];
-                }
+                // The caller's registers are the next frame's: the two files change places.
+                RegisterFile* callee = r;
+                r = next;
+                next = callee;
             }
             return walked;
         }
