@@ -9,6 +9,7 @@
 //   long konfiscator_debug_release_held(void)
 //   long konfiscator_debug_look_at_bins(void)
 //   int  konfiscator_debug_walk_stack(unsigned long *frames, int capacity)
+//   void konfiscator_debug_unwind_reads(unsigned long counts[3])
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -67,6 +68,19 @@ namespace Konfiscator.Native.Api
                 Capacity = capacity < SampleLayout.MaxFrames ? capacity : SampleLayout.MaxFrames,
             };
             return Sampling.Unwinder.Walk(&trace) < 0 ? -1 : trace.Depth;
+        }
+
+        /// <summary>How the stack walks found their rows so far: counts[0] from the row cache,
+        /// counts[1] reads of an object's tables from its file, counts[2] reads through its
+        /// mapping (Sampling/ObjectFiles.cs, RowCache.cs). Tests check that walks through
+        /// libc and the program read files, not the mappings.</summary>
+        [RuntimeExport("konfiscator_debug_unwind_reads")]
+        public static void UnwindReads(ulong* counts)
+        {
+            if (counts == null) return;
+            counts[0] = Sampling.RowCache.Hits;
+            counts[1] = Sampling.ObjectFiles.FileReads;
+            counts[2] = Sampling.ObjectFiles.MappingReads;
         }
 
         /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the

@@ -25,7 +25,9 @@ namespace Konfiscator.Native.Platform
         public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200,
                          O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
 
-        public const long SYS_futex = 202, SYS_gettid = 186, SYS_getdents64 = 217, SYS_sched_getaffinity = 204;
+        public const long SYS_futex = 202, SYS_gettid = 186, SYS_getdents64 = 217, SYS_sched_getaffinity = 204,
+                          SYS_pread64 = 17, SYS_openat = 257, SYS_close = 3, SYS_prctl = 157;
+        public const int AT_FDCWD = -100;
         public const int FUTEX_WAIT_PRIVATE = 128, FUTEX_WAKE_PRIVATE = 129;
 
         [DllImport("libc")] public static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
@@ -60,6 +62,8 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc")] public static extern int lstat(byte* path, Stat* buffer);
         // glibc's fallocate is the system call itself (posix_fallocate may emulate by writing).
         [DllImport("libc")] public static extern int fallocate(int fd, int mode, long offset, long length);
+
+        public const int PR_GET_SECCOMP = 21;
 
         [DllImport("libc")] public static extern int pthread_key_create(uint* key, delegate* unmanaged<void*, void> destructor);
         // The hot calls skip the P/Invoke frame (see the csproj on RhpTrapThreads).

@@ -83,22 +83,41 @@ namespace Konfiscator.Native.Sampling
         /// <paramref name="row"/>; false when the address has no entry the walk can use.</summary>
         public static bool FindRow(ulong pc, Row* row)
         {
-            byte* header = FindHeader(pc);
+            byte* header = FindHeader(pc, out void* linkMap, out ulong mapStart);
             if (header == null) return false;
-            byte* fde = FindEntry(header, pc);
-            return fde != null && RunToAddress(fde, pc, row);
+            // Only with glibc's lookup is the header known to belong to the object that holds
+            // pc right now (an entry of an unloaded object is then never used).
+            bool cached = s_findObject != null;
+            if (cached && RowCache.TryGet(pc, (ulong)header, row)) return true;
+            ObjectFiles.Use((ulong)header, linkMap, mapStart);
+            ulong fde = FindEntry((ulong)header, pc);
+            if (fde == 0 || !RunToAddress(fde, pc, row)) return false;
+            if (cached) RowCache.Put(pc, (ulong)header, row);
+            return true;
         }
+
+        /// <summary>The end of a walk: the object file in use, if any, is closed.</summary>
+        public static void EndWalk() => ObjectFiles.Close();
 
         // ---- the object and its header ----
 
         private const uint PT_GNU_EH_FRAME = 0x6474e550;
 
-        private static byte* FindHeader(ulong pc)
+        /// <summary>The .eh_frame_hdr of the object holding pc, and (from glibc's lookup) the
+        /// object's link map and lowest address, for ObjectFiles; null when none.</summary>
+        private static byte* FindHeader(ulong pc, out void* linkMap, out ulong mapStart)
         {
+            linkMap = null;
+            mapStart = 0;
             if (s_findObject != null)
             {
                 fixed (FoundObject* found = &s_found)
-                    return s_findObject((void*)pc, found) == 0 ? (byte*)found->EhFrameHeader : null;
+                {
+                    if (s_findObject((void*)pc, found) != 0) return null;
+                    linkMap = (void*)found->LinkMap;
+                    mapStart = found->MapStart;
+                    return (byte*)found->EhFrameHeader;
+                }
             }
             s_search = pc;
             s_searchHeader = null;
@@ -136,52 +155,97 @@ namespace Konfiscator.Native.Sampling
                            Sleb128 = 0x09, Sdata2 = 0x0a, Sdata4 = 0x0b, Sdata8 = 0x0c;
         private const byte PcRelative = 0x10, DataRelative = 0x30;
 
-        /// <summary>The FDE whose range holds pc, by bisection of the header's table; null
-        /// when there is none or the header is not the usual one (version 1, a table of
-        /// 4-byte offsets from the header: what every linker writes).</summary>
-        private static byte* FindEntry(byte* header, ulong pc)
+        /// <summary>The address of the FDE whose range holds pc, by bisection of the header's
+        /// table; 0 when there is none or the header is not the usual one (version 1, a table
+        /// of 4-byte offsets from the header: what every linker writes). Every read goes
+        /// through ObjectFiles: a probe is 4 bytes.</summary>
+        private static ulong FindEntry(ulong header, ulong pc)
         {
-            if (header[0] != 1 || header[3] != (DataRelative | Sdata4)) return null;
-            byte* p = header + 4;
-            if (!ReadEncoded(ref p, header[1], header, out _)) return null;       // the .eh_frame pointer
-            if (!ReadEncoded(ref p, header[2], header, out ulong count) || count == 0) return null;
-            int* table = (int*)p;                   // pairs: first address, entry; both from the header
-            ulong low = 0, high = count;            // the answer is in [low, high)
-            while (high - low > 1)
+            fixed (byte* h = s_headerBytes.Bytes)
             {
-                ulong middle = (low + high) / 2;
-                if ((ulong)(header + table[2 * middle]) <= pc) low = middle; else high = middle;
+                // Version, three encodings, then the .eh_frame pointer and the count (at most
+                // 8 bytes each in the encodings accepted here).
+                ObjectFiles.Read(header, h, HeaderBytes);
+                if (h[0] != 1 || h[3] != (DataRelative | Sdata4)) return 0;
+                byte* p = h + 4;
+                long shift = (long)header - (long)h;
+                if (!ReadEncoded(ref p, h[1], header, shift, out _)) return 0;       // the .eh_frame pointer
+                if (!ReadEncoded(ref p, h[2], header, shift, out ulong count) || count == 0) return 0;
+                ulong table = header + (ulong)(p - h);  // pairs: first address, entry; both from the header
+                ulong low = 0, high = count;            // the answer is in [low, high)
+                int first;
+                while (high - low > 1)
+                {
+                    ulong middle = (low + high) / 2;
+                    ObjectFiles.Read(table + 8 * middle, &first, 4);
+                    if (header + (ulong)(long)first <= pc) low = middle; else high = middle;
+                }
+                int* pair = (int*)h;
+                ObjectFiles.Read(table + 8 * low, pair, 8);
+                if (header + (ulong)(long)pair[0] > pc) return 0;
+                return header + (ulong)(long)pair[1];
             }
-            if ((ulong)(header + table[2 * low]) > pc) return null;
-            return header + table[2 * low + 1];
         }
 
         // ---- one entry ----
 
-        /// <summary>Runs the CIE's and then the FDE's instructions up to pc into row.</summary>
-        private static bool RunToAddress(byte* fde, ulong pc, Row* row)
+        // An FDE and its CIE are copied whole into these before they are parsed (they are a
+        // few dozen bytes; one larger than its buffer is parsed in place, through the mapping).
+        private const int HeaderBytes = 20, EntryCapacity = 4096, CommonCapacity = 512;
+        private struct HeaderBuffer { public fixed byte Bytes[HeaderBytes]; }
+        private struct EntryBuffer { public fixed byte Bytes[EntryCapacity]; }
+        private struct CommonBuffer { public fixed byte Bytes[CommonCapacity]; }
+#pragma warning disable CS0169, CS0649 // only ever used through `fixed`
+        private static HeaderBuffer s_headerBytes;
+        private static EntryBuffer s_entryBytes;
+        private static CommonBuffer s_commonBytes;
+#pragma warning restore CS0169, CS0649
+
+        /// <summary>The entry of <paramref name="length"/> bytes (after its length field) at
+        /// <paramref name="address"/>, in <paramref name="buffer"/> if it fits, else where it
+        /// is mapped; <paramref name="shift"/> turns a pointer into it back into its address
+        /// (for pc-relative fields).</summary>
+        private static byte* Load(ulong address, uint length, byte* buffer, int capacity, out long shift)
         {
-            uint length = *(uint*)fde;
+            if (length > (uint)(capacity - 4))
+            {
+                shift = 0;
+                return (byte*)address;
+            }
+            ObjectFiles.Read(address, buffer, (int)length + 4);
+            shift = (long)address - (long)buffer;
+            return buffer;
+        }
+
+        /// <summary>Runs the CIE's and then the FDE's instructions up to pc into row.</summary>
+        private static bool RunToAddress(ulong fdeAddress, ulong pc, Row* row)
+        {
+            uint length;
+            ObjectFiles.Read(fdeAddress, &length, 4);
             if (length == 0 || length == 0xffffffff) return false;      // a terminator, or a 64-bit entry
-            byte* fdeEnd = fde + 4 + length;
-            byte* cie = fde + 4 - *(uint*)(fde + 4);                     // the CIE pointer counts back from its own field
-            if (!ReadCommon(cie, out Common common)) return false;
+            fixed (byte* buffer = s_entryBytes.Bytes)
+            {
+                byte* fde = Load(fdeAddress, length, buffer, EntryCapacity, out long shift);
+                byte* fdeEnd = fde + 4 + length;
+                ulong cie = fdeAddress + 4 - *(uint*)(fde + 4);           // the CIE pointer counts back from its own field
+                if (!ReadCommon(cie, out Common common)) return false;
 
-            byte* p = fde + 8;
-            if (!ReadEncoded(ref p, common.FdeEncoding, null, out ulong start)) return false;
-            // The range has the start's format but is a plain number (not applied to anything).
-            if (!ReadEncoded(ref p, (byte)(common.FdeEncoding & FormatMask), null, out ulong range)) return false;
-            if (pc < start || pc - start >= range) return false;
-            if (common.HasAugmentationData) p += ReadUleb(ref p);       // the LSDA pointer: not needed
+                byte* p = fde + 8;
+                if (!ReadEncoded(ref p, common.FdeEncoding, 0, shift, out ulong start)) return false;
+                // The range has the start's format but is a plain number (not applied to anything).
+                if (!ReadEncoded(ref p, (byte)(common.FdeEncoding & FormatMask), 0, shift, out ulong range)) return false;
+                if (pc < start || pc - start >= range) return false;
+                if (common.HasAugmentationData) p += ReadUleb(ref p);   // the LSDA pointer: not needed
 
-            // The CIE's instructions give the rules at the function's start; they are also
-            // what DW_CFA_restore goes back to.
-            Row* initial;
-            fixed (Row* i = &s_initial) initial = i;
-            Clear(initial);
-            if (!Run(common.Instructions, common.End, &common, 0xFFFFFFFFFFFFFFFF, 0, initial, initial)) return false;
-            Copy(row, initial);
-            return Run(p, fdeEnd, &common, pc, start, row, initial);
+                // The CIE's instructions give the rules at the function's start; they are also
+                // what DW_CFA_restore goes back to.
+                Row* initial;
+                fixed (Row* i = &s_initial) initial = i;
+                Clear(initial);
+                if (!Run(common.Instructions, common.End, &common, common.Shift, 0xFFFFFFFFFFFFFFFF, 0, initial, initial)) return false;
+                Copy(row, initial);
+                return Run(p, fdeEnd, &common, shift, pc, start, row, initial);
+            }
         }
 
         /// <summary>What an FDE takes from its CIE.</summary>
@@ -193,13 +257,18 @@ namespace Konfiscator.Native.Sampling
             public byte FdeEncoding;
             public bool HasAugmentationData;
             public byte* Instructions, End;
+            public long Shift;                  // Instructions' address minus the pointer (Load)
         }
 
-        private static bool ReadCommon(byte* cie, out Common common)
+        private static bool ReadCommon(ulong address, out Common common)
         {
             common = default;
-            uint length = *(uint*)cie;
-            if (length == 0 || length == 0xffffffff || *(uint*)(cie + 4) != 0) return false;
+            uint length;
+            ObjectFiles.Read(address, &length, 4);
+            if (length == 0 || length == 0xffffffff) return false;
+            byte* cie;
+            fixed (byte* buffer = s_commonBytes.Bytes) cie = Load(address, length, buffer, CommonCapacity, out common.Shift);
+            if (*(uint*)(cie + 4) != 0) return false;
             common.End = cie + 4 + length;
             byte* p = cie + 8;
             byte version = *p++;
@@ -224,7 +293,7 @@ namespace Konfiscator.Native.Sampling
                     else if (*a == (byte)'P')
                     {
                         byte encoding = *p++;                           // the personality routine: skipped
-                        if (!ReadEncoded(ref p, (byte)(encoding & ~Indirect), null, out _)) return false;
+                        if (!ReadEncoded(ref p, (byte)(encoding & ~Indirect), 0, common.Shift, out _)) return false;
                     }
                     else if (*a != (byte)'S' && *a != (byte)'B') return false;
                 }
@@ -277,7 +346,7 @@ namespace Konfiscator.Native.Sampling
 
         /// <summary>Runs instructions [p, end) into row, starting at code address loc, until
         /// the address passes pc. False on an instruction this reader does not know.</summary>
-        private static bool Run(byte* p, byte* end, Common* common, ulong pc, ulong loc, Row* row, Row* initial)
+        private static bool Run(byte* p, byte* end, Common* common, long shift, ulong pc, ulong loc, Row* row, Row* initial)
         {
             int remembered = 0;
             while (p < end)
@@ -294,7 +363,7 @@ namespace Konfiscator.Native.Sampling
                     {
                         case Nop: continue;
                         case SetLoc:
-                            if (!ReadEncoded(ref p, common->FdeEncoding, null, out ulong to)) return false;
+                            if (!ReadEncoded(ref p, common->FdeEncoding, 0, shift, out ulong to)) return false;
                             if (to > pc) return true;
                             loc = to;
                             continue;
@@ -400,9 +469,10 @@ namespace Konfiscator.Native.Sampling
         }
 
         /// <summary>A pointer in <paramref name="encoding"/> at p (moved past it). Relative to
-        /// the field's own address (pcrel) or to <paramref name="dataBase"/> (datarel: the
-        /// header); false for an encoding this reader does not know.</summary>
-        private static bool ReadEncoded(ref byte* p, byte encoding, byte* dataBase, out ulong value)
+        /// the field's own address, p + <paramref name="shift"/> (pcrel: p may point into a
+        /// copy), or to <paramref name="dataBase"/> (datarel: the header; 0 for none); false
+        /// for an encoding this reader does not know.</summary>
+        private static bool ReadEncoded(ref byte* p, byte encoding, ulong dataBase, long shift, out ulong value)
         {
             value = 0;
             if (encoding == EncodingOmitted) return true;
@@ -423,10 +493,10 @@ namespace Konfiscator.Native.Sampling
             switch (encoding & ApplyMask)
             {
                 case 0: break;
-                case PcRelative: value += (ulong)field; break;
+                case PcRelative: value += (ulong)((long)field + shift); break;
                 case DataRelative:
-                    if (dataBase == null) return false;
-                    value += (ulong)dataBase;
+                    if (dataBase == 0) return false;
+                    value += dataBase;
                     break;
                 default: return false;
             }

@@ -101,6 +101,9 @@ namespace Konfiscator.Native.Sampling
             {
                 // 64-byte aligned for the floating-point state getcontext saves too.
                 byte* aligned = (byte*)(((nuint)context + 63) & ~(nuint)63);
+                // The walk may open an object's file (ObjectFiles.cs): a failed open must not
+                // change the errno the program sees after its malloc.
+                int savedErrno = Libc.Errno;
                 if (getcontext(aligned) == 0)
                 {
                     // The registers as they are here, after getcontext returned: the return
@@ -108,6 +111,8 @@ namespace Konfiscator.Native.Sampling
                     LoadContext(registers, (ulong*)(aligned + GeneralRegistersAt));
                     walked = WalkFrom(registers, caller, row, trace);
                 }
+                CallFrames.EndWalk();
+                Libc.SetErrno(savedErrno);
             }
             fixed (int* l = &s_lock) FutexLock.Release(l);
             return walked;

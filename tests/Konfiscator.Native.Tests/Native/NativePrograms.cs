@@ -41,6 +41,12 @@ internal sealed class NativePrograms
     public string UnwindCompareOptimized => Path.Combine(Directory, "unwind_compare_O2");
     public string UnwindCompareUnoptimized => Path.Combine(Directory, "unwind_compare_O0");
 
+    /// <summary>Where the walk reads the tables from (the objects' files), and two builds of a
+    /// small library whose file it replaces while it is loaded.</summary>
+    public string UnwindFiles => Path.Combine(Directory, "unwind_files");
+    public string UnwindPluginA => Path.Combine(Directory, "libunwind-plugin-a.so");
+    public string UnwindPluginB => Path.Combine(Directory, "libunwind-plugin-b.so");
+
     /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
     public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
 
@@ -73,6 +79,9 @@ internal sealed class NativePrograms
             ("bin_growth", $"-O2 {Warnings} bin_growth.c -ldl"),
             ("unwind_compare_O2", $"-O2 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_compare_O0", $"-O0 {Warnings} -pthread unwind_compare.c -ldl"),
+            ("unwind_files", $"-O2 {Warnings} -pthread unwind_files.c -ldl"),
+            ("libunwind-plugin-a.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=1 unwind_plugin.c"),
+            ("libunwind-plugin-b.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=2 unwind_plugin.c"),
             ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.

@@ -26,4 +26,30 @@ public sealed class UnwinderTests
         // The deep recursion is walked to the walk's limit, not stopped early.
         Assert.Contains("deep: 64 frames agree", output);
     }
+
+    /// <summary>tests/native/unwind_files.c: walks through libc and the program read their tables
+    /// from the files (Sampling/ObjectFiles.cs), so the mappings that hold the tables stay as
+    /// resident as they were, and repeated walks take rows from the cache; a library whose file
+    /// was replaced on disk after it was loaded is read through its mapping, and the walk through
+    /// it still agrees with backtrace().</summary>
+    [Fact]
+    public void TheWalk_ReadsTablesFromTheFiles_AndTheMappingOfAReplacedFile()
+    {
+        string directory = Directory.CreateTempSubdirectory("konfiscator-unwind-files-").FullName;
+        try
+        {
+            var programs = NativePrograms.Instance;
+            var run = Preload.Run(programs.UnwindFiles, [programs.UnwindPluginA, programs.UnwindPluginB, directory]);
+            run.Result.AssertSucceeded();
+            run.AssertRan("unwind_files");
+            string output = run.Result.StdoutText;
+            Assert.Contains("plugin as loaded: walk agrees with backtrace", output);
+            Assert.Contains("plugin replaced on disk: walk agrees with backtrace", output);
+            Assert.EndsWith("ok\n", output);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }
