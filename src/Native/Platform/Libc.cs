@@ -26,7 +26,7 @@ namespace Konfiscator.Native.Platform
                          O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
 
         public const long SYS_futex = 202, SYS_gettid = 186, SYS_getdents64 = 217, SYS_sched_getaffinity = 204,
-                          SYS_pread64 = 17, SYS_openat = 257, SYS_close = 3, SYS_prctl = 157;
+                          SYS_pread64 = 17, SYS_openat = 257, SYS_close = 3, SYS_prctl = 157, SYS_fstat = 5;
         public const int AT_FDCWD = -100;
         public const int FUTEX_WAIT_PRIVATE = 128, FUTEX_WAKE_PRIVATE = 129;
 

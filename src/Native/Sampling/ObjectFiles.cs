@@ -74,9 +74,33 @@ namespace Konfiscator.Native.Sampling
         /// <summary>Closes the file in use, if any (the end of a walk).</summary>
         public static void Close()
         {
-            if (s_fd >= 0) Libc.syscall(Libc.SYS_close, (void*)s_fd, 0, 0, null, null, 0);
+            // Only if the number still names the file opened: a thread of the program that
+            // closed it (closefrom) may have opened something else under it since.
+            if (s_fd >= 0 && SameFile(s_fd)) Libc.syscall(Libc.SYS_close, (void*)s_fd, 0, 0, null, null, 0);
             s_fd = -1;
             s_header = 0;
+        }
+
+        private static ulong s_device, s_inode;
+        private static Libc.Stat s_stat;
+
+        /// <summary>Whether <paramref name="fd"/> is the file whose identity Remember kept.</summary>
+        private static bool SameFile(int fd)
+        {
+            fixed (Libc.Stat* st = &s_stat)
+                return Libc.syscall(Libc.SYS_fstat, (void*)fd, (long)st, 0, null, null, 0) == 0
+                    && st->Device == s_device && st->Inode == s_inode;
+        }
+
+        private static bool Remember(int fd)
+        {
+            fixed (Libc.Stat* st = &s_stat)
+            {
+                if (Libc.syscall(Libc.SYS_fstat, (void*)fd, (long)st, 0, null, null, 0) != 0) return false;
+                s_device = st->Device;
+                s_inode = st->Inode;
+                return true;
+            }
         }
 
         /// <summary><paramref name="bytes"/> bytes of the object in use at run-time address
@@ -185,7 +209,9 @@ namespace Konfiscator.Native.Sampling
                     return -1;
                 }
             }
-            return fd;
+            if (Remember(fd)) return fd;
+            Libc.syscall(Libc.SYS_close, (void*)fd, 0, 0, null, null, 0);
+            return -1;
         }
 
         private static int Open(byte* path) =>
