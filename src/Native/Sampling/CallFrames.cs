@@ -97,7 +97,11 @@ namespace Konfiscator.Native.Sampling
         }
 
         /// <summary>The end of a walk: the object file in use, if any, is closed.</summary>
-        public static void EndWalk() => ObjectFiles.Close();
+        public static void EndWalk()
+        {
+            ObjectFiles.Close();
+            s_tableHeader = 0;
+        }
 
         // ---- the object and its header ----
 
@@ -158,33 +162,76 @@ namespace Konfiscator.Native.Sampling
         /// <summary>The address of the FDE whose range holds pc, by bisection of the header's
         /// table; 0 when there is none or the header is not the usual one (version 1, a table
         /// of 4-byte offsets from the header: what every linker writes). Every read goes
-        /// through ObjectFiles: a probe is 4 bytes.</summary>
+        /// through ObjectFiles (from the file, each is a system call): a probe reads 4 bytes
+        /// until the part of the table left fits the entry buffer, which is then read whole.</summary>
         private static ulong FindEntry(ulong header, ulong pc)
         {
+            if (!TableOf(header, out ulong table, out ulong count)) return 0;
+            ulong low = 0, high = count;            // the answer is in [low, high)
+            int first;
+            while (high - low > 1)
+            {
+                if ((high - low) * 8 <= EntryCapacity)
+                {
+                    fixed (byte* window = s_entryBytes.Bytes)
+                    {
+                        int* pairs = (int*)window;
+                        ObjectFiles.Read(table + 8 * low, window, (int)((high - low) * 8));
+                        ulong l = 0, h = high - low;
+                        while (h - l > 1)
+                        {
+                            ulong m = (l + h) / 2;
+                            if (header + (ulong)(long)pairs[2 * m] <= pc) l = m; else h = m;
+                        }
+                        if (header + (ulong)(long)pairs[2 * l] > pc) return 0;
+                        return header + (ulong)(long)pairs[2 * l + 1];
+                    }
+                }
+                ulong middle = (low + high) / 2;
+                ObjectFiles.Read(table + 8 * middle, &first, 4);
+                if (header + (ulong)(long)first <= pc) low = middle; else high = middle;
+            }
+            // A table of one entry.
             fixed (byte* h = s_headerBytes.Bytes)
             {
-                // Version, three encodings, then the .eh_frame pointer and the count (at most
-                // 8 bytes each in the encodings accepted here).
-                ObjectFiles.Read(header, h, HeaderBytes);
-                if (h[0] != 1 || h[3] != (DataRelative | Sdata4)) return 0;
-                byte* p = h + 4;
-                long shift = (long)header - (long)h;
-                if (!ReadEncoded(ref p, h[1], header, shift, out _)) return 0;       // the .eh_frame pointer
-                if (!ReadEncoded(ref p, h[2], header, shift, out ulong count) || count == 0) return 0;
-                ulong table = header + (ulong)(p - h);  // pairs: first address, entry; both from the header
-                ulong low = 0, high = count;            // the answer is in [low, high)
-                int first;
-                while (high - low > 1)
-                {
-                    ulong middle = (low + high) / 2;
-                    ObjectFiles.Read(table + 8 * middle, &first, 4);
-                    if (header + (ulong)(long)first <= pc) low = middle; else high = middle;
-                }
                 int* pair = (int*)h;
                 ObjectFiles.Read(table + 8 * low, pair, 8);
                 if (header + (ulong)(long)pair[0] > pc) return 0;
                 return header + (ulong)(long)pair[1];
             }
+        }
+
+        // The table of the object whose header was read last (one walk often looks up
+        // several addresses of one object in a row); forgotten at the end of each walk.
+        private static ulong s_tableHeader, s_table, s_tableCount;
+
+        /// <summary>Where the header's table of (first address, entry) pairs starts, and its
+        /// length; false when the header is not the usual one.</summary>
+        private static bool TableOf(ulong header, out ulong table, out ulong count)
+        {
+            if (header == s_tableHeader)
+            {
+                table = s_table;
+                count = s_tableCount;
+                return true;
+            }
+            table = count = 0;
+            fixed (byte* h = s_headerBytes.Bytes)
+            {
+                // Version, three encodings, then the .eh_frame pointer and the count (at most
+                // 8 bytes each in the encodings accepted here).
+                ObjectFiles.Read(header, h, HeaderBytes);
+                if (h[0] != 1 || h[3] != (DataRelative | Sdata4)) return false;
+                byte* p = h + 4;
+                long shift = (long)header - (long)h;
+                if (!ReadEncoded(ref p, h[1], header, shift, out _)) return false;       // the .eh_frame pointer
+                if (!ReadEncoded(ref p, h[2], header, shift, out count) || count == 0) return false;
+                table = header + (ulong)(p - h);
+            }
+            s_tableHeader = header;
+            s_table = table;
+            s_tableCount = count;
+            return true;
         }
 
         // ---- one entry ----
@@ -201,31 +248,47 @@ namespace Konfiscator.Native.Sampling
         private static CommonBuffer s_commonBytes;
 #pragma warning restore CS0169, CS0649
 
-        /// <summary>The entry of <paramref name="length"/> bytes (after its length field) at
-        /// <paramref name="address"/>, in <paramref name="buffer"/> if it fits, else where it
-        /// is mapped; <paramref name="shift"/> turns a pointer into it back into its address
-        /// (for pc-relative fields).</summary>
-        private static byte* Load(ulong address, uint length, byte* buffer, int capacity, out long shift)
+        // From a file, one read of this many bytes usually holds a whole entry, its length
+        // field included; through a mapping the length is read first (a read past the entry
+        // could run off the mapping).
+        private const int EntryGuess = 256, CommonGuess = 64;
+
+        /// <summary>The entry (FDE or CIE) at <paramref name="address"/>: in <paramref
+        /// name="buffer"/> if it fits, else where it is mapped; null for a terminator or a
+        /// 64-bit entry. <paramref name="length"/> is its length field (the bytes after it),
+        /// <paramref name="shift"/> turns a pointer into it back into its address (for
+        /// pc-relative fields).</summary>
+        private static byte* Load(ulong address, byte* buffer, int capacity, int guess, out uint length, out long shift)
         {
+            shift = (long)address - (long)buffer;
+            if (ObjectFiles.TryReadFile(address, buffer, guess))
+            {
+                length = *(uint*)buffer;
+                if (length <= (uint)(guess - 4)) return length == 0 ? null : buffer;
+            }
+            else
+            {
+                uint l;
+                ObjectFiles.Read(address, &l, 4);
+                length = l;
+            }
+            if (length == 0 || length == 0xffffffff) return null;
             if (length > (uint)(capacity - 4))
             {
                 shift = 0;
                 return (byte*)address;
             }
             ObjectFiles.Read(address, buffer, (int)length + 4);
-            shift = (long)address - (long)buffer;
             return buffer;
         }
 
         /// <summary>Runs the CIE's and then the FDE's instructions up to pc into row.</summary>
         private static bool RunToAddress(ulong fdeAddress, ulong pc, Row* row)
         {
-            uint length;
-            ObjectFiles.Read(fdeAddress, &length, 4);
-            if (length == 0 || length == 0xffffffff) return false;      // a terminator, or a 64-bit entry
             fixed (byte* buffer = s_entryBytes.Bytes)
             {
-                byte* fde = Load(fdeAddress, length, buffer, EntryCapacity, out long shift);
+                byte* fde = Load(fdeAddress, buffer, EntryCapacity, EntryGuess, out uint length, out long shift);
+                if (fde == null) return false;                           // a terminator, or a 64-bit entry
                 byte* fdeEnd = fde + 4 + length;
                 ulong cie = fdeAddress + 4 - *(uint*)(fde + 4);           // the CIE pointer counts back from its own field
                 if (!ReadCommon(cie, out Common common)) return false;
@@ -263,12 +326,10 @@ namespace Konfiscator.Native.Sampling
         private static bool ReadCommon(ulong address, out Common common)
         {
             common = default;
-            uint length;
-            ObjectFiles.Read(address, &length, 4);
-            if (length == 0 || length == 0xffffffff) return false;
             byte* cie;
-            fixed (byte* buffer = s_commonBytes.Bytes) cie = Load(address, length, buffer, CommonCapacity, out common.Shift);
-            if (*(uint*)(cie + 4) != 0) return false;
+            uint length;
+            fixed (byte* buffer = s_commonBytes.Bytes) cie = Load(address, buffer, CommonCapacity, CommonGuess, out length, out common.Shift);
+            if (cie == null || *(uint*)(cie + 4) != 0) return false;
             common.End = cie + 4 + length;
             byte* p = cie + 8;
             byte version = *p++;

@@ -59,6 +59,9 @@ namespace Konfiscator.Native.Sampling
         // What the lookups read from (Debug's konfiscator_debug_unwind_reads, for tests).
         public static ulong FileReads, MappingReads;
 
+        /// <summary>Off for the unwinder's first walk at start-up (Unwinder.Initialize).</summary>
+        public static bool ReadFiles;
+
         /// <summary>Reads the tables of the object whose .eh_frame_hdr is at
         /// <paramref name="header"/> from now on: its file when it can be used. <paramref
         /// name="linkMap"/> is the dynamic linker's struct link_map of it (l_addr, l_name
@@ -68,7 +71,7 @@ namespace Konfiscator.Native.Sampling
             if (header == s_header) return;
             Close();
             s_header = header;
-            if (linkMap != null) s_fd = OpenMatching(linkMap, mapStart);
+            if (linkMap != null && ReadFiles) s_fd = OpenMatching(linkMap, mapStart);
         }
 
         /// <summary>Closes the file in use, if any (the end of a walk).</summary>
@@ -123,6 +126,18 @@ namespace Konfiscator.Native.Sampling
 
         private static bool PreadAll(int fd, void* to, int bytes, long offset) =>
             Libc.syscall(Libc.SYS_pread64, (void*)fd, (long)to, bytes, (void*)offset, null, 0) == bytes;
+
+        /// <summary>As Read, from the file only: false (nothing read) when no file is open or
+        /// the range is not all in its loaded parts. For reads that may run past what they
+        /// need (the caller then reads exactly), which through the mapping could run off it.</summary>
+        public static bool TryReadFile(ulong address, void* to, int bytes)
+        {
+            if (s_fd < 0) return false;
+            long offset = FileOffset(address, (ulong)bytes);
+            if (offset < 0 || !PreadAll(s_fd, to, bytes, offset)) return false;
+            FileReads++;
+            return true;
+        }
 
         /// <summary>Where [address, address + bytes) lies in the file: inside one loaded
         /// segment's file part, or -1.</summary>
