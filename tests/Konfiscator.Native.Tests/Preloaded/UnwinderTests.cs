@@ -31,7 +31,7 @@ public sealed class UnwinderTests
     /// from the files (Sampling/ObjectFiles.cs), so the mappings that hold the tables stay as
     /// resident as they were, and repeated walks take rows from the cache; a library whose file
     /// was replaced on disk after it was loaded is read through its mapping, and the walk through
-    /// it still agrees with backtrace().</summary>
+    /// it still agrees with backtrace(); so is the program under a seccomp filter.</summary>
     [Fact]
     public void TheWalk_ReadsTablesFromTheFiles_AndTheMappingOfAReplacedFile()
     {
@@ -45,6 +45,7 @@ public sealed class UnwinderTests
             string output = run.Result.StdoutText;
             Assert.Contains("plugin as loaded: walk agrees with backtrace", output);
             Assert.Contains("plugin replaced on disk: walk agrees with backtrace", output);
+            Assert.Contains("under seccomp: walk agrees with backtrace", output);
             Assert.EndsWith("ok\n", output);
         }
         finally
