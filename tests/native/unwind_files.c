@@ -157,6 +157,11 @@ int main(int argc, char **argv)
     }
     /* backtrace() loads libgcc_s and reads tables through the mappings itself: only after part 1. */
 
+    /* A process started under a seccomp filter (a container's) never reads files: then every
+     * part must find the mappings read instead. */
+    int filtered = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0;
+    if (filtered) printf("started under a seccomp filter: every walk must read the mappings\n");
+
     /* 1. libc and the program: tables from their files, nothing of them faulted in. */
     unsigned long libc_header = header_of("libc.so"), program_header = header_of("");
     resident_kib(libc_header);                 /* smaps' own first reading of libc, before the counts */
@@ -174,8 +179,12 @@ int main(int argc, char **argv)
            program_before, program_after);
     printf("reads: %lu from files, %lu through mappings, %lu rows from the cache\n", after[1] - before[1],
            after[2] - before[2], after[0] - before[0]);
-    if (libc_after != libc_before || program_after != program_before) fail("a walk faulted table pages in");
-    if (after[1] == before[1] || after[2] != before[2]) fail("a table was read through its mapping");
+    if (filtered) {
+        if (after[1] != before[1] || after[2] == before[2]) fail("a file was read under seccomp");
+    } else {
+        if (libc_after != libc_before || program_after != program_before) fail("a walk faulted table pages in");
+        if (after[1] == before[1] || after[2] != before[2]) fail("a table was read through its mapping");
+    }
     if (after[0] == before[0]) fail("no row came from the cache");
 
     /* 2. A library whose file was replaced after it was loaded. */
@@ -194,7 +203,7 @@ int main(int argc, char **argv)
     printf("plugin as loaded: walk %s backtrace; %lu reads from files, %lu through mappings\n",
            agreed ? "agrees with" : "differs from", after[1] - before[1], after[2] - before[2]);
     if (!agreed) fail("the walk through the plugin differs from backtrace()");
-    if (after[2] != before[2]) fail("the plugin's tables were read through its mapping");
+    if (!filtered && after[2] != before[2]) fail("the plugin's tables were read through its mapping");
 
     char replacement[4096];
     snprintf(replacement, sizeof replacement, "%s/libunwind-plugin.so.new", argv[3]);
@@ -213,7 +222,7 @@ int main(int argc, char **argv)
     /* 3. Under a seccomp filter: the mapping, not the file. */
     struct sock_filter allow_all[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
     struct sock_fprog program = {1, allow_all};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+    if (!filtered && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0))
         fail("install a seccomp filter");
     reads(before);
     under_filter();
