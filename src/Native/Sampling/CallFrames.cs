@@ -9,7 +9,9 @@
 // lock, made for unwinders) names the object's .eh_frame_hdr, or, on an older
 // glibc, dl_iterate_phdr walks the loaded objects for it. The header holds a table
 // of (first address, entry) pairs sorted by address, which is searched by
-// bisection. An object without that table is not walked through.
+// bisection. An object without that table is not walked through. The tables are
+// read through ObjectFiles (from the object's file, so that their pages are not
+// faulted into the process), and a row found is kept in RowCache.
 //
 // Every entry (FDE) points back at a common part (CIE) with the rules that hold at
 // a function's first instruction; the entry's own instructions then change the
@@ -238,6 +240,8 @@ namespace Konfiscator.Native.Sampling
 
         // An FDE and its CIE are copied whole into these before they are parsed (they are a
         // few dozen bytes; one larger than its buffer is parsed in place, through the mapping).
+        // The entry buffer also holds the last part of the table a bisection reads (FindEntry),
+        // which is done with it before the entry is read.
         private const int HeaderBytes = 20, EntryCapacity = 4096, CommonCapacity = 512;
         private struct HeaderBuffer { public fixed byte Bytes[HeaderBytes]; }
         private struct EntryBuffer { public fixed byte Bytes[EntryCapacity]; }
