@@ -385,9 +385,18 @@ namespace Konfiscator.Native.Stats
                     int pid = *(int*)(header + StatsLayout.OffPid);
                     ulong start = *(ulong*)(header + StatsLayout.OffStartTime);
                     uint flags = *(uint*)(header + StatsLayout.OffFlags);
+                    bool ours = pid == s_pid && start == s_startTime;
                     if ((flags & StatsLayout.FlagFinal) != 0)
-                        result = Over;
-                    else if (pid == s_pid && start == s_startTime)
+                    {
+                        // An image replaced by exec: over, but while its process runs its name
+                        // stays taken. Freed, a later image of that process would take the
+                        // lowest free name below the image it replaces, and readers, which
+                        // take the highest generation for the process's current image, would
+                        // show the replaced one (a program started through shell scripts
+                        // that exec, such as pyenv's shims, showed as "bash").
+                        result = ours || (ProcFs.IsAlive(pid) && ProcFs.StartTime(pid) == start) ? Live : Over;
+                    }
+                    else if (ours)
                     {
                         // An earlier image of this process (before exec): it is over now.
                         if (markOursFinal)
