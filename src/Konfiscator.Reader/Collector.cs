@@ -151,7 +151,8 @@ public sealed class Collector
                 var key = stats.Key;
                 if (_folded.ContainsKey(key))
                 {
-                    Remove(segment.Stats.FileName, segment.Identity); // an earlier removal failed; try again
+                    // Kept while its process ran (below), or an earlier removal failed: try again.
+                    RemoveUnlessRunning(stats, segment.Identity);
                     continue;
                 }
                 if (segment.Live)
@@ -167,7 +168,7 @@ public sealed class Collector
                 newlyFolded.Add(final);
                 _folded[key] = stats.FileName;
                 _options.OnFold?.Invoke(final, Path.Combine(Directory, stats.FileName));
-                Remove(stats.FileName, again.Ok ? again.Identity : segment.Identity);
+                RemoveUnlessRunning(stats, again.Ok ? again.Identity : segment.Identity);
             }
 
             // Live last time, and now neither live nor over: its file vanished or became
@@ -206,6 +207,16 @@ public sealed class Collector
         if (!_groups.TryGetValue(command, out var group))
             _groups[command] = group = new GroupState();
         return group;
+    }
+
+    /// <summary>Removes the file of an image that is over, unless its process still runs (an
+    /// image replaced by exec): its name must stay taken until the process ends, or the process's
+    /// next image would take that lower name and pass for an older image (docs/metrics.md,
+    /// "Incarnations"). Its figures are folded once all the same (it stays in _folded).</summary>
+    private void RemoveUnlessRunning(ProcessStats stats, FileIdentity identity)
+    {
+        if (_options.Probe.IsRunning(stats.Pid, stats.StartTime)) return;
+        Remove(stats.FileName, identity);
     }
 
     private void Remove(string name, FileIdentity identity)

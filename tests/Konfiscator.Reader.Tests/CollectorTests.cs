@@ -95,13 +95,26 @@ public class CollectorTests
         SegmentBuilder.For(q, "a").Thread(0, StatsLayout.MallocCalls, 1).WriteTo(dir.Path);
         SegmentBuilder.For(q, "b").Apply(b => b.Generation = 1).Thread(0, StatsLayout.MallocCalls, 2).WriteTo(dir.Path);
 
-        var s = new Collector(dir.Path).Collect();
+        var collector = new Collector(dir.Path);
+        var s = collector.Collect();
         Assert.Equal((0, 1UL, 4UL), Summary(s.Group("sh")!));
         Assert.Equal((1, 0UL, 9UL), Summary(s.Group("sleep")!));
         Assert.Equal((0, 1UL, 1UL), Summary(s.Group("a")!));
         Assert.Equal((1, 0UL, 2UL), Summary(s.Group("b")!));
+        // Folded, but their files stay while their processes run: the names must stay taken, or
+        // the next image of each would take image 0's name and pass for the older image.
         Assert.Equal(
-            new[] { SegmentFileName.Format(p.Pid, 1), SegmentFileName.Format(q.Pid, 1) }.Order(StringComparer.Ordinal),
+            new[] { SegmentFileName.Format(p.Pid, 0), SegmentFileName.Format(p.Pid, 1), SegmentFileName.Format(q.Pid, 0), SegmentFileName.Format(q.Pid, 1) }
+                .Order(StringComparer.Ordinal),
+            dir.Names());
+        // Collected again, the folded images are not counted twice; once a process ends, its files go.
+        Assert.Equal((0, 1UL, 4UL), Summary(collector.Collect().Group("sh")!));
+        p.End();
+        s = collector.Collect();
+        Assert.Equal((0, 1UL, 4UL), Summary(s.Group("sh")!));
+        Assert.Equal((0, 1UL, 9UL), Summary(s.Group("sleep")!));
+        Assert.Equal(
+            new[] { SegmentFileName.Format(q.Pid, 0), SegmentFileName.Format(q.Pid, 1) }.Order(StringComparer.Ordinal),
             dir.Names());
 
         static (int, ulong, ulong) Summary(GroupFigures g) => (g.Live, g.Exited, g[StatsLayout.MallocCalls]);

@@ -14,6 +14,7 @@ public class CleanCommandTests
     private static string[] Populate(TempDir dir, Sleeper live, Sleeper ended)
     {
         // The live process exec'd once: its first image is final, its second (generation 1) runs.
+        // The first image's file stays while the process runs (its name must stay taken).
         var running = SegmentBuilder.For(live, "alive").Requests(0, StatsLayout.MallocCalls, 24, 1);
         running.Generation = 1;
         running.WriteTo(dir.Path);
@@ -28,7 +29,7 @@ public class CleanCommandTests
         File.CreateSymbolicLink(dir.File("777777.kstats"), "/etc/passwd");
         File.WriteAllText(dir.File(SegmentFileName.ExporterPidFile), $"{ended.Pid} {ended.StartTime}\n"); // stale claim
         Directory.CreateDirectory(dir.File("a-subdirectory"));
-        return [over.FileName, replaced.FileName, "junk.txt", "999999.kstats", "777777.kstats", SegmentFileName.ExporterPidFile];
+        return [over.FileName, "junk.txt", "999999.kstats", "777777.kstats", SegmentFileName.ExporterPidFile];
     }
 
     [Fact]
@@ -45,7 +46,7 @@ public class CleanCommandTests
         Assert.True(code == 0, stderr);
         foreach (string name in doomed)
             Assert.Contains($"would remove {name}: ", stdout);
-        Assert.True(stdout.Contains("would remove 6 files (2 of ended processes, 4 other)", StringComparison.Ordinal), stdout);
+        Assert.True(stdout.Contains("would remove 5 files (1 of ended processes, 4 other)", StringComparison.Ordinal), stdout);
         Assert.Equal(before, Directory.EnumerateFileSystemEntries(dir.Path).Order().ToList());
     }
 
@@ -60,13 +61,17 @@ public class CleanCommandTests
 
         var (code, stdout, stderr) = await ToolProcess.RunAsync(["clean", "--stats-dir", dir.Path]);
         Assert.True(code == 0, stderr);
-        Assert.True(stdout.Contains("removed 6 files (2 of ended processes, 4 other)", StringComparison.Ordinal), stdout);
+        Assert.True(stdout.Contains("removed 5 files (1 of ended processes, 4 other)", StringComparison.Ordinal), stdout);
         foreach (string name in doomed)
             Assert.False(File.Exists(dir.File(name)) || new FileInfo(dir.File(name)).LinkTarget is not null, $"{name} is still there");
         Assert.True(File.Exists(dir.File(SegmentFileName.Format(live.Pid, 1))), "the live segment was removed");
+        Assert.True(File.Exists(dir.File(SegmentFileName.Format(live.Pid, 0))), "the image the live process exec'd from was removed while the process runs");
         Assert.True(Directory.Exists(dir.File("a-subdirectory")));
         Assert.True(File.Exists("/etc/passwd"));
-        Assert.Single(DirectoryScan.Run(dir.Path).Segments); // what is left still reads
+        // What is left still reads: the live image, and the one it replaced (over).
+        var left = DirectoryScan.Run(dir.Path).Segments;
+        Assert.Equal(2, left.Count);
+        Assert.Single(left, s => s.Live);
     }
 
     [Fact]
