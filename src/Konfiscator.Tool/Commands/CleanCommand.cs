@@ -16,7 +16,7 @@ internal static class CleanCommand
         var statsDir = SharedOptions.StatsDir();
         var clean = new Command("clean",
             "Remove segments of processes that have ended and files that are not segments from the stats directory " +
-            "(live segments, segments of images a running process replaced by exec, subdirectories and a running exporter's files stay; " +
+            "(live segments, those a still running process left behind when it exec'd, subdirectories and a running exporter's files stay; " +
             "an exporter's ended segments are left to it)")
         {
             dryRun, statsDir,
