@@ -152,7 +152,7 @@ public sealed class Collector
                 if (_folded.ContainsKey(key))
                 {
                     // Kept while its process ran (below), or an earlier removal failed: try again.
-                    RemoveUnlessRunning(stats, segment.Identity);
+                    RemoveUnlessRunning(segment, segment.Identity);
                     continue;
                 }
                 if (segment.Live)
@@ -168,7 +168,7 @@ public sealed class Collector
                 newlyFolded.Add(final);
                 _folded[key] = stats.FileName;
                 _options.OnFold?.Invoke(final, Path.Combine(Directory, stats.FileName));
-                RemoveUnlessRunning(stats, again.Ok ? again.Identity : segment.Identity);
+                RemoveUnlessRunning(segment, again.Ok ? again.Identity : segment.Identity);
             }
 
             // Live last time, and now neither live nor over: its file vanished or became
@@ -213,10 +213,10 @@ public sealed class Collector
     /// image replaced by exec): its name must stay taken until the process ends, or the process's
     /// next image would take that lower name and pass for an older image (docs/metrics.md,
     /// "Incarnations"). Its figures are folded once all the same (it stays in _folded).</summary>
-    private void RemoveUnlessRunning(ProcessStats stats, FileIdentity identity)
+    private void RemoveUnlessRunning(ScannedSegment segment, FileIdentity identity)
     {
-        if (_options.Probe.IsRunning(stats.Pid, stats.StartTime)) return;
-        Remove(stats.FileName, identity);
+        if (segment.ProcessRunning) return;
+        Remove(segment.Stats.FileName, identity);
     }
 
     private void Remove(string name, FileIdentity identity)

@@ -67,7 +67,7 @@ public static class DirectoryCleaner
             if (exporterAlive) { leftToExporter++; continue; }
             // An image replaced by exec keeps its name while its process runs (docs/metrics.md,
             // "Incarnations"): the process's next image must not take it.
-            if (probe.IsRunning(segment.Stats.Pid, segment.Stats.StartTime)) { kept++; continue; }
+            if (segment.ProcessRunning) { kept++; continue; }
             string why = segment.Stats.IsFinal ? "an image replaced by exec" : "its process has ended";
             plan.Add((new CleanEntry(segment.Identity.Name, $"segment of pid {segment.Stats.Pid.ToString(CultureInfo.InvariantCulture)}: {why}", true), segment.Identity.Inode));
         }

@@ -1,7 +1,9 @@
 namespace Konfiscator.Reader;
 
-/// <summary>A segment found in the directory, with what is known about its process.</summary>
-public sealed record ScannedSegment(ProcessStats Stats, FileIdentity Identity, bool Over)
+/// <summary>A segment found in the directory, with what is known about its process.
+/// <paramref name="ProcessRunning"/>: a process with its pid and start time runs (this image may
+/// still be over: replaced by exec).</summary>
+public sealed record ScannedSegment(ProcessStats Stats, FileIdentity Identity, bool Over, bool ProcessRunning)
 {
     public bool Live => !Over;
 }
@@ -99,14 +101,10 @@ public sealed class DirectoryScan
         foreach (var (s, identity) in read)
         {
             var id = (s.Pid, s.StartTime);
-            bool over = s.IsFinal || s.Generation < newest[id];
-            if (!over)
-            {
-                if (!running.TryGetValue(id, out bool alive))
-                    running[id] = alive = probe.IsRunning(s.Pid, s.StartTime);
-                over = !alive;
-            }
-            segments.Add(new ScannedSegment(s, identity, over));
+            if (!running.TryGetValue(id, out bool alive))
+                running[id] = alive = probe.IsRunning(s.Pid, s.StartTime);
+            bool over = s.IsFinal || s.Generation < newest[id] || !alive;
+            segments.Add(new ScannedSegment(s, identity, over, alive));
         }
         return new DirectoryScan { Segments = segments, BadFiles = bad, Names = names.ToHashSet(StringComparer.Ordinal) };
     }

@@ -88,21 +88,19 @@ namespace Konfiscator.Native.Sampling
         private static Libc.Stat s_stat;
 
         /// <summary>Whether <paramref name="fd"/> is the file whose identity Remember kept.</summary>
-        private static bool SameFile(int fd)
-        {
-            fixed (Libc.Stat* st = &s_stat)
-                return Libc.syscall(Libc.SYS_fstat, (void*)fd, (long)st, 0, null, null, 0) == 0
-                    && st->Device == s_device && st->Inode == s_inode;
-        }
+        private static bool SameFile(int fd) => Identify(fd, out ulong device, out ulong inode) && device == s_device && inode == s_inode;
 
-        private static bool Remember(int fd)
+        private static bool Remember(int fd) => Identify(fd, out s_device, out s_inode);
+
+        /// <summary>The device and inode of the file open as <paramref name="fd"/> (fstat).</summary>
+        private static bool Identify(int fd, out ulong device, out ulong inode)
         {
             fixed (Libc.Stat* st = &s_stat)
             {
-                if (Libc.syscall(Libc.SYS_fstat, (void*)fd, (long)st, 0, null, null, 0) != 0) return false;
-                s_device = st->Device;
-                s_inode = st->Inode;
-                return true;
+                bool ok = Libc.syscall(Libc.SYS_fstat, (void*)fd, (long)st, 0, null, null, 0) == 0;
+                device = ok ? st->Device : 0;
+                inode = ok ? st->Inode : 0;
+                return ok;
             }
         }
 
@@ -111,15 +109,7 @@ namespace Konfiscator.Native.Sampling
         /// open and holds them, else through the mapping.</summary>
         public static void Read(ulong address, void* to, int bytes)
         {
-            if (s_fd >= 0)
-            {
-                long offset = FileOffset(address, (ulong)bytes);
-                if (offset >= 0 && PreadAll(s_fd, to, bytes, offset))
-                {
-                    FileReads++;
-                    return;
-                }
-            }
+            if (TryReadFile(address, to, bytes)) return;
             MappingReads++;
             Libc.memcpy(to, (void*)address, (nuint)bytes);
         }

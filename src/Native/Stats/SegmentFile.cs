@@ -385,31 +385,26 @@ namespace Konfiscator.Native.Stats
                     int pid = *(int*)(header + StatsLayout.OffPid);
                     ulong start = *(ulong*)(header + StatsLayout.OffStartTime);
                     uint flags = *(uint*)(header + StatsLayout.OffFlags);
-                    bool ours = pid == s_pid && start == s_startTime;
-                    if ((flags & StatsLayout.FlagFinal) != 0)
-                    {
-                        // An image replaced by exec: over, but while its process runs its name
-                        // stays taken. Freed, a later image of that process would take the
-                        // lowest free name below the image it replaces, and readers, which
-                        // take the highest generation for the process's current image, would
-                        // show the replaced one (a program started through shell scripts
-                        // that exec, such as pyenv's shims, showed as "bash").
-                        result = ours || (ProcFs.IsAlive(pid) && ProcFs.StartTime(pid) == start) ? Live : Over;
-                    }
-                    else if (ours)
+                    if (pid == s_pid && start == s_startTime)
                     {
                         // An earlier image of this process (before exec): it is over now.
-                        if (markOursFinal)
+                        if (markOursFinal && (flags & StatsLayout.FlagFinal) == 0)
                         {
                             uint final = flags | StatsLayout.FlagFinal;
                             Libc.pwrite(fd, &final, 4, StatsLayout.OffFlags);
                         }
                         result = Live; // its file stays for the exporter to fold in
                     }
-                    else if (!ProcFs.IsAlive(pid) || ProcFs.StartTime(pid) != start)
-                        result = Over;
                     else
-                        result = Live;
+                    {
+                        // Whether or not the image was replaced by exec (marked final), its file
+                        // stays while its process runs: freed, the name would be taken by a later
+                        // image of that process, below the image it replaces, and readers, which
+                        // take the highest generation for a process's current image, would show
+                        // the replaced one (a program started through shell scripts that exec,
+                        // such as pyenv's shims, showed as "bash").
+                        result = ProcFs.IsAlive(pid) && ProcFs.StartTime(pid) == start ? Live : Over;
+                    }
                 }
             }
             Libc.close(fd);
