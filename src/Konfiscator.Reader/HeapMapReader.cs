@@ -16,7 +16,7 @@ public sealed record HeapRegion(ulong Start, ulong Bytes, int FirstCell, int Cel
 public sealed record HeapArenaMap(
     int Arena, ulong Updates, ulong UpdatedMs, int CellShift, IReadOnlyList<HeapRegion> Regions, IReadOnlyList<HeapCell> Cells,
     ulong UsedBytes, ulong FreeBytes, ulong CachedBytes, ulong RegionBytes, int OmittedRegions, ulong OmittedBytes,
-    IReadOnlyList<uint> FreeHistogram, uint WalkMs)
+    IReadOnlyList<uint> FreeHistogram, uint WalkMicroseconds)
 {
     public ulong CellBytes => 1UL << CellShift;
 }
@@ -130,7 +130,7 @@ public static class HeapMapReader
             regions, cellList, U64(s, HeapMapLayout.OffUsedBytes), U64(s, HeapMapLayout.OffFreeBytes),
             U64(s, HeapMapLayout.OffCachedBytes), U64(s, HeapMapLayout.OffRegionBytes),
             (int)U32(s, HeapMapLayout.OffOmittedRegions), U64(s, HeapMapLayout.OffOmittedBytes), histogram,
-            U32(s, HeapMapLayout.OffWalkMs));
+            U32(s, HeapMapLayout.OffWalkMicroseconds));
     }
 
     private static unsafe bool PRead(int fd, byte[] buffer, long offset)

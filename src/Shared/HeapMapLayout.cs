@@ -55,7 +55,7 @@ namespace Konfiscator.Stats
         public const int OffUpdates = 16;          // u64  how many times the section was rebuilt
         public const int OffUpdatedMs = 24;        // u64  when (CLOCK_MONOTONIC_COARSE, ms)
         public const int OffOmittedRegions = 32;   // u32  regions past MaxRegions, not drawn (their bytes: below)
-        public const int OffWalkMs = 36;           // u32  how long the last rebuild took (ms, coarse)
+        public const int OffWalkMicroseconds = 36; // u32  how long the last rebuild took (µs, CLOCK_MONOTONIC)
         public const int OffOmittedBytes = 40;     // u64
         public const int OffUsedBytes = 48;        // u64  bytes of used blocks (headers, region headers and sentinels included)
         public const int OffFreeBytes = 56;        // u64  bytes of free blocks

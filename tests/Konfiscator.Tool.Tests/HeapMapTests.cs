@@ -88,6 +88,9 @@ public class HeapMapTests
         Assert.Equal(expectedRegions, arena.Regions.Select(r => (r.Start, r.Bytes)).ToList());
         Assert.True(arena.CellShift > HeapMapLayout.MinCellShift, $"cells of 2^{arena.CellShift} bytes");
         Assert.True(arena.Cells.Count <= HeapMapLayout.MaxCells, $"{arena.Cells.Count} cells");
+        // How long the rebuild took, timed exactly: writing more than 1 600 cells takes microseconds
+        // (the coarse clock this was once read from said 0, and rebuilds then came too often).
+        Assert.InRange(arena.WalkMicroseconds, 1u, 10_000_000u);
         // The finest cells that fit: half their size would not.
         ulong finer = expectedRegions.Aggregate(0UL, (n, r) => n + HeapMapLayout.CellsFor(r.Bytes, arena.CellShift - 1));
         Assert.True(finer > HeapMapLayout.MaxCells);
