@@ -80,7 +80,8 @@ static void usage(void)
             "       overwritten-header large-double-free aligned-double-free\n"
             "       foreign-double-free heap-double-free heap-overwritten-header\n"
             "       heap-overwritten-check heap-free-interior-aligned\n"
-            "       held-double-free held-overwritten-header\n");
+            "       held-double-free held-overwritten-header free-reserved\n"
+            "       free-returned-region\n");
     exit(2);
 }
 
@@ -199,6 +200,58 @@ int main(int argc, char **argv)
         announce();
         void *again = malloc(4000);
         printf("malloc returned %p\n", again);
+    } else if (strcmp(mode, "free-reserved") == 0) {
+        /* Above the thread's heap, inside the address space its arena reserved for later
+         * regions: readable there (zeros), so the free fast path reads its header without
+         * the page map (src/Native/Api/Exports.cs); it must still say "invalid pointer". */
+        long (*regions)(unsigned long *, long) =
+            (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
+        if (regions == NULL) {
+            fprintf(stderr, "misuse: konfiscator_debug_regions not found (not under libkonfiscator.so?)\n");
+            return 2;
+        }
+        void *volatile mine = guarded(48); /* the thread's cache and first region */
+        (void)mine;
+        unsigned long pairs[2 * 64];
+        long n = regions(pairs, 64);
+        if (n < 1 || n > 64) {
+            fprintf(stderr, "misuse: %ld regions\n", n);
+            return 2;
+        }
+        unsigned long top = 0;
+        for (long i = 0; i < n; i++)
+            if (pairs[2 * i + 1] > top) top = pairs[2 * i + 1];
+        target = (void *)((top + (256 << 10)) & ~15UL);
+        announce();
+        free(target);
+    } else if (strcmp(mode, "free-returned-region") == 0) {
+        /* A block of a region that went back to its arena's reservation once every block in
+         * it was freed: freed again, its header reads as zeros there (OsMemory.UnmapInto). */
+        long (*regions)(unsigned long *, long) =
+            (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
+        if (regions == NULL) {
+            fprintf(stderr, "misuse: konfiscator_debug_regions not found (not under libkonfiscator.so?)\n");
+            return 2;
+        }
+        enum { COUNT = 96 };
+        static void *blocks[COUNT];
+        for (int i = 0; i < COUNT; i++) /* 96 KiB each: heap blocks (below the mapping threshold), 9 MiB in all */
+            if ((blocks[i] = malloc(96 << 10)) == NULL) { fprintf(stderr, "misuse: malloc failed\n"); return 2; }
+        for (int i = 0; i < COUNT; i++) free(blocks[i]);
+        unsigned long pairs[2 * 64];
+        long n = regions(pairs, 64);
+        if (n < 1 || n > 64) { fprintf(stderr, "misuse: %ld regions\n", n); return 2; }
+        target = NULL;
+        for (int i = COUNT - 1; i >= 0 && target == NULL; i--) {
+            unsigned long a = (unsigned long)blocks[i];
+            int mapped = 0;
+            for (long r = 0; r < n; r++)
+                if (a >= pairs[2 * r] && a < pairs[2 * r + 1]) mapped = 1;
+            if (!mapped) target = blocks[i];
+        }
+        if (target == NULL) { fprintf(stderr, "misuse: no region went back\n"); return 2; }
+        announce();
+        free(target);
     } else if (strcmp(mode, "large-double-free") == 0) {
         target = malloc(1 << 20);
         if (target == NULL) {

@@ -67,6 +67,7 @@ namespace Konfiscator.Native.Api
             Heap.LockArena(a);
             Node* n = Arenas.FindFitNode(a, units);
             Block* b = n != null ? Arenas.TakeNode(a, n, units) : null;
+            ThreadCaches.SeeSpan(tc, a);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             if (b == null) goto general;           // the OS refused a region: the retry is there

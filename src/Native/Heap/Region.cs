@@ -113,6 +113,10 @@ namespace Konfiscator.Native.Heaps
 
         private static nuint SpanBytes(Arena* arena) => (nuint)arena->SpanPages << PageShift;
 
+        /// <summary>The bytes of the arena's reservation, every one of them readable (0 when it
+        /// has none): its regions, and reserved pages that read as zeros (OsMemory.Reserve).</summary>
+        public static nuint ReadableSpanBytes(Arena* arena) => arena->SpanBase != null ? SpanBytes(arena) : 0;
+
         /// <summary>Gives up the part of the arena's reservation above its topmost region
         /// (address space only: it holds no memory, but counts against RLIMIT_AS). Regions
         /// mapped later go wherever the kernel puts them.</summary>
@@ -121,6 +125,9 @@ namespace Konfiscator.Native.Heaps
             byte* span = arena->SpanBase;
             nuint total = SpanBytes(arena);
             if (span == null || arena->SpanUsed >= total) return;
+            // Threads' copies of the reservation first: a free must not read a header in
+            // address space that may belong to someone else's mapping next.
+            ThreadCaches.ShrinkSpans(arena, arena->SpanUsed);
             if (Libc.munmap(span + arena->SpanUsed, total - arena->SpanUsed) == 0)
                 arena->SpanPages = (uint)(arena->SpanUsed >> PageShift);
         }

@@ -34,6 +34,8 @@ namespace Konfiscator.Native.Heaps
             if (tc == null) return null;
             tc->Home = home;
             tc->HomeUsedTag = Blocks.PlainUsedTag(home->Index);
+            tc->SpanLow = null;      // until the thread's first refill or heap call (SeeSpan)
+            tc->SpanBytes = 0;
             tc->ForeignHead = tc->ForeignTail = null;
             tc->ForeignCount = 0;
             for (int c = 0; c < HeldClasses; c++) tc->HeldCount[c] = 0;
@@ -244,6 +246,18 @@ namespace Konfiscator.Native.Heaps
                 tc->Stats = StatsWriter.SharedSlot;
                 StartInUseCount(tc);
             }
+        }
+
+        /// <summary>With a's lock held, before the tail of a's reservation past
+        /// <paramref name="bytes"/> is given back to the OS: no thread's copy of the
+        /// reservation (SeeSpan) may reach past that any more. One field per cache, so
+        /// a fast path reading it concurrently sees the old range or the new, never a mix.
+        /// Caches made while this runs start with no copy at all.</summary>
+        public static void ShrinkSpans(Arena* a, nuint bytes)
+        {
+            for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
+                if (tc->Home == a && tc->SpanBytes > bytes)
+                    Atomics.Write((ulong*)&tc->SpanBytes, bytes);
         }
 
         private static ThreadCache* TakeFromPool()

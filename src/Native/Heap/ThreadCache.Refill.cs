@@ -31,6 +31,7 @@ namespace Konfiscator.Native.Heaps
 
             Heap.LockArena(a);
             Arenas.ReleaseChain(a, spill);
+            SeeSpan(tc, a);
             if (mine != null)
             {
                 Arenas.PublishLargest(a);
@@ -52,6 +53,7 @@ namespace Konfiscator.Native.Heaps
             // A rest of one unit cannot be a block; leave a bigger rest instead.
             if (count > 1 && b->SizeUnits - count * units == 1) count--;
             Block* top = Arenas.TakeRun(a, b, units, count);
+            SeeSpan(tc, a);         // the search may have reserved the arena's span
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             LinkRefill(tc, bin, top, units, count);
@@ -73,6 +75,7 @@ namespace Konfiscator.Native.Heaps
             Arena* a = tc->Home;
             Heap.LockArena(a);
             Block* top = Arenas.TakeAlignedRun(a, units, ref count, alignment);
+            SeeSpan(tc, a);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             if (top != null) LinkRefill(tc, bin, top, units, count);

@@ -84,6 +84,12 @@ namespace Konfiscator.Native.Heaps
         public uint HomeUsedTag;
         public ushort ForeignArena;  // the arena of the blocks in the foreign chain
         public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
+        /// <summary>The home arena's address-space reservation, as the thread last saw it
+        /// under the arena's lock (SeeSpan): every byte of it is readable (OsMemory.Reserve),
+        /// so the free fast path may read a header there without the page map. Null and 0
+        /// until the thread's first look, and after the reservation is given up.</summary>
+        public byte* SpanLow;
+        public nuint SpanBytes;
         public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
         public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
         public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 1-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
@@ -134,10 +140,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty scalar fields
-        /// (120 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty-two scalar fields
+        /// (136 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 120 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 136 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn
@@ -171,6 +177,17 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinAt(ThreadCache* tc, nuint index) =>
             (Bin*)((byte*)tc + (sizeof(ThreadCache) - sizeof(Bin))) + index;   // FirstBin is the last field
+
+        /// <summary>With home arena a's lock held: the thread's copy of a's reservation, for the
+        /// free fast path's range test (Api/Exports.cs). Taken under the lock because a
+        /// reservation's tail is given up under it (ShrinkSpans), and a copy taken outside
+        /// could bring back a range that is no longer ours.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void SeeSpan(ThreadCache* tc, Arena* a)
+        {
+            tc->SpanLow = a->SpanBase;
+            tc->SpanBytes = Regions.ReadableSpanBytes(a);
+        }
 
         /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
         /// null when it is empty. The link to the next one lives in freed memory, so it is

@@ -115,10 +115,15 @@ namespace Konfiscator.Native.Platform
         public static void ResetAfterForkInChild() { fixed (int* w = &s_deferredLock) FutexLock.ResetAfterFork(w); }
 
         /// <summary>Reserves address space only (no memory, no commit charge): the heap's
-        /// regions are later mapped into it in order (MapInto). Not counted as mapped.</summary>
+        /// regions are later mapped into it in order (MapInto). Not counted as mapped.
+        /// Readable, not PROT_NONE: the free fast path reads a pointer's header anywhere in
+        /// its arena's reservation without asking the page map (Api/Exports.cs), and a wild
+        /// pointer there must read zeros (a header that fails its check), not fault. A page
+        /// that is only read is the kernel's shared zero page: no memory, no commit charge
+        /// (the mapping is not writable), and never in a core dump (nothing was written).</summary>
         public static byte* Reserve(nuint length)
         {
-            void* p = Libc.mmap(null, length, Libc.PROT_NONE,
+            void* p = Libc.mmap(null, length, Libc.PROT_READ,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
             return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
@@ -132,12 +137,13 @@ namespace Konfiscator.Native.Platform
             return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
-        /// <summary>Gives pages inside a reservation back, keeping the addresses reserved.
+        /// <summary>Gives pages inside a reservation back, keeping the addresses reserved
+        /// and readable as zeros, as Reserve made them.
         /// False when the kernel refuses (no map entry left to split the mapping: see
         /// Defer); then nothing changed and the caller keeps the pages.</summary>
         public static bool UnmapInto(byte* address, nuint length)
         {
-            void* p = Libc.mmap(address, length, Libc.PROT_NONE,
+            void* p = Libc.mmap(address, length, Libc.PROT_READ,
                                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE | Libc.MAP_FIXED, -1, 0);
             return p != Libc.MAP_FAILED;
         }

@@ -27,6 +27,11 @@ public sealed partial class MisuseTests
         { "cfree-after-free", "cfree", [DoubleFree] },
         { "free-stack", "free", [InvalidPointer] },
         { "free-static", "free", [InvalidPointer] },
+        // Above the heap, in its arena's reserved address space, which reads as zeros: the free
+        // fast path reads the header there without the page map (Api/Exports.cs).
+        { "free-reserved", "free", [InvalidPointer] },
+        // A block of a region that went back to the reservation (read as zeros there).
+        { "free-returned-region", "free", [InvalidPointer] },
         // Not 16-byte aligned: cannot be a payload at all.
         { "free-interior", "free", [InvalidPointer] },
         { "overwritten-header", "free", [CorruptedHeader] },
