@@ -71,6 +71,24 @@ static void *free_twice(void *unused)
     return NULL;
 }
 
+/* The calling thread's heap regions as (first block, end) pairs, through the
+ * library's debug export; exits 2 when that is not there or the answer is odd. */
+static long heap_regions(unsigned long *pairs, long max)
+{
+    long (*regions)(unsigned long *, long) =
+        (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
+    if (regions == NULL) {
+        fprintf(stderr, "misuse: konfiscator_debug_regions not found (not under libkonfiscator.so?)\n");
+        exit(2);
+    }
+    long n = regions(pairs, max);
+    if (n < 1 || n > max) {
+        fprintf(stderr, "misuse: %ld regions\n", n);
+        exit(2);
+    }
+    return n;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -204,20 +222,10 @@ int main(int argc, char **argv)
         /* Above the thread's heap, inside the address space its arena reserved for later
          * regions: readable there (zeros), so the free fast path reads its header without
          * the page map (src/Native/Api/Exports.cs); it must still say "invalid pointer". */
-        long (*regions)(unsigned long *, long) =
-            (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
-        if (regions == NULL) {
-            fprintf(stderr, "misuse: konfiscator_debug_regions not found (not under libkonfiscator.so?)\n");
-            return 2;
-        }
         void *volatile mine = guarded(48); /* the thread's cache and first region */
         (void)mine;
         unsigned long pairs[2 * 64];
-        long n = regions(pairs, 64);
-        if (n < 1 || n > 64) {
-            fprintf(stderr, "misuse: %ld regions\n", n);
-            return 2;
-        }
+        long n = heap_regions(pairs, 64);
         unsigned long top = 0;
         for (long i = 0; i < n; i++)
             if (pairs[2 * i + 1] > top) top = pairs[2 * i + 1];
@@ -227,20 +235,13 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "free-returned-region") == 0) {
         /* A block of a region that went back to its arena's reservation once every block in
          * it was freed: freed again, its header reads as zeros there (OsMemory.UnmapInto). */
-        long (*regions)(unsigned long *, long) =
-            (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
-        if (regions == NULL) {
-            fprintf(stderr, "misuse: konfiscator_debug_regions not found (not under libkonfiscator.so?)\n");
-            return 2;
-        }
         enum { COUNT = 96 };
         static void *blocks[COUNT];
         for (int i = 0; i < COUNT; i++) /* 96 KiB each: heap blocks (below the mapping threshold), 9 MiB in all */
             if ((blocks[i] = malloc(96 << 10)) == NULL) { fprintf(stderr, "misuse: malloc failed\n"); return 2; }
         for (int i = 0; i < COUNT; i++) free(blocks[i]);
         unsigned long pairs[2 * 64];
-        long n = regions(pairs, 64);
-        if (n < 1 || n > 64) { fprintf(stderr, "misuse: %ld regions\n", n); return 2; }
+        long n = heap_regions(pairs, 64);
         target = NULL;
         for (int i = COUNT - 1; i >= 0 && target == NULL; i--) {
             unsigned long a = (unsigned long)blocks[i];
