@@ -7,6 +7,7 @@
 // Sampling/Sampler.cs; they work through ThreadCache.InSampler, set here.
 
 using System.Runtime.CompilerServices;
+using Konfiscator.Native.Platform;
 using Konfiscator.Native.Sampling;
 using Konfiscator.Native.Stats;
 
@@ -77,7 +78,8 @@ namespace Konfiscator.Native.Heaps
                 return payload;
             }
             tc->InSampler = 1;
-            if (Sampler.Record((ulong)payload, size, tc->SampleFrames))
+            if (tc->SampleTid == 0) tc->SampleTid = Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            if (Sampler.Record((ulong)payload, size, tc->SampleFrames, (uint)tc->SampleTid))
             {
                 b->Flags |= Blocks.FlagSampled;
                 b->Check = Blocks.ComputeCheck(b);

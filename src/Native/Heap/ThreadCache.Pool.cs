@@ -161,6 +161,7 @@ namespace Konfiscator.Native.Heaps
             StartInUseCount(tc);
             tc->NextFree = null;
             tc->InSampler = 0;
+            tc->SampleTid = 0;
             SampledBlocks.StartThread(tc);
             tc->StatsSlot = StatsWriter.ClaimThreadSlot();
             tc->Stats = tc->StatsSlot >= 0 ? StatsWriter.ThreadSlot(tc->StatsSlot) : StatsWriter.SharedSlot;
@@ -239,6 +240,7 @@ namespace Konfiscator.Native.Heaps
         public static void ResetAfterForkInChild(ThreadCache* survivor)
         {
             fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w);
+            if (survivor != null) survivor->SampleTid = 0;   // the child's thread has an id of its own
             for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
             {
                 if (tc == survivor || tc->Pooled != 0) continue;

@@ -79,6 +79,7 @@ namespace Konfiscator.Native.Heaps
         public int Pooled;           // 1 while in the pool of released caches
         public long SampleCountdown; // requested bytes until the next sampled allocation
         public ulong SampleRandom;   // the thread's random state for the next countdown
+        public long SampleTid;       // the thread's kernel id for its samples, 0 until its first (a system call saved a sample)
         /// <summary>Header word of a plain used block of the home arena (Blocks.PlainUsedTag):
         /// the free fast path tells "mine, used, no flags" with one compare.</summary>
         public uint HomeUsedTag;
@@ -140,10 +141,10 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty-two scalar fields
-        /// (136 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty-three scalar fields
+        /// (144 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
         /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 136 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        private const int BytesBeforeBins = 144 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn

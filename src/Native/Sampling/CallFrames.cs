@@ -36,7 +36,7 @@ namespace Konfiscator.Native.Sampling
         /// <summary>DWARF's x86-64 register numbers that matter here: 0-15 the general
         /// registers (6 is %rbp, 7 %rsp), 16 the return address.</summary>
         public const int RegisterCount = 17;
-        public const int Rbp = 6, Rsp = 7, ReturnAddress = 16;
+        public const int Rbx = 3, Rbp = 6, Rsp = 7, R12 = 12, R13 = 13, R14 = 14, R15 = 15, ReturnAddress = 16;
 
         // What a row says about a register of the caller.
         public const byte SameValue = 0;       // not changed by this frame (the default)

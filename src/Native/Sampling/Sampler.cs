@@ -113,9 +113,9 @@ namespace Konfiscator.Native.Sampling
 
         /// <summary>Walks the calling thread's stack into <paramref name="frames"/> (MaxFrames
         /// of the thread's own) and records a sample of <paramref name="size"/> bytes at
-        /// <paramref name="payload"/>; true when it is recorded (the caller flags the block).
-        /// The caller has marked the thread as inside the sampler.</summary>
-        public static bool Record(ulong payload, nuint size, ulong* frames)
+        /// <paramref name="payload"/> by thread <paramref name="tid"/>; true when it is recorded
+        /// (the caller flags the block). The caller has marked the thread as inside the sampler.</summary>
+        public static bool Record(ulong payload, nuint size, ulong* frames, uint tid)
         {
             int depth = 0;
             Interlocked.ExchangeAdd(ref s_unwinders, 1);
@@ -138,7 +138,6 @@ namespace Konfiscator.Native.Sampling
                 return false;
             }
             if (depth < 0) return false;
-            uint tid = (uint)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
             return SampleTables.Record(payload, size, SampleMath.WeightBytes(size, s_mean), frames, depth, tid, s_reentrant, s_stale, s_forkSkips);
         }
 

@@ -4,7 +4,8 @@
 // Distribution binaries are built without frame pointers, so walking %rbp would
 // stop after a frame or two; the tables that C++ exceptions use (.eh_frame) say for
 // every code address where the caller's frame is and where its registers were
-// saved. The walk starts from the registers getcontext saves in Walk itself, and
+// saved. The walk starts from the registers _setjmp (StartRegisters.cs), or where
+// that cannot be read, getcontext saves in Walk itself, and
 // from each frame computes the caller's: its stack pointer (the CFA), its return
 // address and its callee-saved registers, until a frame says its return address
 // is undefined (a thread's first function), an address has no entry, or the
@@ -71,6 +72,7 @@ namespace Konfiscator.Native.Sampling
             CallFrames.Initialize();
             FindSelf();
             if (s_selfLength == 0) return false;
+            StartRegisters.Initialize(s_selfStart, s_selfLength);
             fixed (ulong* frames = s_warm.Frames)
             {
                 // This walk runs through the dynamic linker's frames, whose tables its own
@@ -109,13 +111,22 @@ namespace Konfiscator.Native.Sampling
                 // The walk may open an object's file (ObjectFiles.cs): a failed open must not
                 // change the errno the program sees after its malloc.
                 int savedErrno = Libc.Errno;
-                if (getcontext(aligned) == 0)
+                // The registers as they are here, after _setjmp or getcontext returned: the
+                // return address saved is a place in this function, the stack pointer ours.
+                // _setjmp makes no system call (StartRegisters.cs says why that matters).
+                bool saved;
+                if (StartRegisters.UseSetJmp)
                 {
-                    // The registers as they are here, after getcontext returned: the return
-                    // address it saved is a place in this function, its stack pointer ours.
-                    LoadContext(registers, (ulong*)(aligned + GeneralRegistersAt));
-                    walked = WalkFrom(registers, caller, row, trace);
+                    ulong* jb = StartRegisters.Buffer;
+                    saved = StartRegisters.SetJmp(jb) == 0;
+                    if (saved) StartRegisters.Load(jb, registers->Value, registers->Known);
                 }
+                else
+                {
+                    saved = getcontext(aligned) == 0;
+                    if (saved) LoadContext(registers, (ulong*)(aligned + GeneralRegistersAt));
+                }
+                if (saved) walked = WalkFrom(registers, caller, row, trace);
                 CallFrames.EndWalk();
                 Libc.SetErrno(savedErrno);
             }

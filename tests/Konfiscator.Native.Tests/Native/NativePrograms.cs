@@ -47,6 +47,10 @@ internal sealed class NativePrograms
     public string UnwindPluginA => Path.Combine(Directory, "libunwind-plugin-a.so");
     public string UnwindPluginB => Path.Combine(Directory, "libunwind-plugin-b.so");
 
+    /// <summary>Sampled allocations under a seccomp filter that traps the system calls a
+    /// sample used to make.</summary>
+    public string SampleSyscalls => Path.Combine(Directory, "sample_syscalls");
+
     /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
     public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
 
@@ -80,6 +84,7 @@ internal sealed class NativePrograms
             ("unwind_compare_O2", $"-O2 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_compare_O0", $"-O0 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_files", $"-O2 {Warnings} -pthread unwind_files.c -ldl"),
+            ("sample_syscalls", $"-O2 {Warnings} sample_syscalls.c -ldl"),
             ("libunwind-plugin-a.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=1 unwind_plugin.c"),
             ("libunwind-plugin-b.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=2 unwind_plugin.c"),
             ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),

@@ -27,6 +27,22 @@ public sealed class UnwinderTests
         Assert.Contains("deep: 64 frames agree", output);
     }
 
+    /// <summary>tests/native/sample_syscalls.c: once warm, a sampled allocation makes no system
+    /// call (the walk's registers come from _setjmp, not getcontext, which saves the signal mask
+    /// with rt_sigprocmask; the thread's id is read once): under a filter that traps those two,
+    /// thousands of samples are taken. On a virtual machine whose kernel runs in an address
+    /// space of its own, each such call also cost the program its TLB (Sampling/StartRegisters.cs).</summary>
+    [Fact]
+    public void A_sample_makes_no_system_call()
+    {
+        var run = Preload.Run(NativePrograms.Instance.SampleSyscalls, [],
+            environment: new Dictionary<string, string?> { ["KONFISCATOR_SAMPLE_BYTES"] = "4096" });
+        Assert.DoesNotContain("made while sampling", run.Result.StdoutText);
+        run.Result.AssertSucceeded();
+        run.AssertRan("sample_syscalls");
+        Assert.Contains("ok", run.Result.StdoutText);
+    }
+
     /// <summary>tests/native/unwind_files.c: walks through libc and the program read their tables
     /// from the files (Sampling/ObjectFiles.cs), so the mappings that hold the tables stay as
     /// resident as they were, and repeated walks take rows from the cache; a library whose file
