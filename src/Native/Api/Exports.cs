@@ -74,9 +74,10 @@ namespace Konfiscator.Native.Api
             Block* b = Blocks.FromPayload(p);
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, readable, then the header.
-            // Readable: inside the home arena's reservation, every byte of which reads
-            // (OsMemory.Reserve; one subtraction and compare, where the page map's
-            // lookup was about 10 instructions a free), else on a heap page of any arena.
+            // Readable: below the top of the home arena's highest region, in its reservation,
+            // where every byte reads (regions, and regions given back: OsMemory.UnmapInto;
+            // one subtraction and compare, where the page map's lookup was about 10
+            // instructions a free), else on a heap page of any arena.
             // (NULL fails both: its header would be 16 bytes below address 0.)
             if ((nuint)tc > (nuint)ThreadCaches.Exited && ((nuint)p & 15) == 0
                 && ((nuint)b - (nuint)tc->SpanLow < tc->SpanBytes || PageMap.Contains(b)))

@@ -113,9 +113,12 @@ namespace Konfiscator.Native.Heaps
 
         private static nuint SpanBytes(Arena* arena) => (nuint)arena->SpanPages << PageShift;
 
-        /// <summary>The bytes of the arena's reservation, every one of them readable (0 when it
-        /// has none): its regions, and reserved pages that read as zeros (OsMemory.Reserve).</summary>
-        public static nuint ReadableSpanBytes(Arena* arena) => arena->SpanBase != null ? SpanBytes(arena) : 0;
+        /// <summary>The bytes from the start of the arena's reservation to the end of its highest
+        /// region, every one of them readable (0 when it has no reservation): regions, and
+        /// regions given back, which read as zeros (OsMemory.MakeReadable). Above them the
+        /// reservation is PROT_NONE: reserved readable, the whole gigabyte would be filled in
+        /// in a process that locks its future memory (OsMemory.MakeReadable says how much).</summary>
+        public static nuint ReadableSpanBytes(Arena* arena) => arena->SpanBase != null ? arena->SpanUsed : 0;
 
         /// <summary>Gives up the part of the arena's reservation above its topmost region
         /// (address space only: it holds no memory, but counts against RLIMIT_AS). Regions
@@ -125,8 +128,9 @@ namespace Konfiscator.Native.Heaps
             byte* span = arena->SpanBase;
             nuint total = SpanBytes(arena);
             if (span == null || arena->SpanUsed >= total) return;
-            // Threads' copies of the reservation first: a free must not read a header in
-            // address space that may belong to someone else's mapping next.
+            // Threads' copies of the readable part first (a region given back above SpanUsed
+            // kept them readable until now): a free must not read a header in address space
+            // that may belong to someone else's mapping next.
             ThreadCaches.ShrinkSpans(arena, arena->SpanUsed);
             if (Libc.munmap(span + arena->SpanUsed, total - arena->SpanUsed) == 0)
                 arena->SpanPages = (uint)(arena->SpanUsed >> PageShift);
@@ -158,6 +162,10 @@ namespace Konfiscator.Native.Heaps
             if (span != null && memory >= span && memory < span + SpanBytes(arena))
             {
                 if (!Mappings.UnmapInto(memory, bytes)) return false;
+                // Readable again, as zeros: the free fast path reads headers anywhere below
+                // the arena's highest region (ReadableSpanBytes), and a pointer into a region
+                // that went back (a double free) must read a bad header there, not fault.
+                if (!OsMemory.MakeReadable(memory, bytes)) ThreadCaches.StopSpanReads();
                 // The topmost region's space can be handed out again.
                 if (memory + bytes == span + arena->SpanUsed) arena->SpanUsed -= bytes;
                 return true;

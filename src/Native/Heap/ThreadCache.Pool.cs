@@ -262,6 +262,18 @@ namespace Konfiscator.Native.Heaps
                     Atomics.Write((ulong*)&tc->SpanBytes, bytes);
         }
 
+        /// <summary>A region given back inside a reservation stayed PROT_NONE (the kernel refused
+        /// to make it readable): from now on no free reads a header by the range test, in any
+        /// arena (the page map decides, as for blocks outside the reservations). Called with
+        /// the region's arena lock held; other arenas' threads may still be reading their own
+        /// ranges, which this region is not in.</summary>
+        public static void StopSpanReads()
+        {
+            s_spanReadsStopped = true;
+            for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
+                Atomics.Write((ulong*)&tc->SpanBytes, 0);
+        }
+
         private static ThreadCache* TakeFromPool()
         {
             LockPool();

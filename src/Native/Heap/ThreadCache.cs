@@ -85,10 +85,10 @@ namespace Konfiscator.Native.Heaps
         public uint HomeUsedTag;
         public ushort ForeignArena;  // the arena of the blocks in the foreign chain
         public ushort ForeignCount;  // blocks in it (ThreadCache.Foreign.cs)
-        /// <summary>The home arena's address-space reservation, as the thread last saw it
-        /// under the arena's lock (SeeSpan): every byte of it is readable (OsMemory.Reserve),
-        /// so the free fast path may read a header there without the page map. Null and 0
-        /// until the thread's first look, and after the reservation is given up.</summary>
+        /// <summary>The readable part of the home arena's address-space reservation (up to its
+        /// highest region; Regions.ReadableSpanBytes), as the thread last saw it under the
+        /// arena's lock (SeeSpan): the free fast path may read a header there without the
+        /// page map. Null and 0 until the thread's first look.</summary>
         public byte* SpanLow;
         public nuint SpanBytes;
         public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
@@ -187,8 +187,11 @@ namespace Konfiscator.Native.Heaps
         public static void SeeSpan(ThreadCache* tc, Arena* a)
         {
             tc->SpanLow = a->SpanBase;
-            tc->SpanBytes = Regions.ReadableSpanBytes(a);
+            tc->SpanBytes = s_spanReadsStopped ? 0 : Regions.ReadableSpanBytes(a);
         }
+
+        /// <summary>Set once a region given back could not be made readable (StopSpanReads).</summary>
+        private static bool s_spanReadsStopped;
 
         /// <summary>Takes the most recently parked block of a bin of <paramref name="units"/>;
         /// null when it is empty. The link to the next one lives in freed memory, so it is

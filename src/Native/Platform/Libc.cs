@@ -32,6 +32,7 @@ namespace Konfiscator.Native.Platform
 
         [DllImport("libc")] public static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
         [DllImport("libc")] public static extern int munmap(void* addr, nuint length);
+        [DllImport("libc")] public static extern int mprotect(void* address, nuint length, int protection);
         [DllImport("libc")] public static extern void* mremap(void* oldAddress, nuint oldSize, nuint newSize, int flags);
         [DllImport("libc")] public static extern int madvise(void* addr, nuint length, int advice);
         [DllImport("libc")] public static extern nint write(int fd, void* buf, nuint count);

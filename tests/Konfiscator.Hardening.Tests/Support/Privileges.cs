@@ -49,6 +49,10 @@ internal static class Privileges
         return null;
     });
 
+    /// <summary>Locking all of a process's memory (mlockall) past the default 8 MiB limit: needs root.</summary>
+    public static string? MemoryLockUnavailable =>
+        !IsRoot ? $"needs root to lock more than RLIMIT_MEMLOCK allows with mlockall (this test runs as uid {GetEuid()})" : null;
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
     private static extern uint GetEuid();
 }
@@ -78,5 +82,14 @@ internal sealed class OtherUserFactAttribute : FactAttribute
     public OtherUserFactAttribute()
     {
         if (Privileges.OtherUserUnavailable is { } reason) Skip = reason;
+    }
+}
+
+/// <summary>A fact skipped when a program cannot lock all its memory here (not root).</summary>
+internal sealed class MemoryLockFactAttribute : FactAttribute
+{
+    public MemoryLockFactAttribute()
+    {
+        if (Privileges.MemoryLockUnavailable is { } reason) Skip = reason;
     }
 }
