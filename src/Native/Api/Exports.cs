@@ -75,7 +75,7 @@ namespace Konfiscator.Native.Api
             // The same checks as the slow path's validation, in the order that keeps
             // a wild pointer from being read: aligned, readable, then the header.
             // Readable: below the top of the home arena's highest region, in its reservation,
-            // where every byte reads (regions, and regions given back: OsMemory.UnmapInto;
+            // where every byte reads (regions, and regions given back: OsMemory.MakeReadable;
             // one subtraction and compare, where the page map's lookup was about 10
             // instructions a free), else on a heap page of any arena.
             // (NULL fails both: its header would be 16 bytes below address 0.)

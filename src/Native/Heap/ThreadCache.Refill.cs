@@ -53,7 +53,7 @@ namespace Konfiscator.Native.Heaps
             // A rest of one unit cannot be a block; leave a bigger rest instead.
             if (count > 1 && b->SizeUnits - count * units == 1) count--;
             Block* top = Arenas.TakeRun(a, b, units, count);
-            SeeSpan(tc, a);         // the search may have reserved the arena's span
+            SeeSpan(tc, a);         // the search may have mapped a region: the readable range grew
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             LinkRefill(tc, bin, top, units, count);

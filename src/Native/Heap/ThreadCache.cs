@@ -79,7 +79,7 @@ namespace Konfiscator.Native.Heaps
         public int Pooled;           // 1 while in the pool of released caches
         public long SampleCountdown; // requested bytes until the next sampled allocation
         public ulong SampleRandom;   // the thread's random state for the next countdown
-        public long SampleTid;       // the thread's kernel id for its samples, 0 until its first (a system call saved a sample)
+        public long SampleTid;       // the thread's kernel id for its samples: read (gettid) at its first sample, not at each; 0 until then
         /// <summary>Header word of a plain used block of the home arena (Blocks.PlainUsedTag):
         /// the free fast path tells "mine, used, no flags" with one compare.</summary>
         public uint HomeUsedTag;
