@@ -41,13 +41,11 @@ namespace Konfiscator.Native.Heaps
         private static int s_lock;
         private static int s_cursor;
 
-        private static int CurrentTid() => (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
-
         /// <summary>The calling thread ran its cache's destructor: from now on it must not get a new one.</summary>
         public static void Record()
         {
             ulong self = (ulong)Libc.pthread_self();
-            int tid = CurrentTid();
+            int tid = Libc.gettid();
             Lock();
             fixed (Table* t = &s_table)
             {
@@ -81,7 +79,7 @@ namespace Konfiscator.Native.Heaps
                 for (int i = 0; i < Capacity; i++)
                 {
                     if (t->Self[i] != self) continue;
-                    if (t->Tid[i] == CurrentTid()) tornDown = true;
+                    if (t->Tid[i] == Libc.gettid()) tornDown = true;
                     else t->Self[i] = 0;
                     break;
                 }

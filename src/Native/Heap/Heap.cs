@@ -55,13 +55,13 @@ namespace Konfiscator.Native.Heaps
                 // Either another thread is starting the heap (wait for it), or this
                 // thread re-entered from a libc call made during start-up (go on:
                 // everything such a call needs is set up before those calls).
-                int tid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+                int tid = Libc.gettid();
                 if (tid == s_starterTid) return;
                 while (s_state != Ready) Libc.sched_yield();
                 return;
             }
             int saved = *Libc.__errno_location();
-            s_starterTid = (int)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            s_starterTid = Libc.gettid();
             FreeLinks.Initialize();
 
             int cpus = ProcFs.UsableCpus();

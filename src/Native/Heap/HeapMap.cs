@@ -34,7 +34,7 @@ namespace Konfiscator.Native.Heaps
             if (section == null) return;
             long last = (long)*(ulong*)(section + HeapMapLayout.OffUpdatedMs);
             // Sooner than the usual interval, but never more often than the walks' own cost allows.
-            long walk = *(uint*)(section + HeapMapLayout.OffWalkMicroseconds) * WalkCostFactor / 1000;
+            long walk = WaitAfterWalkMs(section);
             long soonest = last + (walk > RegionChangeFloorMs ? walk : RegionChangeFloorMs);
             if (soonest < a->MapDueMs) a->MapDueMs = soonest;
         }
@@ -52,9 +52,14 @@ namespace Konfiscator.Native.Heaps
             // Timed exactly: the coarse clock reads 0 for most walks, and 10 ms floors after
             // region changes then let a walk of a few ms run every 10 ms (fragmentation: 4% of
             // its time, perf).
-            long wait = *(uint*)(section + HeapMapLayout.OffWalkMicroseconds) * WalkCostFactor / 1000;
+            long wait = WaitAfterWalkMs(section);
             a->MapDueMs = now + (wait > IntervalMs ? wait : IntervalMs);
         }
+
+        /// <summary>How long the section's last walk asks the next to wait (WalkCostFactor times
+        /// its duration), in ms.</summary>
+        private static long WaitAfterWalkMs(byte* section) =>
+            *(uint*)(section + HeapMapLayout.OffWalkMicroseconds) * WalkCostFactor / 1000;
 
         /// <summary>With a's lock held: rebuilds a's section now (tests, through a debug export).</summary>
         public static void UpdateNow(Arena* a)

@@ -78,7 +78,7 @@ namespace Konfiscator.Native.Heaps
                 return payload;
             }
             tc->InSampler = 1;
-            if (tc->SampleTid == 0) tc->SampleTid = Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0);
+            if (tc->SampleTid == 0) tc->SampleTid = Libc.gettid();
             if (Sampler.Record((ulong)payload, size, tc->SampleFrames, (uint)tc->SampleTid))
             {
                 b->Flags |= Blocks.FlagSampled;

@@ -252,13 +252,13 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>With a's lock held, before the tail of a's reservation past
         /// <paramref name="bytes"/> is given back to the OS: no thread's copy of the
-        /// reservation (SeeSpan) may reach past that any more. One field per cache, so
-        /// a fast path reading it concurrently sees the old range or the new, never a mix.
-        /// Caches made while this runs start with no copy at all.</summary>
+        /// reservation (SeeSpan) may reach past that any more; a null arena means every
+        /// arena. One field per cache, so a fast path reading it concurrently sees the old
+        /// range or the new, never a mix. Caches made while this runs start with no copy at all.</summary>
         public static void ShrinkSpans(Arena* a, nuint bytes)
         {
             for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
-                if (tc->Home == a && tc->SpanBytes > bytes)
+                if ((a == null || tc->Home == a) && tc->SpanBytes > bytes)
                     Atomics.Write((ulong*)&tc->SpanBytes, bytes);
         }
 
@@ -270,8 +270,7 @@ namespace Konfiscator.Native.Heaps
         public static void StopSpanReads()
         {
             s_spanReadsStopped = true;
-            for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
-                Atomics.Write((ulong*)&tc->SpanBytes, 0);
+            ShrinkSpans(null, 0);
         }
 
         private static ThreadCache* TakeFromPool()

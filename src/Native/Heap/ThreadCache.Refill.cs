@@ -31,9 +31,9 @@ namespace Konfiscator.Native.Heaps
 
             Heap.LockArena(a);
             Arenas.ReleaseChain(a, spill);
-            SeeSpan(tc, a);
             if (mine != null)
             {
+                SeeSpan(tc, a);
                 Arenas.PublishLargest(a);
                 Heap.UnlockArena(a);
                 return mine;

@@ -39,7 +39,7 @@ namespace Konfiscator.Native.Platform
 
     internal static unsafe class DynamicLinker
     {
-        public const uint PT_LOAD = 1;
+        public const uint PT_LOAD = 1, PT_NOTE = 4, PT_GNU_EH_FRAME = 0x6474e550;
         public static readonly void* RTLD_DEFAULT = null;
 
         [DllImport("libc")] public static extern void* dlsym(void* handle, byte* name);

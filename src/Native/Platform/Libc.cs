@@ -55,6 +55,10 @@ namespace Konfiscator.Native.Platform
         [DllImport("libc"), SuppressGCTransition] public static extern int* __errno_location();
         [DllImport("libc")] public static extern long syscall(long number, void* a1, long a2, long a3, void* a4, void* a5, long a6);
         [DllImport("libc")] public static extern int sched_yield();
+
+        /// <summary>The calling thread's kernel id, by the raw system call (glibc has a gettid
+        /// wrapper only since 2.30).</summary>
+        public static int gettid() => (int)syscall(SYS_gettid, null, 0, 0, null, null, 0);
         [DllImport("libc")] public static extern nuint pthread_self();
         [DllImport("libc")] public static extern byte* getenv(byte* name);
         [DllImport("libc")] public static extern ulong getauxval(ulong type);

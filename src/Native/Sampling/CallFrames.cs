@@ -107,7 +107,6 @@ namespace Konfiscator.Native.Sampling
 
         // ---- the object and its header ----
 
-        private const uint PT_GNU_EH_FRAME = 0x6474e550;
 
         /// <summary>The .eh_frame_hdr of the object holding pc, and (from glibc's lookup) the
         /// object's link map and lowest address, for ObjectFiles; null when none.</summary>
@@ -144,7 +143,7 @@ namespace Konfiscator.Native.Sampling
                 ElfProgramHeader* h = &info->Headers[i];
                 ulong start = info->Address + h->VirtualAddress;
                 if (h->Type == DynamicLinker.PT_LOAD && s_search - start < h->MemorySize) holds = true;
-                if (h->Type == PT_GNU_EH_FRAME) header = (byte*)start;
+                if (h->Type == DynamicLinker.PT_GNU_EH_FRAME) header = (byte*)start;
             }
             if (!holds) return 0;
             s_searchHeader = header;

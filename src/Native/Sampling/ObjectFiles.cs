@@ -35,7 +35,6 @@ namespace Konfiscator.Native.Sampling
         private const int PageBytes = 4096;
         private const int MaxLoads = 8;
         private const int ProgramHeaderBytes = 56;
-        private const uint PT_NOTE = 4;
 
         private static ulong s_header;          // the .eh_frame_hdr of the object in use, 0 for none
         private static int s_fd = -1;           // its file, -1 when read through the mapping
@@ -82,7 +81,7 @@ namespace Konfiscator.Native.Sampling
         {
             // Only if the number still names the file opened: a thread of the program that
             // closed it (closefrom) may have opened something else under it since.
-            if (s_fd >= 0 && SameFile(s_fd)) Libc.syscall(Libc.SYS_close, (void*)s_fd, 0, 0, null, null, 0);
+            if (s_fd >= 0 && SameFile(s_fd)) CloseFile(s_fd);
             s_fd = -1;
             s_header = 0;
         }
@@ -172,7 +171,7 @@ namespace Konfiscator.Native.Sampling
                 for (int i = 0; i < count; i++)
                 {
                     var h = (ElfProgramHeader*)(image + programHeaders + (ulong)i * ProgramHeaderBytes);
-                    if (h->Type == PT_NOTE && h->Offset + h->FileSize <= PageBytes && h->Offset + h->FileSize > compared)
+                    if (h->Type == DynamicLinker.PT_NOTE && h->Offset + h->FileSize <= PageBytes && h->Offset + h->FileSize > compared)
                         compared = h->Offset + h->FileSize;
                     if (h->Type != DynamicLinker.PT_LOAD) continue;
                     if (s_loadCount == MaxLoads) return -1;
@@ -213,14 +212,16 @@ namespace Konfiscator.Native.Sampling
                     bool same = PreadAll(fd, chunk, bytes, (long)at);
                     for (int i = 0; same && i < bytes; i++) same = chunk[i] == image[at + (ulong)i];
                     if (same) continue;
-                    Libc.syscall(Libc.SYS_close, (void*)fd, 0, 0, null, null, 0);
+                    CloseFile(fd);
                     return -1;
                 }
             }
             if (Remember(fd)) return fd;
-            Libc.syscall(Libc.SYS_close, (void*)fd, 0, 0, null, null, 0);
+            CloseFile(fd);
             return -1;
         }
+
+        private static void CloseFile(int fd) => Libc.syscall(Libc.SYS_close, (void*)fd, 0, 0, null, null, 0);
 
         private static int Open(byte* path) =>
             (int)Libc.syscall(Libc.SYS_openat, (void*)Libc.AT_FDCWD, (long)path, Libc.O_RDONLY | Libc.O_CLOEXEC, null, null, 0);

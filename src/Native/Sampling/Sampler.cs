@@ -88,7 +88,7 @@ namespace Konfiscator.Native.Sampling
         /// <paramref name="random"/> (<paramref name="salt"/>: something of the thread's own).</summary>
         public static long FirstCountdown(ulong* random, ulong salt)
         {
-            ulong seed = salt ^ (ulong)Clock.RealtimeNanoseconds() ^ ((ulong)Libc.syscall(Libc.SYS_gettid, null, 0, 0, null, null, 0) << 32);
+            ulong seed = salt ^ (ulong)Clock.RealtimeNanoseconds() ^ ((ulong)(uint)Libc.gettid() << 32);
             *random = seed | 1;
             return s_mean == 0 ? Never : SampleMath.Exponential(random, s_mean);
         }
