@@ -76,10 +76,30 @@ namespace Konfiscator.Native.Heaps
 
             if (Regions.IsWholeRegion(merged))
             {
-                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, merged))
+                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, SmallestEmptyRegion(a, merged)))
                     a->EmptyRegions++;
             }
             if (a->DirtyBytes >= PurgeStepBytes) Purge(a);
+        }
+
+        /// <summary>Of the arena's wholly free regions (the one <paramref name="emptied"/> just
+        /// became, and the one or more it kept), the free block of the smallest: the one to give
+        /// back. Keeping the largest is what keeps a program whose live data swings by tens of
+        /// MiB from mapping and faulting in its largest region again and again: with the kept
+        /// region the older, smaller one, each time the 32 MiB region emptied it went back to
+        /// the OS and came back with the next large request (large_blocks: 900 of its 19 620
+        /// page faults were such, docs/heap.md "Free and coalescing"). A walk of the region list,
+        /// only when a region becomes wholly free.</summary>
+        private static Block* SmallestEmptyRegion(Arena* a, Block* emptied)
+        {
+            Block* smallest = emptied;
+            for (Region* r = a->Regions; r != null; r = r->Next)
+            {
+                Block* b = Regions.FirstBlock(r);
+                if (b != emptied && b->State == Blocks.Free && Regions.IsWholeRegion(b) && b->SizeUnits < smallest->SizeUnits)
+                    smallest = b;
+            }
+            return smallest;
         }
 
         /// <summary>Gives the region that free block b wholly covers back to the OS. When

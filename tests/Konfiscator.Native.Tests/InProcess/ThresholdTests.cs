@@ -4,8 +4,9 @@ namespace Konfiscator.Native.Tests.InProcess;
 
 /// <summary>
 /// The mapping threshold (docs/heap.md, "Regions"): requests at or above it get their own
-/// mapping; it starts at 128 KiB and rises, like glibc's, when a large block is freed, to just
-/// above that block's usable size, at most 32 MiB. The threshold is state of the whole library
+/// mapping; it starts at 128 KiB and rises, as glibc's does, when a large block is freed: to the
+/// first of 128 KiB, 256 KiB, 512 KiB, … above that block's usable size (glibc: the usable size
+/// + 1), at most 32 MiB. The threshold is state of the whole library
 /// that other tests move, so each test here loads an instance of its own.
 /// </summary>
 [Collection(InProcessCollection.Name)]
@@ -30,7 +31,7 @@ public sealed class ThresholdTests
     }
 
     [Fact]
-    public void FreeingALargeBlock_RaisesTheThreshold_JustAboveItsUsableSize()
+    public void FreeingALargeBlock_RaisesTheThreshold_ToThePowerOfTwoAboveItsUsableSize()
     {
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint large = lib.Malloc(300_000);
@@ -42,12 +43,17 @@ public sealed class ThresholdTests
         Assert.False(MemoryChecks.IsMapped(large), "the large block's mapping is still there after free");
         nint again = lib.Malloc(300_000);
         nint asLargeAsBefore = lib.Malloc((nuint)usable);
+        // 300 000 usable bytes: the threshold is now 512 KiB, where glibc's rule would give
+        // usable + 1, and every larger request would be mapped (and faulted in) afresh.
+        nint larger = lib.Malloc((nuint)(512 * KiB - 1));
         nint muchLarger = lib.Malloc((nuint)(2 * usable));
         Assert.True(MemoryChecks.InHeap(lib, again), $"after freeing a large block of {usable} usable bytes, malloc(300000) = 0x{again:x} must come from the heap");
         Assert.True(MemoryChecks.InHeap(lib, asLargeAsBefore), $"malloc({usable}) = 0x{asLargeAsBefore:x} must come from the heap: the threshold is above {usable}");
-        Assert.False(MemoryChecks.InHeap(lib, muchLarger), $"malloc({2 * usable}) = 0x{muchLarger:x} is still above the threshold: its own mapping");
+        Assert.True(MemoryChecks.InHeap(lib, larger), $"malloc(524287) = 0x{larger:x} must come from the heap: the threshold is 512 KiB");
+        Assert.False(MemoryChecks.InHeap(lib, muchLarger), $"malloc({2 * usable}) = 0x{muchLarger:x} is at or above the threshold: its own mapping");
         lib.Free(again);
         lib.Free(asLargeAsBefore);
+        lib.Free(larger);
         lib.Free(muchLarger);
         Assert.Equal(0, lib.HeapCheck());
     }

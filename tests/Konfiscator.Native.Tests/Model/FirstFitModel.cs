@@ -131,8 +131,9 @@ internal sealed class FirstFitModel
         return new FreeBlock(region.First, region.End - region.First);
     }
 
-    /// <summary>Frees a block, merging it with a free lower and a free upper neighbour. A region
-    /// left wholly free is unmapped if the arena already keeps another wholly free region.</summary>
+    /// <summary>Frees a block, merging it with a free lower and a free upper neighbour. When a
+    /// region is left wholly free and the arena already keeps another wholly free region, the
+    /// smaller of them is unmapped.</summary>
     public void Free(ulong header, ulong size)
     {
         ulong start = header, end = header + size;
@@ -153,8 +154,17 @@ internal sealed class FirstFitModel
         int index = _regions.FindIndex(r => r.First == start && r.End == end);
         if (index >= 0 && _regions.Where((_, i) => i != index).Any(IsWhollyFree))
         {
-            RemoveFree(start);
-            _regions.RemoveAt(index);
+            // Of the wholly free regions, the smallest goes (the lowest of equals, unless the
+            // one just emptied is among them): the arena keeps its largest empty region.
+            Region emptied = _regions[index];
+            Region victim = emptied;
+            foreach (Region r in Regions.Where(r => r != emptied && IsWhollyFree(r)))
+            {
+                if (r.End - r.First < victim.End - victim.First)
+                    victim = r;
+            }
+            RemoveFree(victim.First);
+            _regions.Remove(victim);
             RegionsReleased++;
         }
     }

@@ -117,20 +117,37 @@ public sealed class FirstFitModelSelfTests
     }
 
     [Fact]
-    public void Threshold_RisesJustAboveAFreedLargeBlock_AtMost32MiB()
+    public void Threshold_RisesToThePowerOfTwoAboveAFreedLargeBlock_AtMost32MiB()
     {
         var threshold = new MappingThreshold();
         Assert.True(threshold.IsLarge(131072));
         Assert.False(threshold.IsLarge(131071));
 
         threshold.LargeBlockFreed(200_688);
-        Assert.False(threshold.IsLarge(200_688));
-        Assert.True(threshold.IsLarge(200_689));
+        Assert.False(threshold.IsLarge(262_143));
+        Assert.True(threshold.IsLarge(262_144));
 
         threshold.LargeBlockFreed(150_000);          // below the threshold: no change
-        Assert.False(threshold.IsLarge(200_688));
+        Assert.False(threshold.IsLarge(262_143));
 
-        threshold.LargeBlockFreed(40ul << 20);
+        threshold.LargeBlockFreed(262_144);          // a power of two itself: the next one
+        Assert.False(threshold.IsLarge(524_287));
+        Assert.True(threshold.IsLarge(524_288));
+
+        threshold.LargeBlockFreed(20ul << 20);
+        Assert.False(threshold.IsLarge((32ul << 20) - 1));
+        threshold.LargeBlockFreed(40ul << 20);       // 32 MiB or more: no change
         Assert.True(threshold.IsLarge(32ul << 20));
+    }
+
+    [Fact]
+    public void Free_OfTheLargerOfTwoEmptyRegions_UnmapsTheSmallerOne()
+    {
+        var large = new Region(0x90030, 0x90030 + 0x4000);
+        var model = new FirstFitModel([new(0x10030, 0x1000), new(0x90030, 0x2000)], [s_region, large]);
+
+        model.Free(0x92030, 0x2000);                 // the large region wholly free: the small one goes
+        Assert.Equal([large], model.Regions);
+        Assert.Equal([new(0x90030, 0x4000)], model.FreeBlocks);
     }
 }

@@ -4,10 +4,10 @@ namespace Konfiscator.Native.Tests.Model;
 
 /// <summary>
 /// The model of the mapping threshold of one library instance (docs/heap.md, "Regions"): it
-/// starts at 128 KiB, and freeing a large block raises it to just above that block's usable size
-/// (read here as usable + 1: a request of exactly that size goes to the heap), at most 32 MiB.
-/// It is process-wide state of the library, so it must follow one instance from its start. (The
-/// model test's large blocks are far below 32 MiB, where the readings of "at most" agree.)
+/// starts at 128 KiB, and freeing a large block of at least the threshold's usable bytes (and
+/// less than 32 MiB) raises it to the smallest of 128 KiB, 256 KiB, 512 KiB, … 32 MiB above that
+/// block's usable size. It is process-wide state of the library, so it must follow one instance
+/// from its start.
 /// </summary>
 internal sealed class MappingThreshold
 {
@@ -22,7 +22,11 @@ internal sealed class MappingThreshold
     /// <summary>A large block with <paramref name="usable"/> usable bytes was freed.</summary>
     public void LargeBlockFreed(ulong usable)
     {
-        if (usable >= Value)
-            Value = Math.Min(usable + 1, Max);
+        if (usable < Value || usable >= Max)
+            return;
+        ulong raised = Initial;
+        while (raised <= usable)
+            raised <<= 1;
+        Value = Math.Min(raised, Max);
     }
 }
