@@ -5,17 +5,20 @@
  *
  * The program allocates three large blocks (their own mappings, which the kernel
  * places side by side and merges into one map entry) and enough 60 000-byte heap
- * blocks to fill four heap regions (mapped one after the other, also merged), then
- * uses up every map entry with single pages of alternating protection, frees the
- * middle large block and the blocks of the third, then the second heap region
- * (so that region wants to go back to the OS), checks the heap, gives its map
- * entries back and allocates again, which should let the allocator finish the
- * munmap it could not do.
+ * blocks to grow the heap's region several times, then uses up every map entry
+ * with single pages of alternating protection, frees the middle large block and
+ * the upper half of the heap blocks, and calls malloc_trim, which gives the
+ * region's free top back to the reservation (a split of the region's mapping,
+ * which the kernel may refuse, or do by merging the top with the reservation
+ * above it): the heap must stay sound and nothing may abort. Then it gives its map entries back, allocates again, which
+ * should let the allocator finish the munmap it could not do, and trims again:
+ * the top must be gone by then.
  *
  * Prints "exhausted after N entries" and "ok"; exits 0 when it got there. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +32,6 @@
 
 typedef int (*heap_check_fn)(void);
 typedef long (*regions_fn)(unsigned long *, long);
-
-static int in(void *p, unsigned long lo, unsigned long hi)
-{
-    return (unsigned long)p >= lo && (unsigned long)p < hi;
-}
 
 int main(void)
 {
@@ -79,21 +77,17 @@ int main(void)
 
     volatile uintptr_t freed_large = (uintptr_t)large[1];
     free(large[1]);
-    if (nregions >= 3) {
-        /* The third region first (it becomes the one empty region kept), then the second. */
-        for (int r = 2; r >= 1; r--)
-            for (int i = 0; i < MEDIUMS; i++)
-                if (medium[i] != NULL && in(medium[i], bounds[2 * r], bounds[2 * r + 1])) {
-                    free(medium[i]);
-                    medium[i] = NULL;
-                }
-    } else {
-        for (int i = 0; i < MEDIUMS; i += 2) { free(medium[i]); medium[i] = NULL; }
-    }
+    /* The upper half of the heap blocks, the region's top among them: a free top to trim. */
+    for (int i = MEDIUMS / 2; i < MEDIUMS; i++) { free(medium[i]); medium[i] = NULL; }
+    malloc_trim(0);
+    unsigned long after_trim[16] = {0};
+    long nafter = regions != NULL ? regions(after_trim, 8) : 0;
+    int trimmed_at_limit = nafter == nregions && nregions >= 1 && after_trim[1] < bounds[1];
     int problems = heap_check != NULL ? heap_check() : 0;
 
     if (munmap(pages, (size_t)MAX_PAGES * (size_t)page) != 0) { perror("munmap"); return 2; }
     printf("exhausted after %lu entries, %ld regions, heap check %d\n", 2 * used, nregions, problems);
+    printf("top trimmed at the limit: %s\n", trimmed_at_limit ? "yes" : "no (refused)");
 
     /* A new mapping, now that there are map entries again: the allocator tries the
      * munmap it could not do before, so the freed large block's pages are gone
@@ -105,6 +99,11 @@ int main(void)
     char *freed_page = (char *)(freed_large & ~(uintptr_t)(page - 1));
     int unmapped = msync(freed_page, (size_t)page, MS_ASYNC) != 0 && errno == ENOMEM;
     printf("freed large block unmapped: %s\n", unmapped ? "yes" : "no");
+    malloc_trim(0);
+    unsigned long trimmed[16] = {0};
+    long ntrimmed = regions != NULL ? regions(trimmed, 8) : 0;
+    printf("top given back by the end: %s\n",
+           ntrimmed == nregions && trimmed[1] < bounds[1] ? "yes" : "no");
     free(large[0]);
     free(large[2]);
     for (int i = 0; i < MEDIUMS; i++) free(medium[i]);

@@ -73,7 +73,7 @@ static void *free_twice(void *unused)
 
 /* The calling thread's heap regions as (first block, end) pairs, through the
  * library's debug export; exits 2 when that is not there or the answer is odd. */
-static long heap_regions(unsigned long *pairs, long max)
+static long heap_regions_or_none(unsigned long *pairs, long max, int none_allowed)
 {
     long (*regions)(unsigned long *, long) =
         (long (*)(unsigned long *, long))dlsym(RTLD_DEFAULT, "konfiscator_debug_regions");
@@ -82,11 +82,16 @@ static long heap_regions(unsigned long *pairs, long max)
         exit(2);
     }
     long n = regions(pairs, max);
-    if (n < 1 || n > max) {
+    if (n < (none_allowed ? 0 : 1) || n > max) {
         fprintf(stderr, "misuse: %ld regions\n", n);
         exit(2);
     }
     return n;
+}
+
+static long heap_regions(unsigned long *pairs, long max)
+{
+    return heap_regions_or_none(pairs, max, 0);
 }
 
 static void usage(void)
@@ -233,15 +238,18 @@ int main(int argc, char **argv)
         announce();
         free(target);
     } else if (strcmp(mode, "free-returned-region") == 0) {
-        /* A block of a region that went back to its arena's reservation once every block in
-         * it was freed: freed again, its header reads as zeros there (OsMemory.UnmapInto). */
+        /* A block of a region's pages that went back to its arena's reservation once every
+         * block on them was freed and malloc_trim gave back the heap's free top (the region
+         * that grew to hold them is the arena's only one, which it keeps; wholly free, it goes
+         * whole): freed again, its header reads as zeros there (OsMemory.UnmapInto). */
         enum { COUNT = 96 };
         static void *blocks[COUNT];
         for (int i = 0; i < COUNT; i++) /* 96 KiB each: heap blocks (below the mapping threshold), 9 MiB in all */
             if ((blocks[i] = malloc(96 << 10)) == NULL) { fprintf(stderr, "misuse: malloc failed\n"); return 2; }
         for (int i = 0; i < COUNT; i++) free(blocks[i]);
+        malloc_trim(0);
         unsigned long pairs[2 * 64];
-        long n = heap_regions(pairs, 64);
+        long n = heap_regions_or_none(pairs, 64, 1);
         target = NULL;
         for (int i = COUNT - 1; i >= 0 && target == NULL; i--) {
             unsigned long a = (unsigned long)blocks[i];

@@ -9,7 +9,8 @@
 //   uordblks arena - fordblks: blocks in use, their headers, blocks parked in thread caches
 //   hblkhd   bytes mapped outside the regions: large blocks and the allocator's own tables
 //   usmblks  the highest bytes in use so far (glibc leaves it 0; this is what it once meant)
-//   keepcost bytes of wholly free regions (their whole mappings): what malloc_trim unmaps
+//   keepcost bytes of wholly free regions (their whole mappings) and of the free pages at the
+//            ends of the others: what malloc_trim unmaps (glibc: the size of its top chunk)
 //   smblks, fsmblks, hblks: 0 (no fastbins; large blocks are not counted one by one)
 
 using System.Runtime;
@@ -36,7 +37,7 @@ namespace Konfiscator.Native.Api
     /// <summary>One arena's share of the figures, read under its lock.</summary>
     internal struct ArenaTotals
     {
-        public ulong RegionBytes, FreeBytes, FreeBlocks, WholeFreeBytes;
+        public ulong RegionBytes, FreeBytes, FreeBlocks, TrimmableBytes;
     }
 
     internal static unsafe class Inspection
@@ -107,7 +108,7 @@ namespace Konfiscator.Native.Api
                 all.RegionBytes += t.RegionBytes;
                 all.FreeBytes += t.FreeBytes;
                 all.FreeBlocks += t.FreeBlocks;
-                all.WholeFreeBytes += t.WholeFreeBytes;
+                all.TrimmableBytes += t.TrimmableBytes;
             }
             ulong mapped = ProcessFigure(StatsLayout.BytesMapped);
             *m = default;
@@ -117,7 +118,7 @@ namespace Konfiscator.Native.Api
             m->UordBlks = (nuint)(all.RegionBytes - all.FreeBytes);
             m->HBlkHd = (nuint)(mapped > all.RegionBytes ? mapped - all.RegionBytes : 0);
             m->UsmBlks = (nuint)ProcessFigure(StatsLayout.PeakBytesInUse);
-            m->KeepCost = (nuint)all.WholeFreeBytes;
+            m->KeepCost = (nuint)all.TrimmableBytes;
         }
 
         private static ArenaTotals Read(Arena* a)
@@ -128,7 +129,8 @@ namespace Konfiscator.Native.Api
             {
                 t.RegionBytes += r->Bytes;
                 Block* first = Regions.FirstBlock(r);
-                if (first->State == Blocks.Free && Regions.IsWholeRegion(first)) t.WholeFreeBytes += r->Bytes;
+                if (first->State == Blocks.Free && Regions.IsWholeRegion(first)) t.TrimmableBytes += r->Bytes;
+                else t.TrimmableBytes += Regions.TrimmableTail(r, out _);
             }
             t.FreeBytes = a->Stats[StatsLayout.FreeBytes];
             t.FreeBlocks = a->Stats[StatsLayout.FreeBlocks];
@@ -281,17 +283,18 @@ namespace Konfiscator.Native.Api
         /// <summary>Gives free memory back to the OS: what the heap does after a refused
         /// mapping (Heap.TrimAfterFailedMapping: the calling thread's cached blocks go back to
         /// the heap, where they coalesce; blocks other threads freed are merged in; every wholly
-        /// free region is unmapped, also the one an arena otherwise keeps; the unused tail of
-        /// each address-space reservation is given up), then the whole pages inside every
-        /// remaining free block are released. <paramref name="pad"/> is accepted and ignored:
-        /// there is no top of the heap to keep padded. Returns 1 when anything went back, 0
-        /// otherwise, as glibc does.</summary>
+        /// free region is unmapped, also the one an arena otherwise keeps, and the free pages at
+        /// the end of every other region; the arenas keep their address-space reservations, in
+        /// which the heap grows), then the whole pages inside every remaining free block are
+        /// released.
+        /// <paramref name="pad"/> is accepted and ignored (glibc keeps that much of its top
+        /// chunk). Returns 1 when anything went back, 0 otherwise, as glibc does.</summary>
         [RuntimeExport("malloc_trim")]
         public static int MallocTrim(nuint pad)
         {
             Heap.EnsureStarted();
             ulong mappedBefore = ProcessFigure(StatsLayout.BytesMapped);
-            Heap.TrimAfterFailedMapping(Heap.PeekCache());
+            Heap.TrimAfterFailedMapping(Heap.PeekCache(), keepReservations: true);
             bool released = ProcessFigure(StatsLayout.BytesMapped) < mappedBefore;
             for (int i = 0; i < Heap.ArenaCount; i++)
             {

@@ -1,5 +1,5 @@
 // Arenas, placement (docs/heap.md, "Placement: address-ordered first fit"): the
-// lowest free block that fits, mapping a region when none does, and carving the
+// lowest free block that fits, growing the heap when none does, and carving the
 // allocation (or a run of blocks for a thread cache's refill) from its bottom.
 // Apart from aligned placement (Arena.AlignedPlacement.cs), which has rules of
 // its own.
@@ -14,8 +14,8 @@ namespace Konfiscator.Native.Heaps
 {
     internal static unsafe partial class Arenas
     {
-        /// <summary>The lowest free block of at least <paramref name="units"/>, mapping a
-        /// new region when none fits; null when the OS has no memory. The search is inlined
+        /// <summary>The lowest free block of at least <paramref name="units"/>, growing the
+        /// heap when none fits; null when the OS has no memory. The search is inlined
         /// into the caller; what comes when it finds nothing is a call of its own.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* FindFit(Arena* a, uint units)
@@ -24,8 +24,8 @@ namespace Konfiscator.Native.Heaps
             return b != null ? b : FindFitElsewhere(a, units);
         }
 
-        /// <summary>FindFit when the index has no fit: blocks freed elsewhere first, then a
-        /// new region.</summary>
+        /// <summary>FindFit when the index has no fit: blocks freed elsewhere first, then
+        /// more heap (AddRegion).</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static Block* FindFitElsewhere(Arena* a, uint units)
         {
@@ -71,17 +71,55 @@ namespace Konfiscator.Native.Heaps
             return b != null ? FreeIndex.NodeOf(b) : null;
         }
 
+        /// <summary>More memory for a request of <paramref name="units"/> that no free block
+        /// fits: the topmost region grown in place (GrowTopRegion), else a new region. Returns
+        /// the free block (in the index) that holds it, or null when the OS has no memory.</summary>
         private static Block* AddRegion(Arena* a, uint units)
         {
             if (!FreeIndex.EnsureNode(a)) return null;
-            Block* b = Regions.Map(a, units);
-            if (b == null) return null;
+            Block* b = GrowTopRegion(a, units);
+            if (b == null)
+            {
+                b = Regions.Map(a, units);
+                if (b == null) return null;
+                FreeIndex.Insert(a, b);
+                a->EmptyRegions++;
+                a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
+                a->Stats[StatsLayout.FreeBlocks]++;
+            }
             HeapMap.RegionsChanged(a);
-            FreeIndex.Insert(a, b);
-            a->EmptyRegions++;
-            a->Stats[StatsLayout.FreeBytes] += Blocks.Bytes(b);
-            a->Stats[StatsLayout.FreeBlocks]++;
             return b;
+        }
+
+        /// <summary>The topmost region grown in place (Regions.GrowTop), the way brk grows a
+        /// heap: the new space joins the region's last block when that is free (which then
+        /// holds the request although it did not before), else becomes a free block of its
+        /// own. A new region instead would leave that last block where it is and fault in
+        /// pages of the new one, which the heap's growth did at every doubling. Returns the
+        /// free block, in the index, or null when the top region cannot grow.</summary>
+        private static Block* GrowTopRegion(Arena* a, uint units)
+        {
+            Block* space = Regions.GrowTop(a, units, out uint added);
+            if (space == null) return null;
+            Block* end = (Block*)((byte*)space + ((nuint)added << Blocks.UnitShift));
+            a->Stats[StatsLayout.FreeBytes] += (nuint)added << Blocks.UnitShift;
+            if (Blocks.PrevIsFree(space))
+            {
+                // The region's last block was free: it grows over the old sentinel.
+                Block* last = Blocks.Prev(space);
+                uint total = last->SizeUnits + added;
+                Blocks.Retire(space);
+                Blocks.Set(last, total, a->Index, Blocks.Free);
+                Blocks.SetPrev(end, total, free: true);
+                FreeIndex.Resized(last);
+                return last;
+            }
+            // The old sentinel's prev field already says the block below is used, and its size.
+            Blocks.Set(space, added, a->Index, Blocks.Free);
+            Blocks.SetPrev(end, added, free: true);
+            FreeIndex.Insert(a, space);
+            a->Stats[StatsLayout.FreeBlocks]++;
+            return space;
         }
 
         /// <summary>Serves <paramref name="units"/> from free block b (the first fit): the

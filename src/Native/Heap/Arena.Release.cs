@@ -76,30 +76,10 @@ namespace Konfiscator.Native.Heaps
 
             if (Regions.IsWholeRegion(merged))
             {
-                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, SmallestEmptyRegion(a, merged)))
+                if (a->EmptyRegions < RetainedEmptyRegions || !UnmapEmptyRegion(a, merged))
                     a->EmptyRegions++;
             }
             if (a->DirtyBytes >= PurgeStepBytes) Purge(a);
-        }
-
-        /// <summary>Of the arena's wholly free regions (the one <paramref name="emptied"/> just
-        /// became, and the one or more it kept), the free block of the smallest: the one to give
-        /// back. Keeping the largest is what keeps a program whose live data swings by tens of
-        /// MiB from mapping and faulting in its largest region again and again: with the kept
-        /// region the older, smaller one, each time the 32 MiB region emptied it went back to
-        /// the OS and came back with the next large request (large_blocks: 900 of its 19 620
-        /// page faults were such, docs/heap.md "Free and coalescing"). A walk of the region list,
-        /// only when a region becomes wholly free.</summary>
-        private static Block* SmallestEmptyRegion(Arena* a, Block* emptied)
-        {
-            Block* smallest = emptied;
-            for (Region* r = a->Regions; r != null; r = r->Next)
-            {
-                Block* b = Regions.FirstBlock(r);
-                if (b != emptied && b->State == Blocks.Free && Regions.IsWholeRegion(b) && b->SizeUnits < smallest->SizeUnits)
-                    smallest = b;
-            }
-            return smallest;
         }
 
         /// <summary>Gives the region that free block b wholly covers back to the OS. When
@@ -124,12 +104,31 @@ namespace Konfiscator.Native.Heaps
             return false;
         }
 
-        /// <summary>After a mapping failed (with a's lock held): every wholly free region
-        /// goes back to the OS, the one normally kept included, blocks other threads freed
-        /// back to a first, and the unused tail of a's address-space reservation is given
-        /// up (it counts against an address-space limit), so that the retry has the most
-        /// room the process can give it.</summary>
-        public static void TrimForRetry(Arena* a)
+        /// <summary>With a's lock held: the free pages at the end of each region go back to the
+        /// OS (Regions.TrimTail). A region grows in place as the heap grows, so its top is
+        /// where a heap that shrank keeps its free memory, as glibc's keeps it in its top chunk.</summary>
+        private static void TrimRegionTails(Arena* a)
+        {
+            bool any = false;
+            for (Region* r = a->Regions; r != null; r = r->Next)
+            {
+                Block* last = Blocks.Prev(Regions.Sentinel(r));
+                nuint tail = Regions.TrimTail(a, r);
+                if (tail == 0) continue;
+                FreeIndex.Resized(last);
+                a->Stats[StatsLayout.FreeBytes] -= tail;
+                any = true;
+            }
+            if (any) HeapMap.RegionsChanged(a);
+        }
+
+        /// <summary>After a mapping failed, and for malloc_trim (with a's lock held): every
+        /// wholly free region goes back to the OS, the one normally kept included, blocks other
+        /// threads freed back to a first, then the free end of every other region, and, unless
+        /// <paramref name="keepReservation"/>, the unused tail of a's address-space reservation
+        /// is given up (it counts against an address-space limit), so that the retry has the
+        /// most room the process can give it.</summary>
+        public static void TrimForRetry(Arena* a, bool keepReservation = false)
         {
             ReleaseRemote(a);
             for (Region* r = a->Regions; r != null; )
@@ -140,7 +139,8 @@ namespace Konfiscator.Native.Heaps
                     a->EmptyRegions--;
                 r = next;
             }
-            Regions.ReleaseReservationTail(a);
+            TrimRegionTails(a);
+            if (!keepReservation) Regions.ReleaseReservationTail(a);
             PublishLargest(a);
         }
     }

@@ -308,9 +308,11 @@ namespace Konfiscator.Native.Heaps
         /// one retry has the most room (docs/heap.md, "When the OS says no"). The calling
         /// thread's cached blocks go back to the heap first (they keep regions from being
         /// wholly free), then every arena returns its wholly free regions and the unused
-        /// tail of its address-space reservation. Takes each lock in turn; none may be held.</summary>
+        /// tail of its address-space reservation (unless <paramref name="keepReservations"/>:
+        /// malloc_trim, where no mapping failed, leaves the heap room to grow in place). Takes
+        /// each lock in turn; none may be held.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void TrimAfterFailedMapping(ThreadCache* tc)
+        public static void TrimAfterFailedMapping(ThreadCache* tc, bool keepReservations = false)
         {
             if (tc != null) ThreadCaches.DrainAll(tc);
             ThreadCaches.DrainParked();
@@ -318,7 +320,7 @@ namespace Konfiscator.Native.Heaps
             {
                 Arena* a = ArenaAt(i);
                 LockArena(a);
-                Arenas.TrimForRetry(a);
+                Arenas.TrimForRetry(a, keepReservations);
                 UnlockArena(a);
             }
         }

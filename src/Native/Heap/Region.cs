@@ -79,6 +79,89 @@ namespace Konfiscator.Native.Heaps
             return first;
         }
 
+        /// <summary>Grows the arena's topmost region in place when it ends where the used part
+        /// of the arena's reservation ends (as the highest one there does, unless a mapping
+        /// there was refused or the region above it went back): the
+        /// pages above it are mapped (a region's worth, NextRegionBytes, or what
+        /// <paramref name="units"/> and an end sentinel need), the region's end sentinel moves to
+        /// the new end, and the old sentinel's 16 bytes begin the new space. Returns the old
+        /// sentinel, whose prev field still describes the block below it (the caller makes the
+        /// new space a free block, or part of that block), and the units added; null when the
+        /// top region cannot grow.</summary>
+        public static Block* GrowTop(Arena* arena, uint units, out uint addedUnits)
+        {
+            addedUnits = 0;
+            byte* span = arena->SpanBase;
+            if (span == null) return null;
+            // The region that ends where the used part of the reservation ends, if one does
+            // (the highest in the reservation; regions mapped elsewhere may lie above it).
+            Region* top = arena->Regions;
+            while (top != null && (byte*)top + top->Bytes != span + arena->SpanUsed) top = top->Next;
+            if (top == null) return null;
+            nuint bytes = arena->NextRegionBytes;
+            nuint need = OsMemory.RoundUpToPage(((nuint)units << Blocks.UnitShift) + Blocks.HeaderBytes);
+            if (need > bytes) bytes = need;
+            if (arena->SpanUsed + bytes > SpanBytes(arena)) return null;
+            byte* memory = Mappings.MapInto(span + arena->SpanUsed, bytes);
+            if (memory == null) return null;
+            arena->SpanUsed += bytes;
+            if (!PageMap.Mark(memory, bytes))
+            {
+                UnmapRegionMemory(arena, memory, bytes);
+                return null;
+            }
+            if (arena->NextRegionBytes < LargestBytes) arena->NextRegionBytes *= 2;
+            Block* oldEnd = Sentinel(top);
+            top->Bytes += bytes;
+            Blocks.Set(Sentinel(top), 1, arena->Index, Blocks.Sentinel);
+            addedUnits = (uint)(bytes >> Blocks.UnitShift);
+            return oldEnd;
+        }
+
+        /// <summary>The whole pages at the end of region r that a trim gives back: those of its
+        /// last block when that is free (and not the whole region, which goes back whole), above
+        /// what the block keeps (a minimum block) and a new end sentinel. 0 when there are none;
+        /// <paramref name="keepEnd"/> is where the region would end.</summary>
+        public static nuint TrimmableTail(Region* r, out byte* keepEnd)
+        {
+            Block* end = Sentinel(r);
+            keepEnd = (byte*)r + r->Bytes;
+            if (!Blocks.PrevIsFree(end)) return 0;
+            Block* last = Blocks.Prev(end);
+            if (IsWholeRegion(last)) return 0;
+            byte* keep = (byte*)OsMemory.RoundUpToPage((nuint)last + Blocks.MinBytes + Blocks.HeaderBytes);
+            if (keep >= keepEnd) return 0;
+            nuint tail = (nuint)(keepEnd - keep);
+            keepEnd = keep;
+            return tail;
+        }
+
+        /// <summary>Gives the trimmable tail of region r (TrimmableTail) back to the OS, the
+        /// way glibc's malloc_trim trims the top of its heap: the region's last free block
+        /// shrinks to end at the new sentinel. Returns the bytes given back: 0 when there was
+        /// nothing to trim or the kernel refused (then nothing changed). The caller updates the
+        /// index (the block shrank in place) and the figures.</summary>
+        public static nuint TrimTail(Arena* arena, Region* r)
+        {
+            nuint tail = TrimmableTail(r, out byte* keepEnd);
+            if (tail == 0) return 0;
+            Block* last = Blocks.Prev(Sentinel(r));
+            // Unmarked first, as for a whole region: no lookup may find a page going away.
+            PageMap.Unmark(keepEnd, tail);
+            if (!UnmapRegionMemory(arena, keepEnd, tail))
+            {
+                PageMap.Mark(keepEnd, tail); // its leaf exists already: cannot fail
+                return 0;
+            }
+            r->Bytes -= tail;
+            uint units = (uint)((nuint)(keepEnd - Blocks.HeaderBytes - (byte*)last) >> Blocks.UnitShift);
+            Blocks.Set(last, units, arena->Index, Blocks.Free);
+            Block* end = Sentinel(r);
+            Blocks.SetPrev(end, units, free: true);
+            Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
+            return tail;
+        }
+
         /// <summary>Gives wholly free region r back to the OS; false when the kernel refuses
         /// (at vm.max_map_count, see OsMemory.Defer): then r stays as it was, and the
         /// caller keeps it.</summary>

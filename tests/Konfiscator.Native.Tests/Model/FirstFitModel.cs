@@ -131,9 +131,58 @@ internal sealed class FirstFitModel
         return new FreeBlock(region.First, region.End - region.First);
     }
 
-    /// <summary>Frees a block, merging it with a free lower and a free upper neighbour. When a
-    /// region is left wholly free and the arena already keeps another wholly free region, the
-    /// smaller of them is unmapped.</summary>
+    /// <summary>The arena grew region <paramref name="before"/> in place to <paramref name="after"/>
+    /// (the same first block, a later end sentinel): the new space joins the free block that
+    /// ended at the old sentinel, if any, else is a free block of its own. Returns the free block
+    /// that holds it.</summary>
+    public FreeBlock GrowRegion(Region before, Region after)
+    {
+        _regions.Remove(before);
+        _regions.Add(after);
+        ulong start = before.End;
+        if (_freeByEnd.TryGetValue(before.End, out ulong lower))
+        {
+            RemoveFree(lower);
+            start = lower;
+        }
+        AddFree(start, after.End - start);
+        return new FreeBlock(start, after.End - start);
+    }
+
+    /// <summary>How many region tails <see cref="Trim"/> gave back.</summary>
+    public int TailsTrimmed { get; private set; }
+
+    /// <summary>malloc_trim: every wholly free region is unmapped; in every other region whose
+    /// last block is free, the whole pages above that block's first 32 bytes and a new 16-byte
+    /// end sentinel go back (the block ends just below the new sentinel).</summary>
+    public void Trim()
+    {
+        foreach (var region in Regions)
+        {
+            if (IsWhollyFree(region))
+            {
+                RemoveFree(region.First);
+                _regions.Remove(region);
+                RegionsReleased++;
+                continue;
+            }
+            if (!_freeByEnd.TryGetValue(region.End, out ulong last))
+                continue;
+            ulong keep = (last + MinBlock + 16 + PageSize - 1) & ~(PageSize - 1);
+            if (keep >= region.End + 16)
+                continue;
+            RemoveFree(last);
+            AddFree(last, keep - 16 - last);
+            _regions.Remove(region);
+            _regions.Add(new Region(region.First, keep - 16));
+            TailsTrimmed++;
+        }
+    }
+
+    private const ulong PageSize = 4096;
+
+    /// <summary>Frees a block, merging it with a free lower and a free upper neighbour. A region
+    /// left wholly free is unmapped if the arena already keeps another wholly free region.</summary>
     public void Free(ulong header, ulong size)
     {
         ulong start = header, end = header + size;
@@ -154,17 +203,8 @@ internal sealed class FirstFitModel
         int index = _regions.FindIndex(r => r.First == start && r.End == end);
         if (index >= 0 && _regions.Where((_, i) => i != index).Any(IsWhollyFree))
         {
-            // Of the wholly free regions, the smallest goes (the lowest of equals, unless the
-            // one just emptied is among them): the arena keeps its largest empty region.
-            Region emptied = _regions[index];
-            Region victim = emptied;
-            foreach (Region r in Regions.Where(r => r != emptied && IsWhollyFree(r)))
-            {
-                if (r.End - r.First < victim.End - victim.First)
-                    victim = r;
-            }
-            RemoveFree(victim.First);
-            _regions.Remove(victim);
+            RemoveFree(start);
+            _regions.RemoveAt(index);
             RegionsReleased++;
         }
     }

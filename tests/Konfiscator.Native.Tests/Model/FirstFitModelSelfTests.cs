@@ -141,13 +141,30 @@ public sealed class FirstFitModelSelfTests
     }
 
     [Fact]
-    public void Free_OfTheLargerOfTwoEmptyRegions_UnmapsTheSmallerOne()
+    public void GrowRegion_JoinsTheFreeEnd_OrAddsAFreeBlock()
     {
-        var large = new Region(0x90030, 0x90030 + 0x4000);
-        var model = new FirstFitModel([new(0x10030, 0x1000), new(0x90030, 0x2000)], [s_region, large]);
+        var grown = new Region(0x10030, 0x10030 + 0x3000);
+        var model = new FirstFitModel([new(0x10800, 0x830)], [s_region]);   // free up to the sentinel
+        Assert.Equal(new FreeBlock(0x10800, 0x2830), model.GrowRegion(s_region, grown));
+        Assert.Equal([new(0x10800, 0x2830)], model.FreeBlocks);
+        Assert.Equal([grown], model.Regions);
 
-        model.Free(0x92030, 0x2000);                 // the large region wholly free: the small one goes
-        Assert.Equal([large], model.Regions);
-        Assert.Equal([new(0x90030, 0x4000)], model.FreeBlocks);
+        model = new FirstFitModel([new(0x10100, 0x100)], [s_region]);        // the last block in use
+        Assert.Equal(new FreeBlock(0x11030, 0x2000), model.GrowRegion(s_region, grown));
+        Assert.Equal([new(0x10100, 0x100), new(0x11030, 0x2000)], model.FreeBlocks);
+    }
+
+    [Fact]
+    public void Trim_GivesBackTheFreeEnd_AndWhollyFreeRegions()
+    {
+        var large = new Region(0x90030, 0x90030 + 0x5000);
+        var model = new FirstFitModel([new(0x10030, 0x1000), new(0x91000, 0x4030)], [s_region, large]);
+        model.Trim();
+        // The wholly free region goes; the other's free end is cut after its first 32 bytes,
+        // at the next page, where the new sentinel's 16 bytes end.
+        Assert.Equal([new Region(0x90030, 0x92000 - 16)], model.Regions);
+        Assert.Equal([new(0x91000, 0x1000 - 16)], model.FreeBlocks);
+        Assert.Equal(1, model.RegionsReleased);
+        Assert.Equal(1, model.TailsTrimmed);
     }
 }

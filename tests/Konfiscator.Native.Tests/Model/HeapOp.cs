@@ -14,6 +14,8 @@ internal enum HeapOpKind
     /// <summary>A request of 128 KiB or more: its own mapping while below the mapping threshold,
     /// in the heap once freed large blocks have raised the threshold above it.</summary>
     MallocLarge,
+    /// <summary>malloc_trim(0): wholly free regions and the free ends of the others go back.</summary>
+    Trim,
 }
 
 /// <summary>
@@ -32,6 +34,7 @@ internal readonly record struct HeapOp(HeapOpKind Kind, int Size, int Count = 0,
         HeapOpKind.PosixMemalign => $"posix_memalign({1 << AlignShift}, {Size})",
         HeapOpKind.Realloc => $"realloc(pick {Pick}, {Size})",
         HeapOpKind.Free => $"free(pick {Pick})",
+        HeapOpKind.Trim => "malloc_trim(0)",
         _ => Kind.ToString(),
     };
 }
@@ -61,7 +64,8 @@ internal static class HeapOps
         (3, Gen.Select(Gen.Int[3, 16], Size, (shift, size) => new HeapOp(HeapOpKind.PosixMemalign, size, AlignShift: shift))),
         (20, Gen.Select(s_pick, Size, (pick, size) => new HeapOp(HeapOpKind.Realloc, size, Pick: pick))),
         (30, s_pick.Select(pick => new HeapOp(HeapOpKind.Free, 0, Pick: pick))),
-        (2, Gen.Int[(int)HeapContract.LargeThreshold, 400_000].Select(size => new HeapOp(HeapOpKind.MallocLarge, size))));
+        (2, Gen.Int[(int)HeapContract.LargeThreshold, 400_000].Select(size => new HeapOp(HeapOpKind.MallocLarge, size))),
+        (1, Gen.Const(new HeapOp(HeapOpKind.Trim, 0))));
 
     public static Gen<HeapOp[]> Sequence(int minLength, int maxLength) => Op.Array[minLength, maxLength];
 }

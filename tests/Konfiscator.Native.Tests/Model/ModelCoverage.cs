@@ -11,7 +11,9 @@ namespace Konfiscator.Native.Tests.Model;
 internal sealed class ModelCoverage
 {
     public const string NewRegion = "new region mapped";
+    public const string RegionGrew = "region grown in place";
     public const string RegionReleased = "wholly free region unmapped";
+    public const string TailTrimmed = "free end of a region given back (malloc_trim)";
     public const string Merged = "free merged with a neighbour";
     public const string RestAbsorbed = "rest below 32 bytes handed out with the block";
     public const string AlignedGap = "aligned request left a free gap above it";

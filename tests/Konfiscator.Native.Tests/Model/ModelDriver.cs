@@ -52,6 +52,7 @@ internal sealed class ModelDriver
         {
             coverage.Count(ModelCoverage.Merged, model.Merges);
             coverage.Count(ModelCoverage.RegionReleased, model.RegionsReleased);
+            coverage.Count(ModelCoverage.TailTrimmed, model.TailsTrimmed);
         }
     }
 
@@ -85,6 +86,10 @@ internal sealed class ModelDriver
                 break;
             case HeapOpKind.Realloc:
                 Realloc(op.Pick, (ulong)op.Size);
+                break;
+            case HeapOpKind.Trim:
+                _lib.MallocTrim(0);
+                _model?.Trim();
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(op), op.Kind, null);
@@ -159,19 +164,25 @@ internal sealed class ModelDriver
             return Take(placement);
         }
 
-        // No free block fits: the arena maps a new region (at any address) and the request is
-        // placed in it by the same rule.
+        // No free block fits: the arena grows its topmost region in place (the same first
+        // block, a later end) or maps a new region (at any address), and the request is placed
+        // in the free block that holds the new space by the same rule.
         var known = _model!.Regions.ToHashSet();
         var fresh = _lib.Regions().Where(r => !known.Contains(r)).ToList();
         if (fresh.Count != 1)
-            Fail($"no free block fits a {block}-byte block, so exactly one new region was due; new regions: [{string.Join(", ", fresh)}]");
-        FreeBlock whole = _model.AddRegion(fresh[0]);
-        Placement? inRegion = FirstFitModel.FitIn(whole, block, alignment);
+            Fail($"no free block fits a {block}-byte block, so exactly one region was due to grow or be mapped; new or changed regions: [{string.Join(", ", fresh)}]");
+        Region changed = fresh[0];
+        Region? grown = known.Where(r => r.First == changed.First).Select(r => (Region?)r).FirstOrDefault();
+        if (grown is { } before && changed.End <= before.End)
+            Fail($"region {before} became {changed}: a region that no block fits may only grow");
+        FreeBlock space = grown is { } old ? _model.GrowRegion(old, changed) : _model.AddRegion(changed);
+        string where = grown is null ? $"the new region {changed}" : $"the region grown to {changed}";
+        Placement? inRegion = FirstFitModel.FitIn(space, block, alignment);
         if (inRegion is null)
-            Fail($"the new region {fresh[0]} cannot hold a {block}-byte block aligned to {alignment}");
+            Fail($"{where} cannot hold a {block}-byte block aligned to {alignment}");
         if (header != inRegion!.Value.Header)
-            Fail($"returned 0x{payload:x} (header 0x{header:x}) in the new region {fresh[0]}; the rule puts it at header 0x{inRegion.Value.Header:x}");
-        _coverage.Count(ModelCoverage.NewRegion);
+            Fail($"returned 0x{payload:x} (header 0x{header:x}) in {where}; the rule puts it at header 0x{inRegion.Value.Header:x}");
+        _coverage.Count(grown is null ? ModelCoverage.NewRegion : ModelCoverage.RegionGrew);
         return Take(inRegion.Value);
     }
 
