@@ -47,22 +47,23 @@ namespace Konfiscator.Native.Api
             return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
-        /// <summary>malloc of more than the thread caches' sizes (or of any size with the caches
-        /// off), from the export for a thread that has its cache: the first fit in its home
+        /// <summary>malloc (or calloc, counted under <paramref name="callCounter"/>) of more than the
+        /// thread caches' sizes (or of any size with the caches off), from the export for a thread
+        /// that has its cache: the first fit in its home
         /// arena, as Place would choose, without looking the thread up again or going through
         /// Place's choice of path (callgrind, docs/performance/fragmentation.md). A request
         /// for its own mapping, a thread counted in the shared slot, or no memory, takes the
         /// general path.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void* AllocateFromHeap(ThreadCache* tc, nuint size)
+        public static void* AllocateFromHeap(ThreadCache* tc, nuint size, int callCounter = StatsLayout.MallocCalls)
         {
             if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0) goto general;
-            tc->CurrentCall = StatsLayout.MallocCalls;
+            tc->CurrentCall = callCounter;
             ThreadCaches.CountSlowPath(tc);
             uint units = Blocks.UnitsFor(size);
             // A block of about this size the thread freed lately (ThreadCache.Classes.cs).
             Block* held = ThreadCaches.TakeHeld(tc, units);
-            if (held != null) return MallocServed(tc, held, size);
+            if (held != null) return MallocServed(tc, held, size, callCounter);
             Arena* a = tc->Home;
             Heap.LockArena(a);
             Node* n = Arenas.FindFitNode(a, units);
@@ -71,44 +72,81 @@ namespace Konfiscator.Native.Api
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            return MallocServed(tc, b, size);
+            return MallocServed(tc, b, size, callCounter);
         general:
-            return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+            return Allocate(size, Blocks.HeaderBytes, callCounter);
         }
 
-        /// <summary>malloc of a cached size that the inlined fast path did not serve, from the export
-        /// for a thread that has its cache: its bin was empty, or the block on top failed the fast
+        /// <summary>malloc of a cached size that the inlined fast path did not serve (or a calloc of
+        /// one, counted under <paramref name="callCounter"/>), from the export for a thread that
+        /// has its cache: its bin was empty, or the block on top failed the fast
         /// path's checks. The thread's bin, refilled from the heap when empty, as Place would do
         /// it, without looking the thread up again or going through Place's choice of path:
         /// through Allocate such a malloc cost about 410 instructions, 270 of them before the bin
         /// was reached (callgrind, fragmentation). A request for its own mapping, a thread
         /// counted in the shared slot, caches that are off, or no memory take the general path.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public static void* AllocateFromBin(ThreadCache* tc, nuint size)
+        public static void* AllocateFromBin(ThreadCache* tc, nuint size, int callCounter = StatsLayout.MallocCalls)
         {
             // A request at or above the mapping threshold (mallopt can set it as low as 0) takes
             // its own mapping there, as it did before bins had this path.
             if (size >= LargeBlocks.Threshold || tc->StatsSlot < 0 || !ThreadCaches.Enabled) goto general;
-            tc->CurrentCall = StatsLayout.MallocCalls;
+            tc->CurrentCall = callCounter;
             uint units = Blocks.UnitsFor(size);
             Bin* bin = ThreadCaches.BinFor(tc, units);
-            Block* b = ThreadCaches.Pop(bin, units, StatsLayout.MallocCalls);   // checked: a bad link is reported
+            Block* b = ThreadCaches.Pop(bin, units, callCounter);   // checked: a bad link is reported
             if (b != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
             else b = ThreadCaches.Refill(tc, bin, units);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            return MallocServed(tc, b, size);
+            return MallocServed(tc, b, size, callCounter);
         general:
-            return Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
+            return Allocate(size, Blocks.HeaderBytes, callCounter);
+        }
+
+        /// <summary>memalign, aligned_alloc and posix_memalign with an alignment above 16 (a power of
+        /// two), from the exports for a thread that has its cache: a block of the thread's bins
+        /// (Heap/AlignedCache.cs) or, when they have none, the heap's rule for aligned requests in
+        /// its home arena, as Place would choose, without looking the thread up again or going
+        /// through Place's choice of path: that entry cost bench/aligned.c about 200
+        /// instructions a call before the bins were reached (EnsureStarted, the thread's lookup,
+        /// Place's tests; callgrind, docs/performance/aligned.md). A request above the bins'
+        /// sizes or for its own mapping, a thread counted in the shared slot, caches that are
+        /// off, or no memory take the general path.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void* AllocateAligned(ThreadCache* tc, nuint size, nuint alignment, int callCounter)
+        {
+            if (size > ThreadCaches.MaxRequest || size >= LargeBlocks.Threshold || alignment > LargeBlocks.MaxHeapAlignment
+                || tc->StatsSlot < 0 || !ThreadCaches.Enabled)
+                goto general;
+            tc->CurrentCall = callCounter;
+            uint units = Blocks.UnitsFor(size);
+            Block* b = AlignedCache.Take(tc, units, alignment);
+            if (b == null)
+            {
+                Arena* a = tc->Home;
+                Heap.LockArena(a);
+                b = Arenas.TakeAligned(a, units, alignment);
+                ThreadCaches.SeeSpan(tc, a);
+                Arenas.PublishLargest(a);
+                Heap.UnlockArena(a);
+                if (b == null) goto general;       // the OS refused a region: the retry is there
+            }
+            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            Counting.AllocatedInSlot(tc, callCounter, size, usable, StatsLayout.HistogramBucket(size));
+            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
+            return SampledBlocks.ChargeGrowth(tc, b, size, size);
+        general:
+            return Allocate(size, alignment, callCounter);
         }
 
         /// <summary>The end of AllocateFromHeap and AllocateFromBin, once block b is the caller's:
-        /// counted in the thread's slot as Allocate counts a malloc, the bytes in use reported at
+        /// counted in the thread's slot as Allocate counts a call, the bytes in use reported at
         /// once for a block at the mapping threshold or above (as Allocate does), sampling.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void* MallocServed(ThreadCache* tc, Block* b, nuint size)
+        private static void* MallocServed(ThreadCache* tc, Block* b, nuint size, int callCounter)
         {
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            Counting.AllocatedInSlot(tc, StatsLayout.MallocCalls, size, usable, StatsLayout.HistogramBucket(size));
+            Counting.AllocatedInSlot(tc, callCounter, size, usable, StatsLayout.HistogramBucket(size));
             if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
             return SampledBlocks.ChargeGrowth(tc, b, size, size);
         }

@@ -32,6 +32,7 @@
 // arena (the heap map, the heap check) never sees a run half made. A probe that hits
 // changes no header and takes no lock.
 
+using System.Runtime.CompilerServices;
 using Konfiscator.Stats;
 
 namespace Konfiscator.Native.Heaps
@@ -97,6 +98,7 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>Unlinks and returns the first of the bin's top <paramref name="probes"/>
         /// blocks (of <paramref name="units"/>) whose payload is aligned (state Used), or null.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Block* TakeAlignedFromBin(Bin* bin, uint units, nuint alignment, int call, int probes)
         {
             Block* prev = null;

@@ -29,6 +29,30 @@ public sealed class CallocTests : HeapTest
         AssertZero(p, bytes, $"calloc({count}, {size})");
     }
 
+    /// <summary>calloc of a cached size takes the block on top of its bin, as malloc would
+    /// (its own path since issue 9's thirteenth round, not the general one), zeroes every
+    /// usable byte of it, and the thread's count of cached bytes stays what a walk finds.</summary>
+    [Theory]
+    [InlineData(1ul, 24ul)]
+    [InlineData(10ul, 100ul)]
+    [InlineData(4ul, 256ul)]      // 1 024 bytes: the last bin's requests
+    public void Calloc_OfACachedSize_TakesTheBinsTopBlock_ZeroesIt_AndKeepsTheCachedBytesExact(ulong count, ulong size) =>
+        OnANewThread(() =>
+        {
+            ulong bytes = count * size;
+            nint p = Lib.Malloc((nuint)bytes);
+            ulong usable = Lib.UsableSize(p);
+            Fill(p, usable, 0xEE);
+            Lib.Free(p);                              // on top of its bin
+
+            nint c = Keep(Lib.Calloc((nuint)count, (nuint)size));
+
+            Assert.Equal(p, c);
+            AssertZero(c, usable, $"calloc({count}, {size}) of the block freed into its bin");
+            var (walked, counted) = Lib.CachedBytes();
+            Assert.Equal(walked, counted);
+        });
+
     [Theory]
     [InlineData(0ul, 10ul)]
     [InlineData(10ul, 0ul)]

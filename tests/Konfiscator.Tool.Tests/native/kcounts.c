@@ -14,6 +14,7 @@
 
 #define MALLOCS 1000
 #define CALLOCS 100
+#define LARGE_CALLOCS 10 /* above the thread caches' bins: the heap's path, counted as calloc too */
 #define REALLOCS 50
 #define MEMALIGNS 20
 #define CROSS 500
@@ -74,6 +75,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < CALLOCS; i++)
         blocks[i] = calloc(10, 10);
     for (int i = 0; i < CALLOCS; i++)
+        free(blocks[i]);
+    for (int i = 0; i < LARGE_CALLOCS; i++)
+        blocks[i] = calloc(3, 1000);
+    for (int i = 0; i < LARGE_CALLOCS; i++)
         free(blocks[i]);
     for (int i = 0; i < REALLOCS; i++)
         blocks[i] = realloc(no_block, 64);
