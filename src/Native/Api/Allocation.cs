@@ -47,7 +47,7 @@ namespace Konfiscator.Native.Api
             return SampledBlocks.ChargeGrowth(tc, b, charge, size);
         }
 
-        /// <summary>malloc (or calloc, counted under <paramref name="callCounter"/>) of more than the
+        /// <summary>malloc (or calloc or realloc(NULL), counted under <paramref name="callCounter"/>) of more than the
         /// thread caches' sizes (or of any size with the caches off), from the export for a thread
         /// that has its cache: the first fit in its home
         /// arena, as Place would choose, without looking the thread up again or going through
@@ -63,22 +63,16 @@ namespace Konfiscator.Native.Api
             uint units = Blocks.UnitsFor(size);
             // A block of about this size the thread freed lately (ThreadCache.Classes.cs).
             Block* held = ThreadCaches.TakeHeld(tc, units);
-            if (held != null) return MallocServed(tc, held, size, callCounter);
-            Arena* a = tc->Home;
-            Heap.LockArena(a);
-            Node* n = Arenas.FindFitNode(a, units);
-            Block* b = n != null ? Arenas.TakeNode(a, n, units) : null;
-            ThreadCaches.SeeSpan(tc, a);
-            Arenas.PublishLargest(a);
-            Heap.UnlockArena(a);
+            if (held != null) return Served(tc, held, size, callCounter);
+            Block* b = FromHomeArena(tc, units, Blocks.HeaderBytes);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            return MallocServed(tc, b, size, callCounter);
+            return Served(tc, b, size, callCounter);
         general:
             return Allocate(size, Blocks.HeaderBytes, callCounter);
         }
 
-        /// <summary>malloc of a cached size that the inlined fast path did not serve (or a calloc of
-        /// one, counted under <paramref name="callCounter"/>), from the export for a thread that
+        /// <summary>malloc of a cached size that the inlined fast path did not serve (or a calloc or
+        /// realloc(NULL) of one, counted under <paramref name="callCounter"/>), from the export for a thread that
         /// has its cache: its bin was empty, or the block on top failed the fast
         /// path's checks. The thread's bin, refilled from the heap when empty, as Place would do
         /// it, without looking the thread up again or going through Place's choice of path:
@@ -98,9 +92,23 @@ namespace Konfiscator.Native.Api
             if (b != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
             else b = ThreadCaches.Refill(tc, bin, units);
             if (b == null) goto general;           // the OS refused a region: the retry is there
-            return MallocServed(tc, b, size, callCounter);
+            return Served(tc, b, size, callCounter);
         general:
             return Allocate(size, Blocks.HeaderBytes, callCounter);
+        }
+
+        /// <summary>A malloc made by another call (calloc, realloc(NULL, n)), counted under
+        /// <paramref name="callCounter"/>: malloc's own paths past its inlined one (the bin,
+        /// refilled when empty, or the heap in the home arena) for a thread that has its cache;
+        /// through Allocate such a call cost about 200 instructions more before its block
+        /// (callgrind, docs/performance/small-objects.md). 0 goes the general way, as malloc(0)
+        /// does, and so does a thread without a cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void* AllocateAs(nuint size, int callCounter)
+        {
+            ThreadCache* tc = Heap.PeekCache();
+            if (tc == null || size == 0) return Allocate(size, Blocks.HeaderBytes, callCounter);
+            return size <= ThreadCaches.MaxRequest ? AllocateFromBin(tc, size, callCounter) : AllocateFromHeap(tc, size, callCounter);
         }
 
         /// <summary>memalign, aligned_alloc and posix_memalign with an alignment above 16 (a power of
@@ -121,29 +129,43 @@ namespace Konfiscator.Native.Api
             tc->CurrentCall = callCounter;
             uint units = Blocks.UnitsFor(size);
             Block* b = AlignedCache.Take(tc, units, alignment);
-            if (b == null)
-            {
-                Arena* a = tc->Home;
-                Heap.LockArena(a);
-                b = Arenas.TakeAligned(a, units, alignment);
-                ThreadCaches.SeeSpan(tc, a);
-                Arenas.PublishLargest(a);
-                Heap.UnlockArena(a);
-                if (b == null) goto general;       // the OS refused a region: the retry is there
-            }
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
-            Counting.AllocatedInSlot(tc, callCounter, size, usable, StatsLayout.HistogramBucket(size));
-            if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
-            return SampledBlocks.ChargeGrowth(tc, b, size, size);
+            if (b == null) b = FromHomeArena(tc, units, alignment);
+            if (b == null) goto general;           // the OS refused a region: the retry is there
+            return Served(tc, b, size, callCounter);
         general:
             return Allocate(size, alignment, callCounter);
         }
 
-        /// <summary>The end of AllocateFromHeap and AllocateFromBin, once block b is the caller's:
+        /// <summary>A used block of <paramref name="units"/> from the heap of the thread's home arena,
+        /// by its rule (first fit, or the aligned rule above 16), with the arena's lock held only
+        /// for that; the thread's copy of the arena's span is refreshed under it. Null when the OS
+        /// refused a region.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Block* FromHomeArena(ThreadCache* tc, uint units, nuint alignment)
+        {
+            Arena* a = tc->Home;
+            Heap.LockArena(a);
+            Block* b;
+            if (alignment <= Blocks.HeaderBytes)
+            {
+                Node* n = Arenas.FindFitNode(a, units);
+                b = n != null ? Arenas.TakeNode(a, n, units) : null;
+            }
+            else
+            {
+                b = Arenas.TakeAligned(a, units, alignment);
+            }
+            ThreadCaches.SeeSpan(tc, a);
+            Arenas.PublishLargest(a);
+            Heap.UnlockArena(a);
+            return b;
+        }
+
+        /// <summary>The end of AllocateFromHeap, AllocateFromBin and AllocateAligned, once block b is the caller's:
         /// counted in the thread's slot as Allocate counts a call, the bytes in use reported at
         /// once for a block at the mapping threshold or above (as Allocate does), sampling.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void* MallocServed(ThreadCache* tc, Block* b, nuint size, int callCounter)
+        private static void* Served(ThreadCache* tc, Block* b, nuint size, int callCounter)
         {
             nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
             Counting.AllocatedInSlot(tc, callCounter, size, usable, StatsLayout.HistogramBucket(size));

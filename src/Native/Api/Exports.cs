@@ -134,15 +134,8 @@ namespace Konfiscator.Native.Api
                 Libc.SetErrno(Libc.ENOMEM);
                 return null;
             }
-            // As malloc's own slow paths take it (the bin, refilled when empty, or the heap in
-            // the thread's home arena), counted as a calloc: through Allocate every calloc cost
-            // about 200 instructions more than a malloc before the memset (cc1 makes one call in
-            // four a calloc; callgrind, docs/performance/small-objects.md). 0 wraps and goes the
-            // general way, as malloc(0) does.
-            ThreadCache* tc = Heap.PeekCache();
-            void* p = tc == null || total == 0 ? Allocation.Allocate(total, Blocks.HeaderBytes, StatsLayout.CallocCalls)
-                : total <= ThreadCaches.MaxRequest ? Allocation.AllocateFromBin(tc, total, StatsLayout.CallocCalls)
-                : Allocation.AllocateFromHeap(tc, total, StatsLayout.CallocCalls);
+            // malloc's own paths, counted as a calloc (cc1 makes one call in four a calloc).
+            void* p = Allocation.AllocateAs(total, StatsLayout.CallocCalls);
             if (p == null) return null;
             // A large block is a fresh mapping, zero already; a heap block may be reused.
             Block* b = Blocks.FromPayload(p);

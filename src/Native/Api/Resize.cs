@@ -15,7 +15,7 @@ namespace Konfiscator.Native.Api
         public static void* Realloc(void* p, nuint size, int callCounter)
         {
             if (p == null)
-                return AllocateForNull(size, callCounter);
+                return Allocation.AllocateAs(size, callCounter);   // malloc, counted as this call
             if (size == 0)
             {
                 // glibc frees the block and returns NULL.
@@ -142,18 +142,6 @@ namespace Konfiscator.Native.Api
                 Release.Free(p, "realloc", -1);
             }
             return SampledBlocks.ChargeGrowth(tc, fresh, charge, size);
-        }
-
-        /// <summary>realloc(NULL, n): malloc(n), counted as this call, by malloc's own paths past
-        /// its inlined one (the bin, refilled when empty, or the heap in the home arena) for a
-        /// thread that has its cache, as calloc takes them; 0 and the rest the general way.</summary>
-        private static void* AllocateForNull(nuint size, int callCounter)
-        {
-            ThreadCache* tc = Heap.PeekCache();
-            if (tc == null || size == 0) return Allocation.Allocate(size, Blocks.HeaderBytes, callCounter);
-            return size <= ThreadCaches.MaxRequest
-                ? Allocation.AllocateFromBin(tc, size, callCounter)
-                : Allocation.AllocateFromHeap(tc, size, callCounter);
         }
 
         /// <summary>The heap resized the block (in place or within its arena) to <paramref name="b"/>:
