@@ -21,13 +21,14 @@ namespace Konfiscator.Native.Heaps
         /// <summary>When a MiB was freed sooner than that, the clock is read again after this
         /// much more has been freed (so a pass may start up to this much later than it could).</summary>
         private const ulong PurgeRecheckBytes = 64 << 10;
-        private const byte FlagAged = 1, FlagPurged = 2;
+        /// <summary>A free block's purge marks (Blocks.PurgeMarks).</summary>
+        private const byte MarkAged = 1, MarkPurged = 2;
 
         /// <summary>Gives the inner pages of cold free blocks back to the OS (madvise
         /// MADV_DONTNEED: still mapped, no longer resident, zero pages on the next touch).
         /// A pass runs at most every 50 ms, once a MiB has been freed since the last. A free
         /// block of 64 KiB or more is marked aged by one pass and purged by the next if it
-        /// has not changed since (any change to a block clears its flags), so memory that
+        /// has not changed since (any change to a block clears its marks), so memory that
         /// is reused soon is not purged only to be faulted in again, and the system calls
         /// are few.</summary>
         private static void Purge(Arena* a)
@@ -52,17 +53,11 @@ namespace Konfiscator.Native.Heaps
             if (FreeIndex.SubtreeMax(n) < PurgeMinUnits) return;
             PurgeBelow(a, n->Left);
             Block* b = n->Block;
-            if (n->Size >= PurgeMinUnits && (b->Flags & FlagPurged) == 0)
+            byte* marks = Blocks.PurgeMarks(b);
+            if (n->Size >= PurgeMinUnits && (*marks & MarkPurged) == 0)
             {
-                if ((b->Flags & FlagAged) == 0)
-                {
-                    b->Flags |= FlagAged;
-                }
-                else
-                {
-                    ReleasePages(b);
-                }
-                b->Check = Blocks.ComputeCheck(b);
+                if ((*marks & MarkAged) == 0) *marks |= MarkAged;
+                else ReleasePages(b);
             }
             PurgeBelow(a, n->Right);
         }
@@ -75,8 +70,7 @@ namespace Konfiscator.Native.Heaps
             nuint first = OsMemory.RoundUpToPage((nuint)b + Blocks.MinBytes);
             nuint end = ((nuint)b + Blocks.Bytes(b)) & ~(OsMemory.PageSize - 1);
             if (end > first) Libc.madvise((void*)first, end - first, Libc.MADV_DONTNEED);
-            b->Flags |= FlagPurged;
-            b->Check = Blocks.ComputeCheck(b);
+            *Blocks.PurgeMarks(b) |= MarkPurged;
         }
     }
 }

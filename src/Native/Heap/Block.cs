@@ -50,8 +50,17 @@ namespace Konfiscator.Native.Heaps
         public const byte Cached = 0xD5;   // in a thread cache: in use to the heap, free to the program
 
         /// <summary>A used block whose allocation was sampled (Heap/SampledBlocks.cs): its free
-        /// must remove the sample. Free blocks use the low flag bits for purging.</summary>
+        /// must remove the sample.</summary>
         public const byte FlagSampled = 0x80;
+
+        /// <summary>A free block's purge marks (Arena.Purge.cs): one byte in the second word of
+        /// its payload, not in the header, so that the header keeps only what every block needs
+        /// (docs/performance/header.md). The first payload word holds the block's node pointer;
+        /// the second is the block's own while it is free (the smallest block has 16 payload
+        /// bytes), and purging leaves the block's first 32 bytes resident. Set clears the byte
+        /// whenever it writes a free block, so any change to a free block clears its marks.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static byte* PurgeMarks(Block* b) => (byte*)b + HeaderBytes + 8;
 
         /// <summary>State and flags read as one 16-bit word: equal to <see cref="Used"/> exactly
         /// when the block is used and carries no flag (not sampled), the free fast path's test.</summary>
@@ -145,6 +154,7 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Set(Block* b, uint units, ushort arena, byte state)
         {
+            if (state == Free) *PurgeMarks(b) = 0;   // a constant at every call site
             b->SizeUnits = units;
             ulong check = CheckFromSeed(b, CheckSeed(units, arena, 0));
             *(ulong*)&b->Arena = arena | ((ulong)state << 16) | (check << 32);
