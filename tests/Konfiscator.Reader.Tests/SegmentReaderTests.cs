@@ -53,34 +53,37 @@ public class SegmentReaderTests
     }
 
     [Fact]
-    public void Per_bin_counts_of_the_fast_paths_add_calls_bytes_cached_bytes_and_histogram()
+    public void Per_class_counts_of_the_fast_paths_add_calls_bytes_cached_bytes_and_histogram()
     {
         using var dir = new TempDir();
-        // Thread 0: 10 mallocs from bin 3 (64 usable bytes) and 4 frees into it; 2 mallocs of
-        // 7 bytes from bin 0 (16 usable; counted by request size, so in bucket le=8).
+        // Thread 0: 10 mallocs from bin 3 (80-byte blocks, 72 usable, requests of 57..72
+        // bytes: a bin across the power of two 64), 6 of them of 57..64 bytes (class j = 5,
+        // h = 8) and 4 of 65..72 (j = 6), and 4 frees into it; 2 mallocs of 7 bytes from bin 0
+        // (24 usable; counted by request size, so in bucket le=8).
         // Thread 1: 5 frees into bin 3 of blocks thread 0 allocated, 1 plain malloc of 100 bytes.
         var b = new SegmentBuilder()
-            .Thread(0, StatsLayout.BinMallocsFirst + 3, 10).Thread(0, StatsLayout.BinFreesFirst + 3, 4)
+            .Thread(0, StatsLayout.HalfClassMallocsFirst + 5, 6).Thread(0, StatsLayout.HalfClassMallocsFirst + 6, 4)
+            .Thread(0, StatsLayout.BinFreesFirst + 3, 4)
             .Thread(0, StatsLayout.SmallMallocsFirst + 6, 2)
             // Refills put two 80-byte blocks in bin 3 and two 32-byte blocks in bin 0 (counted
             // by the slow path).
             .Thread(0, StatsLayout.CachedBytes, 2 * 80 + 2 * 32)
             .Thread(1, StatsLayout.BinFreesFirst + 3, 5)
-            .Thread(1, StatsLayout.MallocCalls, 1).Thread(1, StatsLayout.BytesAllocated, 112)
-            .Thread(1, StatsLayout.BytesInUse, 112).Thread(1, StatsLayout.HistogramFirst + 7, 1);
+            .Thread(1, StatsLayout.MallocCalls, 1).Thread(1, StatsLayout.BytesAllocated, 104)
+            .Thread(1, StatsLayout.BytesInUse, 104).Thread(1, StatsLayout.HistogramFirst + 7, 1);
 
         var s = SegmentReader.Read(b.WriteTo(dir.Path)).Stats!;
 
         Assert.Equal(10UL + 2 + 1, s[StatsLayout.MallocCalls]);
         Assert.Equal(4UL + 5, s[StatsLayout.FreeCalls]);
-        Assert.Equal(10UL * 64 + 2 * 16 + 112, s[StatsLayout.BytesAllocated]);
-        Assert.Equal(9UL * 64, s[StatsLayout.BytesFreed]);
-        Assert.Equal(1UL * 64 + 2 * 16 + 112, s[StatsLayout.BytesInUse]);
+        Assert.Equal(10UL * 72 + 2 * 24 + 104, s[StatsLayout.BytesAllocated]);
+        Assert.Equal(9UL * 72, s[StatsLayout.BytesFreed]);
+        Assert.Equal(1UL * 72 + 2 * 24 + 104, s[StatsLayout.BytesInUse]);
         // Bin 3 (80-byte blocks): 2 from the heap + 9 freed - 10 taken; bin 0: 2 in, 2 taken.
         Assert.Equal(1UL * 80, s[StatsLayout.CachedBytes]);
-        Assert.Equal(2UL, s.Histogram[3]);                                 // bin 0: as counted
-        Assert.Equal(10UL, s.Histogram[StatsLayout.HistogramBucket(64)]);  // bin 3: 49..64 bytes, le=64
-        Assert.Equal(1UL, s.Histogram[7]);
+        Assert.Equal(2UL, s.Histogram[3]);                                 // 7 bytes: le=8
+        Assert.Equal(6UL, s.Histogram[StatsLayout.HistogramBucket(64)]);   // 57..64 bytes: le=64
+        Assert.Equal(4UL + 1, s.Histogram[7]);                             // 65..72 bytes and the 100: le=128
         Assert.Equal(13UL, s.HistogramCount);
     }
 

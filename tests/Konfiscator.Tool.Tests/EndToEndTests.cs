@@ -156,8 +156,9 @@ public class EndToEndTests
             Assert.Equal(10UL, child[StatsLayout.MallocCalls]);
             Assert.Equal(0UL, child[StatsLayout.FreeCalls]);
             Assert.Equal(10UL, child.HistogramCount);
-            Assert.Equal(10UL * 32, child[StatsLayout.BytesAllocated]);
-            Assert.Equal(before[StatsLayout.BytesInUse] + 10 * 32, child[StatsLayout.BytesInUse]);
+            // 32-byte requests: 48-byte blocks, 40 usable bytes each (docs/heap.md, "Blocks").
+            Assert.Equal(10UL * 40, child[StatsLayout.BytesAllocated]);
+            Assert.Equal(before[StatsLayout.BytesInUse] + 10 * 40, child[StatsLayout.BytesInUse]);
             Assert.Equal(before[StatsLayout.MallocCalls], parentNow[StatsLayout.MallocCalls]);
             Assert.Equal(before[StatsLayout.BytesInUse], parentNow[StatsLayout.BytesInUse]);
 

@@ -38,14 +38,14 @@ int main(int argc, char **argv)
     size_t align = argc == 3 ? strtoul(argv[2], NULL, 10) : 0;
 
     /* Guards keep the freed blocks from merging with their neighbours. */
-    size_t block = (size + 16 + 15) & ~(size_t)15;   /* docs/heap.md: the block of a request */
+    size_t block = (size + 8 + 15) & ~(size_t)15;    /* docs/heap.md: the block of a request */
     if (block < 32) block = 32;
     const char *tcache = getenv("KONFISCATOR_TCACHE");
     int caches_on = tcache == NULL || strcmp(tcache, "0") != 0;
     size_t rounded = align ? (block + align - 1) & ~(align - 1) : 0;
     size_t freed_size = !align ? size
-                      : caches_on && align <= 1024 && rounded <= 2064 ? rounded - 16  /* a block of `rounded` */
-                      : block + align;                                                /* its block: block + align + 16 */
+                      : caches_on && align <= 1024 && rounded <= 1040 ? rounded - 8   /* a block of `rounded` */
+                      : block + align;                                                /* its block: block + align + 8, rounded */
     void *volatile guard0 = malloc(64);
     char *p1 = malloc(freed_size);
     void *volatile guard1 = malloc(64);

@@ -167,7 +167,7 @@ namespace Konfiscator.Native.Api
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void* Served(ThreadCache* tc, Block* b, nuint size, int callCounter)
         {
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            nuint usable = Blocks.UsableBytes(b);
             Counting.AllocatedInSlot(tc, callCounter, size, usable, StatsLayout.HistogramBucket(size));
             if (usable >= LargeBlocks.Threshold) ThreadCaches.FlushInUse(tc);
             return SampledBlocks.ChargeGrowth(tc, b, size, size);
@@ -250,6 +250,6 @@ namespace Konfiscator.Native.Api
         }
 
         public static nuint UsableSize(Block* b) =>
-            b->State == Blocks.Large ? LargeBlocks.Usable(b) : Blocks.Bytes(b) - Blocks.HeaderBytes;
+            b->State == Blocks.Large ? LargeBlocks.Usable(b) : Blocks.UsableBytes(b);
     }
 }

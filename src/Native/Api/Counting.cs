@@ -30,6 +30,9 @@ namespace Konfiscator.Native.Api
                 AllocatedShared(callCounter, requested, usable);
         }
 
+        /// <summary>Usable bytes of bin 0's blocks; bin k's are 16k more.</summary>
+        private const nuint BinUsableBase = (ThreadCaches.MinUnits << Blocks.UnitShift) - Blocks.Overhead;
+
         /// <summary>The malloc fast path's counting, for a block from bin <paramref name="index"/>
         /// of a thread with a slot of its own. True when the thread's unreported growth of
         /// bytes in use is large enough to look at (ReportGrowth).</summary>
@@ -37,18 +40,12 @@ namespace Konfiscator.Native.Api
         public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested)
         {
             // The call, its bytes, the cached bytes and its histogram bucket all follow
-            // from one count (StatsLayout.FromFastCounts): the bin's, or in bin 0, whose
-            // requests span five buckets, the request size's.
+            // from one count (StatsLayout.FromFastCounts): the request size's, one by one up
+            // to 16 bytes, then by 8-byte class.
             ulong* s = tc->Stats;
-            // The counter chosen without a branch (a conditional move): half the requests of
-            // a mix of small sizes are of 16 bytes or less, so a branch on bin 0 was a coin toss,
-            // mispredicted on every other malloc of the working-set workload (callgrind's
-            // branch simulation: 296 000 of 598 000).
-            nuint counter = (nuint)StatsLayout.SmallMallocsFirst - 1 + requested;
-            if (index != 0) counter = (nuint)StatsLayout.BinMallocsFirst + index;
-            s[counter]++;
+            s[StatsLayout.FastMallocCounter(requested)]++;
             s[StatsLayout.RequestSizeSum] += requested;
-            tc->InUseDelta += (long)((index + 1) << Blocks.UnitShift);
+            tc->InUseDelta += (long)((index << Blocks.UnitShift) + BinUsableBase);
             return tc->InUseDelta >= tc->GrowthLimit;
         }
 
@@ -70,7 +67,7 @@ namespace Konfiscator.Native.Api
         public static bool FreedToBin(ThreadCache* tc, nuint index)
         {
             tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromFastCounts)
-            tc->InUseDelta -= (long)((index + 1) << Blocks.UnitShift);
+            tc->InUseDelta -= (long)((index << Blocks.UnitShift) + BinUsableBase);
             return tc->InUseDelta <= tc->ShrinkLimit;
         }
 

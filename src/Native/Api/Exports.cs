@@ -23,10 +23,11 @@ namespace Konfiscator.Native.Api
         public static void* Malloc(nuint size)
         {
             ThreadCache* tc = Heap.PeekCacheOrMarker();
-            // The bin: requests of 1..16 bytes are bin 0, 17..32 bin 1, ... up to
-            // 1 KiB (the last bin; larger requests take the slow path); 0 wraps around to a
-            // huge index and goes the slow way.
-            nuint index = (size - 1) >> Blocks.UnitShift;
+            // The bin: bin k holds blocks of k + 2 units, 16k + 24 usable bytes (the last 8 in
+            // the next header's first half), for requests of 16k + 9 .. 16k + 24 bytes, and
+            // bin 0 all of 1..24; up to 1 032 bytes (the last bin; larger requests take the
+            // slow path). 0 wraps around to a huge index and goes the slow way.
+            nuint index = ThreadCaches.BinIndexFor(size);
             if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
             {
                 Bin* bin = ThreadCaches.BinAt(tc, index);
@@ -103,7 +104,7 @@ namespace Konfiscator.Native.Api
                         return;
                     }
                 }
-                if (Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+                if (Blocks.CheckOkUnsampled(b) && tc->StatsSlot >= 0)
                 {
                     Bin* bin = ThreadCaches.BinAt(tc, index);
                     if (bin->Count < bin->Capacity)
@@ -140,7 +141,7 @@ namespace Konfiscator.Native.Api
             // A large block is a fresh mapping, zero already; a heap block may be reused.
             Block* b = Blocks.FromPayload(p);
             if (b->State != Blocks.Large)
-                Libc.memset(p, 0, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                Libc.memset(p, 0, Blocks.UsableBytes(b));
             return p;
         }
 
@@ -193,7 +194,7 @@ namespace Konfiscator.Native.Api
             Block* b = ThreadCaches.Pop(ThreadCaches.BinFor(tc, units), units, callCounter);
             if (b == null) return null;
             ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(b));
-            Counting.Allocated(tc, callCounter, size, Blocks.Bytes(b) - Blocks.HeaderBytes);
+            Counting.Allocated(tc, callCounter, size, Blocks.UsableBytes(b));
             return SampledBlocks.Charge(tc, b, size);
         }
 

@@ -24,7 +24,7 @@ namespace Konfiscator.Native.Api
                 // The fast path's remaining checks, for both: a header that fails its check, or a
                 // thread counted in the shared slot, takes the general path, which reports or serves it.
                 // (A block of a bin's size reaches here only when the fast path's checks failed.)
-                if (!Blocks.CheckOkWithoutFlags(b) || tc->StatsSlot < 0 || b->SizeUnits <= ThreadCaches.MaxUnits)
+                if (!Blocks.CheckOkUnsampled(b) || tc->StatsSlot < 0 || b->SizeUnits <= ThreadCaches.MaxUnits)
                     Free(p, "free", StatsLayout.FreeCalls);
                 else FreeToHeap(tc, p, b);
             }
@@ -42,7 +42,7 @@ namespace Konfiscator.Native.Api
         private static void FreeForeign(ThreadCache* tc, void* p, Block* b)
         {
             nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-            if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkWithoutFlags(b) && tc->StatsSlot >= 0)
+            if (index < ThreadCaches.BinCount && ThreadCaches.Enabled && Blocks.CheckOkUnsampled(b) && tc->StatsSlot >= 0)
             {
                 if (ThreadCaches.SendsHome(tc, index, b))
                 {
@@ -73,7 +73,7 @@ namespace Konfiscator.Native.Api
         private static void FreeToHeap(ThreadCache* tc, void* p, Block* b)
         {
             tc->CurrentCall = StatsLayout.FreeCalls;
-            nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            nuint usable = Blocks.UsableBytes(b);
             // Held back in the thread's cache (1-32 KiB: Heap/ThreadCache.Classes.cs), or into the heap.
             if (!ThreadCaches.Hold(tc, b))
             {
@@ -122,7 +122,7 @@ namespace Konfiscator.Native.Api
             Block* b = Heap.Validate(call, p);
             if (tc == null)
             {
-                tc = Heap.CurrentCache(b->State == Blocks.Used ? b->Arena : -1);
+                tc = Heap.CurrentCache(b->State == Blocks.Used ? Blocks.ArenaOf(b) : -1);
                 if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             }
             if (SampledBlocks.IsSampled(b)) SampledBlocks.Forget(tc, b);
@@ -132,7 +132,7 @@ namespace Konfiscator.Native.Api
                 LargeBlocks.Release(b);
             }
             else if (tc != null && ThreadCaches.Enabled && b->SizeUnits <= ThreadCaches.MaxUnits
-                     && b->Arena != tc->Home->Index && ThreadCaches.SendsHome(tc, b->SizeUnits - ThreadCaches.MinUnits, b))
+                     && Blocks.ArenaOf(b) != tc->Home->Index && ThreadCaches.SendsHome(tc, b->SizeUnits - ThreadCaches.MinUnits, b))
             {
                 // Another arena's block: home in a chain, not into this thread's bins
                 // (Heap/ThreadCache.Foreign.cs says why).
@@ -150,14 +150,14 @@ namespace Konfiscator.Native.Api
                 ThreadCaches.Push(bin, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));
             }
-            else if (tc != null && tc->StatsSlot >= 0 && b->Arena == tc->Home->Index && ThreadCaches.Hold(tc, b))
+            else if (tc != null && tc->StatsSlot >= 0 && Blocks.ArenaOf(b) == tc->Home->Index && ThreadCaches.Hold(tc, b))
             {
                 // Held back in the thread's cache, as the heap free path holds it (a sampled
                 // block comes this way; Heap/ThreadCache.Classes.cs).
             }
             else
             {
-                Arena* a = Heap.ArenaAt(b->Arena);
+                Arena* a = Heap.ArenaAt(Blocks.ArenaOf(b));
                 if (tc != null && a != tc->Home && !Heap.TryLockArena(a))
                 {
                     // Another thread's arena, busy: leave it on the remote list.

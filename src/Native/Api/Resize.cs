@@ -43,7 +43,7 @@ namespace Konfiscator.Native.Api
             {
                 // Fits already, and too little would be left to split off: nothing
                 // to do, and no lock to take (only the owner changes a used block's size).
-                nuint usable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+                nuint usable = Blocks.UsableBytes(b);
                 Counting.Freed(tc, -1, usable);
                 Counting.Allocated(tc, callCounter, size, usable);
                 return Resized(tc, (ulong)p, b, size, sampled, growth);
@@ -59,11 +59,11 @@ namespace Konfiscator.Native.Api
                 if (moved != null) return moved;
                 moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                 if (moved == null) return null;
-                Libc.memcpy(moved, p, Blocks.Bytes(b) - Blocks.HeaderBytes);
+                Libc.memcpy(moved, p, Blocks.UsableBytes(b));
                 Release.Free(p, "realloc", -1);
                 return moved;
             }
-            Arena* a = Heap.ArenaAt(b->Arena);
+            Arena* a = Heap.ArenaAt(Blocks.ArenaOf(b));
             Heap.LockArena(a);
             if (b->State != Blocks.Used)
             {
@@ -73,7 +73,7 @@ namespace Konfiscator.Native.Api
                 // Still a use after free, and the lock is no longer held: stop.
                 Fatal.Misuse("realloc", "pointer already freed", p);
             }
-            nuint oldUsable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            nuint oldUsable = Blocks.UsableBytes(b);
             Block* result = b;
             if (units <= b->SizeUnits)
                 Arenas.Shrink(a, b, units);
@@ -99,7 +99,7 @@ namespace Konfiscator.Native.Api
                 Libc.memcpy(Blocks.Payload(result), p, oldUsable);
                 Arenas.Release(a, b);
             }
-            nuint newUsable = Blocks.Bytes(result) - Blocks.HeaderBytes;
+            nuint newUsable = Blocks.UsableBytes(result);
             Arenas.PublishLargest(a);
             Heap.UnlockArena(a);
             Counting.Freed(tc, -1, oldUsable);
@@ -124,14 +124,14 @@ namespace Konfiscator.Native.Api
             Block* fresh = ThreadCaches.Pop(bin, units, callCounter);
             if (fresh != null) ThreadCaches.Count(tc, StatsLayout.CachedBytes, -(long)Blocks.Bytes(fresh));
             else if ((fresh = ThreadCaches.Refill(tc, bin, units)) == null) return null;
-            nuint oldUsable = Blocks.Bytes(b) - Blocks.HeaderBytes;
+            nuint oldUsable = Blocks.UsableBytes(b);
             Libc.memcpy(Blocks.Payload(fresh), p, oldUsable);
-            Counting.Allocated(tc, callCounter, size, Blocks.Bytes(fresh) - Blocks.HeaderBytes);
+            Counting.Allocated(tc, callCounter, size, Blocks.UsableBytes(fresh));
             // The old block into its bin when it is an ordinary block of this thread's home arena
             // and the bin has room, as free's fast path parks it; anything else (a full bin to
             // drain, another arena's block, a sampled one) the whole free path.
             Bin* old = ThreadCaches.BinFor(tc, b->SizeUnits);
-            if (b->Arena == tc->Home->Index && !SampledBlocks.IsSampled(b) && old->Count < old->Capacity)
+            if (Blocks.ArenaOf(b) == tc->Home->Index && !SampledBlocks.IsSampled(b) && old->Count < old->Capacity)
             {
                 ThreadCaches.Push(old, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));

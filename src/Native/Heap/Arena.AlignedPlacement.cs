@@ -77,12 +77,12 @@ namespace Konfiscator.Native.Heaps
             if (cached != 0) Blocks.SetRun((Block*)((byte*)b + step), cached, units, index, Blocks.Cached);
             if (lastUnits == units)
             {
-                Blocks.SetPrev(end, units, free: false);
+                Blocks.MarkPrevUsed(end);
                 return b;
             }
-            Blocks.SetPrev(last, units, free: false);
+            Blocks.MarkPrevUsed(last);
             Blocks.Set(last, lastUnits, index, Blocks.Used);
-            Blocks.SetPrev(end, lastUnits, free: false);
+            Blocks.MarkPrevUsed(end);
             Release(a, last);
             count--;
             return b;
@@ -161,16 +161,16 @@ namespace Konfiscator.Native.Heaps
             }
             if (headUnits != 0)
             {
-                Blocks.SetPrev(target, headUnits, free: true);
+                Blocks.MarkPrevFree(target, headUnits);
                 Blocks.Set(candidate, headUnits, a->Index, Blocks.Free);
             }
             Blocks.Set(target, units, a->Index, Blocks.Used);
             if (tailUnits != 0)
             {
                 Block* tail = (Block*)blockEnd;
-                Blocks.SetPrev(tail, units, free: false);
+                Blocks.MarkPrevUsed(tail);
                 Blocks.Set(tail, tailUnits, a->Index, Blocks.Free);
-                Blocks.SetPrev((Block*)end, tailUnits, free: true);
+                Blocks.MarkPrevFree((Block*)end, tailUnits);
                 // The tail takes over the node (nothing lies between the two addresses).
                 FreeIndex.Replace(node, tail);
                 if (headUnits != 0)
@@ -181,7 +181,7 @@ namespace Konfiscator.Native.Heaps
             }
             else
             {
-                Blocks.SetPrev((Block*)end, units, free: false);
+                Blocks.MarkPrevUsed((Block*)end);
                 if (headUnits != 0) FreeIndex.Resized(candidate);
             }
             s[StatsLayout.FreeBytes] -= (nuint)units << Blocks.UnitShift;

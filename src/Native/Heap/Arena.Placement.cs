@@ -110,13 +110,13 @@ namespace Konfiscator.Native.Heaps
                 uint total = last->SizeUnits + added;
                 Blocks.Retire(space);
                 Blocks.Set(last, total, a->Index, Blocks.Free);
-                Blocks.SetPrev(end, total, free: true);
+                Blocks.MarkPrevFree(end, total);
                 FreeIndex.Resized(last);
                 return last;
             }
             // The old sentinel's prev field already says the block below is used, and its size.
             Blocks.Set(space, added, a->Index, Blocks.Free);
-            Blocks.SetPrev(end, added, free: true);
+            Blocks.MarkPrevFree(end, added);
             FreeIndex.Insert(a, space);
             a->Stats[StatsLayout.FreeBlocks]++;
             return space;
@@ -160,7 +160,7 @@ namespace Konfiscator.Native.Heaps
             }
             FreeIndex.RemoveNode(a, n);
             Blocks.Set(b, b->SizeUnits, a->Index, Blocks.Used);
-            Blocks.SetPrev(Blocks.Next(b), b->SizeUnits, free: false);
+            Blocks.MarkPrevUsed(Blocks.Next(b));
             s[StatsLayout.FreeBytes] -= Blocks.Bytes(b);
             s[StatsLayout.FreeBlocks]--;
             return b;
@@ -173,9 +173,9 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void FreeRestAbove(Arena* a, Block* r, uint prevUnits, uint units, Node* node)
         {
-            Blocks.SetPrev(r, prevUnits, free: false);
+            Blocks.MarkPrevUsed(r);
             Blocks.Set(r, units, a->Index, Blocks.Free);
-            Blocks.SetPrev(Blocks.Next(r), units, free: true);
+            Blocks.MarkPrevFree(Blocks.Next(r), units);
             FreeIndex.Replace(node, r);
         }
 
@@ -201,7 +201,7 @@ namespace Konfiscator.Native.Heaps
             else
             {
                 FreeIndex.Remove(a, b);
-                Blocks.SetPrev(Blocks.Next(b), units, free: false);
+                Blocks.MarkPrevUsed(Blocks.Next(b));
                 s[StatsLayout.FreeBlocks]--;
             }
             Blocks.Set(b, units, a->Index, Blocks.Used);

@@ -72,7 +72,7 @@ namespace Konfiscator.Native.Heaps
                 Blocks.Set(b, units, a->Index, Blocks.Free);
                 FreeIndex.Insert(a, b);
             }
-            Blocks.SetPrev(Blocks.Next(merged), merged->SizeUnits, free: true);
+            Blocks.MarkPrevFree(Blocks.Next(merged), merged->SizeUnits);
 
             if (Regions.IsWholeRegion(merged))
             {

@@ -18,9 +18,9 @@ namespace Konfiscator.Native.Heaps
             uint tail = b->SizeUnits - units;
             if (tail < Blocks.MinUnits) return;
             Block* t = (Block*)((byte*)b + ((nuint)units << Blocks.UnitShift));
-            Blocks.SetPrev(t, units, free: false);
+            Blocks.MarkPrevUsed(t);
             Blocks.Set(t, tail, a->Index, Blocks.Used);
-            Blocks.SetPrev(Blocks.Next(t), tail, free: false);
+            Blocks.MarkPrevUsed(Blocks.Next(t));
             Blocks.Set(b, units, a->Index, Blocks.Used);
             Release(a, t);
         }
@@ -54,7 +54,7 @@ namespace Konfiscator.Native.Heaps
                 s[StatsLayout.FreeBlocks]--;
                 Blocks.Retire(next);
                 Blocks.Set(b, total, a->Index, Blocks.Used);
-                Blocks.SetPrev(Blocks.Next(b), total, free: false);
+                Blocks.MarkPrevUsed(Blocks.Next(b));
             }
             return true;
         }

@@ -1,23 +1,41 @@
 // Blocks and their 16-byte headers (docs/heap.md, "Blocks").
 //
-//   block ─▶ ┌──────────┬───────────┬───────┬───────┬───────┬──────────┐
-//            │ size u32 │ prev u32  │ arena │ state │ flags │ check u32│  16 bytes
-//            ├──────────┴───────────┴───────┴───────┴───────┴──────────┤
-//  payload ─▶│ user bytes (a free block: a pointer to its index node)  │
-//            └──────────────────────────────────────────────────────────┘
+//   block ─▶ ┌───────────┬───────┬──────────┬───────┬───────┬───────────┐
+//            │ prev u32  │ (u32) │ size u32 │ arena │ state │ check u16 │  16 bytes
+//            ├───────────┴───────┴──────────┴───────┴───────┴───────────┤
+//  payload ─▶│ user bytes (a free block: a pointer to its index node)   │
+//            └───────────────────────────────────────────────────────────┘
 //
 // Sizes are in 16-byte units, so the block after `b` is at b + 16*size and the
-// one before at b - 16*prev. The top bit of `prev` says whether that block below
-// is free (as glibc's PREV_INUSE bit does, the other way round): a free looks at
-// its own header to know whether to merge downwards, instead of reading a header
+// one before at b - 16*prev. The top bit of the arena byte says whether that block
+// below is free (as glibc's PREV_INUSE bit does, the other way round): a free looks
+// at its own header to know whether to merge downwards, instead of reading a header
 // far below that is seldom in the CPU's caches. Whoever changes a block between
-// free and not free updates the bit in the header above it. `check` hashes the header's address with its size,
-// arena and flags; a header that fails it was overwritten, or never was a header.
-// Two fields are left out of the hash on purpose: `prev` (a neighbour's free may
-// change it while the owner reads its own header without the arena lock) and
-// `state` (it flips between used and cached on every fast-path malloc and free,
-// which must not pay for a rehash; the states are spread-out byte values, so a
-// stray write still rarely lands on a valid one).
+// free and not free updates the bit in the header above it, under the arena's lock.
+//
+// Everything a block needs while the block below it is in use is in the header's
+// second half (size, arena, state, check); the first half (prev, and a word not used)
+// is only needed while the block below is free, and while that block is in use it
+// is the last 8 bytes of its payload: a block costs 8 bytes beyond its payload, as a
+// glibc chunk does (docs/performance/header.md). So nothing may write a header's
+// first half unless the block below is free (MarkPrevFree) or there is none
+// (MarkFirst), and nothing reads it otherwise.
+//
+// `check` hashes the header's address with its size and arena, and whether the block's
+// allocation was sampled (Heap/SampledBlocks.cs: a sampled block's check is computed
+// with another key, so the free fast path's check fails on it and the free takes the
+// path that removes the sample); a header that fails both was overwritten, or never was
+// a header. Left out of the hash on purpose: `prev` and the free bit below (a
+// neighbour's free may change them while the owner reads its own header without the
+// arena lock) and `state` (it flips between used and cached on every fast-path malloc
+// and free, which must not pay for a rehash; the states are spread-out byte values, so
+// a stray write still rarely lands on a valid one).
+//
+// Who writes which byte, so that no two writers of one byte can race: the owner of a
+// used block writes `state` (used and cached) and `check` (sampled) without a lock;
+// the arena byte's free bit is written by whoever frees or takes the block below, under
+// the arena's lock, as a byte of its own; everything else only while the block belongs
+// to the heap, under that lock.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -27,17 +45,23 @@ namespace Konfiscator.Native.Heaps
     [StructLayout(LayoutKind.Sequential)]
     internal struct Block
     {
+        public uint PrevTag;     // the size of the block below while it is free, in units; 0 for a region's first block (a large block: its offset in its mapping)
+        public uint Spare;       // not used (with PrevTag: the block below's last payload bytes while it is in use)
         public uint SizeUnits;
-        public uint PrevTag;     // the size of the block below, in units, | PrevFreeBit while it is free; 0 for a region's first block
-        public ushort Arena;
+        public byte ArenaTag;    // the arena's index, | Blocks.PrevFreeBit while the block below is free
         public byte State;
-        public byte Flags;
-        public uint Check;
+        public ushort Check;
     }
 
     internal static unsafe class Blocks
     {
+        /// <summary>Where the payload starts: 16 bytes above the block, so every payload is
+        /// 16-byte aligned.</summary>
         public const int HeaderBytes = 16;
+        /// <summary>What a block costs beyond its usable bytes: the header's second half. Its
+        /// first half belongs to the block below while that block is in use, as the last 8
+        /// usable bytes of its payload (glibc lends a chunk's prev_size field the same way).</summary>
+        public const int Overhead = 8;
         public const int UnitShift = 4;
         public const uint MinUnits = 2;              // 32 bytes: header + 16 payload bytes (glibc's smallest too)
         public const nuint MinBytes = 32;
@@ -49,10 +73,6 @@ namespace Konfiscator.Native.Heaps
         public const byte Sentinel = 0xC4;
         public const byte Cached = 0xD5;   // in a thread cache: in use to the heap, free to the program
 
-        /// <summary>A used block whose allocation was sampled (Heap/SampledBlocks.cs): its free
-        /// must remove the sample.</summary>
-        public const byte FlagSampled = 0x80;
-
         /// <summary>A free block's purge marks (Arena.Purge.cs): one byte in the second word of
         /// its payload, not in the header, so that the header keeps only what every block needs
         /// (docs/performance/header.md). The first payload word holds the block's node pointer;
@@ -62,18 +82,26 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static byte* PurgeMarks(Block* b) => (byte*)b + HeaderBytes + 8;
 
-        /// <summary>State and flags read as one 16-bit word: equal to <see cref="Used"/> exactly
-        /// when the block is used and carries no flag (not sampled), the free fast path's test.</summary>
+        /// <summary>The block's state is used (its check says whether its allocation was sampled,
+        /// which every path that acts on a used block looks at: CheckOkUnsampled, IsSampled).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsPlainUsed(Block* b) => *(ushort*)&b->State == Used;
+        public static bool IsPlainUsed(Block* b) => b->State == Used;
 
-        /// <summary>The header's arena, state and flags as one word (Arena is the low half, State
-        /// and Flags the high bytes), to compare with PlainUsedTag.</summary>
+        /// <summary>The arena byte: the arena's index in the low six bits (at most 64 arenas),
+        /// FirstBit and PrevFreeBit above.</summary>
+        private const uint ArenaMask = 0x3F;
+
+        /// <summary>The arena the block belongs to.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint ArenaAndState(Block* b) => *(uint*)&b->Arena;
+        public static ushort ArenaOf(Block* b) => (ushort)(b->ArenaTag & ArenaMask);
 
-        /// <summary>ArenaAndState of a used block of arena <paramref name="arena"/> with no flags.</summary>
-        public static uint PlainUsedTag(ushort arena) => arena | (uint)Used << 16;
+        /// <summary>The header's arena and state as one 16-bit word (arena low, state high), the
+        /// bits about the block below masked out, to compare with PlainUsedTag.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static uint ArenaAndState(Block* b) => *(ushort*)&b->ArenaTag & ~(PrevFreeBit | FirstBit);
+
+        /// <summary>ArenaAndState of a used block of arena <paramref name="arena"/>.</summary>
+        public static uint PlainUsedTag(ushort arena) => arena | (uint)Used << 8;
 
         // A fixed key mixed into every check, so that plain values a program happens
         // to write (zeros, small integers, ASCII) do not pass by accident.
@@ -88,94 +116,134 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static nuint Bytes(Block* b) => (nuint)b->SizeUnits << UnitShift;
 
+        /// <summary>The payload's bytes of heap block b (not a large one: LargeBlocks.Usable):
+        /// from 16 bytes above the block to 8 bytes into the next header.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static nuint UsableBytes(Block* b) => ((nuint)b->SizeUnits << UnitShift) - Overhead;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* Next(Block* b) => (Block*)((byte*)b + ((nuint)b->SizeUnits << UnitShift));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Block* Prev(Block* b) => (Block*)((byte*)b - ((nuint)PrevSize(b) << UnitShift));
 
-        public const uint PrevFreeBit = 1u << 31;
+        /// <summary>In the arena byte: the block below is free, and its size is in PrevTag.</summary>
+        public const uint PrevFreeBit = 0x80;
+        /// <summary>In the arena byte: the block is its region's first (nothing below it).</summary>
+        public const uint FirstBit = 0x40;
 
-        /// <summary>The size in units of the block below b (0: b is the first of its region).</summary>
+        /// <summary>The size in units of the block below b, read only while that block is free
+        /// (PrevIsFree): while it is in use, the word is its last payload bytes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint PrevSize(Block* b) => b->PrevTag & ~PrevFreeBit;
+        public static uint PrevSize(Block* b) => b->PrevTag;
 
         /// <summary>True when the block below b is free.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool PrevIsFree(Block* b) => (b->PrevTag & PrevFreeBit) != 0;
+        public static bool PrevIsFree(Block* b) => (b->ArenaTag & PrevFreeBit) != 0;
 
-        /// <summary>Records in b's header that the block below it has <paramref name="units"/> and is free or not.</summary>
+        /// <summary>True when b is its region's first block.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void SetPrev(Block* b, uint units, bool free) => b->PrevTag = free ? units | PrevFreeBit : units;
+        public static bool IsFirst(Block* b) => (b->ArenaTag & FirstBit) != 0;
 
-        /// <summary>Units of the block that serves a request of n bytes: max(32, round_up(n + 16, 16)).</summary>
+        /// <summary>Records in b's header that the block below it is free and has
+        /// <paramref name="units"/>: the size in the header's first half (the lower block's,
+        /// free now, so no program's bytes), the bit as a store of the arena byte alone (the
+        /// owner of b may be writing the state byte beside it).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void MarkPrevFree(Block* b, uint units)
+        {
+            b->PrevTag = units;
+            b->ArenaTag = (byte)((b->ArenaTag & ArenaMask) | PrevFreeBit);
+        }
+
+        /// <summary>Records in b's header that the block below it is in use (or cached): the bit
+        /// only, since the header's first half is now that block's payload.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void MarkPrevUsed(Block* b) => b->ArenaTag = (byte)(b->ArenaTag & ArenaMask);
+
+        /// <summary>Records that b is its region's first block: nothing below it, so its first
+        /// half is its own (PrevTag 0).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void MarkFirst(Block* b)
+        {
+            b->PrevTag = 0;
+            b->ArenaTag = (byte)((b->ArenaTag & ArenaMask) | FirstBit);
+        }
+
+        /// <summary>Units of the block that serves a request of n bytes: max(32, round_up(n + 8, 16)).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static uint UnitsFor(nuint n)
         {
-            nuint units = (n + HeaderBytes + 15) >> UnitShift;
+            nuint units = (n + Overhead + 15) >> UnitShift;
             return units < MinUnits ? MinUnits : (uint)units;
         }
 
+        /// <summary>The check of b's header as it stands, for a block not sampled.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint ComputeCheck(Block* b) => CheckFromSeed(b, CheckSeed(b->SizeUnits, b->Arena, b->Flags));
+        public static ushort ComputeCheck(Block* b) => CheckFromSeed(b, CheckSeed(b->SizeUnits, ArenaOf(b)));
 
-        /// <summary>The check in two parts, so that many headers of one size, arena and flags
-        /// (a carved run) share the first: the part that does not depend on the address ...</summary>
+        /// <summary>The same for a block whose allocation was sampled: another key.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static ulong CheckSeed(uint units, ushort arena, byte flags) =>
-            s_checkKey ^ ((ulong)units << 24) ^ ((ulong)arena << 8) ^ ((ulong)flags << 56);
+        public static ushort ComputeSampledCheck(Block* b) => CheckFromSeed(b, CheckSeed(b->SizeUnits, ArenaOf(b)) ^ SampledKey);
+
+        private const ulong SampledKey = 0x5A3C_96E1_0F2D_4B87;
+
+        /// <summary>The check in two parts, so that many headers of one size and arena (a carved
+        /// run) share the first: the part that does not depend on the address ...</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static ulong CheckSeed(uint units, ushort arena) =>
+            s_checkKey ^ ((ulong)units << 24) ^ ((ulong)arena << 8);
 
         /// <summary>... and the check of the header at b from it (ComputeCheck(b) once b's
         /// header holds those fields). One multiply by an odd constant carries every input bit
-        /// into the high half, which is the check: cheap enough for every free.</summary>
+        /// into the high bits, whose top 16 are the check: cheap enough for every free.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static uint CheckFromSeed(Block* b, ulong seed) => (uint)((((ulong)b ^ seed) * 0xFF51AFD7ED558CCD) >> 32);
+        public static ushort CheckFromSeed(Block* b, ulong seed) => (ushort)((((ulong)b ^ seed) * 0xFF51AFD7ED558CCD) >> 48);
 
+        /// <summary>The header passes its check, sampled or not.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool CheckOk(Block* b) => b->Check == ComputeCheck(b);
+        public static bool CheckOk(Block* b) => b->Check == ComputeCheck(b) || b->Check == ComputeSampledCheck(b);
 
-        /// <summary>CheckOk for a block whose flags are known to be 0 (IsPlainUsed said so):
-        /// the same hash as CheckFromSeed(b, CheckSeed(units, arena, 0)), spelt out because that
-        /// form costs the free fast path about one instruction a call more (callgrind).</summary>
+        /// <summary>The header passes its check as a block whose allocation was not sampled: what
+        /// every fast path tests before it caches or frees a block (a sampled one fails and takes
+        /// the path that removes its sample).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool CheckOkWithoutFlags(Block* b)
-        {
-            ulong x = (ulong)b ^ s_checkKey;
-            x ^= ((ulong)b->SizeUnits << 24) ^ ((ulong)b->Arena << 8);
-            return b->Check == (uint)((x * 0xFF51AFD7ED558CCD) >> 32);
-        }
+        public static bool CheckOkUnsampled(Block* b) => b->Check == ComputeCheck(b);
 
-        /// <summary>Writes a whole header (prev is left as it is) and seals it: the size, then
-        /// arena, state, flags (0) and check as one word, the check computed from the values
-        /// in hand. (Stored field by field and hashed from the header, as ComputeCheck does,
-        /// it read every field back, since the compiler cannot know the stores between did
-        /// not change them: 21 instructions against 12; every heap call writes two or three
-        /// headers, docs/performance/fragmentation.md.)</summary>
+        /// <summary>Of a header that passes its check: whether its allocation was sampled.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool IsSampled(Block* b) => b->Check != ComputeCheck(b);
+
+        /// <summary>Writes the second half of a header (what it says of the block below is left
+        /// as it is: a new header is followed by MarkPrevFree, MarkPrevUsed or MarkFirst) and seals it, not sampled: the size, arena, state and check
+        /// as one store, the check computed from the values in hand. (Stored field by field and
+        /// hashed from the header, as ComputeCheck does, it read every field back, since the
+        /// compiler cannot know the stores between did not change them: 21 instructions against
+        /// 12; every heap call writes two or three headers, docs/performance/fragmentation.md.)</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Set(Block* b, uint units, ushort arena, byte state)
         {
             if (state == Free) *PurgeMarks(b) = 0;   // a constant at every call site
-            b->SizeUnits = units;
-            ulong check = CheckFromSeed(b, CheckSeed(units, arena, 0));
-            *(ulong*)&b->Arena = arena | ((ulong)state << 16) | (check << 32);
+            ulong check = CheckFromSeed(b, CheckSeed(units, arena));
+            ulong tag = arena | (b->ArenaTag & (PrevFreeBit | FirstBit));
+            *(ulong*)&b->SizeUnits = units | (tag << 32) | ((ulong)state << 40) | (check << 48);
         }
 
         /// <summary>Writes the headers of <paramref name="count"/> blocks of <paramref name="units"/>
         /// that follow each other from <paramref name="first"/> on, each with the one below as
-        /// its (used) lower neighbour, in the given state, sealed: what Set and SetPrev write
-        /// block by block, two stores a header (a carved run, Arenas.TakeRun).</summary>
+        /// its (used) lower neighbour, in the given state, sealed: what Set and MarkPrevUsed write
+        /// block by block, one store a header (a carved run, Arenas.TakeRun). The headers' first
+        /// halves are the blocks' below, not written.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void SetRun(Block* first, uint count, uint units, ushort arena, byte state)
         {
-            ulong seed = CheckSeed(units, arena, 0);
-            ulong sizes = units | ((ulong)units << 32);                  // SizeUnits, PrevTag
-            ulong rest = arena | ((ulong)state << 16);                   // Arena, State, Flags 0
+            ulong seed = CheckSeed(units, arena);
+            ulong rest = units | ((ulong)arena << 32) | ((ulong)state << 40);         // SizeUnits, ArenaTag (below: used), State
             nuint step = (nuint)units << UnitShift;
             byte* end = (byte*)first + count * step;
             for (byte* p = (byte*)first; p < end; p += step)
             {
-                ((ulong*)p)[0] = sizes;
-                ((ulong*)p)[1] = rest | ((ulong)CheckFromSeed((Block*)p, seed) << 32);
+                ((ulong*)p)[1] = rest | ((ulong)CheckFromSeed((Block*)p, seed) << 48);
             }
         }
 
@@ -194,13 +262,13 @@ namespace Konfiscator.Native.Heaps
         }
 
         /// <summary>Retire for a block whose arena's part of the check is known:
-        /// <paramref name="seed"/> is CheckSeed(0, its arena, 0).</summary>
+        /// <paramref name="seed"/> is CheckSeed(0, its arena).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Retire(Block* b, ulong seed)
         {
             b->State = Free;
             b->SizeUnits = 0;
-            b->Check = CheckFromSeed(b, seed ^ ((ulong)b->Flags << 56));
+            b->Check = CheckFromSeed(b, seed);
         }
     }
 }

@@ -126,7 +126,7 @@ namespace Konfiscator.Native.Heaps
             if (!PageMap.Mark(moved, newLength))
                 Fatal.Die("out of memory for the page map while remapping");
             Block* nb = (Block*)moved;
-            ushort arena = nb->Arena;
+            ushort arena = Blocks.ArenaOf(nb);
             nb->PrevTag = 0;
             Blocks.Set(nb, (uint)(newLength >> PageShift), arena, Blocks.Large);
             return nb;

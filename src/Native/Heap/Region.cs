@@ -3,10 +3,11 @@
 //   region ─▶ ┌────────────────────┬──────────────────────────────┬──────────┐
 //             │ Region (48 bytes)  │ blocks, back to back …       │ sentinel │
 //             └────────────────────┴──────────────────────────────┴──────────┘
-//                                   ▲ first block: prev = 0       ▲ 16 bytes, state Sentinel
+//                                   ▲ first block: marked first   ▲ 16 bytes, state Sentinel
 //
-// The first block's prev of 0 and the end sentinel's state stop coalescing at the
-// region's edges without any range checks.
+// The first block's mark (Blocks.FirstBit, never a free block below it) and the end
+// sentinel's state stop coalescing at the region's edges without any range checks.
+// The sentinel's first 8 bytes are the last block's while that block is in use.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -38,7 +39,7 @@ namespace Konfiscator.Native.Heaps
         /// Inlined: every carve and every free asks, and the first test settles it but for a
         /// region's first block (a call cost more than the test: callgrind, fragmentation.md).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsWholeRegion(Block* b) => b->PrevTag == 0 && Blocks.Next(b)->State == Blocks.Sentinel;
+        public static bool IsWholeRegion(Block* b) => Blocks.IsFirst(b) && Blocks.Next(b)->State == Blocks.Sentinel;
 
         public static Region* OfWholeBlock(Block* b) => (Region*)((byte*)b - HeaderBytes);
 
@@ -71,10 +72,10 @@ namespace Konfiscator.Native.Heaps
 
             Block* first = FirstBlock(r);
             uint firstUnits = (uint)((bytes - HeaderBytes - Blocks.HeaderBytes) >> Blocks.UnitShift);
-            first->PrevTag = 0;
             Blocks.Set(first, firstUnits, arena->Index, Blocks.Free);
+            Blocks.MarkFirst(first);
             Block* end = Sentinel(r);
-            Blocks.SetPrev(end, firstUnits, free: true);
+            Blocks.MarkPrevFree(end, firstUnits);
             Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
             return first;
         }
@@ -157,7 +158,7 @@ namespace Konfiscator.Native.Heaps
             uint units = (uint)((nuint)(keepEnd - Blocks.HeaderBytes - (byte*)last) >> Blocks.UnitShift);
             Blocks.Set(last, units, arena->Index, Blocks.Free);
             Block* end = Sentinel(r);
-            Blocks.SetPrev(end, units, free: true);
+            Blocks.MarkPrevFree(end, units);
             Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
             return tail;
         }

@@ -1,5 +1,6 @@
 // The sampler's side in the heap (docs/profiling.md): each thread's countdown of
-// requested bytes, and the flag in a sampled block's header. The sampling itself
+// requested bytes, and the flag in a sampled block's header (its check, computed
+// with another key: Blocks.ComputeSampledCheck). The sampling itself
 // (when to sample, the stack walk, the tables) is Sampling/Sampler.cs, one layer
 // down, which knows nothing of blocks or caches; here the heap keeps its own
 // objects: it asks that layer for countdowns and for a sample to be recorded, and
@@ -58,9 +59,7 @@ namespace Konfiscator.Native.Heaps
             {
                 Sampler.CountStale();
             }
-            if (followed) b->Flags |= Blocks.FlagSampled;
-            else b->Flags &= unchecked((byte)~Blocks.FlagSampled);
-            b->Check = Blocks.ComputeCheck(b);
+            b->Check = followed ? Blocks.ComputeSampledCheck(b) : Blocks.ComputeCheck(b);
             return payload;
         }
 
@@ -81,8 +80,7 @@ namespace Konfiscator.Native.Heaps
             if (tc->SampleTid == 0) tc->SampleTid = Libc.gettid();
             if (Sampler.Record((ulong)payload, size, tc->SampleFrames, (uint)tc->SampleTid))
             {
-                b->Flags |= Blocks.FlagSampled;
-                b->Check = Blocks.ComputeCheck(b);
+                b->Check = Blocks.ComputeSampledCheck(b);
             }
             tc->InSampler = 0;
             return payload;
@@ -90,13 +88,12 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>True when b carries a sample (checked only off the fast path).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsSampled(Block* b) => (b->Flags & Blocks.FlagSampled) != 0;
+        public static bool IsSampled(Block* b) => Blocks.IsSampled(b);
 
         /// <summary>Sampled block b is being freed (or moved by realloc): its sample goes.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         public static void Forget(ThreadCache* tc, Block* b)
         {
-            b->Flags &= unchecked((byte)~Blocks.FlagSampled);
             b->Check = Blocks.ComputeCheck(b);
             if (tc != null && tc->InSampler != 0)
             {

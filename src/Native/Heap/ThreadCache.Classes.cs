@@ -224,7 +224,7 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void CheckHeld(Block* b, uint units, int call)
         {
-            if (b->State != Blocks.Cached || b->SizeUnits != units || !Blocks.CheckOkWithoutFlags(b))
+            if (b->State != Blocks.Cached || b->SizeUnits != units || !Blocks.CheckOkUnsampled(b))
                 FreeLinks.Corrupted(call, b);
         }
     }

@@ -64,7 +64,7 @@ namespace Konfiscator.Native.Heaps
             for (int i = 0; i < got; i++)
             {
                 Block* b = (Block*)taken[i];
-                if (b->Arena == homeIndex) taken[n++] = (ulong)b;
+                if (Blocks.ArenaOf(b) == homeIndex) taken[n++] = (ulong)b;
                 else ParkForeign(tc, b);
             }
             return n;
@@ -91,7 +91,7 @@ namespace Konfiscator.Native.Heaps
                     if (((nuint)next & 15) != 0) goto corrupted;
                     if ((ulong)next < PageMap.Low || (ulong)next >= PageMap.High) goto corrupted;
                 }
-                foreign |= (uint)(b->Arena ^ homeIndex);
+                foreign |= (uint)(Blocks.ArenaOf(b) ^ homeIndex);
                 into[n++] = (ulong)b;
                 b = next;
             }
@@ -175,11 +175,11 @@ namespace Konfiscator.Native.Heaps
                     FreeLinks.CheckCached(b, call);
                     bin->Head = FreeLinks.Next(b, call);
                     bin->Count--;
-                    if (b->Arena != a->Index)
+                    if (Blocks.ArenaOf(b) != a->Index)
                     {
                         if (sendOthersHome)
                         {
-                            Arenas.PushRemote(Heap.ArenaAt(b->Arena), b);
+                            Arenas.PushRemote(Heap.ArenaAt(Blocks.ArenaOf(b)), b);
                             continue;
                         }
                         FreeLinks.SetNext(b, keep);
@@ -208,7 +208,7 @@ namespace Konfiscator.Native.Heaps
             SortAddresses(blocks, n);
             ulong* s = a->Stats;
             // Every block here is of arena a (Drain and ReturnCachedLocked see to it).
-            ulong retiredSeed = Blocks.CheckSeed(0, a->Index, 0);
+            ulong retiredSeed = Blocks.CheckSeed(0, a->Index);
             int joins = 0;
             int start = 0;
             while (start < n)
@@ -232,7 +232,7 @@ namespace Konfiscator.Native.Heaps
                 if (units != run->SizeUnits)
                 {
                     Blocks.Set(run, units, a->Index, Blocks.Used);
-                    Blocks.SetPrev(Blocks.Next(run), units, free: false);
+                    Blocks.MarkPrevUsed(Blocks.Next(run));
                 }
                 Blocks.SetState(run, Blocks.Used);
                 Arenas.Release(a, run);

@@ -33,7 +33,7 @@ namespace Konfiscator.Native.Heaps
         /// <summary>True when block b's arena is the home of a live thread, which will take
         /// the block back (Heap counts them, to hand arenas to new threads): then it goes home. b's header passed its check, so its arena
         /// index names an arena.</summary>
-        public static bool OwnerIsLive(Block* b) => Heap.ThreadsAtHome(b->Arena) > 0;
+        public static bool OwnerIsLive(Block* b) => Heap.ThreadsAtHome(Blocks.ArenaOf(b)) > 0;
 
         /// <summary>Whether block b of another arena, of the size of bin
         /// <paramref name="index"/>, goes home rather than into this thread's bin: when its
@@ -54,7 +54,7 @@ namespace Konfiscator.Native.Heaps
         /// of another arena comes.</summary>
         public static void ParkForeign(ThreadCache* tc, Block* b)
         {
-            ushort arena = b->Arena;
+            ushort arena = Blocks.ArenaOf(b);
             if (tc->ForeignCount != 0 && tc->ForeignArena != arena) FlushForeign(tc);
             Blocks.SetState(b, Blocks.Cached);
             FreeLinks.SetNext(b, tc->ForeignHead);

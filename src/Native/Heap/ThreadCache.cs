@@ -123,7 +123,18 @@ namespace Konfiscator.Native.Heaps
         // same bins, or this does not compile.
         private const byte BinsMatchStatsLayout = BinCount == StatsLayout.CacheBins && MinUnits == 2 ? 0 : 256;
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
-        public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.HeaderBytes;
+        public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.Overhead;
+
+        /// <summary>The bin of a request of <paramref name="size"/> bytes (its block's units minus
+        /// MinUnits), a huge index for 0 and for sizes above the bins'. Bin 0 takes 1..24
+        /// bytes, bin k 16k + 9 .. 16k + 24: max(size - 1, 8) - 8, in units.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static nuint BinIndexFor(nuint size)
+        {
+            nuint m = size - 1;
+            if (m < 8) m = 8;   // a conditional move
+            return (m - 8) >> Blocks.UnitShift;
+        }
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
         private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;

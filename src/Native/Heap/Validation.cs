@@ -20,7 +20,7 @@ namespace Konfiscator.Native.Heaps
             Block* b = Blocks.FromPayload(p);
             if (((nuint)p & 15) != 0 || !PageMap.Contains(b))
                 Fatal.Misuse(call, "invalid pointer", p);
-            if (!Blocks.CheckOk(b) || b->Arena >= s_arenaCount)
+            if (!Blocks.CheckOk(b) || Blocks.ArenaOf(b) >= s_arenaCount)
                 Diagnose(call, p);
             if (b->State == Blocks.Used || b->State == Blocks.Large) return b;
             if (b->State == Blocks.Free || b->State == Blocks.Cached)
@@ -95,18 +95,19 @@ namespace Konfiscator.Native.Heaps
                 if (r->Next != null && r->Next <= r) problems++;           // address order
                 Block* end = Regions.Sentinel(r);
                 Block* b = Regions.FirstBlock(r);
-                if (b->PrevTag != 0) problems++;
+                if (!Blocks.IsFirst(b) || b->PrevTag != 0) problems++;     // the first block is marked so
                 uint prevUnits = 0;
                 bool prevFree = false;
                 while (b < end)
                 {
-                    if (!Blocks.CheckOk(b) || b->Arena != a->Index || b->SizeUnits < Blocks.MinUnits)
+                    if (!Blocks.CheckOk(b) || Blocks.ArenaOf(b) != a->Index || b->SizeUnits < Blocks.MinUnits)
                     {
                         problems++;
                         break;                                                // cannot walk on
                     }
-                    if (Blocks.PrevSize(b) != prevUnits || Blocks.PrevIsFree(b) != prevFree)
-                        problems++;                                           // boundary tags and free bits agree
+                    if (Blocks.PrevIsFree(b) != prevFree || (prevFree && Blocks.PrevSize(b) != prevUnits)
+                        || (prevUnits != 0 && Blocks.IsFirst(b)))
+                        problems++;                                           // free bits and boundary tags agree
                     bool free = b->State == Blocks.Free;
                     if (!free && b->State != Blocks.Used && b->State != Blocks.Cached) problems++;
                     if (free && prevFree) problems++;                         // no two free neighbours
@@ -121,7 +122,8 @@ namespace Konfiscator.Native.Heaps
                     prevFree = free;
                     b = Blocks.Next(b);
                 }
-                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || Blocks.PrevSize(end) != prevUnits || Blocks.PrevIsFree(end) != prevFree)
+                if (b != end || end->State != Blocks.Sentinel || !Blocks.CheckOk(end) || Blocks.PrevIsFree(end) != prevFree
+                    || (prevFree && Blocks.PrevSize(end) != prevUnits) || Blocks.IsFirst(end))
                     problems++;                                               // ends exactly at the sentinel
             }
 

@@ -5,9 +5,9 @@
 // pays one subtract and a branch (Heap/SampledBlocks.cs, Charge); the allocation
 // during which the countdown runs out takes the slow path: its stack is unwound
 // and recorded with its size and time in the sample tables (Record, here), and
-// its block is flagged in its header (Blocks.FlagSampled, by the heap). A free of
-// a flagged block (never on the fast path: the flag makes the fast path's state
-// test fail) removes the sample.
+// its block is flagged in its header (its check computed with another key,
+// Blocks.ComputeSampledCheck, by the heap). A free of a flagged block (never on the
+// fast path: the flag makes the fast path's check fail) removes the sample.
 //
 // This file is the Sampling layer, below the heap: it knows nothing of blocks or
 // thread caches; the heap keeps each thread's countdown and the block flags and

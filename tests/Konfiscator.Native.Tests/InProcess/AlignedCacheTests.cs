@@ -88,7 +88,7 @@ public sealed class AlignedCacheTests : HeapTest
             nint p = Lib.Memalign((nuint)alignment, (nuint)size);
 
             AssertAligned(p, alignment, $"memalign({alignment}, {size})");
-            Assert.True(Lib.UsableSize(p) == rounded - HeapContract.HeaderBytes,
+            Assert.True(Lib.UsableSize(p) == rounded - HeapContract.Overhead,
                 $"usable size {Lib.UsableSize(p)}: memalign({alignment}, {size}) should get a block of {rounded} bytes (its {block} rounded up to whole alignments)");
             // The rest of the run went to the bin of the rounded size.
             var (walked, counted) = Lib.CachedBytes();
@@ -143,7 +143,7 @@ public sealed class AlignedCacheTests : HeapTest
                 // Four blocks of each of 16 sizes near 1 KiB: with the refills' leftovers, six a
                 // bin once freed, fewer than a bin holds (so none goes back to the heap yet).
                 for (int i = 0; i < 4; i++)
-                    cached.Add(lib.Malloc((nuint)(units * HeapContract.Unit - HeapContract.HeaderBytes)));
+                    cached.Add(lib.Malloc((nuint)(units * HeapContract.Unit - HeapContract.Overhead)));
             }
             var fillers = new List<nint>();
             for (int i = 0; i < 64 && lib.FreeBlocks().Length > 0; i++)
@@ -152,7 +152,7 @@ public sealed class AlignedCacheTests : HeapTest
                 // mapping threshold), the last one exactly what is left.
                 ulong left = lib.FreeBlocks().Max(f => f.Size);
                 ulong take = left > 102 * 1024 ? 100 * 1024 : left;
-                fillers.Add(lib.Malloc((nuint)(take - HeapContract.HeaderBytes)));
+                fillers.Add(lib.Malloc((nuint)(take - HeapContract.Overhead)));
             }
             Assert.Empty(lib.FreeBlocks());
             foreach (nint p in cached) lib.Free(p);

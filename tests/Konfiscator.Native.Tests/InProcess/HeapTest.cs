@@ -14,7 +14,7 @@ public abstract class HeapTest : IDisposable
     /// <summary>Requests up to this size are served by the thread caches' bins when they are on
     /// (blocks of 32 to 1040 bytes); larger ones go to the heap, or below 32 KiB to a block the
     /// thread holds back (docs/heap.md, "Held blocks").</summary>
-    private protected const ulong MaxCachedRequest = 1024;
+    private protected const ulong MaxCachedRequest = HeapContract.MaxCachedRequest;
 
     private readonly List<nint> _toFree = [];
 
@@ -178,7 +178,7 @@ public abstract class HeapTest : IDisposable
                 Assert.True(next != 0, $"malloc({size}) returned NULL");
                 // The block must be of exactly that size (not one that absorbed a 16-byte rest),
                 // or "adjacent" would not mean what the test thinks.
-                bool exact = Lib.UsableSize(next) == block - HeapContract.HeaderBytes;
+                bool exact = Lib.UsableSize(next) == block - HeapContract.Overhead;
                 if (!exact || (run.Count > 0 && (ulong)next != (ulong)run[^1] + block))
                 {
                     strays.AddRange(run);

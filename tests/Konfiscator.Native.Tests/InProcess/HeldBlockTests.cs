@@ -47,7 +47,7 @@ public sealed class HeldBlockTests : HeapTest
             // a block in use above it (a free one there would take it into the heap).
             nint small = Lib.Malloc(4700);
             nint middle = Lib.Malloc(4860);
-            var (large, above) = AdjacentPair(5000);
+            var (large, above) = AdjacentPair(5016);
             Keep(above);
             Lib.Free(large);
             Lib.Free(small);
@@ -60,14 +60,14 @@ public sealed class HeldBlockTests : HeapTest
             Assert.Equal(middle, first);
             Assert.Equal(small, second);
             Assert.Equal(large, third);
-            Assert.Equal((nuint)(5024 - 16), Lib.UsableSize(third));   // the slack is the caller's
+            Assert.Equal((nuint)(5024 - HeapContract.Overhead), Lib.UsableSize(third));   // the slack is the caller's
         });
     }
 
     [Theory]
     [InlineData(5200ul)]   // 5 216 bytes: the class above, [5 120, 5 632)
-    [InlineData(4500ul)]   // 4 528 bytes: the class below, [4 096, 4 608)
-    [InlineData(5010ul)]   // 5 040 bytes: its class, but larger than the held 5 024
+    [InlineData(4500ul)]   // 4 512 bytes: the class below, [4 096, 4 608)
+    [InlineData(5010ul)]   // 5 024 bytes: its class, but larger than the held 5 008
     public void Malloc_OfAnotherClass_OrLargerThanWhatIsHeld_GoesToTheHeap(ulong size) =>
         OnANewThread(() =>
         {

@@ -14,8 +14,8 @@ public sealed class MallocTests : HeapTest
         foreach (nint p in pointers)
         {
             AssertAligned(p, 16, "malloc(0)");
-            // A 32-byte block, 16 usable; 32 usable only if it absorbed a 16-byte rest.
-            Assert.Contains(Lib.UsableSize(p), new nuint[] { 16, 32 });
+            // A 32-byte block, 24 usable; 40 usable only if it absorbed a 16-byte rest.
+            Assert.Contains(Lib.UsableSize(p), new nuint[] { 24, 40 });
         }
         Assert.Equal(pointers.Count, pointers.Distinct().Count());
         AssertNoOverlap(pointers);
@@ -52,18 +52,25 @@ public sealed class MallocTests : HeapTest
     [InlineData(1000ul)]
     [InlineData(1024ul)]
     [InlineData(1009ul)]
+    [InlineData(8ul)]
+    [InlineData(9ul)]
+    [InlineData(24ul)]
+    [InlineData(25ul)]
+    [InlineData(1032ul)]
+    [InlineData(1033ul)]
     [InlineData(4080ul)]
     [InlineData(131071ul)]
-    public void MallocUsableSize_IsTheBlockSizeMinus16(ulong request)
+    public void MallocUsableSize_IsTheBlockSizeMinus8(ulong request)
     {
-        // The block is max(32, round_up(n + 16, 16)) bytes, or 16 more when it absorbed a rest
-        // too small to stay free (which one, PlacementTests predicts from the arena).
+        // The block is max(32, round_up(n + 8, 16)) bytes, or 16 more when it absorbed a rest
+        // too small to stay free (which one, PlacementTests predicts from the arena); its
+        // payload runs 8 bytes into the next block's header.
         ulong block = HeapContract.BlockSize(request);
         Lib.ReleaseHeld();   // a block this thread freed earlier could serve 4080 (HeldBlockTests)
 
         nint p = Keep(Lib.Malloc((nuint)request));
 
-        Assert.Contains(Lib.UsableSize(p), new[] { (nuint)(block - 16), (nuint)block });
+        Assert.Contains(Lib.UsableSize(p), new[] { (nuint)(block - HeapContract.Overhead), (nuint)(block + HeapContract.Unit - HeapContract.Overhead) });
     }
 
     [Fact]

@@ -37,14 +37,14 @@ public abstract class PlacementTests : HeapTest
                 $"malloc({request}) placed its header at 0x{HeapContract.HeaderOf(p):x}; first fit in {expected.Source} puts it at 0x{expected.Header:x}");
             model.Take(expected);
             Assert.Equal(model.FreeBlocks, HeapFreeBlocks());
-            Assert.Equal((nuint)(expected.BlockSize - HeapContract.HeaderBytes), Lib.UsableSize(p));
+            Assert.Equal((nuint)(expected.BlockSize - HeapContract.Overhead), Lib.UsableSize(p));
         }
         else
         {
             // A new region: the request is carved from its bottom, as from any free block.
             var region = Lib.Regions().Single(r => r.Contains((ulong)p));
             Assert.Equal(region.First, HeapContract.HeaderOf(p));
-            Assert.Equal((nuint)(block - HeapContract.HeaderBytes), Lib.UsableSize(p));
+            Assert.Equal((nuint)(block - HeapContract.Overhead), Lib.UsableSize(p));
         }
     }
 
@@ -89,11 +89,11 @@ public abstract class PlacementTests : HeapTest
         nint p = Keep(Lib.Malloc(3024));                 // a 3040-byte block: the rest would be 16
 
         Assert.Equal(expected.Header, HeapContract.HeaderOf(p));
-        Assert.Equal((nuint)(expected.BlockSize - 16), Lib.UsableSize(p));
+        Assert.Equal((nuint)(expected.BlockSize - HeapContract.Overhead), Lib.UsableSize(p));
         if (expected.Source.Header == hole)
         {
             Assert.Equal(hole, HeapContract.HeaderOf(p));
-            Assert.Equal((nuint)(3056 - 16), Lib.UsableSize(p));
+            Assert.Equal((nuint)(3056 - HeapContract.Overhead), Lib.UsableSize(p));
         }
     }
 
@@ -204,14 +204,14 @@ public abstract class PlacementTests : HeapTest
         Fill(a, 2100, 1);
         FreeNow(run[1]);
 
-        nint grown = ReallocKept(a, 4000);         // a 4016-byte block: 2128 + 2128 is enough
+        nint grown = ReallocKept(a, 4000);         // a 4016-byte block: 2112 + 2112 is enough
 
         Assert.Equal(a, grown);
         AssertFilled(a, 2100, 1, "the block grown in place");
-        Assert.Equal((nuint)(4016 - 16), Lib.UsableSize(a));
-        // The 240-byte surplus was split off and stays free just above the grown block.
+        Assert.Equal((nuint)(4016 - HeapContract.Overhead), Lib.UsableSize(a));
+        // The 208-byte surplus was split off and stays free just above the grown block.
         ulong surplus = HeapContract.HeaderOf(a) + 4016;
-        Assert.Equal(new FreeBlock(surplus, 4256 - 4016), FreeBlockAt(surplus));
+        Assert.Equal(new FreeBlock(surplus, 4224 - 4016), FreeBlockAt(surplus));
     }
 
     [Fact]
@@ -221,11 +221,11 @@ public abstract class PlacementTests : HeapTest
         nint a = run[0];
         FreeNow(run[1]);
 
-        nint grown = ReallocKept(a, 4224);         // needs 4240 of the 4256 bytes: a 16-byte rest
+        nint grown = ReallocKept(a, 4200);         // needs 4208 of the 4224 bytes: a 16-byte rest
 
         Assert.Equal(a, grown);
-        Assert.Equal((nuint)(4256 - 16), Lib.UsableSize(a));
-        Assert.Null(FreeBlockAt(HeapContract.HeaderOf(a) + 4240));
+        Assert.Equal((nuint)(4224 - HeapContract.Overhead), Lib.UsableSize(a));
+        Assert.Null(FreeBlockAt(HeapContract.HeaderOf(a) + 4208));
     }
 
     [Fact]
@@ -259,21 +259,21 @@ public abstract class PlacementTests : HeapTest
 
         Assert.Equal(p, shrunk);
         AssertFilled(p, 2100, 4, "the shrunk block");
-        Assert.Equal((nuint)(2128 - 16), Lib.UsableSize(p));
-        ulong tail = HeapContract.HeaderOf(p) + 2128;
-        Assert.Equal(new FreeBlock(tail, 3024 - 2128), FreeBlockAt(tail));
+        Assert.Equal((nuint)(2112 - HeapContract.Overhead), Lib.UsableSize(p));
+        ulong tail = HeapContract.HeaderOf(p) + 2112;
+        Assert.Equal(new FreeBlock(tail, 3008 - 2112), FreeBlockAt(tail));
     }
 
     [Fact]
     public void Realloc_ShrinkingBy16Bytes_KeepsTheBlockAsItIs()
     {
-        nint[] run = AllocateAdjacent(2, 2100);    // 2128-byte blocks
+        nint[] run = AllocateAdjacent(2, 2100);    // 2112-byte blocks
         nint p = run[0];
 
-        nint result = ReallocKept(p, 2088);        // 2112-byte block: a 16-byte rest is not split off
+        nint result = ReallocKept(p, 2088);        // 2096-byte block: a 16-byte rest is not split off
 
         Assert.Equal(p, result);
-        Assert.Equal((nuint)(2128 - 16), Lib.UsableSize(p));
+        Assert.Equal((nuint)(2112 - HeapContract.Overhead), Lib.UsableSize(p));
     }
 
     [Theory]

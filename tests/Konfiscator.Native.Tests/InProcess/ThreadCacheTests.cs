@@ -108,8 +108,7 @@ public sealed class ThreadCacheTests : HeapTest
     }
 
     /// <summary>The arena index in a block's header: the u16 after size and prev size (docs/heap.md).</summary>
-    private static ushort ArenaOf(nint payload) =>
-        (ushort)System.Runtime.InteropServices.Marshal.ReadInt16((nint)HeapContract.HeaderOf(payload) + 8);
+    private static ushort ArenaOf(nint payload) => HeapContract.ArenaOf(payload);
 
     [Fact]
     public void AParkedBlock_IsNotAFreeBlockOfTheHeap()

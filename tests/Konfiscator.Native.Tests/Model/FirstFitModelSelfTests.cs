@@ -16,8 +16,8 @@ public sealed class FirstFitModelSelfTests
         var placement = model.FindFit(HeapContract.BlockSize(100), 16);
 
         Assert.Equal(0x10100ul, placement!.Value.Header);
-        Assert.Equal(128ul, model.Take(placement.Value));
-        Assert.Equal([new(0x10030, 64), new(0x10180, 384), new(0x10400, 1024)], model.FreeBlocks);
+        Assert.Equal(112ul, model.Take(placement.Value));
+        Assert.Equal([new(0x10030, 64), new(0x10170, 400), new(0x10400, 1024)], model.FreeBlocks);
     }
 
     [Fact]

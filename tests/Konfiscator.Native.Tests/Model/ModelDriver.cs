@@ -15,7 +15,7 @@ namespace Konfiscator.Native.Tests.Model;
 internal sealed class ModelDriver
 {
     /// <summary>The largest request the thread caches serve (docs/heap.md, "Thread caches").</summary>
-    private const ulong MaxCachedRequest = 1024;
+    private const ulong MaxCachedRequest = HeapContract.MaxCachedRequest;
 
     private readonly ModelTarget _target;
     private readonly LibKonfiscator _lib;
@@ -291,7 +291,7 @@ internal sealed class ModelDriver
     private void CheckUsableSize(LiveBlock block)
     {
         ulong usable = _lib.UsableSize(block.Payload);
-        ulong expected = block.BlockSize - HeapContract.HeaderBytes;
+        ulong expected = block.BlockSize - HeapContract.Overhead;
         if (block.Large)
         {
             if (usable < block.Requested)
@@ -307,8 +307,8 @@ internal sealed class ModelDriver
             // Without the model the exact block is unknown, but it is the request's block size
             // or 16 bytes more (a rest below 32 bytes goes with the block); a block realloc had
             // to move may also carry the eighth of slack docs/heap.md gives it.
-            ulong minimum = HeapContract.BlockSize(block.Requested) - HeapContract.HeaderBytes;
-            ulong withSlack = HeapContract.BlockSize(block.Requested + block.Requested / 8) - HeapContract.HeaderBytes;
+            ulong minimum = HeapContract.BlockSize(block.Requested) - HeapContract.Overhead;
+            ulong withSlack = HeapContract.BlockSize(block.Requested + block.Requested / 8) - HeapContract.Overhead;
             // A move through the thread cache takes that slack only up to the largest cached
             // size (1 KiB usable); a move within the heap takes all of it.
             ulong cachedSlack = block.Requested <= MaxCachedRequest ? Math.Min(withSlack, MaxCachedRequest) : withSlack;
@@ -319,7 +319,7 @@ internal sealed class ModelDriver
             bool held = HeldFits(usable, minimum) || (block.MovedByRealloc && HeldFits(usable, withSlack));
             // An aligned request of a cached size may get its block rounded up to whole
             // alignments (an aligned run's, docs/heap.md "Thread caches").
-            ulong rounded = HeapContract.AlignUp(minimum + HeapContract.HeaderBytes, Math.Max(block.Alignment, 16)) - HeapContract.HeaderBytes;
+            ulong rounded = HeapContract.AlignUp(minimum + HeapContract.Overhead, Math.Max(block.Alignment, 16)) - HeapContract.Overhead;
             bool run = block.Alignment is > 16 and <= 1024 && rounded <= MaxCachedRequest && usable == rounded;
             if (!exact && !slack && !held && !run)
                 Fail($"malloc_usable_size(0x{block.Payload:x}) = {usable} for {block.Requested} bytes; expected {minimum} (or {minimum + HeapContract.Unit})" +
@@ -329,7 +329,7 @@ internal sealed class ModelDriver
 
     private static bool HeldFits(ulong usable, ulong askedUsable)
     {
-        ulong block = usable + HeapContract.HeaderBytes, asked = askedUsable + HeapContract.HeaderBytes;
+        ulong block = usable + HeapContract.Overhead, asked = askedUsable + HeapContract.Overhead;
         return HeapContract.HeldClassEnd(asked) is { } end && block >= asked && block < end && block % HeapContract.Unit == 0;
     }
 

@@ -51,6 +51,10 @@ internal sealed class NativePrograms
     /// sample used to make.</summary>
     public string SampleSyscalls => Path.Combine(Directory, "sample_syscalls");
 
+    /// <summary>Allocates blocks of every path's sizes and frees them all (bins, held blocks, heap,
+    /// large blocks, realloc, another thread).</summary>
+    public string SampledFrees => Path.Combine(Directory, "sampled_frees");
+
     /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
     public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
 
@@ -80,6 +84,7 @@ internal sealed class NativePrograms
             ("whichmalloc", $"-O2 {Warnings} -fPIE -pie whichmalloc.c -ldl"),
             ("stress", $"-O2 {Warnings} -pthread stress.c -ldl"),
             ("foreign_frees", $"-O2 {Warnings} -pthread foreign_frees.c"),
+            ("sampled_frees", $"-O2 {Warnings} -pthread sampled_frees.c"),
             ("bin_growth", $"-O2 {Warnings} bin_growth.c -ldl"),
             ("unwind_compare_O2", $"-O2 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_compare_O0", $"-O0 {Warnings} -pthread unwind_compare.c -ldl"),

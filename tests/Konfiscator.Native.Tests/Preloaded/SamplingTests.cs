@@ -86,4 +86,19 @@ public sealed class SamplingTests
         Assert.StartsWith("stress: ok ", run.Result.StdoutText);
         AssertSampled(dir.File("leaks"));
     }
+
+    /// <summary>A sampled block's free removes its sample on every path: the fast paths must
+    /// not take a sampled block (its header's check says it was sampled), and the paths they
+    /// hand it to remove the sample. Every block of the program is freed, so nothing sampled
+    /// may be live at exit.</summary>
+    [Fact]
+    public void EverySampledBlock_FreedOnWhicheverPath_LeavesNoSampleLive()
+    {
+        using var dir = new TempDir();
+        var run = Preload.Run(NativePrograms.Instance.SampledFrees, [], environment: Dense(dir.File("leaks")));
+
+        run.Result.AssertSucceeded();
+        AssertSampled(dir.File("leaks"));
+        Assert.Contains("konfiscator: leaks: no sampled block is live at exit", File.ReadAllText(dir.File("leaks")));
+    }
 }
