@@ -135,15 +135,16 @@ namespace Konfiscator.Stats
         public static ulong BinUsableBytes(int bin) => (ulong)bin * 16 + 24;
 
         /// <summary>The counter of a fast-path malloc of <paramref name="requested"/> bytes
-        /// (1 .. the largest bin's): one by one up to 16 bytes, then by 8-byte class.</summary>
+        /// (1 .. the largest bin's), whose 8-byte class (requested + 7) / 8 is <paramref name="cls"/>:
+        /// one by one up to 16 bytes, then by class.</summary>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        public static nuint FastMallocCounter(nuint requested)
+        public static nuint FastMallocCounter(nuint requested, nuint cls)
         {
             // Both computed, one chosen by a conditional move: a mix of small sizes would
             // mispredict a branch on every other malloc (callgrind's branch simulation, the
             // working set: 296 000 of 598 000 with a branch on bin 0).
             nuint counter = (nuint)SmallMallocsFirst - 1 + requested;
-            nuint byClass = (nuint)HalfClassMallocsFirst - 3 + ((requested + 7) >> 3);
+            nuint byClass = (nuint)HalfClassMallocsFirst - 3 + cls;
             if (requested > SmallRequests) counter = byClass;
             return counter;
         }

@@ -37,13 +37,13 @@ namespace Konfiscator.Native.Api
         /// of a thread with a slot of its own. True when the thread's unreported growth of
         /// bytes in use is large enough to look at (ReportGrowth).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested)
+        public static bool AllocatedFromBin(ThreadCache* tc, nuint index, nuint requested, nuint cls)
         {
             // The call, its bytes, the cached bytes and its histogram bucket all follow
             // from one count (StatsLayout.FromFastCounts): the request size's, one by one up
             // to 16 bytes, then by 8-byte class.
             ulong* s = tc->Stats;
-            s[StatsLayout.FastMallocCounter(requested)]++;
+            s[StatsLayout.FastMallocCounter(requested, cls)]++;
             s[StatsLayout.RequestSizeSum] += requested;
             tc->InUseDelta += (long)((index << Blocks.UnitShift) + BinUsableBase);
             return tc->InUseDelta >= tc->GrowthLimit;

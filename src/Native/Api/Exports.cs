@@ -23,13 +23,16 @@ namespace Konfiscator.Native.Api
         public static void* Malloc(nuint size)
         {
             ThreadCache* tc = Heap.PeekCacheOrMarker();
-            // The bin: bin k holds blocks of k + 2 units, 16k + 24 usable bytes (the last 8 in
+            // The request's 8-byte class (1..8 bytes class 1, 9..16 class 2, ...) and the bin it
+            // lies in: bin k holds blocks of k + 2 units, 16k + 24 usable bytes (the last 8 in
             // the next header's first half), for requests of 16k + 9 .. 16k + 24 bytes, and
             // bin 0 all of 1..24; up to 1 032 bytes (the last bin; larger requests take the
-            // slow path). 0 wraps around to a huge index and goes the slow way.
-            nuint index = ThreadCaches.BinIndexFor(size);
-            if ((nuint)tc > (nuint)ThreadCaches.Exited && index < ThreadCaches.BinCount)
+            // slow path). 0 is class 0, which wraps around to a huge index below and goes the
+            // slow way, as do sizes so large that adding 7 wraps them to class 0.
+            nuint cls = (size + 7) >> 3;
+            if ((nuint)tc > (nuint)ThreadCaches.Exited && cls - 1 < ThreadCaches.RequestClasses - 1)
             {
+                nuint index = ThreadCaches.BinOfClass(cls);
                 Bin* bin = ThreadCaches.BinAt(tc, index);
                 Block* b = bin->Head;
                 if (b != null)
@@ -51,19 +54,19 @@ namespace Konfiscator.Native.Api
                         bin->Count--;
                         Blocks.SetState(b, Blocks.Used);
                         // Everything rarely needed is a tail call, so this path keeps no frame.
-                        if (Counting.AllocatedFromBin(tc, index, size)) return Allocation.AfterGrowth(tc, b, size);
+                        if (Counting.AllocatedFromBin(tc, index, size, cls)) return Allocation.AfterGrowth(tc, b, size);
                         return SampledBlocks.Charge(tc, b, size);
                     }
                 }
             }
         slow:
-            // Above the caches' sizes (0 wraps to a huge index but is a cached size): the heap;
-            // a cached size the lines above did not serve (an empty bin, a block that failed
-            // the checks): the bin, refilled when empty.
+            // Above the caches' sizes: the heap; a cached size the lines above did not serve
+            // (an empty bin, a block that failed the checks): the bin, refilled when empty;
+            // 0 (a cached size, but not the fast path's) the general way.
             if ((nuint)tc > (nuint)ThreadCaches.Exited)
             {
                 if (size > ThreadCaches.MaxRequest) return Allocation.AllocateFromHeap(tc, size);
-                if (index < (nuint)ThreadCaches.BinCount) return Allocation.AllocateFromBin(tc, size);
+                if (size != 0) return Allocation.AllocateFromBin(tc, size);
             }
             return Allocation.Allocate(size, Blocks.HeaderBytes, StatsLayout.MallocCalls);
         }
@@ -90,7 +93,8 @@ namespace Konfiscator.Native.Api
                 // compiler then keeps this path's values in registers that need no saving (a
                 // call placed between them cost two registers saved and restored on every free).
                 nuint index = (nuint)b->SizeUnits - ThreadCaches.MinUnits;
-                if (Blocks.ArenaAndState(b) != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
+                uint tag = Blocks.ArenaAndState(b);
+                if (tag != tc->HomeUsedTag || index >= ThreadCaches.BinCount)
                 {
                     // A plain used block of another arena, of a size this thread allocates from
                     // its own heap (its bin refilled), is cached here like the thread's own
@@ -104,7 +108,9 @@ namespace Konfiscator.Native.Api
                         return;
                     }
                 }
-                if (Blocks.CheckOkUnsampled(b) && tc->StatsSlot >= 0)
+                // The arena is the tag's low byte (its state byte above says used): the check
+                // from it, not from a second read of the header.
+                if (Blocks.CheckOkUnsampled(b, (ushort)(tag & 0xFF)) && tc->StatsSlot >= 0)
                 {
                     Bin* bin = ThreadCaches.BinAt(tc, index);
                     if (bin->Count < bin->Capacity)

@@ -210,6 +210,10 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool CheckOkUnsampled(Block* b) => b->Check == ComputeCheck(b);
 
+        /// <summary>CheckOkUnsampled for a block whose arena the caller read already.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool CheckOkUnsampled(Block* b, ushort arena) => b->Check == CheckFromSeed(b, CheckSeed(b->SizeUnits, arena));
+
         /// <summary>Of a header that passes its check: whether its allocation was sampled.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool IsSampled(Block* b) => b->Check != ComputeCheck(b);

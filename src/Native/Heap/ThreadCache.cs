@@ -125,16 +125,35 @@ namespace Konfiscator.Native.Heaps
         /// <summary>Largest request served from the cache: its block is MaxUnits.</summary>
         public const nuint MaxRequest = (MaxUnits << Blocks.UnitShift) - Blocks.Overhead;
 
-        /// <summary>The bin of a request of <paramref name="size"/> bytes (its block's units minus
-        /// MinUnits), a huge index for 0 and for sizes above the bins'. Bin 0 takes 1..24
-        /// bytes, bin k 16k + 9 .. 16k + 24: max(size - 1, 8) - 8, in units.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static nuint BinIndexFor(nuint size)
+        /// <summary>8-byte classes of requests up to MaxRequest: class c holds 8c - 7 .. 8c bytes,
+        /// all of them in one bin (a bin's requests are 16k + 9 .. 16k + 24 bytes, bin 0's 1..24).</summary>
+        public const int RequestClasses = (int)((MaxRequest + 7) >> 3) + 1;
+
+        private struct ClassBinTable { public fixed byte Of[RequestClasses]; }
+#pragma warning disable CS0169 // only ever used through `fixed`
+        private static ClassBinTable s_classBins;
+#pragma warning restore CS0169
+        /// <summary>s_classBins' address: a static of an unmanaged struct never moves here, and a
+        /// `fixed` in the fast path cost it a pinned local and its tail calls.</summary>
+        private static byte* s_classBinOf;
+
+        /// <summary>Fills the table BinOfClass reads, once at start-up (before any thread has a
+        /// cache, so before the fast path that reads it runs).</summary>
+        private static void InitializeClasses()
         {
-            nuint m = size - 1;
-            if (m < 8) m = 8;   // a conditional move
-            return (m - 8) >> Blocks.UnitShift;
+            fixed (byte* of = s_classBins.Of)
+            {
+                for (nuint c = 1; c < RequestClasses; c++) of[c] = (byte)(Blocks.UnitsFor(c << 3) - MinUnits);
+                s_classBinOf = of;
+            }
         }
+
+        /// <summary>The bin of requests of class <paramref name="cls"/> ((size + 7) / 8, for sizes
+        /// 1..MaxRequest): a table, since bin 0 is half as wide again as the others (the clamp
+        /// that computed it cost the fast path more instructions than this load).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static nuint BinOfClass(nuint cls) => s_classBinOf[cls];
+
         /// <summary>What a bin holds at first: 8 KiB (8 to 128 blocks). Refills carve from
         /// the same budget (half of it at most, see Refill).</summary>
         private const uint StartBytes = 8192, MinCapacity = 8, StartMaxBlocks = 128;
@@ -166,7 +185,11 @@ namespace Konfiscator.Native.Heaps
 
         public static bool Enabled => s_enabled;
 
-        public static void Initialize(bool enabled) => s_enabled = enabled;
+        public static void Initialize(bool enabled)
+        {
+            s_enabled = enabled;
+            InitializeClasses();
+        }
 
         /// <summary>Adds to a counter of the thread's slot (or the shared slot, atomically,
         /// for a thread without one): the thread caches' figures, off the fast paths.
