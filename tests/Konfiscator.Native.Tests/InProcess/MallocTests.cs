@@ -74,6 +74,62 @@ public sealed class MallocTests : HeapTest
     }
 
     [Fact]
+    public void EveryUsableByte_IsTheProgramsToWrite_AcrossFreesMergesAndReallocs()
+    {
+        // A block's last 8 usable bytes are the next block's header's first half, which the heap
+        // writes and reads only while the block is free (docs/heap.md, "Blocks"). Every usable
+        // byte of many neighbouring blocks is written, and blocks are freed, merged, carved
+        // again and resized among them: every byte of a live block must stay the program's.
+        var random = new Random(20261203);
+        var live = new List<(nint P, ulong Usable, byte Seed)>();
+        byte seed = 1;
+        nuint Pick() => random.Next(4) switch
+        {
+            0 => (nuint)random.Next(1, 64),          // the bins' sizes
+            1 => (nuint)random.Next(64, 1100),
+            2 => (nuint)random.Next(1100, 8000),     // held blocks
+            _ => (nuint)random.Next(8000, 100_000),  // the heap
+        };
+        for (int step = 0; step < 4000; step++)
+        {
+            int op = random.Next(10);
+            if (live.Count == 0 || op < 5)
+            {
+                nint p = Lib.Malloc(Pick());
+                ulong usable = Lib.UsableSize(p);
+                Fill(p, usable, seed);
+                live.Add((p, usable, seed++));
+            }
+            else if (op < 8)
+            {
+                int i = random.Next(live.Count);
+                var (p, usable, s) = live[i];
+                AssertFilled(p, usable, s, "a block's usable bytes before its free");
+                Lib.Free(p);
+                live.RemoveAt(i);
+            }
+            else
+            {
+                int i = random.Next(live.Count);
+                var (p, usable, s) = live[i];
+                AssertFilled(p, usable, s, "a block's usable bytes before a realloc");
+                nuint size = Pick();
+                nint q = Lib.Realloc(p, size);
+                AssertFilled(q, Math.Min(usable, (ulong)size), s, "the bytes a realloc keeps");
+                ulong now = Lib.UsableSize(q);
+                Fill(q, now, seed);
+                live[i] = (q, now, seed++);
+            }
+        }
+        foreach (var (p, usable, s) in live)
+        {
+            AssertFilled(p, usable, s, "a block's usable bytes at the end");
+            Lib.Free(p);
+        }
+        AssertHeapSound();
+    }
+
+    [Fact]
     public void MallocUsableSize_OfNull_IsZero()
     {
         Assert.Equal((nuint)0, Lib.UsableSize(0));
