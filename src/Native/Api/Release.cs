@@ -119,13 +119,13 @@ namespace Konfiscator.Native.Api
             // block may take over the block's arena (Heap.ClaimIdleArena).
             ThreadCache* tc = Heap.PeekCache();
             if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
-            Block* b = Heap.Validate(call, p);
+            Block* b = Heap.Validate(call, p, out bool sampled);
             if (tc == null)
             {
                 tc = Heap.CurrentCache(b->State == Blocks.Used ? Blocks.ArenaOf(b) : -1);
                 if (tc != null) tc->CurrentCall = callCounter >= 0 ? callCounter : StatsLayout.ReallocCalls;
             }
-            if (SampledBlocks.IsSampled(b)) SampledBlocks.Forget(tc, b);
+            if (sampled) SampledBlocks.Forget(tc, b);
             nuint usable = Allocation.UsableSize(b);
             if (b->State == Blocks.Large)
             {

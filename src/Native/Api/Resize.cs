@@ -25,13 +25,12 @@ namespace Konfiscator.Native.Api
             Heap.EnsureStarted();
             ThreadCache* tc = Heap.CurrentCache();
             if (tc != null) tc->CurrentCall = callCounter;
-            Block* b = Heap.Validate("realloc", p);
+            Block* b = Heap.Validate("realloc", p, out bool sampled);
             // Sampling: an unsampled block counts down only its growth, and a sampled one keeps
             // its sample (new size, new address) when it is resized by the heap: its bytes were
             // counted down as they came, so a buffer grown by many reallocs is sampled as one
             // malloc of its final size would be. A block that moves by malloc-copy-free is
             // counted down (and its sample removed by the free) as those calls would be.
-            bool sampled = SampledBlocks.IsSampled(b);
             nuint before = Allocation.UsableSize(b);
             nuint growth = size > before ? size - before : 0;
             nuint charge = sampled ? size : growth;

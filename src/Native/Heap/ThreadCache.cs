@@ -109,7 +109,7 @@ namespace Konfiscator.Native.Heaps
     internal static unsafe partial class ThreadCaches
     {
         public const uint MinUnits = Blocks.MinUnits;          // 32-byte blocks
-        /// <summary>The bins, all served by the fast paths: requests up to 1 KiB, blocks up to
+        /// <summary>The bins, all served by the fast paths: requests up to 1 032 bytes, blocks up to
         /// 1 040 bytes. Larger blocks a thread frees, up to 32 KiB, are held blocks
         /// (ThreadCache.Classes.cs). Requests of 1-2 KiB had bins of their own until issue 9's
         /// eighth round, 64 of them, two or three blocks each: a working set of random sizes

@@ -15,12 +15,17 @@ namespace Konfiscator.Native.Heaps
 
         /// <summary>The header of live block p, or a stop with a clear message naming
         /// <paramref name="call"/> when p is not one (double free, foreign, corrupted).</summary>
-        public static Block* Validate(string call, void* p)
+        public static Block* Validate(string call, void* p) => Validate(call, p, out _);
+
+        /// <summary>Validate, saying also whether the block's allocation was sampled (which check
+        /// its header passed: the free and realloc paths would otherwise hash it again).</summary>
+        public static Block* Validate(string call, void* p, out bool sampled)
         {
             Block* b = Blocks.FromPayload(p);
             if (((nuint)p & 15) != 0 || !PageMap.Contains(b))
                 Fatal.Misuse(call, "invalid pointer", p);
-            if (!Blocks.CheckOk(b) || Blocks.ArenaOf(b) >= s_arenaCount)
+            sampled = !Blocks.CheckOkUnsampled(b);
+            if ((sampled && b->Check != Blocks.ComputeSampledCheck(b)) || Blocks.ArenaOf(b) >= s_arenaCount)
                 Diagnose(call, p);
             if (b->State == Blocks.Used || b->State == Blocks.Large) return b;
             if (b->State == Blocks.Free || b->State == Blocks.Cached)
