@@ -48,7 +48,7 @@ namespace Konfiscator.Native.Heaps
         public uint PrevTag;     // the size of the block below while it is free, in units; 0 for a region's first block (a large block: its offset in its mapping)
         public uint Spare;       // not used (with PrevTag: the block below's last payload bytes while it is in use)
         public uint SizeUnits;
-        public byte ArenaTag;    // the arena's index, | Blocks.PrevFreeBit while the block below is free
+        public byte ArenaTag;    // the arena's index, | Blocks.PrevFreeBit while the block below is free, | Blocks.FirstBit for a region's first
         public byte State;
         public ushort Check;
     }
@@ -63,7 +63,7 @@ namespace Konfiscator.Native.Heaps
         /// usable bytes of its payload (glibc lends a chunk's prev_size field the same way).</summary>
         public const int Overhead = 8;
         public const int UnitShift = 4;
-        public const uint MinUnits = 2;              // 32 bytes: header + 16 payload bytes (glibc's smallest too)
+        public const uint MinUnits = 2;              // 32 bytes, 24 usable (glibc's smallest too)
         public const nuint MinBytes = 32;
 
         // States: distinct, unlikely byte patterns (never 0x00 or 0xFF).
@@ -76,8 +76,9 @@ namespace Konfiscator.Native.Heaps
         /// <summary>A free block's purge marks (Arena.Purge.cs): one byte in the second word of
         /// its payload, not in the header, so that the header keeps only what every block needs
         /// (docs/performance/header.md). The first payload word holds the block's node pointer;
-        /// the second is the block's own while it is free (the smallest block has 16 payload
-        /// bytes), and purging leaves the block's first 32 bytes resident. Set clears the byte
+        /// the second is the block's own while it is free (the smallest block has 16 bytes of its
+        /// own above its header: the 8 after them are the next header's, its footer while it
+        /// is free), and purging leaves the block's first 32 bytes resident. Set clears the byte
         /// whenever it writes a free block, so any change to a free block clears its marks.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static byte* PurgeMarks(Block* b) => (byte*)b + HeaderBytes + 8;
