@@ -54,7 +54,7 @@ namespace Konfiscator.Native.Api
                 // hint; the heap path below checks again under it). A small block then
                 // moves through the thread cache (a new block from it, the old one into
                 // it), with no lock and no search, as a malloc, copy and free would.
-                void* moved = MoveThroughCache(tc, p, b, size, callCounter, charge);
+                void* moved = MoveThroughCache(tc, p, b, size, callCounter, charge, sampled);
                 if (moved != null) return moved;
                 moved = Allocation.Allocate(size, Blocks.HeaderBytes, callCounter, charge);
                 if (moved == null) return null;
@@ -112,10 +112,11 @@ namespace Konfiscator.Native.Api
         /// every append; within the cached sizes), and parks the old block in its bin. What
         /// malloc, memcpy and free would do, without their entry paths and the second
         /// validation: sqlite's reallocs (a record grown 32, 48, 64, 80, 96 bytes) took 570
-        /// instructions each, glibc's 250. Null when the bin is empty and its refill found no
-        /// memory: the caller allocates the slow way, which trims and retries.</summary>
+        /// instructions each, glibc's 250. <paramref name="sampled"/>: what the validation said of
+        /// b. Null when the bin is empty and its refill found no memory: the caller allocates the
+        /// slow way, which trims and retries.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void* MoveThroughCache(ThreadCache* tc, void* p, Block* b, nuint size, int callCounter, nuint charge)
+        private static void* MoveThroughCache(ThreadCache* tc, void* p, Block* b, nuint size, int callCounter, nuint charge, bool sampled)
         {
             uint units = Blocks.UnitsFor(size + size / 8);
             if (units > ThreadCaches.MaxUnits) units = ThreadCaches.MaxUnits;   // the caller's test: size itself fits
@@ -130,7 +131,7 @@ namespace Konfiscator.Native.Api
             // and the bin has room, as free's fast path parks it; anything else (a full bin to
             // drain, another arena's block, a sampled one) the whole free path.
             Bin* old = ThreadCaches.BinFor(tc, b->SizeUnits);
-            if (Blocks.ArenaOf(b) == tc->Home->Index && !SampledBlocks.IsSampled(b) && old->Count < old->Capacity)
+            if (Blocks.ArenaOf(b) == tc->Home->Index && !sampled && old->Count < old->Capacity)
             {
                 ThreadCaches.Push(old, b);
                 ThreadCaches.Count(tc, StatsLayout.CachedBytes, (long)Blocks.Bytes(b));

@@ -84,7 +84,7 @@ namespace Konfiscator.Native.Heaps
         public static byte* PurgeMarks(Block* b) => (byte*)b + HeaderBytes + 8;
 
         /// <summary>The block's state is used (its check says whether its allocation was sampled,
-        /// which every path that acts on a used block looks at: CheckOkUnsampled, IsSampled).</summary>
+        /// which every path that acts on a used block looks at: CheckOkUnsampled, Heap.Validate).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool IsPlainUsed(Block* b) => b->State == Used;
 
@@ -215,13 +215,11 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static bool CheckOkUnsampled(Block* b, ushort arena) => b->Check == CheckFromSeed(b, CheckSeed(b->SizeUnits, arena));
 
-        /// <summary>Of a header that passes its check: whether its allocation was sampled.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsSampled(Block* b) => b->Check != ComputeCheck(b);
 
         /// <summary>Writes the second half of a header (what it says of the block below is left
-        /// as it is: a new header is followed by MarkPrevFree, MarkPrevUsed or MarkFirst) and seals it, not sampled: the size, arena, state and check
-        /// as one store, the check computed from the values in hand. (Stored field by field and
+        /// as it is: a new header is followed by MarkPrevFree, MarkPrevUsed or MarkFirst) and
+        /// seals it, not sampled: the size, arena, state and check as one store, the check
+        /// computed from the values in hand. (Stored field by field and
         /// hashed from the header, as ComputeCheck does, it read every field back, since the
         /// compiler cannot know the stores between did not change them: 21 instructions against
         /// 12; every heap call writes two or three headers, docs/performance/fragmentation.md.)</summary>

@@ -86,9 +86,6 @@ namespace Konfiscator.Native.Heaps
             return payload;
         }
 
-        /// <summary>True when b carries a sample (checked only off the fast path).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool IsSampled(Block* b) => Blocks.IsSampled(b);
 
         /// <summary>Sampled block b is being freed (or moved by realloc): its sample goes.</summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
