@@ -22,8 +22,8 @@
 // (MarkFirst), and nothing reads it otherwise.
 //
 // `check` hashes the header's address with its size and arena, and whether the block's
-// allocation was sampled (Heap/SampledBlocks.cs: a sampled block's check is computed
-// with another key, so the free fast path's check fails on it and the free takes the
+// allocation was sampled (Heap/SampledBlocks.cs: a sampled block's check is the plain
+// one with fixed bits flipped, so the free fast path's check fails on it and the free takes the
 // path that removes the sample); a header that fails both was overwritten, or never was
 // a header. Left out of the hash on purpose: `prev` and the free bit below (a
 // neighbour's free may change them while the owner reads its own header without the
@@ -183,11 +183,17 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ushort ComputeCheck(Block* b) => CheckFromSeed(b, CheckSeed(b->SizeUnits, ArenaOf(b)));
 
-        /// <summary>The same for a block whose allocation was sampled: another key.</summary>
+        /// <summary>The same for a block whose allocation was sampled: the unsampled check with
+        /// fixed bits flipped, so that the two can never be equal. (Hashed with another key, as
+        /// it was, one header in 65 536 had the same 16-bit check both ways; such a sampled
+        /// block read as unsampled, its free skipped the sample, and the sample stayed live
+        /// for ever: a leak report of a block the program had freed.)</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static ushort ComputeSampledCheck(Block* b) => CheckFromSeed(b, CheckSeed(b->SizeUnits, ArenaOf(b)) ^ SampledKey);
+        public static ushort ComputeSampledCheck(Block* b) => (ushort)(ComputeCheck(b) ^ SampledFlip);
 
-        private const ulong SampledKey = 0x5A3C_96E1_0F2D_4B87;
+        /// <summary>Nonzero; any value would do, half of the bits set so that no single flipped
+        /// bit of a corrupted header turns one check into the other.</summary>
+        private const ushort SampledFlip = 0x5A3C;
 
         /// <summary>The check in two parts, so that many headers of one size and arena (a carved
         /// run) share the first: the part that does not depend on the address ...</summary>

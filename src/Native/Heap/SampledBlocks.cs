@@ -1,6 +1,6 @@
 // The sampler's side in the heap (docs/profiling.md): each thread's countdown of
-// requested bytes, and the flag in a sampled block's header (its check, computed
-// with another key: Blocks.ComputeSampledCheck). The sampling itself
+// requested bytes, and the flag in a sampled block's header (its check, the plain
+// one with fixed bits flipped: Blocks.ComputeSampledCheck). The sampling itself
 // (when to sample, the stack walk, the tables) is Sampling/Sampler.cs, one layer
 // down, which knows nothing of blocks or caches; here the heap keeps its own
 // objects: it asks that layer for countdowns and for a sample to be recorded, and

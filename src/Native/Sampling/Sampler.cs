@@ -5,7 +5,7 @@
 // pays one subtract and a branch (Heap/SampledBlocks.cs, Charge); the allocation
 // during which the countdown runs out takes the slow path: its stack is unwound
 // and recorded with its size and time in the sample tables (Record, here), and
-// its block is flagged in its header (its check computed with another key,
+// its block is flagged in its header (its check with fixed bits flipped,
 // Blocks.ComputeSampledCheck, by the heap). A free of a flagged block (never on the
 // fast path: the flag makes the fast path's check fail) removes the sample.
 //

@@ -101,4 +101,23 @@ public sealed class SamplingTests
         AssertSampled(dir.File("leaks"));
         Assert.Contains("konfiscator: leaks: no sampled block is live at exit", File.ReadAllText(dir.File("leaks")));
     }
+
+    /// <summary>Every block sampled, 600 000 of them at distinct headers, in a few processes
+    /// (each with a key of its own for the headers' checks): every free found its block
+    /// sampled and removed the sample. tests/native/sampled_frees.c says what this caught.</summary>
+    [Fact]
+    public void EveryBlockSampled_AtManyHeaders_LeavesNoSampleLive()
+    {
+        using var dir = new TempDir();
+        for (int process = 0; process < 3; process++)
+        {
+            string leaks = dir.File($"leaks-{process}");
+            var env = new Dictionary<string, string?> { ["KONFISCATOR_SAMPLE_BYTES"] = "1", ["KONFISCATOR_LEAKS"] = leaks };
+            var run = Preload.Run(NativePrograms.Instance.SampledFrees, ["headers"], environment: env);
+
+            run.Result.AssertSucceeded();
+            AssertSampled(leaks);
+            Assert.Contains("konfiscator: leaks: no sampled block is live at exit", File.ReadAllText(leaks));
+        }
+    }
 }
