@@ -44,6 +44,9 @@ internal sealed class NativePrograms
     /// <summary>Where the walk reads the tables from (the objects' files), and two builds of a
     /// small library whose file it replaces while it is loaded.</summary>
     public string UnwindFiles => Path.Combine(Directory, "unwind_files");
+
+    /// <summary>Walks from 4 000 call sites four times and checks that the row cache kept their rows.</summary>
+    public string RowCache => Path.Combine(Directory, "row_cache");
     public string UnwindPluginA => Path.Combine(Directory, "libunwind-plugin-a.so");
     public string UnwindPluginB => Path.Combine(Directory, "libunwind-plugin-b.so");
 
@@ -89,6 +92,8 @@ internal sealed class NativePrograms
             ("unwind_compare_O2", $"-O2 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_compare_O0", $"-O0 {Warnings} -pthread unwind_compare.c -ldl"),
             ("unwind_files", $"-O2 {Warnings} -pthread unwind_files.c -ldl"),
+            // -O0: every call a call site of its own (see the source).
+            ("row_cache", $"-O0 {Warnings} row_cache.c -ldl"),
             ("sample_syscalls", $"-O2 {Warnings} sample_syscalls.c -ldl"),
             ("libunwind-plugin-a.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=1 unwind_plugin.c"),
             ("libunwind-plugin-b.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=2 unwind_plugin.c"),

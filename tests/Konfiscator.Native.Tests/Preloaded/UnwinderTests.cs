@@ -69,4 +69,17 @@ public sealed class UnwinderTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>tests/native/row_cache.c: walks from 4 000 call sites, four passes; by the fourth the
+    /// row cache holds every site's row and the walks read (almost) no table, where a cache that
+    /// started again empty at 1 024 rows read them all on every pass.</summary>
+    [Fact]
+    public void TheRowCache_KeepsTheRowsOfThousandsOfCallSites()
+    {
+        var run = Preload.Run(NativePrograms.Instance.RowCache, []);
+        run.Result.AssertSucceeded();
+        run.AssertRan("row_cache");
+        Assert.Contains("pass 4: ", run.Result.StdoutText);
+        Assert.EndsWith("ok\n", run.Result.StdoutText);
+    }
 }
