@@ -22,6 +22,16 @@ namespace Konfiscator.Native.Platform
             return p == Libc.MAP_FAILED ? null : (byte*)p;
         }
 
+        /// <summary>Pages for the library's own bookkeeping (the sampler's tables and caches):
+        /// <paramref name="bytes"/> rounded up to whole pages, reserved lazily (MAP_NORESERVE,
+        /// resident only as they are touched); null when the kernel says no. Not the heap's,
+        /// and mapped before the stats could count it, so no caller counts it.</summary>
+        public static byte* MapBookkeeping(nuint bytes) => Map(RoundUpToPage(bytes), noReserve: true);
+
+        /// <summary>Gives back what MapBookkeeping mapped for <paramref name="bytes"/>. A refusal
+        /// leaves it mapped (it is not the heap's to retry and count).</summary>
+        public static void UnmapBookkeeping(void* p, nuint bytes) => Libc.munmap(p, RoundUpToPage(bytes));
+
         /// <summary>Gives a mapping (or a part of one) back: true when it is gone. When the
         /// kernel refuses, it is kept (see Defer) and the answer is false.</summary>
         public static bool Unmap(void* address, nuint length)

@@ -88,14 +88,11 @@ namespace Konfiscator.Native.Sampling
             if (s_entries == null) return false;
             ushort* set = SetOf(pc);
             Entry* e = null;
-            for (int way = 0; way < Ways; way++)
+            for (int way = 0; e == null && way < Ways; way++)
             {
-                ushort n = set[way];
-                if (n != 0 && s_entries[n - 1].Pc == pc && s_entries[n - 1].Header == header)
-                {
-                    e = s_entries + (n - 1);
-                    break;
-                }
+                if (set[way] == 0) continue;
+                Entry* candidate = s_entries + (set[way] - 1);
+                if (candidate->Pc == pc && candidate->Header == header) e = candidate;
             }
             if (e == null) return false;
             row->CfaRegister = e->CfaRegister;
@@ -160,7 +157,7 @@ namespace Konfiscator.Native.Sampling
             int slotShift = 1;
             while (1 << slotShift < 2 * capacity) slotShift++;
             nuint entryBytes = (nuint)capacity * (nuint)sizeof(Entry), indexBytes = (nuint)2 << slotShift;
-            byte* memory = MapPrivate(entryBytes + indexBytes);
+            byte* memory = OsMemory.MapBookkeeping(entryBytes + indexBytes);
             if (memory == null) return false;
             Entry* oldEntries = s_entries;
             ushort* oldIndex = s_index;
@@ -181,18 +178,8 @@ namespace Konfiscator.Native.Sampling
                 Place(s_entries[s_used].Pc, (ushort)(s_used + 1));
                 s_used++;
             }
-            if (oldEntries != null) UnmapPrivate(oldEntries, (nuint)oldCapacity * (nuint)sizeof(Entry) + ((nuint)2 << oldShift));
+            if (oldEntries != null) OsMemory.UnmapBookkeeping(oldEntries, (nuint)oldCapacity * (nuint)sizeof(Entry) + ((nuint)2 << oldShift));
             return true;
         }
-
-        private static byte* MapPrivate(nuint bytes)
-        {
-            // Bookkeeping of the sampler's, touched as rows come; not counted as the heap's.
-            void* p = Libc.mmap(null, OsMemory.RoundUpToPage(bytes), Libc.PROT_READ | Libc.PROT_WRITE,
-                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
-            return p == Libc.MAP_FAILED ? null : (byte*)p;
-        }
-
-        private static void UnmapPrivate(void* p, nuint bytes) => Libc.munmap(p, OsMemory.RoundUpToPage(bytes));
     }
 }

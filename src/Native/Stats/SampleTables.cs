@@ -88,18 +88,9 @@ namespace Konfiscator.Native.Stats
             return true;
         }
 
-        private static byte* MapPrivate(nuint bytes)
-        {
-            // Not through OsMemory.Map: this is bookkeeping, reserved lazily, and may be mapped
-            // before the stats can count it.
-            void* p = Libc.mmap(null, OsMemory.RoundUpToPage(bytes), Libc.PROT_READ | Libc.PROT_WRITE,
-                                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
-            return p == Libc.MAP_FAILED ? null : (byte*)p;
-        }
+        private static byte* MapPrivate(nuint bytes) => OsMemory.MapBookkeeping(bytes);
 
-        /// <summary>Gives back what MapPrivate mapped for <paramref name="bytes"/> (rounded up to
-        /// whole pages as it was mapped).</summary>
-        private static void UnmapPrivate(void* p, nuint bytes) => Libc.munmap(p, OsMemory.RoundUpToPage(bytes));
+        private static void UnmapPrivate(void* p, nuint bytes) => OsMemory.UnmapBookkeeping(p, bytes);
 
         /// <summary>Publishes into <paramref name="shared"/> (a segment file's region, at
         /// <paramref name="fileOffset"/> in the file; null: nowhere) from now on, copying what
