@@ -2,10 +2,11 @@
 // above 64 KiB) get a mapping of their own, returned to the OS on free.
 //
 // The threshold starts at 128 KiB and, as glibc's does, rises when a large block
-// is freed (to the power of two above its size, up to 32 MiB: RaisedThreshold): a
-// program that keeps allocating and freeing blocks of some size is better served by
-// reusing heap memory (no mmap/munmap, no page faults on fresh pages) than by a new
-// mapping each time.
+// is freed: the first time to the block's usable size + 1, as glibc's, and from then
+// on to the power of two above its size, up to 32 MiB (RaisedThreshold): a program
+// that keeps allocating and freeing large blocks is better served by reusing heap
+// memory (no mmap/munmap, no page faults on fresh pages) than by a new mapping each
+// time, but one large block freed says no more than glibc's rule assumes.
 //
 //   mapping ─▶ ┌─────────── offset ───────────┬────────┬──────────────────────┐
 //              │ (alignment padding, if any)  │ header │ payload …            │
@@ -23,6 +24,8 @@ namespace Konfiscator.Native.Heaps
         public const nuint InitialThreshold = 128 << 10;
         public const nuint MaxThreshold = 32 << 20;
         private static nuint s_threshold = InitialThreshold;
+        /// <summary>Whether a freed large block has raised the threshold yet (RaisedThreshold).</summary>
+        private static bool s_thresholdRaised;
 
         /// <summary>Requests of this many bytes or more get their own mapping.</summary>
         public static nuint Threshold => s_threshold;
@@ -86,18 +89,26 @@ namespace Konfiscator.Native.Heaps
             nuint length = MapLength(b);
             nuint usable = Usable(b);
             if (usable >= s_threshold && usable < MaxThreshold && !s_thresholdFixed)
-                s_threshold = RaisedThreshold(usable); // racy on purpose: any recent value is as good
+            {
+                // Racy on purpose: any recent value is as good.
+                s_threshold = s_thresholdRaised ? RaisedThreshold(usable) : usable + 1;
+                s_thresholdRaised = true;
+            }
             PageMap.Unmark(start, length);
             Mappings.Unmap(start, length);
         }
 
         /// <summary>The threshold after a large block of <paramref name="usable"/> bytes was
-        /// freed: the next power of two above it (at most MaxThreshold), where glibc takes the
-        /// usable size + 1. With glibc's rule every request larger than all freed so far gets a
-        /// fresh mapping and faults in every page of it: a program whose sizes vary widely
-        /// (large_blocks: 64 KiB to 4 MiB) kept mapping new record sizes all its run: 18 730
-        /// page faults, 13 570 with this rule (docs/heap.md, "Regions"). Requests up to twice a freed size now come from the
-        /// heap, where the freed blocks are.</summary>
+        /// freed, once one freed block has raised it already: the next power of two above it (at
+        /// most MaxThreshold), where glibc takes the usable size + 1. With glibc's rule every
+        /// request larger than all freed so far gets a fresh mapping and faults in every page of
+        /// it: a program whose sizes vary widely (large_blocks: 64 KiB to 4 MiB) kept mapping new
+        /// record sizes all its run: 18 730 page faults, 13 570 with this rule (docs/heap.md,
+        /// "Regions"). Requests up to twice a freed size now come from the heap, where the freed
+        /// blocks are. The first rise keeps glibc's rule: a buffer that grows by doubling (sqlite3's,
+        /// 1 MiB freed for one of 2 MiB) would otherwise put its next size in the heap, where the
+        /// pages stay resident after its free instead of going back with the mapping
+        /// (docs/performance/memory.md, "Large blocks").</summary>
         public static nuint RaisedThreshold(nuint usable)
         {
             nuint t = InitialThreshold;

@@ -4,10 +4,11 @@ namespace Konfiscator.Native.Tests.InProcess;
 
 /// <summary>
 /// The mapping threshold (docs/heap.md, "Regions"): requests at or above it get their own
-/// mapping; it starts at 128 KiB and rises, as glibc's does, when a large block is freed: to the
-/// first of 128 KiB, 256 KiB, 512 KiB, … above that block's usable size (glibc: the usable size
-/// + 1), at most 32 MiB. The threshold is state of the whole library
-/// that other tests move, so each test here loads an instance of its own.
+/// mapping; it starts at 128 KiB and rises, as glibc's does, when a large block is freed: the
+/// first time to that block's usable size + 1 (glibc's rule), every later time to the first of
+/// 128 KiB, 256 KiB, 512 KiB, … above the freed block's usable size, at most 32 MiB. The
+/// threshold is state of the whole library that other tests move, so each test here loads an
+/// instance of its own.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class ThresholdTests
@@ -31,7 +32,7 @@ public sealed class ThresholdTests
     }
 
     [Fact]
-    public void FreeingALargeBlock_RaisesTheThreshold_ToThePowerOfTwoAboveItsUsableSize()
+    public void TheFirstLargeBlockFreed_RaisesTheThreshold_AsGlibcDoes_ToItsUsableSizePlusOne()
     {
         var lib = LibKonfiscator.LoadFresh(threadCache: true);
         nint large = lib.Malloc(300_000);
@@ -41,6 +42,31 @@ public sealed class ThresholdTests
         lib.Free(large);
 
         Assert.False(MemoryChecks.IsMapped(large), "the large block's mapping is still there after free");
+        nint again = lib.Malloc(300_000);
+        nint asLargeAsBefore = lib.Malloc((nuint)usable);
+        // A buffer that grows by doubling (1 MiB freed for one of 2 MiB) gets its next size
+        // mapped, and given back whole on its free, as under glibc.
+        nint larger = lib.Malloc((nuint)(usable + 1));
+        Assert.True(MemoryChecks.InHeap(lib, again), $"after freeing a large block of {usable} usable bytes, malloc(300000) = 0x{again:x} must come from the heap");
+        Assert.True(MemoryChecks.InHeap(lib, asLargeAsBefore), $"malloc({usable}) = 0x{asLargeAsBefore:x} must come from the heap: the threshold is {usable + 1}");
+        Assert.False(MemoryChecks.InHeap(lib, larger), $"malloc({usable + 1}) = 0x{larger:x} is at the threshold after the first large free: its own mapping");
+        lib.Free(again);
+        lib.Free(asLargeAsBefore);
+        lib.Free(larger);
+        Assert.Equal(0, lib.HeapCheck());
+    }
+
+    [Fact]
+    public void LaterLargeBlocksFreed_RaiseTheThreshold_ToThePowerOfTwoAboveTheirUsableSize()
+    {
+        var lib = LibKonfiscator.LoadFresh(threadCache: true);
+        lib.Free(lib.Malloc(140_000));                 // the first rise: to its usable size + 1
+        nint large = lib.Malloc(300_000);
+        Assert.False(MemoryChecks.InHeap(lib, large), "a 300 000-byte request is above the first rise: its own mapping");
+        ulong usable = lib.UsableSize(large);
+
+        lib.Free(large);
+
         nint again = lib.Malloc(300_000);
         nint asLargeAsBefore = lib.Malloc((nuint)usable);
         // 300 000 usable bytes: the threshold is now 512 KiB, where glibc's rule would give

@@ -117,11 +117,15 @@ public sealed class FirstFitModelSelfTests
     }
 
     [Fact]
-    public void Threshold_RisesToThePowerOfTwoAboveAFreedLargeBlock_AtMost32MiB()
+    public void Threshold_RisesFirstToAFreedLargeBlocksSizePlusOne_ThenToThePowerOfTwoAbove_AtMost32MiB()
     {
         var threshold = new MappingThreshold();
         Assert.True(threshold.IsLarge(131072));
         Assert.False(threshold.IsLarge(131071));
+
+        threshold.LargeBlockFreed(150_000);          // the first rise: glibc's rule
+        Assert.False(threshold.IsLarge(150_000));
+        Assert.True(threshold.IsLarge(150_001));
 
         threshold.LargeBlockFreed(200_688);
         Assert.False(threshold.IsLarge(262_143));
