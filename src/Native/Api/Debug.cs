@@ -88,6 +88,23 @@ namespace Konfiscator.Native.Api
         [RuntimeExport("konfiscator_debug_single_threaded")]
         public static int SingleThreaded() => Platform.FutexLock.Alone() ? 1 : 0;
 
+        /// <summary>The calling thread's cache as <paramref name="way"/> finds it: 0 as malloc's and
+        /// free's fast paths do (the sole thread's cache while glibc says the process has one
+        /// thread, Heap.cs), 1 by the thread's key alone, 2 the sole thread's cache as kept,
+        /// whatever glibc says. 0 for none (no cache yet, or the thread is exiting). Tests compare
+        /// the first two in each state a process can be in.</summary>
+        [RuntimeExport("konfiscator_debug_thread_cache")]
+        public static nint ThreadCacheFoundBy(int way)
+        {
+            Heap.EnsureStarted();
+            return way switch
+            {
+                0 => (nint)Heap.PeekCache(),
+                1 => (nint)Heap.PeekCacheOfThread(),
+                _ => (nint)Heap.KeptSoleCache,
+            };
+        }
+
         /// <summary>The bytes of every block the thread caches hold, two ways: walked (every
         /// block in the Cached state in every arena's regions) and counted (the
         /// konfiscator_cached_bytes figure, summed over the stats slots as a reader does).

@@ -20,6 +20,7 @@ namespace Konfiscator.Native.Api
             int saved = *Platform.Libc.__errno_location();
             Heap.EnsureStarted();
             Platform.FutexLock.FindSingleThreadFlag();
+            Heap.AdoptSoleCache();
             Sampler.StartUnwinder();
             *Platform.Libc.__errno_location() = saved;
         }

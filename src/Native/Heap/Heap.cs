@@ -107,10 +107,9 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
-            nint offset = FastKeySlot.Offset;
-            if (offset == 0) return PeekCacheByKey();
-            void* v = *(void**)(Libc.pthread_self_fast() + offset);
-            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+            ThreadCache* sole = SoleCache.Cache;
+            if (sole != null && *SoleCache.SingleThreaded != 0) return sole;
+            return PeekCacheOfThread();
         }
 
         /// <summary>PeekCache for the fast paths, without folding the two markers into null:
@@ -119,11 +118,56 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCacheOrMarker()
         {
+            ThreadCache* sole = SoleCache.Cache;
+            if (sole != null && *SoleCache.SingleThreaded != 0) return sole;
             nint offset = FastKeySlot.Offset;
             if (offset == 0) return PeekCacheByKey();
             // One expression: the load is made before the GC poll that follows the call
             // (a no-op here, but a call), so fewer values are kept across it.
             return *(ThreadCache**)(Libc.pthread_self_fast() + offset);
+        }
+
+        /// <summary>PeekCache by the thread's key alone, never the sole thread's cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static ThreadCache* PeekCacheOfThread()
+        {
+            nint offset = FastKeySlot.Offset;
+            if (offset == 0) return PeekCacheByKey();
+            void* v = *(void**)(Libc.pthread_self_fast() + offset);
+            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+        }
+
+        // ---- the cache of a process's one thread, without pthread_self ----
+        //
+        // Finding a thread's cache costs a call to pthread_self (its PLT entry and two
+        // instructions in glibc: 4% of bignum's time) before the key's slot is read.
+        // While the process has one thread there is one cache to find: glibc's
+        // __libc_single_threaded (FutexLock.cs) is set only in a process's first
+        // thread before it creates another, and pthread_create clears it before the
+        // new thread exists, so a thread that reads it set is the only one, and the
+        // cache kept here is its own. It is kept when that thread's cache is made
+        // (CreateCache) or found at start-up (AdoptSoleCache), set again in a child
+        // after fork, and dropped when the thread exits, before its cache is retired.
+        private static class SoleCache
+        {
+            /// <summary>The only thread's cache, or null (never set while SingleThreaded is
+            /// unknown, so a non-null Cache means SingleThreaded points to glibc's flag).</summary>
+            public static ThreadCache* Cache;
+            public static byte* SingleThreaded;
+        }
+
+        /// <summary>The sole thread's cache as kept (null when none), for the debug export.</summary>
+        public static ThreadCache* KeptSoleCache => SoleCache.Cache;
+
+        /// <summary>The library's initializer, once FutexLock has found glibc's single-thread
+        /// flag: a thread alone keeps its cache as the process's one (made by a call before
+        /// the initializer, or at its next call).</summary>
+        public static void AdoptSoleCache()
+        {
+            byte* flag = FutexLock.SingleThreadedFlag;
+            if (flag == null) return;
+            SoleCache.SingleThreaded = flag;
+            if (*flag != 0) SoleCache.Cache = PeekCacheOfThread();
         }
 
         /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
@@ -208,7 +252,11 @@ namespace Konfiscator.Native.Heaps
             if (ExitedThreads.IsCallerTornDown()) return null;
             int index = freedArena >= 0 && ClaimIdleArena(freedArena) ? freedArena : LeastUsedArena();
             ThreadCache* tc = ThreadCaches.Create(ArenaAt(index));
-            if (tc != null) Libc.pthread_setspecific(s_threadKey, tc);
+            if (tc != null)
+            {
+                Libc.pthread_setspecific(s_threadKey, tc);
+                if (SoleCache.SingleThreaded != null && *SoleCache.SingleThreaded != 0) SoleCache.Cache = tc;
+            }
             else CountThread(index, -1);
             return tc;
         }
@@ -287,6 +335,9 @@ namespace Konfiscator.Native.Heaps
         {
             if (value != null && value != ThreadCaches.Exited)
             {
+                // The last thread of a process that exits with pthread_exit: no later call
+                // (a destructor's free) may find this cache as the sole thread's.
+                if (SoleCache.Cache == (ThreadCache*)value) SoleCache.Cache = null;
                 // Counted out after the cache is parked, so that a thread claiming the arena
                 // as idle finds the cache there (ThreadCaches.Retire).
                 int home = ((ThreadCache*)value)->Home->Index;
@@ -370,8 +421,11 @@ namespace Konfiscator.Native.Heaps
         [UnmanagedCallersOnly]
         private static void AfterForkInChild()
         {
-            // Only this thread exists in the child; its cache and slot carry on.
-            ThreadCache* tc = PeekCache();
+            // Only this thread exists in the child; its cache and slot carry on, and it is
+            // the sole thread's if glibc says the child has one thread (it may not: glibc
+            // leaves its flag clear in the child of a process that had threads).
+            ThreadCache* tc = PeekCacheOfThread();
+            SoleCache.Cache = SoleCache.SingleThreaded != null && *SoleCache.SingleThreaded != 0 ? tc : null;
             Sampling.Sampler.AfterForkInChild();
             StatsWriter.AfterForkInChild(tc != null ? tc->StatsSlot : -1);
             if (tc != null)

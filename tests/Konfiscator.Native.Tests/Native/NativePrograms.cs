@@ -61,6 +61,9 @@ internal sealed class NativePrograms
     /// <summary>Single-threaded, then not: the heap's plain-store locks turn atomic.</summary>
     public string SingleToMulti => Path.Combine(Directory, "single_to_multi");
 
+    /// <summary>Which thread cache the fast paths find: alone, forked, threaded, at the last thread's exit.</summary>
+    public string SoleCache => Path.Combine(Directory, "sole_cache");
+
     /// <summary>Calls glibc's inspection functions (mallinfo2, malloc_trim, malloc_info…) and checks them.</summary>
     public string Inspect => Path.Combine(Directory, "inspect");
 
@@ -98,6 +101,7 @@ internal sealed class NativePrograms
             ("libunwind-plugin-a.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=1 unwind_plugin.c"),
             ("libunwind-plugin-b.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=2 unwind_plugin.c"),
             ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
+            ("sole_cache", $"-O2 {Warnings} -pthread sole_cache.c -ldl"),
             ("misuse", $"-O2 {Warnings} misuse.c -ldl"),
             // mallinfo() is deprecated in glibc's header, and still what many programs call.
             ("inspect", $"-O2 {Warnings} -Wno-deprecated-declarations inspect.c"),

@@ -23,6 +23,29 @@ public sealed partial class SingleThreadedLockTests
         Assert.Equal("0", match.Groups[3].Value);
     }
 
+    /// <summary>tests/native/sole_cache.c: while the process has one thread the fast paths take
+    /// the cache the library keeps for it instead of asking pthread_self; in every state (alone,
+    /// forked alone, a second thread, the main thread after it, a child forked by the second
+    /// thread, a destructor after the last thread's exit) that is the cache the thread's key holds.</summary>
+    [Fact]
+    public void TheFastPathsFindTheThreadsOwnCache_AloneThreadedForkedAndAtTheLastExit()
+    {
+        var run = Preload.Run(NativePrograms.Instance.SoleCache, []);
+        string output = run.Result.StdoutText;
+        run.Result.AssertSucceeded();
+        run.AssertRan("sole_cache");
+
+        Assert.Contains("alone fast=own key=own kept=own\n", output);
+        Assert.Contains("forked-alone fast=own key=own kept=own\n", output);
+        // The library's key destructor ran before this one: no cache, and nothing kept for it.
+        Assert.Contains("last-exit fast=0 key=0\n", output);
+        // The kept cache is the main thread's, and glibc's flag says it is not this thread's.
+        Assert.Contains("thread fast=own key=own kept=main\n", output);
+        Assert.Contains("forked-threaded fast=own key=own kept=", output);
+        Assert.Contains("main-threaded fast=own key=own kept=own\n", output);
+        Assert.Contains("failures=0\n", output);
+    }
+
     [GeneratedRegex(@"alone_before=(-?\d+) alone_after=(-?\d+) heap_check=(-?\d+)")]
     private static partial Regex Figures();
 }
