@@ -12,8 +12,9 @@
  *   last-exit       that child's main thread after pthread_exit, in a destructor
  *                   of a key of its own, once the library's key destructor ran
  *                   (the thread has no cache any more: 0 both ways);
- *   thread          a second thread (the kept cache is still the main thread's);
- *   main-threaded   the main thread once it is not alone;
+ *   thread          a second thread (its first call finds the process has threads
+ *                   and drops the main thread's kept cache: 0);
+ *   main-threaded   the main thread once it is not alone (nothing kept);
  *   forked-threaded the child forked by the second thread while the main one waits.
  * Prints one line per state, `STATE fast=F key=K kept=S`, with F, K, S as `0`,
  * `main`, `own` or `other` (own: the thread's cache by its key), then `failures=N`.

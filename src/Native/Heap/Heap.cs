@@ -107,9 +107,8 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCache()
         {
-            ThreadCache* sole = SoleCache.Cache;
-            if (sole != null && *SoleCache.SingleThreaded != 0) return sole;
-            return PeekCacheOfThread();
+            ThreadCache* sole = SoleThreadCache();
+            return sole != null ? sole : PeekCacheOfThread();
         }
 
         /// <summary>PeekCache for the fast paths, without folding the two markers into null:
@@ -118,8 +117,8 @@ namespace Konfiscator.Native.Heaps
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCacheOrMarker()
         {
-            ThreadCache* sole = SoleCache.Cache;
-            if (sole != null && *SoleCache.SingleThreaded != 0) return sole;
+            ThreadCache* sole = SoleThreadCache();
+            if (sole != null) return sole;
             nint offset = FastKeySlot.Offset;
             if (offset == 0) return PeekCacheByKey();
             // One expression: the load is made before the GC poll that follows the call
@@ -147,13 +146,29 @@ namespace Konfiscator.Native.Heaps
         // new thread exists, so a thread that reads it set is the only one, and the
         // cache kept here is its own. It is kept when that thread's cache is made
         // (CreateCache) or found at start-up (AdoptSoleCache), set again in a child
-        // after fork, and dropped when the thread exits, before its cache is retired.
+        // after fork, and dropped when the thread exits, before its cache is retired,
+        // or by the first call that finds the process has threads (SoleThreadCache).
         private static class SoleCache
         {
             /// <summary>The only thread's cache, or null (never set while SingleThreaded is
             /// unknown, so a non-null Cache means SingleThreaded points to glibc's flag).</summary>
             public static ThreadCache* Cache;
             public static byte* SingleThreaded;
+        }
+
+        /// <summary>The calling thread's cache if it is the process's only thread and has one;
+        /// null otherwise. The first call that finds the process has threads drops the kept
+        /// cache, so that from then on the fast paths read one null here, not glibc's flag too
+        /// (that cost threaded programs 4% more instructions: callgrind, working_set threads=2).
+        /// Racing threads only ever store null; only a thread alone stores a cache.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static ThreadCache* SoleThreadCache()
+        {
+            ThreadCache* sole = SoleCache.Cache;
+            if (sole == null) return null;
+            if (*SoleCache.SingleThreaded != 0) return sole;
+            SoleCache.Cache = null;
+            return null;
         }
 
         /// <summary>The sole thread's cache as kept (null when none), for the debug export.</summary>
