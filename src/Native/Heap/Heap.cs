@@ -148,13 +148,9 @@ namespace Konfiscator.Native.Heaps
         // (CreateCache) or found at start-up (AdoptSoleCache), set again in a child
         // after fork, and dropped when the thread exits, before its cache is retired,
         // or by the first call that finds the process has threads (SoleThreadCache).
-        private static class SoleCache
-        {
-            /// <summary>The only thread's cache, or null (never set while SingleThreaded is
-            /// unknown, so a non-null Cache means SingleThreaded points to glibc's flag).</summary>
-            public static ThreadCache* Cache;
-            public static byte* SingleThreaded;
-        }
+        // It is set only while FutexLock.Alone(), so glibc's flag is known whenever it
+        // is not null. The only static of a class of its own, as FastKeySlot.
+        private static class SoleCache { public static ThreadCache* Cache; }
 
         /// <summary>The calling thread's cache if it is the process's only thread and has one;
         /// null otherwise. The first call that finds the process has threads drops the kept
@@ -166,7 +162,7 @@ namespace Konfiscator.Native.Heaps
         {
             ThreadCache* sole = SoleCache.Cache;
             if (sole == null) return null;
-            if (*SoleCache.SingleThreaded != 0) return sole;
+            if (FutexLock.AloneFlagKnown()) return sole;
             SoleCache.Cache = null;
             return null;
         }
@@ -179,10 +175,7 @@ namespace Konfiscator.Native.Heaps
         /// the initializer, or at its next call).</summary>
         public static void AdoptSoleCache()
         {
-            byte* flag = FutexLock.SingleThreadedFlag;
-            if (flag == null) return;
-            SoleCache.SingleThreaded = flag;
-            if (*flag != 0) SoleCache.Cache = PeekCacheOfThread();
+            if (FutexLock.Alone()) SoleCache.Cache = PeekCacheOfThread();
         }
 
         /// <summary>PeekCache before start-up, or where the key's slot was not found.</summary>
@@ -270,7 +263,7 @@ namespace Konfiscator.Native.Heaps
             if (tc != null)
             {
                 Libc.pthread_setspecific(s_threadKey, tc);
-                if (SoleCache.SingleThreaded != null && *SoleCache.SingleThreaded != 0) SoleCache.Cache = tc;
+                if (FutexLock.Alone()) SoleCache.Cache = tc;
             }
             else CountThread(index, -1);
             return tc;
@@ -440,7 +433,7 @@ namespace Konfiscator.Native.Heaps
             // the sole thread's if glibc says the child has one thread (it may not: glibc
             // leaves its flag clear in the child of a process that had threads).
             ThreadCache* tc = PeekCacheOfThread();
-            SoleCache.Cache = SoleCache.SingleThreaded != null && *SoleCache.SingleThreaded != 0 ? tc : null;
+            SoleCache.Cache = FutexLock.Alone() ? tc : null;
             Sampling.Sampler.AfterForkInChild();
             StatsWriter.AfterForkInChild(tc != null ? tc->StatsSlot : -1);
             if (tc != null)

@@ -40,8 +40,10 @@ namespace Konfiscator.Native.Platform
         public static void FindSingleThreadFlag() =>
             s_singleThreaded = (byte*)DynamicLinker.Symbol(DynamicLinker.RTLD_DEFAULT, "__libc_single_threaded");
 
-        /// <summary>glibc's __libc_single_threaded, or null before the initializer or without one.</summary>
-        public static byte* SingleThreadedFlag => s_singleThreaded;
+        /// <summary>Alone() where the caller knows the flag was found (Heap.SoleThreadCache: its
+        /// cache is kept only while Alone()), without testing for it on a fast path.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool AloneFlagKnown() => *s_singleThreaded != 0;
 
         /// <summary>True only when this is the process's one thread (see the top of the file):
         /// the locks are plain stores right now.</summary>
