@@ -38,7 +38,6 @@ namespace Konfiscator.Native.Heaps
 #pragma warning disable CS0169, CS0649 // only ever used through `fixed`
         private static Table s_table;
 #pragma warning restore CS0169, CS0649
-        private static int s_lock;
         private static int s_cursor;
 
         /// <summary>The calling thread ran its cache's destructor: from now on it must not get a new one.</summary>
@@ -88,8 +87,8 @@ namespace Konfiscator.Native.Heaps
             return tornDown;
         }
 
-        public static void Lock() { fixed (int* w = &s_lock) FutexLock.Acquire(w); }
-        public static void Unlock() { fixed (int* w = &s_lock) FutexLock.Release(w); }
-        public static void ResetAfterForkInChild() { fixed (int* w = &s_lock) FutexLock.ResetAfterFork(w); }
+        public static void Lock() { fixed (int* w = &ForkLocks.ExitedThreads) FutexLock.Acquire(w); }
+        public static void Unlock() { fixed (int* w = &ForkLocks.ExitedThreads) FutexLock.Release(w); }
+        public static void ResetAfterForkInChild() { fixed (int* w = &ForkLocks.ExitedThreads) FutexLock.ResetAfterFork(w); }
     }
 }

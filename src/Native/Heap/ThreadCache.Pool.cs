@@ -17,7 +17,6 @@ namespace Konfiscator.Native.Heaps
         /// one after another from page-aligned chunks, so each starts on a line.</summary>
         private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
 
-        private static int s_poolLock;
         private static ThreadCache* s_pool;      // released caches, for new threads
         private static ThreadCache* s_made;      // every cache ever made (NextMade)
         private static byte* s_chunk;            // where new caches are carved from
@@ -227,8 +226,8 @@ namespace Konfiscator.Native.Heaps
             tc->ShrinkLimit = -StatsWriter.InUseReportStepFloor;
         }
 
-        private static void LockPool() { fixed (int* w = &s_poolLock) FutexLock.Acquire(w); }
-        private static void UnlockPool() { fixed (int* w = &s_poolLock) FutexLock.Release(w); }
+        private static void LockPool() { fixed (int* w = &ForkLocks.CachePool) FutexLock.Acquire(w); }
+        private static void UnlockPool() { fixed (int* w = &ForkLocks.CachePool) FutexLock.Release(w); }
         public static void LockForFork() => LockPool();
         public static void UnlockAfterFork() => UnlockPool();
         /// <summary>In a fork child, where only the forking thread (cache
@@ -239,7 +238,7 @@ namespace Konfiscator.Native.Heaps
         /// longer has: it counts in the child's shared slot from now on.</summary>
         public static void ResetAfterForkInChild(ThreadCache* survivor)
         {
-            fixed (int* w = &s_poolLock) FutexLock.ResetAfterFork(w);
+            fixed (int* w = &ForkLocks.CachePool) FutexLock.ResetAfterFork(w);
             if (survivor != null) survivor->SampleTid = 0;   // the child's thread has an id of its own
             for (ThreadCache* tc = s_made; tc != null; tc = tc->NextMade)
             {

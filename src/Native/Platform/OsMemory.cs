@@ -62,7 +62,6 @@ namespace Konfiscator.Native.Platform
         private static DeferredTable s_deferred;
 #pragma warning restore CS0169, CS0649
         private static int s_deferredCount;
-        private static int s_deferredLock;
 
         private static void Defer(void* address, nuint length)
         {
@@ -118,11 +117,11 @@ namespace Konfiscator.Native.Platform
             return unmapped;
         }
 
-        private static void LockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Acquire(w); }
-        private static void UnlockDeferred() { fixed (int* w = &s_deferredLock) FutexLock.Release(w); }
+        private static void LockDeferred() { fixed (int* w = &ForkLocks.DeferredUnmaps) FutexLock.Acquire(w); }
+        private static void UnlockDeferred() { fixed (int* w = &ForkLocks.DeferredUnmaps) FutexLock.Release(w); }
         public static void LockForFork() => LockDeferred();
         public static void UnlockAfterFork() => UnlockDeferred();
-        public static void ResetAfterForkInChild() { fixed (int* w = &s_deferredLock) FutexLock.ResetAfterFork(w); }
+        public static void ResetAfterForkInChild() { fixed (int* w = &ForkLocks.DeferredUnmaps) FutexLock.ResetAfterFork(w); }
 
         /// <summary>Reserves address space only (no memory, no commit charge): the heap's
         /// regions are later mapped into it in order (MapInto). Not counted as mapped.</summary>

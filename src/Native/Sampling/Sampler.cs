@@ -37,7 +37,6 @@ namespace Konfiscator.Native.Sampling
 
         private static ulong s_mean;            // 0 = off
         private static int s_on;                 // the unwinder is warm and sampling runs
-        private static int s_forking, s_unwinders;
         // Counted where the table lock cannot be taken; folded into the header later.
         private static long s_reentrant, s_stale, s_forkSkips;
 
@@ -45,8 +44,8 @@ namespace Konfiscator.Native.Sampling
 
         // Statics never move (there is no GC), but C# wants `fixed` to take their address.
         private static int OnNow { get { fixed (int* p = &s_on) return Atomics.Read(p); } }
-        private static int ForkingNow { get { fixed (int* p = &s_forking) return Atomics.Read(p); } }
-        private static int UnwindersNow { get { fixed (int* p = &s_unwinders) return Atomics.Read(p); } }
+        private static int ForkingNow { get { fixed (int* p = &ForkLocks.SamplerForking) return Atomics.Read(p); } }
+        private static int UnwindersNow { get { fixed (int* p = &ForkLocks.SamplerUnwinders) return Atomics.Read(p); } }
 
         /// <summary>Reads the settings and sets up the tables; at heap start-up, before any
         /// thread has a cache.</summary>
@@ -118,7 +117,7 @@ namespace Konfiscator.Native.Sampling
         public static bool Record(ulong payload, nuint size, ulong* frames, uint tid)
         {
             int depth = 0;
-            Interlocked.ExchangeAdd(ref s_unwinders, 1);
+            Interlocked.ExchangeAdd(ref ForkLocks.SamplerUnwinders, 1);
             if (ForkingNow == 0)
             {
                 var trace = new Unwinder.Trace { Frames = frames, Capacity = SampleLayout.MaxFrames };
@@ -131,7 +130,7 @@ namespace Konfiscator.Native.Sampling
                 Interlocked.ExchangeAdd(ref s_forkSkips, 1);
                 depth = -1;
             }
-            Interlocked.ExchangeAdd(ref s_unwinders, -1);
+            Interlocked.ExchangeAdd(ref ForkLocks.SamplerUnwinders, -1);
             if (depth == 0)
             {
                 SampleTables.Count(SampleLayout.CounterNoFrames);
@@ -147,7 +146,7 @@ namespace Konfiscator.Native.Sampling
         /// unwinder's own locks must not be inherited held), then hold the tables.</summary>
         public static void BeforeFork()
         {
-            Interlocked.ExchangeAdd(ref s_forking, 1);
+            Interlocked.ExchangeAdd(ref ForkLocks.SamplerForking, 1);
             while (UnwindersNow != 0) Libc.sched_yield();
             if (SampleTables.Ready) SampleTables.Lock();
         }
@@ -155,15 +154,15 @@ namespace Konfiscator.Native.Sampling
         public static void AfterForkInParent()
         {
             if (SampleTables.Ready) SampleTables.Unlock();
-            Interlocked.ExchangeAdd(ref s_forking, -1);
+            Interlocked.ExchangeAdd(ref ForkLocks.SamplerForking, -1);
         }
 
         /// <summary>In the child, before the stats writer publishes its new segment.</summary>
         public static void AfterForkInChild()
         {
             SampleTables.ResetLockAfterFork();
-            s_unwinders = 0;
-            s_forking = 0;
+            ForkLocks.SamplerUnwinders = 0;
+            ForkLocks.SamplerForking = 0;
         }
 
         /// <summary>The library's finalizer (at exit).</summary>

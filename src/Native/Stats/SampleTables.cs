@@ -46,7 +46,6 @@ namespace Konfiscator.Native.Stats
         private const uint NoSlot = 0xFFFFFFFF;
         private static byte* s_private;
         private static byte* s_shared;     // the mirror in the segment file, or null
-        private static int s_lock;
         private static ulong* s_addressKeys;
         private static uint* s_addressSlots;
         private static uint* s_stackIndex; // stack id + 1, 0 = empty
@@ -173,9 +172,9 @@ namespace Konfiscator.Native.Stats
 
         // ---- the lock ----
 
-        public static void Lock() { fixed (int* w = &s_lock) FutexLock.Acquire(w); }
-        public static void Unlock() { fixed (int* w = &s_lock) FutexLock.Release(w); }
-        public static void ResetLockAfterFork() { fixed (int* w = &s_lock) FutexLock.ResetAfterFork(w); }
+        public static void Lock() { fixed (int* w = &ForkLocks.SampleTables) FutexLock.Acquire(w); }
+        public static void Unlock() { fixed (int* w = &ForkLocks.SampleTables) FutexLock.Release(w); }
+        public static void ResetLockAfterFork() { fixed (int* w = &ForkLocks.SampleTables) FutexLock.ResetAfterFork(w); }
 
         // ---- counters ----
 

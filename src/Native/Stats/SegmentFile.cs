@@ -219,13 +219,14 @@ namespace Konfiscator.Native.Stats
             fixed (byte* dir = s_scratch.Dir)
             {
                 var path = new TextBuffer(dir, PathCapacity);
+                uint euid = (uint)Libc.geteuid();
                 byte* custom = Settings.Get(StatsSchema.DirectoryVariable);
                 if (custom != null && *custom != 0)
                     path.AppendCString(custom);
                 else
                 {
                     path.Append(StatsSchema.DefaultDirectoryPrefix);
-                    path.Append((ulong)Libc.geteuid());
+                    path.Append((ulong)euid);
                 }
                 if (!path.Complete)
                 {
@@ -237,8 +238,15 @@ namespace Konfiscator.Native.Stats
                     Report(ref line);
                     return -1;
                 }
-                Libc.mkdir(dir, 0x1C0); // 0700; EEXIST is fine, and any other failure shows in open
+                // Opened first and made only when missing: every start and every fork child
+                // comes here, and the directory exists but for the first (a mkdir that fails
+                // with EEXIST is a system call and a path lookup for nothing).
                 int fd = Libc.open(dir, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                if (fd < 0 && Libc.Errno == Libc.ENOENT)
+                {
+                    Libc.mkdir(dir, 0x1C0); // 0700; EEXIST (another process made it) is fine, and any other failure shows in open
+                    fd = Libc.open(dir, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                }
                 if (fd < 0)
                 {
                     int errno = Libc.Errno;
@@ -260,7 +268,7 @@ namespace Konfiscator.Native.Stats
                         Libc.close(fd);
                         return -1;
                     }
-                    if (st->Uid != (uint)Libc.geteuid())
+                    if (st->Uid != euid)
                     {
                         ReportOwner(st->Uid);
                         Libc.close(fd);

@@ -29,8 +29,7 @@ namespace Konfiscator.Native.Stats
         private static int s_threadSlots;
 
         // Thread slots: handed out by a bump index, recycled through a stack of
-        // released indices; both under s_slotLock (only taken at thread start/exit).
-        private static int s_slotLock;
+        // released indices; both under ForkLocks.StatsSlots (only taken at thread start/exit).
         private static int s_slotsHandedOut;
         private static int* s_releasedSlots;
         private static int s_releasedCount;
@@ -132,8 +131,8 @@ namespace Konfiscator.Native.Stats
         }
 
         // Statics never move here (there is no GC), but C# still wants `fixed` to take their address.
-        private static void LockSlots() { fixed (int* w = &s_slotLock) FutexLock.Acquire(w); }
-        private static void UnlockSlots() { fixed (int* w = &s_slotLock) FutexLock.Release(w); }
+        private static void LockSlots() { fixed (int* w = &ForkLocks.StatsSlots) FutexLock.Acquire(w); }
+        private static void UnlockSlots() { fixed (int* w = &ForkLocks.StatsSlots) FutexLock.Release(w); }
 
         public static ulong* ThreadSlot(int index) =>
             (ulong*)(s_base + StatsLayout.CounterOffset(s_arenaCount, StatsLayout.FirstThreadSlot(s_arenaCount) + index, 0));
@@ -380,7 +379,7 @@ namespace Konfiscator.Native.Stats
         /// that exists in the child; every other slot is free again.</param>
         public static void AfterForkInChild(int keepSlot)
         {
-            fixed (int* w = &s_slotLock) FutexLock.ResetAfterFork(w);
+            fixed (int* w = &ForkLocks.StatsSlots) FutexLock.ResetAfterFork(w);
             s_releasedCount = 0;
             for (int i = s_slotsHandedOut - 1; i >= 0; i--)
                 if (i != keepSlot) s_releasedSlots[s_releasedCount++] = i;
@@ -391,24 +390,32 @@ namespace Konfiscator.Native.Stats
             // Backed up to the slots the child inherits (all of them are written below).
             nuint reserve = ReserveFor(s_slotsHandedOut + 1);
             byte* target = SegmentFile.PublishingEnabled() ? SegmentFile.Create(FileSize, reserve) : null;
+            // A new file reads as zeros: nothing in it is cleared, and only the gauges that are
+            // not zero are written, without reading the file first. The loop over every counter
+            // of every slot in use found only zeros there: about 40 µs of a fork child on the
+            // machine this was measured on (docs/performance/processes.md).
+            bool fresh = target != null;
             if (target == null) target = s_private;
             else s_reserved = reserve;
-            // A new file reads as zeros, and the private copy is mostly zeros already:
-            // only values that differ are written, so few pages are touched.
+            // The private copy is mostly zeros already: only values that differ are
+            // written, so few pages are touched.
             int used = SlotsInUse;
             fixed (int* gauges = s_gauges.Counters)
             fixed (bool* isGauge = s_gauges.IsGauge)
                 for (int slot = 0; slot < used; slot++)
                 {
                     ulong* c = (ulong*)(target + StatsLayout.CounterOffset(s_arenaCount, slot, 0));
-                    // A thread slot also holds the fast paths' counts (past CountersPerSlot): counters.
-                    int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
-                    for (int i = 0; i < counters; i++)
-                        if (c[i] != 0 && (i >= StatsLayout.CountersPerSlot || !isGauge[i])) c[i] = 0;
+                    if (!fresh)
+                    {
+                        // A thread slot also holds the fast paths' counts (past CountersPerSlot): counters.
+                        int counters = StatsLayout.IsThreadSlot(s_arenaCount, slot) ? StatsLayout.CountersInThreadSlot : StatsLayout.CountersPerSlot;
+                        for (int i = 0; i < counters; i++)
+                            if (c[i] != 0 && (i >= StatsLayout.CountersPerSlot || !isGauge[i])) c[i] = 0;
+                    }
                     for (int g = 0; g < s_gaugeCount; g++)
                     {
                         ulong v = s_forkGauges[slot * s_gaugeCount + g];
-                        if (c[gauges[g]] != v) c[gauges[g]] = v;
+                        if (fresh ? v != 0 : c[gauges[g]] != v) c[gauges[g]] = v;
                     }
                 }
             // The parent's file mapping is shared with the parent: leave it alone.
