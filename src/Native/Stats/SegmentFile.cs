@@ -40,21 +40,11 @@ namespace Konfiscator.Native.Stats
         private const int DirentBytes = 2048;
         private const int ZeroBytes = 4096;
 
-        private struct Scratch
-        {
-            public fixed byte Dir[PathCapacity];      // the directory's path (kept: Reserve reopens it)
-            public fixed byte OwnName[NameCapacity];  // this process's file name (kept)
-            public fixed byte Name[NameCapacity];
-            public fixed byte Header[StatsLayout.HeaderSize];
-            public fixed byte Dirents[DirentBytes];
-            public fixed byte Text[64];
-            public fixed byte Zeros[ZeroBytes];
-        }
-        // Used during initialization, in a fork child, and under the stats slot lock
-        // (Reserve): never concurrently.
-#pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
-        private static Scratch s_scratch;
-#pragma warning restore CS0169
+        // The statics below are laid out in the order they are declared. Every start and every
+        // fork child writes the small ones and the first fields of the scratch space; a fork
+        // child's first write to each page of them copies the page (docs/performance/processes.md).
+        // So the small ones come first, the scratch space's rarely used zeros last: a fork
+        // child copies one page of them, not three (perf record -e page-faults -d).
         private static Libc.Stat s_stat;
         private static ulong s_startTime;
         private static int s_pid;
@@ -63,6 +53,22 @@ namespace Konfiscator.Native.Stats
         private static int s_publish = -1;   // -1: settings not read yet
         private static bool s_reported;      // a failure was reported (a fork child keeps quiet)
         private static int s_entriesExamined;
+
+        private struct Scratch
+        {
+            public fixed byte Dir[PathCapacity];      // the directory's path (kept: Reserve reopens it)
+            public fixed byte OwnName[NameCapacity];  // this process's file name (kept)
+            public fixed byte Name[NameCapacity];
+            public fixed byte Header[StatsLayout.HeaderSize];
+            public fixed byte Text[64];
+            public fixed byte Dirents[DirentBytes];
+            public fixed byte Zeros[ZeroBytes];       // only where fallocate is not supported
+        }
+        // Used during initialization, in a fork child, and under the stats slot lock
+        // (Reserve): never concurrently.
+#pragma warning disable CS0169 // only ever used through `fixed`, which the compiler does not count
+        private static Scratch s_scratch;
+#pragma warning restore CS0169
 
         /// <summary>Whether this process publishes: not when KONFISCATOR_STATS is off, and never in a
         /// setuid/setgid process. Read once, so a fork child does not repeat a settings message.</summary>
