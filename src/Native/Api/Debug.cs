@@ -217,10 +217,11 @@ namespace Konfiscator.Native.Api
         public static long Layout(ulong* output, long max)
         {
             // In this order: sizeof(Arena), Arenas.Stride, sizeof(Region), Regions.HeaderBytes,
-            // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.FirstBin, sizeof(Bin),
+            // sizeof(Block), Blocks.HeaderBytes, offset of ThreadCache.Bins, sizeof(Bin),
             // StatsLayout.SlotSize, StatsLayout.CacheLine, address of the calling thread's
-            // first bin, ThreadCaches.BinCount.
-            const long Count = 12;
+            // first bin, ThreadCaches.BinCount, and the offset of the first bin as the heap's
+            // code reaches it (ThreadCaches.BinAt), which must be the field's.
+            const long Count = 13;
             if (max < Count) return Count;
             output[0] = (ulong)sizeof(Arena);
             output[1] = Arenas.Stride;
@@ -232,12 +233,13 @@ namespace Konfiscator.Native.Api
             // would be a null dereference to the compiler): 0 without one.
             Heap.EnsureStarted();
             ThreadCache* tc = Heap.CurrentCache();
-            output[6] = tc == null ? 0 : (ulong)((byte*)&tc->FirstBin - (byte*)tc);
+            output[6] = tc == null ? 0 : (ulong)(tc->Bins - (byte*)tc);
             output[7] = (ulong)sizeof(Bin);
             output[8] = StatsLayout.SlotSize;
             output[9] = StatsLayout.CacheLine;
-            output[10] = tc == null ? 0 : (ulong)&tc->FirstBin;
+            output[10] = tc == null ? 0 : (ulong)tc->Bins;
             output[11] = ThreadCaches.BinCount;
+            output[12] = tc == null ? 0 : (ulong)((byte*)ThreadCaches.BinAt(tc, 0) - (byte*)tc);
             return Count;
         }
     }

@@ -37,7 +37,7 @@ namespace Konfiscator.Native.Heaps
             Arena* home = tc->Home;
             ulong* taken = tc->Scratch;
             ushort homeIndex = home->Index;
-            uint units = (uint)(bin - &tc->FirstBin) + MinUnits;
+            uint units = (uint)(bin - BinAt(tc, 0)) + MinUnits;
             long returned = 0;
             // A scratch-full at a time: popped and checked first (TakeChecked, a loop
             // short enough to keep its values in registers), then, only if some belong to

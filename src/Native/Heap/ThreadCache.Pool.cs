@@ -15,7 +15,7 @@ namespace Konfiscator.Native.Heaps
     {
         /// <summary>A cache's bytes with its bins, in whole cache lines: caches are carved
         /// one after another from page-aligned chunks, so each starts on a line.</summary>
-        private static int StructBytes => ((sizeof(ThreadCache) - sizeof(Bin) + BinCount * sizeof(Bin) + 63) / 64) * 64;
+        private static int StructBytes => ((sizeof(ThreadCache) + 63) / 64) * 64;
 
         private static ThreadCache* s_pool;      // released caches, for new threads
         private static ThreadCache* s_made;      // every cache ever made (NextMade)

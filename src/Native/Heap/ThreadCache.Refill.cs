@@ -135,7 +135,7 @@ namespace Konfiscator.Native.Heaps
         {
             CountSlowPath(tc);
             bin->Overflowed = 1;
-            nuint index = (nuint)(bin - &tc->FirstBin);
+            nuint index = (nuint)(bin - BinAt(tc, 0));
             if (tc->StatsSlot >= 0) bin->FreesAtOverflow = FastFrees(tc, index);
         }
 

@@ -93,6 +93,14 @@ namespace Konfiscator.Native.Heaps
         public nuint SpanBytes;
         public Block* ForeignHead;   // small blocks of another arena freed by this thread, linked
         public Block* ForeignTail;   //   through FreeLinks, on their way back to that arena
+        /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple
+        /// of 64 bytes), so that the bins start on a line of their own.</summary>
+        public fixed byte BinsOnOwnLine[ThreadCaches.PadBeforeBins];
+        /// <summary>The BinCount bins (ThreadCaches.BinAt), right after the fields the fast paths
+        /// read: a malloc or free served by a bin touches one page of its cache, not two (the
+        /// arrays below, which only slow paths use, came first before: a fork child copied both
+        /// pages on its first call, docs/performance/processes.md).</summary>
+        public fixed byte Bins[ThreadCaches.BinCount * ThreadCaches.BinBytes];
         public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 1-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
         public fixed ushort HeldSizes[ThreadCaches.HeldSlots]; // their sizes in units, so that a search reads no block
         public fixed byte HeldCount[ThreadCaches.HeldClasses]; // how many each class holds
@@ -100,10 +108,6 @@ namespace Konfiscator.Native.Heaps
         public uint LookCountdown;   // slow paths until the next look for idle bins (ThreadCache.Idle.cs); also keeps Scratch 8-byte aligned
         public fixed ulong Scratch[ThreadCaches.ScratchBlocks]; // Drain sorts blocks here
         public fixed ulong SampleFrames[Konfiscator.Stats.SampleLayout.MaxFrames]; // a sampled call's stack
-        /// <summary>Pads the fields above to whole cache lines (a cache is carved at a multiple
-        /// of 64 bytes), so that the bins start on a line of their own.</summary>
-        public fixed byte BinsOnOwnLine[ThreadCaches.PadBeforeBins];
-        public Bin FirstBin;         // BinCount bins follow, FirstBin being bins[0]
     }
 
     internal static unsafe partial class ThreadCaches
@@ -157,11 +161,16 @@ namespace Konfiscator.Native.Heaps
         public const int ScratchBlocks = 128;
         /// <summary>sizeof(Bin): a divisor of a cache line, so no bin straddles two.</summary>
         public const int BinBytes = 32;
-        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty-three scalar fields
-        /// (144 bytes) and the six arrays (HeldCount padded to the next uint). A field added above the bins must be counted here;
-        /// LayoutTests fails (through konfiscator_debug_layout) when the bins leave their line.</summary>
-        private const int BytesBeforeBins = 144 + HeldSlots * 10 + ((HeldClasses + 3) & ~3) + ScratchBlocks * 8 + Konfiscator.Stats.SampleLayout.MaxFrames * 8;
+        /// <summary>The bytes of ThreadCache's fields before BinsOnOwnLine: twenty-one scalar fields
+        /// (with the 4 bytes of padding before SpanLow). A field added above the bins must be
+        /// counted here; LayoutTests fails (through konfiscator_debug_layout) when the bins
+        /// leave their line or are not where BinsOffset says.</summary>
+        private const int BytesBeforeBins = 136;
         public const int PadBeforeBins = 64 - BytesBeforeBins % 64;
+        /// <summary>Where ThreadCache.Bins starts (LayoutTests checks it against the field). The bins
+        /// are reached by this offset, not through the field: taking a field's address through a
+        /// pointer costs the compiler's null check, a load on every call.</summary>
+        private const int BinsOffset = BytesBeforeBins + PadBeforeBins;
 
         /// <summary>Value of the thread key for a thread whose cache was already torn
         /// down at exit: it keeps working, without a cache.</summary>
@@ -195,12 +204,12 @@ namespace Konfiscator.Native.Heaps
             (uint)tc->Stats[StatsLayout.BinFreesFirst + (int)index];
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Bin* BinFor(ThreadCache* tc, uint units) => &tc->FirstBin + (units - MinUnits);
+        public static Bin* BinFor(ThreadCache* tc, uint units) => BinAt(tc, units - MinUnits);
 
         /// <summary>The bin at <paramref name="index"/> (units - MinUnits, below BinCount).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Bin* BinAt(ThreadCache* tc, nuint index) =>
-            (Bin*)((byte*)tc + (sizeof(ThreadCache) - sizeof(Bin))) + index;   // FirstBin is the last field
+            (Bin*)((byte*)tc + BinsOffset) + index;
 
         /// <summary>With home arena a's lock held: the thread's copy of a's reservation, for the
         /// free fast path's range test (Api/Exports.cs). Taken under the lock because a

@@ -18,10 +18,10 @@ public sealed partial class LayoutTests
         var facts = new ulong[16];
         nint count;
         fixed (ulong* p = facts) count = layout(p, facts.Length);
-        Assert.Equal(12, count);
+        Assert.Equal(13, count);
         var (arena, stride, region, regionHeader, block, blockHeader, binsOffset, bin, slot, line) =
             (facts[0], facts[1], facts[2], facts[3], facts[4], facts[5], facts[6], facts[7], facts[8], facts[9]);
-        var (firstBin, bins) = (facts[10], facts[11]);
+        var (firstBin, bins, binsOffsetInCode) = (facts[10], facts[11], facts[12]);
 
         Assert.True(arena <= stride, $"sizeof(Arena) = {arena} does not fit in Arenas.Stride = {stride}: arenas would overlap");
         Assert.True(stride % line == 0, $"Arenas.Stride = {stride} is not whole cache lines: arenas would share one");
@@ -33,6 +33,10 @@ public sealed partial class LayoutTests
         // lines: a bin the fast path reads is one line (ThreadCache.BinsOnOwnLine, Bin's Size).
         Assert.True(firstBin != 0, "the calling thread has no cache to measure the bins on");
         Assert.True(binsOffset % line == 0, $"the first bin is at offset {binsOffset} of the cache: not on a line of its own");
+        // The fast paths reach the bins by a constant offset (ThreadCaches.BinsOffset), not
+        // through the field: the two must agree.
+        Assert.True(binsOffsetInCode == binsOffset,
+            $"the heap's code reaches the bins at offset {binsOffsetInCode} of the cache, the field is at {binsOffset}");
         Assert.True(firstBin % line == 0, $"the first bin is at 0x{firstBin:x}: not on a cache line boundary");
         Assert.True(bins > 0 && bin > 0, "no bins");
         for (ulong i = 0; i < bins; i++)
