@@ -6,9 +6,9 @@
  *   forks fork N           N times: fork, the child makes one malloc and free and _exits, wait
  *
  * The parent makes one malloc and free first. Prints the mean wall time per child in
- * microseconds, the parent's clock from the fork
- * to the wait's return. Preload the allocator into this program: the children inherit it
- * (and PROGRAM runs under it), as a shell's or make's children do.
+ * microseconds, the parent's clock from the fork to the wait's return. Preload the
+ * allocator into this program: the children inherit it (and PROGRAM runs under it), as a
+ * shell's or make's children do.
  *
  *   gcc -O2 bench/forks.c -o /tmp/forks
  *   LD_PRELOAD=artifacts/lib/libkonfiscator.so /tmp/forks exec 300 /bin/true
