@@ -61,8 +61,14 @@ int main(int argc, char **argv)
             _exit(p == NULL);
         }
         int status;
-        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "forks: child %d failed\n", (int)pid);
+        if (waitpid(pid, &status, 0) != pid) { perror("forks: waitpid"); return 1; }
+        if (WIFSIGNALED(status)) {
+            fprintf(stderr, "forks: child %d was killed by signal %d\n", (int)pid, WTERMSIG(status));
+            return 1;
+        }
+        if (WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "forks: child %d exited with status %d%s\n", (int)pid, WEXITSTATUS(status),
+                    exec_mode && WEXITSTATUS(status) == 127 ? " (the program could not be run)" : "");
             return 1;
         }
     }
