@@ -97,9 +97,9 @@ namespace Konfiscator.Native.Heaps
         /// of 64 bytes), so that the bins start on a line of their own.</summary>
         public fixed byte BinsOnOwnLine[ThreadCaches.PadBeforeBins];
         /// <summary>The BinCount bins (ThreadCaches.BinAt), right after the fields the fast paths
-        /// read: a malloc or free served by a bin touches one page of its cache, not two (the
-        /// arrays below, which only slow paths use, came first before: a fork child copied both
-        /// pages on its first call, docs/performance/processes.md).</summary>
+        /// read: a malloc or free served by a bin touches one page of its cache, not two. (They
+        /// used to come after the arrays below, which only slow paths use, and a fork child's
+        /// first call then copied both pages: docs/performance/processes.md.)</summary>
         public fixed byte Bins[ThreadCaches.BinCount * ThreadCaches.BinBytes];
         public fixed ulong Held[ThreadCaches.HeldSlots];       // freed blocks of 1-32 KiB held back from the heap, HeldPerClass a size class (ThreadCache.Classes.cs)
         public fixed ushort HeldSizes[ThreadCaches.HeldSlots]; // their sizes in units, so that a search reads no block

@@ -6,9 +6,9 @@
 // processes share every page until one of them writes to it, and that first write copies
 // the page (a copy-on-write fault). Each of these locks used to be a static of the class it
 // guards, and so lay on a page of its own among that class's statics: a fork then copied
-// six pages in the parent that nothing else wrote, and as many in the child (26 µs a page
-// on the virtual machine this was measured on: docs/performance/processes.md). Here
-// they are one class's statics, which the compiler lays out together: one page.
+// six pages in the parent that nothing else wrote, and most of them again in the child
+// (26 µs a page on the virtual machine this was measured on: docs/performance/processes.md).
+// Here they are one class's statics, which the compiler lays out together: one page.
 //
 // They are taken rarely (a thread's start and exit, a sample, a deferred unmap), so that
 // they also share a cache line costs nothing that can be measured.
