@@ -49,6 +49,34 @@ public class JunkSegmentFilesTests
         Assert.True(left >= Junk - FewEntries, $"a start removed {Junk - left} files of ended processes; it may tidy a few, not all");
         Assert.True(left < Junk, "a start with no exporter running should still tidy the first few ended segments it sees");
     }
+
+    /// <summary>A start opens no file named for a process that is alive (one kill(pid, 0) says so):
+    /// such a file is that process's, and reading every live process's header cost each start
+    /// about 25 µs a file (docs/performance/processes.md). Files of an ended process under a live
+    /// process's pid (a reused pid) are left for the exporter and `konfiscator clean`; a file
+    /// named for a pid that is gone is still read and removed.</summary>
+    [Fact]
+    public void A_start_leaves_the_files_named_for_a_live_process_alone()
+    {
+        using var dir = new MemoryDir();
+        string stats = dir.Path;
+        var env = new Dictionary<string, string?> { ["KONFISCATOR_STATS_DIR"] = stats };
+        var driver = Preloaded.Run(NativePrograms.Instance.Driver, [], env);
+        driver.AssertSucceeded();
+        string ended = Assert.Single(Directory.GetFiles(stats));
+        byte[] header = File.ReadAllBytes(ended)[..256];
+        // The driver has ended: its own file (rewritten below) is over. This test's process is
+        // alive throughout: files under its pid, with the ended driver's header, are not opened.
+        int live = Environment.ProcessId;
+        for (int i = 1; i <= 5; i++)
+            File.WriteAllBytes(Path.Combine(stats, $"{live}.{i}.kstats"), header);
+        File.WriteAllBytes(ended, header);
+
+        var result = Preloaded.Run(StatsCasePrograms.StartWork, [], env);
+        result.AssertSucceeded();
+        Assert.Equal(5, Directory.GetFiles(stats, $"{live}.*.kstats").Length);
+        Assert.False(File.Exists(ended), "the file of the ended driver should have been removed by the start");
+    }
 }
 
 /// <summary>A private (0700) directory on /dev/shm, where the default stats directory lives (tmpfs:

@@ -19,9 +19,9 @@
 // privately (or the thread uses the shared slot) and says so in one line.
 //
 // Cleaning: a start (or fork) looks at a few directory entries at most
-// (StartEntries, InspectedFiles), and only when no exporter is alive; the
-// exporter and `konfiscator clean` remove what is over. A full directory never
-// slows a start down.
+// (StartEntries, InspectedFiles), and only when no exporter is alive, and opens
+// none named for a process that is alive; the exporter and `konfiscator clean`
+// remove what is over. A full directory never slows a start down.
 
 using System.Runtime;
 using Konfiscator.Native.Platform;
@@ -447,7 +447,14 @@ namespace Konfiscator.Native.Stats
                 {
                     if (first + i == count) at = 0; // wrap around to the first entry
                     byte* entryName = buffer + at + 19;
-                    if (IsSegmentName(entryName) && !IsOwnName(entryName))
+                    // A file named for a process that is alive is kept without being opened: it
+                    // is that process's (a later image's, or its own), unless the pid was reused,
+                    // and then the exporter, `konfiscator clean` or a start after the pid's new
+                    // process ends removes it. Opening and reading the header of every live
+                    // process's file cost about 25 µs each, at every start and every fork
+                    // (docs/performance/processes.md); a process alive is one kill(pid, 0).
+                    if (IsSegmentName(entryName) && !IsOwnName(entryName)
+                        && !ProcFs.IsAlive((int)TextBuffer.ParseUnsigned(entryName, out _)))
                     {
                         inspected++;
                         if (Inspect(dirfd, entryName, markOursFinal: false) == Over)
