@@ -118,22 +118,28 @@ namespace Konfiscator.Native.Heaps
         public static ThreadCache* PeekCacheOrMarker()
         {
             ThreadCache* sole = SoleThreadCache();
-            if (sole != null) return sole;
-            nint offset = FastKeySlot.Offset;
-            if (offset == 0) return PeekCacheByKey();
-            // One expression: the load is made before the GC poll that follows the call
-            // (a no-op here, but a call), so fewer values are kept across it.
-            return *(ThreadCache**)(Libc.pthread_self_fast() + offset);
+            if (sole != null) return sole;   // (a conditional expression here costs the sole thread's path a jump)
+            return KeySlot();
         }
 
         /// <summary>PeekCache by the thread's key alone, never the sole thread's cache.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static ThreadCache* PeekCacheOfThread()
         {
+            ThreadCache* v = KeySlot();
+            return (nuint)v > (nuint)ThreadCaches.Exited ? v : null;
+        }
+
+        /// <summary>The thread key's value as stored (null, the Exited marker, or the cache), read
+        /// from the thread descriptor's slot; where no slot was found, PeekCacheByKey's answer.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static ThreadCache* KeySlot()
+        {
             nint offset = FastKeySlot.Offset;
             if (offset == 0) return PeekCacheByKey();
-            void* v = *(void**)(Libc.pthread_self_fast() + offset);
-            return (nuint)v > (nuint)ThreadCaches.Exited ? (ThreadCache*)v : null;
+            // One expression: the load is made before the GC poll that follows the call
+            // (a no-op here, but a call), so fewer values are kept across it.
+            return *(ThreadCache**)(Libc.pthread_self_fast() + offset);
         }
 
         // ---- the cache of a process's one thread, without pthread_self ----

@@ -447,14 +447,14 @@ namespace Konfiscator.Native.Stats
                 {
                     if (first + i == count) at = 0; // wrap around to the first entry
                     byte* entryName = buffer + at + 19;
-                    // A file named for a process that is alive is kept without being opened: it
-                    // is that process's (a later image's, or its own), unless the pid was reused,
-                    // and then the exporter, `konfiscator clean` or a start after the pid's new
-                    // process ends removes it. Opening and reading the header of every live
-                    // process's file cost about 25 µs each, at every start and every fork
-                    // (docs/performance/processes.md); a process alive is one kill(pid, 0).
-                    if (IsSegmentName(entryName) && !IsOwnName(entryName)
-                        && !ProcFs.IsAlive((int)TextBuffer.ParseUnsigned(entryName, out _)))
+                    // A file named for a process that is alive (this one's among them) is kept
+                    // without being opened: it is that process's (a later image's, or its own),
+                    // unless the pid was reused, and then the exporter, `konfiscator clean` or a
+                    // start after the pid's new process ends removes it. Opening and reading the
+                    // header of every live process's file cost about 25 µs each, at every start
+                    // and every fork (docs/performance/processes.md); a process alive is one
+                    // kill(pid, 0).
+                    if (IsSegmentName(entryName) && !ProcFs.IsAlive((int)TextBuffer.ParseUnsigned(entryName, out _)))
                     {
                         inspected++;
                         if (Inspect(dirfd, entryName, markOursFinal: false) == Over)
@@ -475,12 +475,6 @@ namespace Konfiscator.Native.Stats
                 for (int i = 0; i < suffix.Length; i++)
                     if (name[length - suffix.Length + i] != (byte)s[i]) return false;
             return name[0] >= (byte)'0' && name[0] <= (byte)'9';
-        }
-
-        private static bool IsOwnName(byte* name)
-        {
-            ulong pid = TextBuffer.ParseUnsigned(name, out _);
-            return pid == (ulong)s_pid;
         }
     }
 }
