@@ -10,6 +10,7 @@
 //   long konfiscator_debug_look_at_bins(void)
 //   int  konfiscator_debug_walk_stack(unsigned long *frames, int capacity)
 //   void konfiscator_debug_unwind_reads(unsigned long counts[3])
+//   unsigned long konfiscator_debug_prefaulted_pages(void)
 
 using System.Runtime;
 using Konfiscator.Native.Heaps;
@@ -82,6 +83,11 @@ namespace Konfiscator.Native.Api
             counts[1] = Sampling.ObjectFiles.FileReads;
             counts[2] = Sampling.ObjectFiles.MappingReads;
         }
+
+        /// <summary>Pages the thread caches' runs populated in one call instead of faulting in one
+        /// by one (Heap/Arena.Prefault.cs), over the process's life.</summary>
+        [RuntimeExport("konfiscator_debug_prefaulted_pages")]
+        public static ulong PrefaultedPages() => Arenas.PrefaultedPages;
 
         /// <summary>1 while the heap's locks are taken with plain stores (glibc says this is the
         /// process's only thread), 0 once they are atomic (Platform/FutexLock.cs).</summary>

@@ -71,6 +71,7 @@ namespace Konfiscator.Native.Heaps
             Block* end = (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift));
             Block* last = (Block*)((byte*)b + (count - 1) * step);
             uint lastUnits = total - units * (count - 1); // units, or units + 1
+            BeforeRunWrites(a, (byte*)end); // a header every alignment, at most 1 KiB apart
             Blocks.Set(b, units, index, Blocks.Used);
             // The headers of blocks 1 to count-1 (or count-2), each above a used one.
             uint cached = lastUnits == units ? count - 1 : count - 2;

@@ -194,6 +194,9 @@ namespace Konfiscator.Native.Heaps
             uint size = b->SizeUnits;
             uint total = units * count;
             uint rest = size - total;
+            // Every page of the run gets a header written below (a bin's blocks are at most
+            // 1 040 bytes), and the rest's header follows it.
+            BeforeRunWrites(a, (byte*)b + ((nuint)total << Blocks.UnitShift) + (rest != 0 ? Blocks.HeaderBytes : 0));
             if (rest != 0)
             {
                 FreeRestAbove(a, (Block*)((byte*)b + ((nuint)total << Blocks.UnitShift)), units, rest, FreeIndex.NodeOf(b));

@@ -25,7 +25,7 @@ namespace Konfiscator.Native.Heaps
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct Arena
     {
-        // 128 bytes exactly (Stride): the small fields fill what would be padding.
+        // 144 bytes (Stride 192): the small fields fill what would be padding.
         public int Lock;               // FutexLock word
         public ushort Index;
         public bool SpanTried;         // the reservation below was asked for
@@ -46,12 +46,14 @@ namespace Konfiscator.Native.Heaps
         public ulong DirtyBytes;       // bytes freed since the last purge pass, or since a look at the clock found it too early (see Purge)
         public long LastPurgeMs;       // when the last purge pass ran (CLOCK_MONOTONIC_COARSE)
         public long MapDueMs;          // when the arena's heap-map section may be rebuilt next (HeapMap)
+        public byte* UntouchedLow;     // pages of the newest region never written yet (Arena.Prefault.cs):
+        public byte* UntouchedHigh;    //   [UntouchedLow, UntouchedHigh), page-aligned; Low = NoRange for none
     }
 
     internal static unsafe partial class Arenas
     {
-        /// <summary>Each arena gets two cache lines of its own, so arenas never share one.</summary>
-        public const int Stride = 128;
+        /// <summary>Each arena gets three cache lines of its own, so arenas never share one.</summary>
+        public const int Stride = 192;
         /// <summary>One wholly free region per arena stays mapped to absorb churn.</summary>
         public const int RetainedEmptyRegions = 1;
 

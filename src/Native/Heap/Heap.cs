@@ -81,6 +81,7 @@ namespace Konfiscator.Native.Heaps
                 a->Index = (ushort)i;
                 a->NextRegionBytes = Regions.FirstBytes;
                 a->Stats = StatsWriter.ArenaSlot(i);
+                Arenas.UntouchedDropped(a);
             }
             ThreadCaches.Initialize(enabled: !Settings.IsOff(StatsSchema.ThreadCacheVariable));
             Sampling.Sampler.Configure();

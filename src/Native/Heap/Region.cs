@@ -77,6 +77,7 @@ namespace Konfiscator.Native.Heaps
             Block* end = Sentinel(r);
             Blocks.MarkPrevFree(end, firstUnits);
             Blocks.Set(end, 1, arena->Index, Blocks.Sentinel);
+            Arenas.UntouchedAdded(arena, (byte*)first + Blocks.HeaderBytes, (byte*)end);
             return first;
         }
 
@@ -115,6 +116,7 @@ namespace Konfiscator.Native.Heaps
             Block* oldEnd = Sentinel(top);
             top->Bytes += bytes;
             Blocks.Set(Sentinel(top), 1, arena->Index, Blocks.Sentinel);
+            Arenas.UntouchedAdded(arena, (byte*)oldEnd + Blocks.HeaderBytes, (byte*)Sentinel(top));
             addedUnits = (uint)(bytes >> Blocks.UnitShift);
             return oldEnd;
         }
@@ -242,6 +244,7 @@ namespace Konfiscator.Native.Heaps
 
         private static bool UnmapRegionMemory(Arena* arena, byte* memory, nuint bytes)
         {
+            Arenas.UntouchedDropped(arena); // it may lie in what goes back
             byte* span = arena->SpanBase;
             if (span != null && memory >= span && memory < span + SpanBytes(arena))
             {

@@ -14,10 +14,10 @@ namespace Konfiscator.Native.Platform
         public const int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
         public const int MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_SHARED = 0x01, MAP_FIXED = 0x10;
         public const int MREMAP_MAYMOVE = 1;
-        public const int MADV_DONTNEED = 4;
+        public const int MADV_DONTNEED = 4, MADV_POPULATE_WRITE = 23;
         public static readonly void* MAP_FAILED = (void*)(-1);
 
-        public const int ENOMEM = 12, EINVAL = 22, EEXIST = 17, EINTR = 4, EAGAIN = 11;
+        public const int ENOMEM = 12, EINVAL = 22, EEXIST = 17, EINTR = 4, EAGAIN = 11, ENOSYS = 38;
         public const int ENOENT = 2, EACCES = 13, ENOTDIR = 20, ENOSPC = 28, EROFS = 30, ELOOP = 40,
                          EDQUOT = 122, EOPNOTSUPP = 95, EPERM = 1;
         public const ulong AT_SECURE = 23;

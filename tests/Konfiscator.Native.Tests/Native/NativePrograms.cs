@@ -54,6 +54,10 @@ internal sealed class NativePrograms
     /// sample used to make.</summary>
     public string SampleSyscalls => Path.Combine(Directory, "sample_syscalls");
 
+    /// <summary>Grows the heap in runs, then again under a seccomp filter that traps the advice
+    /// the runs populate pages with (Heap/Arena.Prefault.cs).</summary>
+    public string Prefault => Path.Combine(Directory, "prefault");
+
     /// <summary>Allocates blocks of every path's sizes and frees them all (bins, held blocks, heap,
     /// large blocks, realloc, another thread).</summary>
     public string SampledFrees => Path.Combine(Directory, "sampled_frees");
@@ -98,6 +102,7 @@ internal sealed class NativePrograms
             // -O0: every call a call site of its own (see the source).
             ("row_cache", $"-O0 {Warnings} row_cache.c -ldl"),
             ("sample_syscalls", $"-O2 {Warnings} sample_syscalls.c -ldl"),
+            ("prefault", $"-O2 {Warnings} prefault.c -ldl"),
             ("libunwind-plugin-a.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=1 unwind_plugin.c"),
             ("libunwind-plugin-b.so", $"-O2 {Warnings} -shared -fPIC -DVARIANT=2 unwind_plugin.c"),
             ("single_to_multi", $"-O2 {Warnings} -pthread single_to_multi.c -ldl"),
