@@ -10,16 +10,13 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "seccomp_filter.h"
 
 static void trapped(int sig, siginfo_t *info, void *context)
 {
@@ -55,11 +52,6 @@ int main(void)
     setvbuf(stdout, NULL, _IONBF, 0);
     churn(20000);
 
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_sigaction = trapped;
-    action.sa_flags = SA_SIGINFO;
-    if (sigaction(SIGSYS, &action, NULL) != 0) { perror("sigaction"); return 2; }
     struct sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigprocmask, 2, 0),
@@ -67,8 +59,7 @@ int main(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
     };
-    struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    if (install_seccomp_filter(filter, sizeof filter / sizeof filter[0], trapped) != 0) {
         perror("seccomp");
         return 2;
     }

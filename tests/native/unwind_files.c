@@ -26,14 +26,14 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <link.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "seccomp_filter.h"
 
 #define MAX_FRAMES 64
 
@@ -231,9 +231,7 @@ int main(int argc, char **argv)
 
     /* 3. Under a seccomp filter: the mapping, not the file. */
     struct sock_filter allow_all[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
-    struct sock_fprog program = {1, allow_all};
-    if (!filtered && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0))
-        fail("install a seccomp filter");
+    if (!filtered && install_seccomp_filter(allow_all, 1, NULL) != 0) fail("install a seccomp filter");
     reads(before);
     under_filter();
     reads(after);
