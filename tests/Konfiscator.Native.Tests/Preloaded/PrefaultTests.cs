@@ -20,7 +20,9 @@ public sealed partial class PrefaultTests
 
         var grown = Grown().Match(output);
         Assert.True(grown.Success, $"unexpected output: {output}");
-        Assert.True(long.Parse(grown.Groups[2].Value) > 0, $"no page was populated: {output}");
+        // A kernel before 5.14 refuses the advice; the program then needs no page populated.
+        if (!output.Contains("this kernel refuses MADV_POPULATE_WRITE"))
+            Assert.True(long.Parse(grown.Groups[2].Value) > 0, $"no page was populated: {output}");
         Assert.Contains("under seccomp: 0 pages populated\n", output);
         Assert.EndsWith("ok\n", output);
     }
