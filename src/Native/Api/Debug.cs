@@ -85,7 +85,8 @@ namespace Konfiscator.Native.Api
         }
 
         /// <summary>Pages the thread caches' runs populated in one call instead of faulting in one
-        /// by one (Heap/Arena.Prefault.cs), over the process's life.</summary>
+        /// by one (Heap/Arena.Prefault.cs), over the process's life; counted without atomics, so exact
+        /// in a process with one thread.</summary>
         [RuntimeExport("konfiscator_debug_prefaulted_pages")]
         public static ulong PrefaultedPages() => Arenas.PrefaultedPages;
 
