@@ -15,9 +15,9 @@
 // blocks are at most 1 040 bytes, an aligned run's at most 1 KiB), so populating it
 // makes nothing resident that would not have been. A single block is not: a program
 // may use only the start of a large one, and glibc would fault in only what it
-// touches. Populating ahead of the run was tried and not kept: a large block
-// carved next, used sparsely, kept the pages populated for the run after it
-// (working set: +280 KiB of peak RSS).
+// touches. Populating single blocks too, and pages ahead of what a carve writes, was
+// tried and not kept: the middle pages of large blocks that a program uses sparsely
+// became resident (the working set: +280 KiB of peak RSS).
 //
 // Each arena remembers the untouched pages of its newest region (mapped or grown:
 // Region.cs), [UntouchedLow, UntouchedHigh). A run that reaches above UntouchedLow
