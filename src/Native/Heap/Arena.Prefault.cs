@@ -86,7 +86,7 @@ namespace Konfiscator.Native.Heaps
             if (end > high + OsMemory.PageSize) return;
             byte* upTo = (byte*)OsMemory.RoundUpToPage((nuint)end);
             if (upTo > high) upTo = high;
-            if (!s_populateRefused && !SeccompFiltered())
+            if (!s_populateRefused && !Libc.UnderSeccomp())
             {
                 int saved = Libc.Errno; // the program's errno after its malloc is its own
                 if (Libc.madvise(low, (nuint)(upTo - low), Libc.MADV_POPULATE_WRITE) == 0)
@@ -103,8 +103,5 @@ namespace Konfiscator.Native.Heaps
             if (upTo >= high) UntouchedDropped(a);
             else a->UntouchedLow = upTo;
         }
-
-        private static bool SeccompFiltered() =>
-            Libc.syscall(Libc.SYS_prctl, (void*)Libc.PR_GET_SECCOMP, 0, 0, null, null, 0) != 0;
     }
 }

@@ -59,6 +59,11 @@ namespace Konfiscator.Native.Platform
         /// <summary>The calling thread's kernel id, by the raw system call (glibc has a gettid
         /// wrapper only since 2.30).</summary>
         public static int gettid() => (int)syscall(SYS_gettid, null, 0, 0, null, null, 0);
+        /// <summary>True while the process runs under a seccomp filter (or in strict mode), which
+        /// may kill it for a system call or an argument the filter does not expect. Asked each
+        /// time: a program may install a filter at any moment. By the raw system call, not
+        /// prctl(): that wrapper lies in a page of libc's code nothing else here runs.</summary>
+        public static bool UnderSeccomp() => syscall(SYS_prctl, (void*)PR_GET_SECCOMP, 0, 0, null, null, 0) != 0;
         [DllImport("libc")] public static extern nuint pthread_self();
         [DllImport("libc")] public static extern byte* getenv(byte* name);
         [DllImport("libc")] public static extern ulong getauxval(ulong type);

@@ -186,7 +186,7 @@ namespace Konfiscator.Native.Sampling
             if (compared > firstPageFromFile) return -1;
 
             // A filter may kill the process for an open it does not expect.
-            if (Libc.syscall(Libc.SYS_prctl, (void*)Libc.PR_GET_SECCOMP, 0, 0, null, null, 0) != 0) return -1;
+            if (Libc.UnderSeccomp()) return -1;
             byte* name = *(byte**)((byte*)linkMap + 8);            // l_name; "" for the main program
             int fd;
             if (name != null && name[0] != 0)
