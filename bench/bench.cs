@@ -3,7 +3,7 @@
 // workloads before and beside `konfiscator bench`:
 //
 //   dotnet run bench/bench.cs -- [--quick] [--rounds N] [--seed N] [--workloads a,b] [--allocators a,b]
-//                                [--nostats] [--lib PATH] [--out DIR]
+//                                [--nostats] [--lib PATH] [--library NAME=PATH]... [--out DIR]
 //
 // Progress goes to stderr; the Markdown report to stdout; bench.md, bench.json and bench.svg to
 // --out (default bench/results/). Exit status 1 when any run failed.
@@ -29,6 +29,13 @@ for (int i = 0; i < args.Length; i++)
         case "--allocators": options = options with { Allocators = Next().Split(',') }; break;
         case "--nostats": options = options with { IncludeNoStats = true }; break;
         case "--lib": options = options with { KonfiscatorLibrary = Next() }; break;
+        case "--library":
+        {
+            string[] parts = Next().Split('=', 2);
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0) throw new ArgumentException("--library needs NAME=PATH");
+            options = options with { Libraries = [.. options.Libraries ?? [], new NamedLibrary(parts[0], Path.GetFullPath(parts[1]))] };
+            break;
+        }
         case "--out": outDir = Next(); break;
         default:
             Console.Error.WriteLine($"unknown option {args[i]}; workloads: {string.Join(",", BenchmarkRunner.Workloads.Select(w => w.Id))}; " +

@@ -18,6 +18,14 @@ public sealed record AllocatorInfo(string Name, string? Library, bool Available,
     /// <summary>True for glibc, the baseline of every ratio.</summary>
     public bool IsBaseline => Name == AllocatorCatalog.Glibc;
 
+    /// <summary>True for a library the user named (<see cref="BenchOptions.Libraries"/>), not one
+    /// the bench knows.</summary>
+    public bool IsNamedLibrary { get; init; }
+
+    /// <summary>Glibc, one of Konfiscator's variants or a named library: a failed run of one of these
+    /// is what the benchmark is for, and fails the run (<see cref="BenchResults.HasOwnFailures"/>).</summary>
+    public bool IsOwn => IsBaseline || IsNamedLibrary || Name.StartsWith(AllocatorCatalog.Konfiscator, StringComparison.Ordinal);
+
     /// <summary>Environment variables set for this allocator's runs (beside LD_PRELOAD).</summary>
     internal IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 }
@@ -57,6 +65,11 @@ internal static class AllocatorCatalog
         Dictionary<string, string>? ldconfig = null;
         foreach (string name in names)
         {
+            if (options.Libraries?.FirstOrDefault(l => l.Name == name) is NamedLibrary named)
+            {
+                result.Add(Build(name, named.Path, null, statsDirectory, snapshotDirectory) with { IsNamedLibrary = true });
+                continue;
+            }
             string? explicitPath = null;
             options.AllocatorLibraries?.TryGetValue(name, out explicitPath);
             switch (name)
@@ -71,28 +84,8 @@ internal static class AllocatorCatalog
                 case KonfiscatorSample64K:
                 {
                     string? path = explicitPath ?? options.KonfiscatorLibrary ?? FindKonfiscator();
-                    bool stats = name != KonfiscatorNoStats;
                     string? sampleBytes = name switch { KonfiscatorNoSample => "0", KonfiscatorSample64K => "65536", _ => null };
-                    string? note = !stats ? $"{StatsSchema.PublishVariable}=0" : sampleBytes is null ? null : $"{StatsSchema.SampleBytesVariable}={sampleBytes}";
-                    if (path is not null && File.Exists(path))
-                    {
-                        // Measure a copy taken now: a rebuild during the run must not mix two builds.
-                        string original = Path.GetFullPath(path);
-                        path = Snapshot(original, snapshotDirectory);
-                        note = (note is null ? "" : note + "; ") + "a copy of " + original + " taken at the start";
-                        var env = new Dictionary<string, string>
-                        {
-                            [StatsSchema.PublishVariable] = stats ? "1" : "0",
-                            [StatsSchema.DirectoryVariable] = statsDirectory,
-                        };
-                        if (sampleBytes is not null) env[StatsSchema.SampleBytesVariable] = sampleBytes;
-                        result.Add(new AllocatorInfo(name, path, true, note)
-                            { Environment = env, Version = BuildIdentity(path) });
-                    }
-                    else
-                        result.Add(new AllocatorInfo(name, path, false,
-                            "not installed: libkonfiscator.so not found" + (path is null ? "" : $" at {path}") +
-                            " (build it with ./build.sh --lib-only, or set KONFISCATOR_LIB)"));
+                    result.Add(Build(name, path, sampleBytes, statsDirectory, snapshotDirectory));
                     break;
                 }
                 default:
@@ -114,6 +107,31 @@ internal static class AllocatorCatalog
             }
         }
         return result;
+    }
+
+    /// <summary>A build of the library (Konfiscator's own variants, or a library the user named) as the
+    /// run will preload it: a copy taken now, statistics published into the run's directory (not for
+    /// konfiscator-nostats), and <paramref name="sampleBytes"/> as the sampling mean when given.</summary>
+    private static AllocatorInfo Build(string name, string? path, string? sampleBytes, string statsDirectory, string snapshotDirectory)
+    {
+        bool stats = name != KonfiscatorNoStats;
+        string? note = !stats ? $"{StatsSchema.PublishVariable}=0" : sampleBytes is null ? null : $"{StatsSchema.SampleBytesVariable}={sampleBytes}";
+        if (path is null || !File.Exists(path))
+            return new AllocatorInfo(name, path, false, Names.Contains(name)
+                ? "not installed: libkonfiscator.so not found" + (path is null ? "" : $" at {path}") +
+                  " (build it with ./build.sh --lib-only, or set KONFISCATOR_LIB)"
+                : $"not installed: no file at {path}");
+        // Measure a copy taken now: a rebuild during the run must not mix two builds.
+        string original = Path.GetFullPath(path);
+        string copy = Snapshot(original, snapshotDirectory);
+        note = (note is null ? "" : note + "; ") + "a copy of " + original + " taken at the start";
+        var env = new Dictionary<string, string>
+        {
+            [StatsSchema.PublishVariable] = stats ? "1" : "0",
+            [StatsSchema.DirectoryVariable] = statsDirectory,
+        };
+        if (sampleBytes is not null) env[StatsSchema.SampleBytesVariable] = sampleBytes;
+        return new AllocatorInfo(name, copy, true, note) { Environment = env, Version = BuildIdentity(copy) };
     }
 
     /// <summary>The konfiscator library by the documented search order, or null.</summary>

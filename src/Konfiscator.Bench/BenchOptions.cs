@@ -38,6 +38,14 @@ public sealed record BenchOptions
     /// exist makes that allocator "not installed".</summary>
     public IReadOnlyDictionary<string, string>? AllocatorLibraries { get; init; }
 
+    /// <summary>More libraries to compare, each preloaded under a name of its own (usually other
+    /// builds of libkonfiscator.so: this one against the last commit's, or with a change taken
+    /// out), after the allocators above and in this order. Each runs with konfiscator's settings
+    /// (statistics published into the run's own directory) and counts as the project's own: a
+    /// failed run of one makes the run fail. Names are checked by
+    /// <see cref="BenchmarkRunner.CheckLibraryName"/>.</summary>
+    public IReadOnlyList<NamedLibrary>? Libraries { get; init; }
+
     /// <summary>Read the workload sources from this directory (a checkout's bench/) instead of
     /// the copies built into this assembly.</summary>
     public string? SourceDirectory { get; init; }
@@ -82,3 +90,8 @@ public sealed record BenchOptions
 
     internal TimeSpan EffectiveRunTimeout => RunTimeout ?? TimeSpan.FromSeconds(Quick ? 30 : 120);
 }
+
+/// <summary>A library that <c>konfiscator bench</c> runs under a name the user chose.</summary>
+/// <param name="Name">The name its column gets (see <see cref="BenchmarkRunner.CheckLibraryName"/>).</param>
+/// <param name="Path">The shared object preloaded for its runs.</param>
+public sealed record NamedLibrary(string Name, string Path);

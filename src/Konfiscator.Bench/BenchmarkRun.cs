@@ -30,7 +30,7 @@ internal sealed class BenchmarkRun
         _options = options;
         _progress = progress;
         _workloads = BenchmarkRunner.SelectWorkloads(options.Workloads);
-        _allocatorNames = BenchmarkRunner.SelectAllocators(options.Allocators, options.IncludeNoStats);
+        _allocatorNames = BenchmarkRunner.SelectAllocators(options.Allocators, options.IncludeNoStats, options.Libraries);
         _rounds = options.EffectiveRounds;
         if (_rounds < 1) throw new ArgumentException("rounds must be at least 1", nameof(options));
         if (!(options.ScaleFactor > 0)) throw new ArgumentException("the scale factor must be positive", nameof(options));

@@ -51,14 +51,38 @@ public static class BenchmarkRunner
         return WorkloadCatalog.All.Where(w => chosen.Contains(w.Id)).ToList();
     }
 
-    internal static IReadOnlyList<string> SelectAllocators(IReadOnlyList<string>? names, bool includeNoStats)
+    internal static IReadOnlyList<string> SelectAllocators(IReadOnlyList<string>? names, bool includeNoStats,
+        IReadOnlyList<NamedLibrary>? libraries = null)
     {
         var chosen = new HashSet<string>(StringComparer.Ordinal) { AllocatorCatalog.Glibc };
         foreach (string name in names is null || names.Count == 0 ? AllocatorCatalog.Defaults : names)
             chosen.Add(AllocatorCatalog.Canonical(name) ?? throw new ArgumentException(
                 $"unknown allocator '{name}'; known: {string.Join(", ", AllocatorCatalog.Names)}", nameof(names)));
         if (includeNoStats) chosen.Add(AllocatorCatalog.KonfiscatorNoStats);
-        return AllocatorCatalog.Names.Where(chosen.Contains).ToList();
+        var selected = AllocatorCatalog.Names.Where(chosen.Contains).ToList();
+        var named = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var library in libraries ?? [])
+        {
+            if (CheckLibraryName(library.Name) is string problem) throw new ArgumentException(problem, nameof(libraries));
+            if (!named.Add(library.Name))
+                throw new ArgumentException($"two libraries are named '{library.Name}'", nameof(libraries));
+            selected.Add(library.Name);
+        }
+        return selected;
+    }
+
+    /// <summary>Why <paramref name="name"/> cannot name a library of <see cref="BenchOptions.Libraries"/>,
+    /// or null when it can: 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit
+    /// (it becomes a column of the tables and a key of the JSON), and not an allocator the bench
+    /// knows already.</summary>
+    public static string? CheckLibraryName(string name)
+    {
+        if (name.Length is 0 or > 24 || !char.IsAsciiLetterOrDigit(name[0])
+            || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            return $"'{name}' cannot name a library: use 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit";
+        if (AllocatorCatalog.Canonical(name) is string known)
+            return $"'{name}' is the name of an allocator the bench knows ({known}); give the library another name";
+        return null;
     }
 
     internal static bool Disturbed(RunSample s, double max) => s.Succeeded && s.OtherCpuLoad is double load && load > max;

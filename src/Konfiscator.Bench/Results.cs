@@ -208,9 +208,9 @@ public sealed class BenchResults
     /// <summary>True when any run failed (a crash, wrong output, a timeout…); not-installed allocators do not count.</summary>
     public bool HasFailures => Cells.Any(c => c.Status == CellStatus.Failed);
 
-    /// <summary>True when a run under glibc or under one of Konfiscator's own variants failed: what the
+    /// <summary>True when a run under glibc, one of Konfiscator's own variants or a named library failed: what the
     /// benchmark is for. A third-party allocator's failure (Debian 12's mimalloc 2.0.9 returns a misaligned
     /// block to the aligned workload) is that allocator's bug, shown in the tables and problems, not ours.</summary>
     public bool HasOwnFailures => Cells.Any(c => c.Status == CellStatus.Failed
-        && (c.Allocator == AllocatorCatalog.Glibc || c.Allocator.StartsWith(AllocatorCatalog.Konfiscator, StringComparison.Ordinal)));
+        && Allocators.Any(a => a.Name == c.Allocator && a.IsOwn));
 }

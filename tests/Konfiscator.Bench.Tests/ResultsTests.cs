@@ -147,4 +147,20 @@ public class ResultsTests
         Assert.Equal(["glibc", "konfiscator", "konfiscator-nostats"], BenchmarkRunner.SelectAllocators(["KONFISCATOR"], true));
         Assert.Equal(BenchmarkRunner.Workloads.Count, BenchmarkRunner.SelectWorkloads(null).Count);
     }
+
+    [Fact]
+    public void Named_libraries_come_after_the_known_allocators_in_their_order_and_their_names_are_checked()
+    {
+        NamedLibrary Lib(string name) => new(name, "/nonexistent/" + name + ".so");
+        Assert.Equal(["glibc", "konfiscator", "before", "v2.skeleton_1"],
+            BenchmarkRunner.SelectAllocators(["konfiscator"], false, [Lib("before"), Lib("v2.skeleton_1")]));
+        // A name the bench knows, in any case, would make two columns of one name.
+        Assert.Contains("another name", Assert.Throws<ArgumentException>(
+            () => BenchmarkRunner.SelectAllocators(null, false, [Lib("Mimalloc")])).Message);
+        Assert.Contains("two libraries", Assert.Throws<ArgumentException>(
+            () => BenchmarkRunner.SelectAllocators(null, false, [Lib("a"), Lib("A")])).Message);
+        foreach (string bad in new[] { "", "-x", "a b", "a|b", "x/y", new string('n', 25) })
+            Assert.NotNull(BenchmarkRunner.CheckLibraryName(bad));
+        Assert.Null(BenchmarkRunner.CheckLibraryName(new string('n', 24)));
+    }
 }

@@ -168,14 +168,60 @@ public class SmokeTests(ITestOutputHelper output)
             Assert.Null(cell.MedianWallSeconds);
             Assert.Equal(CellStatus.Ok, results.Cell("fifo", "glibc")!.Status);
             Assert.True(results.HasFailures);
+            Assert.False(results.HasOwnFailures);   // a third-party allocator's bug
             Assert.Contains(results.Problems, p => p.StartsWith("fifo under tcmalloc", StringComparison.Ordinal));
             Assert.Contains("**FAILED**", MarkdownReport.Write(results));
             XDocument.Parse(SvgChart.Write(results));
+
+            // The same library named by the user is a build under study: its failure fails the run.
+            var named = await BenchmarkRunner.RunAsync(options with
+            {
+                Allocators = ["glibc"], AllocatorLibraries = null, Libraries = [new NamedLibrary("mine", library)],
+            });
+            Assert.Equal(CellStatus.Failed, named.Cell("fifo", "mine")!.Status);
+            Assert.True(named.HasOwnFailures);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task A_named_library_runs_interleaved_under_its_name_beside_the_others()
+    {
+        string? library = AllocatorCatalog.FindKonfiscator();
+        Assert.True(library is not null && File.Exists(library),
+            "libkonfiscator.so not found: build it first (./build.sh --lib-only) or set KONFISCATOR_LIB");
+        // The library under a second name: two builds compared in one run, as a user would compare
+        // this build with the last commit's.
+        var options = new BenchOptions
+        {
+            Quick = true, Rounds = 2, Workloads = ["bignum"], Allocators = ["glibc", "konfiscator"], Warmup = false,
+            Libraries = [new NamedLibrary("before", library!), new NamedLibrary("missing", "/nonexistent/libkonfiscator.so")],
+        };
+        var results = await BenchmarkRunner.RunAsync(options);
+
+        Assert.Equal(["glibc", "konfiscator", "before", "missing"], results.Allocators.Select(a => a.Name));
+        var before = results.Allocators.Single(a => a.Name == "before");
+        Assert.True(before.Available && before.IsNamedLibrary && before.IsOwn);
+        Assert.Contains("a copy of " + Path.GetFullPath(library!), before.Note);
+        var missing = results.Allocators.Single(a => a.Name == "missing");
+        Assert.False(missing.Available);
+        Assert.Equal("not installed: no file at /nonexistent/libkonfiscator.so", missing.Note);
+
+        var cell = results.Cell("bignum", "before")!;
+        Assert.Equal(CellStatus.Ok, cell.Status);
+        Assert.Equal(2, cell.Runs.Count);
+        Assert.All(cell.Runs, r => Assert.True(r.Succeeded, r.Error));
+        Assert.Equal(CellStatus.NotInstalled, results.Cell("bignum", "missing")!.Status);
+        Assert.False(results.HasOwnFailures);
+
+        Assert.Contains("| workload | glibc | konfiscator | before | missing |", MarkdownReport.Write(results));
+        using var json = JsonDocument.Parse(JsonReport.Write(results));
+        var entry = json.RootElement.GetProperty("allocators").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "before");
+        Assert.True(entry.GetProperty("named_library").GetBoolean());
+        XDocument.Parse(SvgChart.Write(results));
     }
 
     /// <summary>Reports synchronously, in order (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -29,6 +29,10 @@ public class BenchCommandTests
     [InlineData("--rounds", "0")]
     [InlineData("--workloads", "no-such-workload")]
     [InlineData("--allocators", "no-such-allocator")]
+    [InlineData("--library", "no-equals-sign")]
+    [InlineData("--library", "mimalloc=/bin/true")]
+    [InlineData("--library", "two words=/bin/true")]
+    [InlineData("--library", "before=/nonexistent/libkonfiscator.so")]
     public async Task Bad_arguments_are_usage_errors(string flag, string value)
     {
         using var dir = new TempDir("kbench");
@@ -36,5 +40,6 @@ public class BenchCommandTests
             new Dictionary<string, string?> { ["KONFISCATOR_LIB"] = Artifacts.Library }, TimeSpan.FromSeconds(60));
         Assert.Equal(2, code);
         Assert.StartsWith("konfiscator: ", stderr);
+        Assert.Contains(value, stderr.Split('\n')[0]);   // the message names what was wrong
     }
 }

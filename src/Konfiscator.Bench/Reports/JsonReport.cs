@@ -58,6 +58,7 @@ public static class JsonReport
             Str(w, "version", a.Version);
             w.WriteBoolean("installed", a.Available);
             w.WriteBoolean("baseline", a.IsBaseline);
+            w.WriteBoolean("named_library", a.IsNamedLibrary);
             Str(w, "note", a.Note);
             w.WriteEndObject();
         }

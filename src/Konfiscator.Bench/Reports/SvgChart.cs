@@ -62,7 +62,7 @@ public static class SvgChart
         lx += 28 + 150;
         foreach (var a in results.Allocators.Where(a => !a.IsBaseline))
         {
-            string color = a.Available ? ColorOf(a.Name) : "#cccccc";
+            string color = a.Available ? ColorOf(bars, a.Name) : "#cccccc";
             string label = a.Available ? a.Name : a.Name + " (not installed)";
             sb.Append(C, $"<rect x=\"{lx}\" y=\"{ly - 11}\" width=\"14\" height=\"14\" fill=\"{color}\"/>\n");
             Text(sb, lx + 20, ly, label, fill: a.Available ? "#222222" : "#999999");
@@ -145,7 +145,7 @@ public static class SvgChart
             {
                 var (a, ratio, cell) = values[i];
                 double x = start + i * barWidth;
-                string color = ColorOf(a.Name);
+                string color = ColorOf(bars, a.Name);
                 if (ratio is double r && r > 0)
                 {
                     double yv = Y(r);
@@ -208,7 +208,16 @@ public static class SvgChart
     private static string ShortRatio(double v) =>
         v >= 10 ? v.ToString("0", C) + "×" : v.ToString("0.00", C) + "×";
 
-    private static string ColorOf(string allocator) => Colors.TryGetValue(allocator, out string? c) ? c : "#7f7f7f";
+    /// <summary>Colours, in turn, for the bars of allocators without one of their own above (the
+    /// sampling variants, libraries the user named), so that two of them never look alike.</summary>
+    private static readonly string[] Palette = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+
+    private static string ColorOf(List<AllocatorInfo> bars, string allocator)
+    {
+        if (Colors.TryGetValue(allocator, out string? c)) return c;
+        int turn = bars.Where(a => !Colors.ContainsKey(a.Name)).Select(a => a.Name).ToList().IndexOf(allocator);
+        return Palette[Math.Max(turn, 0) % Palette.Length];
+    }
 
     private static string R(double v) => Math.Round(v, 1).ToString(C);
 

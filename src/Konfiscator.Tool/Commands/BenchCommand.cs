@@ -6,8 +6,8 @@ using Spectre.Console;
 
 namespace Konfiscator.Tool.Commands;
 
-/// <summary><c>konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B] [--nostats]
-/// [--out DIR]</c>: the same workloads under glibc, konfiscator, jemalloc, mimalloc and tcmalloc in one
+/// <summary><c>konfiscator bench [--quick] [--rounds N] [--workloads A,B] [--allocators A,B]
+/// [--library NAME=PATH]... [--nostats] [--out DIR]</c>: the same workloads under glibc, konfiscator, jemalloc, mimalloc and tcmalloc in one
 /// interleaved run (engine: src/Konfiscator.Bench). Writes bench.md, bench.json and bench.svg.</summary>
 internal static class BenchCommand
 {
@@ -18,7 +18,7 @@ internal static class BenchCommand
         rounds.Validators.Add(r =>
         {
             if (r.Tokens.Count > 0 && (!int.TryParse(r.Tokens[^1].Value, out int n) || n < 1))
-                r.AddError("--rounds must be a positive number");
+                r.AddError($"--rounds {r.Tokens[^1].Value}: give a positive number of rounds");
         });
         var seed = new Option<int>("--seed") { Description = "Seed of the shuffled run order", DefaultValueFactory = _ => 1, HelpName = "N" };
         var workloads = new Option<string?>("--workloads")
@@ -38,6 +38,29 @@ internal static class BenchCommand
             Description = "Comma-separated subset of: " + string.Join(",", BenchmarkRunner.AllocatorNames),
             HelpName = "A,B",
         };
+        var libraries = new Option<string[]>("--library")
+        {
+            Description = "Also run this library under NAME, interleaved with the others (another build of libkonfiscator.so, " +
+                          "to compare builds in one run); may be repeated",
+            HelpName = "NAME=PATH",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        libraries.Validators.Add(r =>
+        {
+            var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var token in r.Tokens)
+            {
+                if (ParseLibrary(token.Value) is not NamedLibrary library)
+                    r.AddError($"--library {token.Value}: give NAME=PATH, e.g. --library before=/tmp/old/libkonfiscator.so");
+                else if (BenchmarkRunner.CheckLibraryName(library.Name) is string problem)
+                    r.AddError($"--library {token.Value}: {problem}");
+                else if (!names.Add(library.Name))
+                    r.AddError($"--library {token.Value}: '{library.Name}' names another --library already (names must differ in more than case)");
+                else if (!File.Exists(library.Path))
+                    r.AddError($"--library {token.Value}: no file at {library.Path}");
+            }
+        });
         var noStats = new Option<bool>("--nostats") { Description = $"Also run konfiscator with {Konfiscator.Stats.StatsSchema.PublishVariable}=0 (the cost of publishing, as a ratio)" };
         var output = new Option<string>("--out")
         {
@@ -47,12 +70,14 @@ internal static class BenchCommand
         };
         var bench = new Command("bench", "Benchmark konfiscator against glibc, jemalloc, mimalloc and tcmalloc")
         {
-            quick, rounds, seed, workloads, allocators, noStats, output,
+            quick, rounds, seed, workloads, allocators, libraries, noStats, output,
         };
         Help.Examples(bench,
             ("konfiscator bench --quick", "seconds: checks the harness, measures nothing"),
             ("konfiscator bench --nostats --out bench-results", "the full run (minutes), with the cost of statistics"),
-            ("konfiscator bench --workloads fifo,lifo --allocators glibc,konfiscator", "a subset"));
+            ("konfiscator bench --workloads fifo,lifo --allocators glibc,konfiscator", "a subset"),
+            ("konfiscator bench --allocators glibc,konfiscator --library before=/tmp/old/libkonfiscator.so",
+             "this build against an earlier one, in one interleaved run"));
         bench.SetAction(async (parse, cancel) =>
         {
             var options = new BenchOptions
@@ -63,6 +88,7 @@ internal static class BenchCommand
                 Workloads = Split(parse.GetValue(workloads)),
                 Allocators = Split(parse.GetValue(allocators)),
                 IncludeNoStats = parse.GetValue(noStats),
+                Libraries = (parse.GetValue(libraries) ?? []).Select(t => ParseLibrary(t)!).ToList(),
                 KonfiscatorLibrary = ToolPaths.Library(),
                 WorkDirectory = CacheDirectory,
             };
@@ -75,6 +101,15 @@ internal static class BenchCommand
     /// source changes); the path is printed after every run and may be deleted at any time.</summary>
     private static string CacheDirectory =>
         Path.Combine(Path.GetTempPath(), "konfiscator-bench-" + Reader.StatsDirectory.EffectiveUid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>"NAME=PATH" as a library to run under NAME (the path made absolute), or null when
+    /// either side is missing.</summary>
+    private static NamedLibrary? ParseLibrary(string token)
+    {
+        int eq = token.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == token.Length - 1) return null;
+        return new NamedLibrary(token[..eq], Path.GetFullPath(token[(eq + 1)..]));
+    }
 
     private static IReadOnlyList<string>? Split(string? list) =>
         string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
