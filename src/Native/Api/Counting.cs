@@ -45,8 +45,9 @@ namespace Konfiscator.Native.Api
             ulong* s = tc->Stats;
             s[StatsLayout.FastMallocCounter(requested, cls)]++;
             s[StatsLayout.RequestSizeSum] += requested;
-            tc->InUseDelta += (long)((index << Blocks.UnitShift) + BinUsableBase);
-            return tc->InUseDelta >= tc->GrowthLimit;
+            long delta = tc->InUseDelta + (long)((index << Blocks.UnitShift) + BinUsableBase);
+            tc->InUseDelta = delta;
+            return delta >= tc->GrowthLimit;
         }
 
         /// <summary>Reports a thread's growth of bytes in use to the process-wide figure
@@ -67,8 +68,9 @@ namespace Konfiscator.Native.Api
         public static bool FreedToBin(ThreadCache* tc, nuint index)
         {
             tc->Stats[StatsLayout.BinFreesFirst + index]++;   // the rest follows (StatsLayout.FromFastCounts)
-            tc->InUseDelta -= (long)((index << Blocks.UnitShift) + BinUsableBase);
-            return tc->InUseDelta <= tc->ShrinkLimit;
+            long delta = tc->InUseDelta - (long)((index << Blocks.UnitShift) + BinUsableBase);
+            tc->InUseDelta = delta;
+            return delta <= tc->ShrinkLimit;
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
