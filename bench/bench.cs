@@ -17,31 +17,46 @@ using Konfiscator.Bench.Reports;
 
 var options = new BenchOptions();
 string outDir = Path.Combine(Path.GetDirectoryName(ScriptPath()) ?? ".", "results");
-for (int i = 0; i < args.Length; i++)
+try
 {
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    switch (args[i])
+    for (int i = 0; i < args.Length; i++)
     {
-        case "--quick": options = options with { Quick = true }; break;
-        case "--rounds": options = options with { Rounds = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) }; break;
-        case "--seed": options = options with { Seed = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) }; break;
-        case "--workloads": options = options with { Workloads = Next().Split(',') }; break;
-        case "--allocators": options = options with { Allocators = Next().Split(',') }; break;
-        case "--nostats": options = options with { IncludeNoStats = true }; break;
-        case "--lib": options = options with { KonfiscatorLibrary = Next() }; break;
-        case "--library":
+        string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        int Number()
         {
-            string[] parts = Next().Split('=', 2);
-            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0) throw new ArgumentException("--library needs NAME=PATH");
-            options = options with { Libraries = [.. options.Libraries ?? [], new NamedLibrary(parts[0], Path.GetFullPath(parts[1]))] };
-            break;
+            string flag = args[i], value = Next();
+            return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n)
+                ? n : throw new ArgumentException($"{flag} {value}: not a number");
         }
-        case "--out": outDir = Next(); break;
-        default:
-            Console.Error.WriteLine($"unknown option {args[i]}; workloads: {string.Join(",", BenchmarkRunner.Workloads.Select(w => w.Id))}; " +
-                                    $"allocators: {string.Join(",", BenchmarkRunner.AllocatorNames)}");
-            return 2;
+        switch (args[i])
+        {
+            case "--quick": options = options with { Quick = true }; break;
+            case "--rounds": options = options with { Rounds = Number() }; break;
+            case "--seed": options = options with { Seed = Number() }; break;
+            case "--workloads": options = options with { Workloads = Next().Split(',') }; break;
+            case "--allocators": options = options with { Allocators = Next().Split(',') }; break;
+            case "--nostats": options = options with { IncludeNoStats = true }; break;
+            case "--lib": options = options with { KonfiscatorLibrary = Next() }; break;
+            case "--library":
+            {
+                string[] parts = Next().Split('=', 2);
+                if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0) throw new ArgumentException("--library needs NAME=PATH");
+                options = options with { Libraries = [.. options.Libraries ?? [], new NamedLibrary(parts[0], Path.GetFullPath(parts[1]))] };
+                break;
+            }
+            case "--out": outDir = Next(); break;
+            default:
+                Console.Error.WriteLine($"unknown option {args[i]}; workloads: {string.Join(",", BenchmarkRunner.Workloads.Select(w => w.Id))}; " +
+                                        $"allocators: {string.Join(",", BenchmarkRunner.AllocatorNames)}");
+                return 2;
+        }
     }
+}
+catch (ArgumentException e)
+{
+    // A bad value is a usage error, one line, not a stack trace.
+    Console.Error.WriteLine($"bench.cs: {e.Message}");
+    return 2;
 }
 
 using var cts = new CancellationTokenSource();
@@ -53,7 +68,22 @@ var progress = new Progress(p =>
             ? $"[{p.CompletedRuns,3}/{p.TotalRuns}] {p.Elapsed:mm\\:ss} {p.Message}"
             : $"{p.Elapsed:mm\\:ss} {p.Message}");
 });
-var results = await BenchmarkRunner.RunAsync(options, progress, cts.Token);
+BenchResults results;
+try
+{
+    results = await BenchmarkRunner.RunAsync(options, progress, cts.Token);
+}
+catch (ArgumentException e)
+{
+    // An unknown workload or allocator, a library's name: the engine's sentence, without its parameter.
+    Console.Error.WriteLine($"bench.cs: {(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", ""))}");
+    return 2;
+}
+catch (BenchmarkException e)
+{
+    Console.Error.WriteLine($"bench.cs: {e.Message}");
+    return 1;
+}
 var paths = await ReportFiles.WriteAllAsync(results, outDir);
 Console.WriteLine(MarkdownReport.Write(results));
 Console.Error.WriteLine($"wrote {paths.Markdown}, {paths.Json}, {paths.Svg}");
