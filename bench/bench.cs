@@ -39,9 +39,8 @@ try
             case "--lib": options = options with { KonfiscatorLibrary = Next() }; break;
             case "--library":
             {
-                string[] parts = Next().Split('=', 2);
-                if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0) throw new ArgumentException("--library needs NAME=PATH");
-                options = options with { Libraries = [.. options.Libraries ?? [], new NamedLibrary(parts[0], Path.GetFullPath(parts[1]))] };
+                var library = NamedLibrary.Parse(Next()) ?? throw new ArgumentException("--library needs NAME=PATH");
+                options = options with { Libraries = [.. options.Libraries ?? [], library] };
                 break;
             }
             case "--out": outDir = Next(); break;

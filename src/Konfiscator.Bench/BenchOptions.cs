@@ -94,4 +94,15 @@ public sealed record BenchOptions
 /// <summary>A library that <c>konfiscator bench</c> runs under a name the user chose.</summary>
 /// <param name="Name">The name its column gets (see <see cref="BenchmarkRunner.CheckLibraryName"/>).</param>
 /// <param name="Path">The shared object preloaded for its runs.</param>
-public sealed record NamedLibrary(string Name, string Path);
+public sealed record NamedLibrary(string Name, string Path)
+{
+    /// <summary>"NAME=PATH" as written on a command line, the path made absolute; null when there
+    /// is no '=' or either side of it is empty. (The name is checked later, by
+    /// <see cref="BenchmarkRunner.CheckLibraryName"/>.)</summary>
+    public static NamedLibrary? Parse(string token)
+    {
+        int eq = token.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == token.Length - 1) return null;
+        return new NamedLibrary(token[..eq], System.IO.Path.GetFullPath(token[(eq + 1)..]));
+    }
+}

@@ -51,7 +51,7 @@ internal static class BenchCommand
             var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var token in r.Tokens)
             {
-                if (ParseLibrary(token.Value) is not NamedLibrary library)
+                if (NamedLibrary.Parse(token.Value) is not NamedLibrary library)
                     r.AddError($"--library {token.Value}: give NAME=PATH, e.g. --library before=/tmp/old/libkonfiscator.so");
                 else if (BenchmarkRunner.CheckLibraryName(library.Name) is string problem)
                     r.AddError($"--library {token.Value}: {problem}");
@@ -88,7 +88,7 @@ internal static class BenchCommand
                 Workloads = Split(parse.GetValue(workloads)),
                 Allocators = Split(parse.GetValue(allocators)),
                 IncludeNoStats = parse.GetValue(noStats),
-                Libraries = (parse.GetValue(libraries) ?? []).Select(t => ParseLibrary(t)!).ToList(),
+                Libraries = (parse.GetValue(libraries) ?? []).Select(t => NamedLibrary.Parse(t)!).ToList(),
                 KonfiscatorLibrary = ToolPaths.Library(),
                 WorkDirectory = CacheDirectory,
             };
@@ -101,15 +101,6 @@ internal static class BenchCommand
     /// source changes); the path is printed after every run and may be deleted at any time.</summary>
     private static string CacheDirectory =>
         Path.Combine(Path.GetTempPath(), "konfiscator-bench-" + Reader.StatsDirectory.EffectiveUid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-
-    /// <summary>"NAME=PATH" as a library to run under NAME (the path made absolute), or null when
-    /// either side is missing.</summary>
-    private static NamedLibrary? ParseLibrary(string token)
-    {
-        int eq = token.IndexOf('=', StringComparison.Ordinal);
-        if (eq <= 0 || eq == token.Length - 1) return null;
-        return new NamedLibrary(token[..eq], Path.GetFullPath(token[(eq + 1)..]));
-    }
 
     private static IReadOnlyList<string>? Split(string? list) =>
         string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
